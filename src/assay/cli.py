@@ -1,0 +1,80 @@
+"""The `assay` command. Subcommands live in `assay.commands`, one module each.
+
+`main()` is the single error boundary: expected errors print one line (exit 2 for user errors,
+3 for run errors), Ctrl-C exits 130, and anything unexpected prints a short line and the path of
+a log holding the traceback.
+"""
+
+from __future__ import annotations
+
+import sys
+import tempfile
+import traceback
+from pathlib import Path
+
+import click
+import typer
+from rich.console import Console
+
+from assay import __version__
+from assay.commands import register_all
+from assay.errors import AssayError
+
+__all__ = ["app", "main"]
+
+app = typer.Typer(
+    name="assay",
+    help="A software factory for regulated environments: gates, scenarios, runs and evidence.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"assay {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="Print the version and exit."
+    ),
+) -> None:
+    """assay: spec in, gated service and audit evidence out."""
+
+
+register_all(app)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the CLI and return its exit code."""
+    err = Console(stderr=True)
+    try:
+        result = app(args=argv, standalone_mode=False, prog_name="assay")
+    except AssayError as exc:
+        err.print(f"[bold red]error:[/] {exc}", highlight=False, markup=True)
+        return exc.exit_code
+    except click.exceptions.Abort:
+        err.print("aborted")
+        return 130
+    except KeyboardInterrupt:
+        err.print("interrupted")
+        return 130
+    except click.exceptions.ClickException as exc:
+        exc.show()
+        return exc.exit_code
+    except click.exceptions.Exit as exc:
+        return exc.exit_code
+    except Exception:
+        log = Path(tempfile.gettempdir()) / "assay-crash.log"
+        log.write_text(traceback.format_exc(), encoding="utf-8")
+        err.print(f"[bold red]internal error[/] (a bug in assay); traceback written to {log}")
+        return 3
+    return result if isinstance(result, int) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

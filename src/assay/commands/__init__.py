@@ -1,0 +1,14 @@
+"""One module per subcommand group; `register_all` attaches them to the Typer app."""
+
+from __future__ import annotations
+
+import typer
+
+from assay.commands import gate
+
+__all__ = ["register_all"]
+
+
+def register_all(app: typer.Typer) -> None:
+    """Attach every subcommand to `app`."""
+    gate.register(app)

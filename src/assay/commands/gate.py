@@ -1,0 +1,189 @@
+"""`assay gate [PATH]`: run the quality gates over a project and give one verdict."""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.live import Live
+from rich.markup import escape
+from rich.table import Table
+
+from assay.config import find_config, load_settings
+from assay.errors import UserError
+from assay.gates.base import Gate, GateReport, GateStatus
+from assay.gates.output import to_json, to_junit, to_sarif
+from assay.gates.runner import GateEvent, GateRunner
+from assay.plugins import make_plugin_manager
+
+__all__ = ["OutputFormat", "collect_gates", "register"]
+
+
+class OutputFormat(enum.StrEnum):
+    """What `assay gate --format` can write."""
+
+    TEXT = "text"
+    JSON = "json"
+    SARIF = "sarif"
+    JUNIT = "junit"
+
+
+_STYLE = {
+    GateStatus.PASSED: "green",
+    GateStatus.FAILED: "red",
+    GateStatus.ERROR: "bold red",
+    GateStatus.NOT_EVALUATED: "yellow",
+    GateStatus.NOT_APPLICABLE: "dim",
+}
+
+
+def collect_gates() -> list[Gate]:
+    """Every gate offered by the built-ins and installed plugins, by unique name."""
+    pm = make_plugin_manager()
+    gates: dict[str, Gate] = {}
+    for batch in pm.hook.assay_gates():
+        for gate in batch:
+            gates.setdefault(gate.name, gate)
+    return list(gates.values())
+
+
+def _select(gates: list[Gate], only: list[str], skip: list[str]) -> list[Gate]:
+    names = {g.name for g in gates}
+    for name in [*only, *skip]:
+        if name not in names:
+            raise UserError(f"unknown gate '{name}'; available: {', '.join(sorted(names))}")
+    return [g for g in gates if (not only or g.name in only) and g.name not in skip]
+
+
+def _progress_table(states: dict[str, str]) -> Table:
+    table = Table(show_header=False, box=None)
+    for name, state in states.items():
+        table.add_row(name, state)
+    return table
+
+
+def _summary_table(report: GateReport) -> Table:
+    table = Table(title=f"assay gate {report.root}")
+    for col in ("gate", "status", "required", "findings", "time", "detail"):
+        table.add_column(col)
+    for r in report.results:
+        live = [f for f in r.findings if f.waived_by is None]
+        table.add_row(
+            r.gate,
+            f"[{_STYLE[r.status]}]{r.status}[/]",
+            "yes" if r.required else "advisory",
+            str(len(live)),
+            f"{r.duration_s:.1f}s" + (" (cached)" if r.cached else ""),
+            r.message,
+        )
+    return table
+
+
+def _print_text(console: Console, report: GateReport, verbose: bool) -> None:
+    console.print(_summary_table(report))
+    for r in report.results:
+        shown = [f for f in r.findings if f.waived_by is None]
+        limit = len(shown) if verbose else 20
+        for f in shown[:limit]:
+            console.print(
+                f"  {f.file}:{f.line}:{f.column}: [bold]{escape(f.rule_id)}[/] "
+                f"{escape(f'[{f.severity}]')} {escape(f.message)}",
+                highlight=False,
+                markup=True,
+            )
+        if len(shown) > limit:
+            console.print(f"  ... and {len(shown) - limit} more from {r.gate} (use --verbose)")
+    for w in report.expired_waivers:
+        console.print(
+            f"[yellow]expired waiver[/] ({w.get('expires')}, owner {w.get('owner')}): "
+            f"{w.get('rule') or w.get('fingerprint')}: {w.get('reason')}"
+        )
+    colour = "green" if report.passed else "red"
+    console.print(f"[bold {colour}]{report.summary}[/]")
+
+
+def gate_command(
+    path: Annotated[Path, typer.Argument(help="Project folder to check.")] = Path("."),
+    fmt: Annotated[
+        OutputFormat, typer.Option("--format", "-f", help="Output format.")
+    ] = OutputFormat.TEXT,
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Write the report here.")
+    ] = None,
+    only: Annotated[
+        list[str] | None, typer.Option("--only", help="Run only this gate (repeatable).")
+    ] = None,
+    skip: Annotated[
+        list[str] | None, typer.Option("--skip", help="Do not run this gate (repeatable).")
+    ] = None,
+    fail_fast: Annotated[
+        bool | None,
+        typer.Option("--fail-fast/--no-fail-fast", help="Stop once a required gate fails."),
+    ] = None,
+    config: Annotated[
+        Path | None, typer.Option("--config", help="assay.toml or pyproject.toml to use.")
+    ] = None,
+    no_cache: Annotated[
+        bool, typer.Option("--no-cache", help="Neither read nor write .assay/cache.")
+    ] = False,
+    jobs: Annotated[
+        int | None, typer.Option("--jobs", "-j", min=1, help="How many gates run at once.")
+    ] = None,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show every finding.")] = False,
+) -> int:
+    """Run the quality gates on PATH. Exit 0 passed, 1 a required gate failed, 2 usage error."""
+    if not path.exists():
+        raise UserError(f"path does not exist: {path}")
+    if not path.is_dir():
+        raise UserError(f"not a folder: {path}")
+    root = path.resolve()
+    settings = load_settings(config if config is not None else find_config(root))
+    gates = _select(collect_gates(), only or [], skip or [])
+    console = Console(stderr=fmt is not OutputFormat.TEXT or output is not None)
+    states = {g.name: "queued" for g in sorted(gates, key=lambda g: (g.cost, g.name))}
+
+    with Live(_progress_table(states), console=console, transient=True) as live:
+
+        def on_event(event: GateEvent) -> None:
+            states[event.gate] = str(event.result.status) if event.result else event.state
+            live.update(_progress_table(states))
+
+        runner = GateRunner(
+            root,
+            settings,
+            gates,
+            cache_dir=None if no_cache else root / ".assay" / "cache",
+            fail_fast=fail_fast,
+            jobs=jobs,
+            on_event=on_event,
+        )
+        report = asyncio.run(runner.run())
+
+    if report.summary == "no gate applies":
+        raise UserError(f"no gate applies to {root}: it holds no Python files")
+    rendered = {
+        OutputFormat.JSON: to_json,
+        OutputFormat.SARIF: to_sarif,
+        OutputFormat.JUNIT: to_junit,
+    }
+    if fmt is OutputFormat.TEXT:
+        _print_text(console, report, verbose)
+        if output is not None:
+            output.write_text(to_json(report), encoding="utf-8")
+    else:
+        text = rendered[fmt](report)
+        if output is not None:
+            output.write_text(text, encoding="utf-8")
+            console.print(f"{report.summary}; {fmt} report written to {output}")
+        else:
+            typer.echo(text)
+    return 0 if report.passed else 1
+
+
+def register(app: typer.Typer) -> None:
+    """Attach `assay gate`."""
+    app.command("gate")(gate_command)

@@ -1,0 +1,163 @@
+"""Settings: ``[tool.assay]`` in pyproject.toml or ``assay.toml``, validated strictly.
+
+Every section is a pydantic model that forbids unknown keys, so a typo is an error that names the
+key and the file instead of a silently ignored setting.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import fnmatch
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from assay.errors import ConfigError
+from assay.gates.base import SeverityName
+
+__all__ = [
+    "GatePolicy",
+    "PluginsConfig",
+    "Settings",
+    "Waiver",
+    "find_config",
+    "load_settings",
+]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class GatePolicy(BaseModel):
+    """Policy for one gate; keys beyond these are the gate's own options."""
+
+    model_config = ConfigDict(extra="allow")
+
+    enabled: bool = True
+    required: bool | None = None
+    """None means the gate's own default (most gates are required)."""
+    fail_on: SeverityName | None = None
+    """Lowest severity that fails the gate; None means the gate's default."""
+    timeout: float = Field(default=900.0, gt=0)
+    """Seconds before the tool is killed and the gate reports an error."""
+
+    @property
+    def options(self) -> dict[str, Any]:
+        """The gate-specific keys."""
+        return dict(self.model_extra or {})
+
+
+class Waiver(_Strict):
+    """An accepted finding: who accepted it, why, and until when."""
+
+    fingerprint: str | None = None
+    rule: str | None = None
+    path: str | None = None
+    """A glob relative to the project root, e.g. ``tests/*``."""
+    gate: str | None = None
+    reason: str = Field(min_length=1)
+    owner: str = Field(min_length=1)
+    expires: dt.date
+
+    @model_validator(mode="after")
+    def _target(self) -> Waiver:
+        if not self.fingerprint and not self.rule:
+            raise ValueError("a waiver needs a 'fingerprint', or a 'rule' (optionally with 'path')")
+        return self
+
+    def expired(self, today: dt.date | None = None) -> bool:
+        """True once the expiry date has passed."""
+        return (today or dt.date.today()) > self.expires
+
+    def matches(self, gate: str, rule_id: str, file: str, fingerprint: str) -> bool:
+        """Whether this waiver covers the given finding."""
+        if self.gate and self.gate != gate:
+            return False
+        if self.fingerprint:
+            return self.fingerprint == fingerprint
+        if self.rule != rule_id:
+            return False
+        return self.path is None or fnmatch.fnmatch(file, self.path)
+
+
+class PluginsConfig(_Strict):
+    """Which plugins must be present and which are kept out."""
+
+    require: list[str] = Field(default_factory=list)
+    block: list[str] = Field(default_factory=list)
+
+
+class Settings(_Strict):
+    """All of assay's settings for one project."""
+
+    exclude: list[str] = Field(default_factory=list)
+    """Globs (relative to the project root) that no gate looks at."""
+    fail_fast: bool = False
+    """Stop starting gates once a required gate fails."""
+    jobs: int = Field(default=0, ge=0)
+    """How many gates run at once; 0 means the CPU count."""
+    regulated: bool = False
+    """A regulated policy refuses unsafe options such as the unisolated sandbox."""
+    fail_on: SeverityName = "low"
+    """Default lowest severity that fails a gate."""
+    gates: dict[str, GatePolicy] = Field(default_factory=dict)
+    waivers: list[Waiver] = Field(default_factory=list)
+    plugins: PluginsConfig = Field(default_factory=PluginsConfig)
+
+    source: Path | None = Field(default=None, exclude=True)
+    """The file these settings came from (None: defaults)."""
+
+    def gate_policy(self, name: str) -> GatePolicy:
+        """The policy for `name`, or the defaults."""
+        return self.gates.get(name) or GatePolicy()
+
+
+def find_config(start: Path) -> Path | None:
+    """The nearest assay.toml, or pyproject.toml with a [tool.assay] table, at or above `start`."""
+    here = start if start.is_dir() else start.parent
+    for folder in (here, *here.parents):
+        candidate = folder / "assay.toml"
+        if candidate.is_file():
+            return candidate
+        pyproject = folder / "pyproject.toml"
+        if (
+            pyproject.is_file()
+            and "tool" in _read_toml(pyproject)
+            and ("assay" in _read_toml(pyproject)["tool"])
+        ):
+            return pyproject
+        if (folder / ".git").exists():
+            break
+    return None
+
+
+def load_settings(path: Path | None) -> Settings:
+    """Load and validate settings from assay.toml or pyproject.toml; None gives defaults."""
+    if path is None:
+        return Settings()
+    data = _read_toml(path)
+    prefix = ""
+    if path.name == "pyproject.toml":
+        data = data.get("tool", {}).get("assay", {})
+        prefix = "tool.assay."
+    try:
+        settings = Settings.model_validate(data)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        key = prefix + ".".join(str(p) for p in err["loc"])
+        raise ConfigError(err["msg"], file=path, key=key) from None
+    settings.source = path
+    return settings
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as fh:
+            return tomllib.load(fh)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"not valid TOML: {exc}", file=path) from None
+    except OSError as exc:
+        raise ConfigError(f"cannot read: {exc.strerror}", file=path) from None

@@ -1,0 +1,1 @@
+"""Quality gates: the contract, the runner, the cache and the built-in gates."""

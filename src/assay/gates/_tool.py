@@ -1,0 +1,100 @@
+"""Running a gate's tool: locating it, asking its version, and running it without blocking."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import os
+import re
+import shutil
+import subprocess
+import sys
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from assay.errors import ToolMissingError
+
+__all__ = ["ToolRun", "find_tool", "run_tool", "tool_version"]
+
+_VERSION = re.compile(r"\d+\.\d+(?:\.\d+)?(?:[.\-+]?\w+)*")
+
+
+@dataclass(frozen=True, slots=True)
+class ToolRun:
+    """The outcome of one tool invocation."""
+
+    argv: tuple[str, ...]
+    returncode: int
+    stdout: str
+    stderr: str
+
+    def describe_failure(self) -> str:
+        """The tool's own words when it fails, trimmed to something readable."""
+        text = (self.stderr.strip() or self.stdout.strip() or "(no output)").splitlines()
+        tail = "\n".join(text[-15:])
+        return f"{Path(self.argv[0]).name} exited {self.returncode}: {tail}"
+
+
+def find_tool(name: str) -> str:
+    """Absolute path of `name`, preferring the interpreter's own environment over PATH."""
+    beside = Path(sys.executable).parent / name
+    if beside.is_file() and os.access(beside, os.X_OK):
+        return str(beside)
+    found = shutil.which(name)
+    if found is None:
+        raise ToolMissingError(
+            f"'{name}' is not installed: install assay with its dependencies "
+            f"(pip install assay) or put '{name}' on PATH"
+        )
+    return found
+
+
+@functools.cache
+def tool_version(executable: str, flag: str = "--version") -> str:
+    """The first version-looking token printed by `executable flag`."""
+    try:
+        proc = subprocess.run(
+            [find_tool(executable), flag], capture_output=True, text=True, timeout=120, check=False
+        )
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise ToolMissingError(f"'{executable} {flag}' failed: {exc}") from exc
+    match = _VERSION.search(proc.stdout + proc.stderr)
+    if proc.returncode != 0 or match is None:
+        said = (proc.stderr or proc.stdout).strip()
+        raise ToolMissingError(f"'{executable} {flag}' exited {proc.returncode}: {said}")
+    return match.group(0)
+
+
+async def run_tool(
+    argv: Sequence[str],
+    *,
+    cwd: Path,
+    env: Mapping[str, str] | None = None,
+    timeout: float = 900.0,
+    stdin: bytes | None = None,
+) -> ToolRun:
+    """Run `argv` as an asyncio subprocess; on timeout kill it and report code -9."""
+    merged = {**os.environ, **(env or {})}
+    proc = await asyncio.create_subprocess_exec(
+        *argv,
+        cwd=cwd,
+        env=merged,
+        stdin=asyncio.subprocess.PIPE if stdin is not None else asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        start_new_session=True,
+    )
+    try:
+        out, err = await asyncio.wait_for(proc.communicate(stdin), timeout)
+    except asyncio.CancelledError:
+        proc.kill()
+        await proc.wait()
+        raise
+    except TimeoutError:
+        proc.kill()
+        out, err = await proc.communicate()
+        err += f"\n(killed after {timeout:.0f}s timeout)".encode()
+        return ToolRun(tuple(argv), -9, out.decode(errors="replace"), err.decode(errors="replace"))
+    code = proc.returncode if proc.returncode is not None else -1
+    return ToolRun(tuple(argv), code, out.decode(errors="replace"), err.decode(errors="replace"))

@@ -1,0 +1,215 @@
+"""The gate contract: what a gate is given, what it returns, and the models it returns.
+
+A gate drives one tool over a workspace and turns the tool's machine-readable output into
+`Finding`s. The runner (`assay.gates.runner`) decides ordering, caching and the status under the
+policy; a gate only scans.
+"""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, Protocol, runtime_checkable
+
+from pydantic import BaseModel, ConfigDict, Field
+
+__all__ = [
+    "Finding",
+    "Gate",
+    "GateContext",
+    "GateReport",
+    "GateResult",
+    "GateStatus",
+    "Scan",
+    "Severity",
+    "fingerprint",
+]
+
+
+class Severity(enum.IntEnum):
+    """How bad a finding is; ordered so thresholds compare with `>=`."""
+
+    INFO = 0
+    LOW = 1
+    MEDIUM = 2
+    HIGH = 3
+    CRITICAL = 4
+
+    @classmethod
+    def parse(cls, value: str) -> Severity:
+        """Parse a case-insensitive name such as ``"high"``."""
+        try:
+            return cls[value.strip().upper()]
+        except KeyError:
+            names = ", ".join(s.name.lower() for s in cls)
+            raise ValueError(f"unknown severity {value!r}; expected one of {names}") from None
+
+    @property
+    def label(self) -> str:
+        """The lower-case name used in config and output."""
+        return self.name.lower()
+
+
+SeverityName = Literal["info", "low", "medium", "high", "critical"]
+
+
+class Finding(BaseModel):
+    """One problem a tool reported, in assay's common shape."""
+
+    model_config = ConfigDict(frozen=True)
+
+    gate: str
+    """Name of the gate that produced it."""
+    rule_id: str
+    """The tool's rule or check id, e.g. ``F401`` or ``B602``."""
+    severity: SeverityName
+    """Severity in assay's scale."""
+    file: str
+    """Path relative to the scanned root, with forward slashes; empty for project-wide findings."""
+    line: int = 0
+    """1-based line, 0 when the tool gives none."""
+    column: int = 0
+    """1-based column, 0 when the tool gives none."""
+    message: str
+    """The tool's message."""
+    fingerprint: str = ""
+    """Stable identity across runs and line shifts (see `fingerprint`)."""
+    waived_by: str | None = None
+    """The waiver's reason when a waiver covers this finding."""
+
+    @property
+    def level(self) -> Severity:
+        """Severity as an ordered enum."""
+        return Severity.parse(self.severity)
+
+
+class GateStatus(enum.StrEnum):
+    """Outcome of one gate."""
+
+    PASSED = "passed"
+    FAILED = "failed"
+    ERROR = "error"
+    NOT_EVALUATED = "not-evaluated"
+    NOT_APPLICABLE = "not-applicable"
+
+
+class GateResult(BaseModel):
+    """What one gate concluded, with enough context to audit it."""
+
+    gate: str
+    tool: str
+    """The executable or library the gate drove."""
+    tool_version: str
+    status: GateStatus
+    required: bool
+    duration_s: float
+    findings: list[Finding] = Field(default_factory=list)
+    raw_report: str | None = None
+    """Path of the tool's own report this result was parsed from."""
+    message: str = ""
+    """Why the gate errored or was not evaluated, or a one-line summary."""
+    cached: bool = False
+    """True when nothing was run because the inputs were unchanged."""
+    files_scanned: int = 0
+    """How many files the tool actually ran on (0 for a full cache hit)."""
+    metrics: dict[str, float] = Field(default_factory=dict)
+    """Numbers worth keeping, e.g. ``coverage``."""
+
+    @property
+    def blocking(self) -> bool:
+        """True when this result makes the overall verdict fail."""
+        return self.required and self.status not in (GateStatus.PASSED, GateStatus.NOT_APPLICABLE)
+
+
+@dataclass(frozen=True, slots=True)
+class GateContext:
+    """Everything a gate may look at for one scan."""
+
+    root: Path
+    """The project root being gated (absolute)."""
+    files: tuple[str, ...]
+    """Python files under `root`, relative, forward slashes, sorted; excludes applied."""
+    options: dict[str, Any]
+    """The gate's own options from the policy (already validated)."""
+    report_dir: Path
+    """Where the gate writes the tool's raw report."""
+    all_files: tuple[str, ...] = ()
+    """Every non-excluded file under `root` (for gates that read more than Python)."""
+
+
+@dataclass(slots=True)
+class Scan:
+    """What `Gate.scan` returns: findings, plus how the tool fared."""
+
+    findings: list[Finding] = field(default_factory=list)
+    raw_report: Path | None = None
+    error: str | None = None
+    """Set when the tool crashed or could not run; the gate then reports ``error``."""
+    not_evaluated: str | None = None
+    """Set when the gate could not reach a verdict honestly (e.g. offline)."""
+    metrics: dict[str, float] = field(default_factory=dict)
+
+
+@runtime_checkable
+class Gate(Protocol):
+    """A quality gate. Built-in and third-party gates satisfy the same protocol."""
+
+    name: str
+    """Unique, lower-case name used in config and output."""
+    tool: str
+    """What the gate drives, for the record."""
+    cost: int
+    """Relative cost; cheaper gates start first."""
+    per_file: bool
+    """True if a file's findings depend on that file alone, so unchanged files are not rescanned."""
+    default_fail_on: SeverityName
+    """Lowest severity that fails the gate unless the policy says otherwise."""
+
+    def applies(self, ctx: GateContext) -> bool:
+        """Whether there is anything for this gate to check."""
+        ...
+
+    def version(self) -> str:
+        """The tool's version; raise `ToolMissingError` when it is not installed."""
+        ...
+
+    def inputs(self, ctx: GateContext) -> Sequence[str]:
+        """Relative paths of the files the gate reads (the cache key covers their content)."""
+        ...
+
+    async def scan(self, ctx: GateContext, files: Sequence[str]) -> Scan:
+        """Run the tool over `files` (a subset of `inputs` for per-file gates)."""
+        ...
+
+
+def fingerprint(rule_id: str, file: str, line_text: str, ordinal: int = 0) -> str:
+    """A finding's identity: rule, file and the offending line's text, not its number.
+
+    Whitespace is ignored so re-indenting does not change it; `ordinal` separates identical
+    findings on identical lines in the same file.
+    """
+    normalized = " ".join(line_text.split())
+    digest = hashlib.sha256(f"{rule_id}\0{file}\0{normalized}\0{ordinal}".encode())
+    return digest.hexdigest()[:32]
+
+
+class GateReport(BaseModel):
+    """The verdict of one gate run over a project, with the policy that produced it."""
+
+    root: str
+    passed: bool
+    summary: str
+    results: list[GateResult]
+    duration_s: float
+    policy: dict[str, Any] = Field(default_factory=dict)
+    """The settings in force, recorded so a reviewer can see what "passed" meant."""
+    expired_waivers: list[dict[str, Any]] = Field(default_factory=list)
+    assay_version: str = ""
+
+    @property
+    def findings(self) -> list[Finding]:
+        """Every finding from every gate."""
+        return [f for r in self.results for f in r.findings]

@@ -1,0 +1,378 @@
+"""The gate runner: cheapest first, concurrently, cached, judged under the policy."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import hashlib
+import json
+import os
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+import assay
+from assay.config import GatePolicy, Settings, Waiver
+from assay.errors import ConfigError, ToolMissingError
+from assay.gates.base import (
+    Finding,
+    Gate,
+    GateContext,
+    GateReport,
+    GateResult,
+    GateStatus,
+    Scan,
+    Severity,
+    fingerprint,
+)
+from assay.gates.cache import CachedFile, GateCache, GateCacheEntry
+from assay.gates.workspace import FileHashes, list_files
+
+__all__ = ["GateEvent", "GateRunner", "run_gates"]
+
+# Config files most Python tools read; a change to one invalidates every cached finding.
+_TOOL_CONFIG_FILES = (
+    "pyproject.toml", "setup.cfg", "tox.ini", "ruff.toml", ".ruff.toml", "mypy.ini",
+    ".mypy.ini", ".bandit", ".coveragerc", "pytest.ini", ".secrets.baseline",
+)  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class GateEvent:
+    """Progress: a gate was queued, started or finished (then `result` is set)."""
+
+    gate: str
+    state: str
+    result: GateResult | None = None
+
+
+@dataclass(slots=True)
+class _Plan:
+    gate: Gate
+    policy: GatePolicy
+    ctx: GateContext
+    required: bool
+    fail_on: Severity
+
+
+@dataclass(slots=True)
+class GateRunner:
+    """Runs a set of gates over one project root under one policy."""
+
+    root: Path
+    settings: Settings
+    gates: Sequence[Gate]
+    cache_dir: Path | None = None
+    fail_fast: bool | None = None
+    jobs: int | None = None
+    on_event: Callable[[GateEvent], None] | None = None
+    today: dt.date = field(default_factory=dt.date.today)
+    _hashes: FileHashes = field(init=False)
+    _stop: bool = field(init=False, default=False)
+
+    def __post_init__(self) -> None:
+        self.root = self.root.resolve()
+        self._hashes = FileHashes(self.root)
+
+    async def run(self) -> GateReport:
+        """Run every enabled gate and return the combined verdict."""
+        started = time.perf_counter()
+        plans = self._plan()
+        jobs = self.jobs or self.settings.jobs or os.cpu_count() or 1
+        limit = asyncio.Semaphore(jobs)
+        for plan in plans:
+            self._emit(GateEvent(plan.gate.name, "queued"))
+        results = await asyncio.gather(*(self._guarded(plan, limit) for plan in plans))
+        return self._report(plans, list(results), time.perf_counter() - started)
+
+    # -- planning -----------------------------------------------------------------------------
+
+    def _plan(self) -> list[_Plan]:
+        base = self.settings.source.parent.resolve() if self.settings.source else None
+        all_files = tuple(list_files(self.root, self.settings.exclude, base=base))
+        py_files = tuple(f for f in all_files if f.endswith((".py", ".pyi")))
+        report_root = self.root / ".assay" / "reports"
+        plans = []
+        for gate in sorted(self.gates, key=lambda g: (g.cost, g.name)):
+            policy = self.settings.gate_policy(gate.name)
+            if not policy.enabled:
+                continue
+            ctx = GateContext(
+                root=self.root,
+                files=py_files,
+                options=_validated_options(gate, policy, self.settings.source),
+                report_dir=report_root / gate.name,
+                all_files=all_files,
+            )
+            required = policy.required
+            if required is None:
+                required = bool(getattr(gate, "default_required", True))
+            fail_on = Severity.parse(
+                policy.fail_on or getattr(gate, "default_fail_on", None) or self.settings.fail_on
+            )
+            plans.append(_Plan(gate, policy, ctx, required, fail_on))
+        return plans
+
+    # -- running ------------------------------------------------------------------------------
+
+    async def _guarded(self, plan: _Plan, limit: asyncio.Semaphore) -> GateResult:
+        async with limit:
+            if self._stop:
+                result = self._result(plan, GateStatus.NOT_EVALUATED, 0.0, message="fail-fast")
+            else:
+                self._emit(GateEvent(plan.gate.name, "running"))
+                result = await self._run_one(plan)
+                if result.blocking and self._fail_fast():
+                    self._stop = True
+        self._emit(GateEvent(plan.gate.name, "done", result))
+        return result
+
+    def _fail_fast(self) -> bool:
+        return self.settings.fail_fast if self.fail_fast is None else self.fail_fast
+
+    async def _run_one(self, plan: _Plan) -> GateResult:
+        started = time.perf_counter()
+        gate, ctx = plan.gate, plan.ctx
+        try:
+            if not gate.applies(ctx):
+                return self._result(
+                    plan, GateStatus.NOT_APPLICABLE, 0.0, message="nothing to check"
+                )
+            version = await asyncio.to_thread(gate.version)
+        except ToolMissingError as exc:
+            return self._result(plan, GateStatus.ERROR, time.perf_counter() - started, str(exc))
+        inputs = list(gate.inputs(ctx))
+        key = self._cache_key(plan, version, inputs)
+        cache = GateCache(self.cache_dir) if self.cache_dir else None
+        try:
+            scan, cached, scanned = await asyncio.wait_for(
+                self._scan_cached(plan, cache, key, inputs), plan.policy.timeout
+            )
+        except TimeoutError:
+            scan = Scan(error=f"{gate.tool} did not finish within {plan.policy.timeout:.0f}s")
+            cached, scanned = False, len(inputs)
+        except ToolMissingError as exc:
+            scan, cached, scanned = Scan(error=str(exc)), False, 0
+        duration = time.perf_counter() - started
+        return self._judge(plan, version, scan, duration, cached=cached, scanned=scanned)
+
+    def _cache_key(self, plan: _Plan, version: str, inputs: Sequence[str]) -> str:
+        configs = [f for f in _TOOL_CONFIG_FILES if (self.root / f).is_file()]
+        payload = json.dumps(
+            [plan.gate.name, version, plan.ctx.options, self._hashes.combined(configs)],
+            sort_keys=True,
+            default=str,
+        )
+        base = hashlib.sha256(payload.encode()).hexdigest()
+        if plan.gate.per_file:
+            return base
+        return hashlib.sha256(f"{base}:{self._hashes.combined(inputs)}".encode()).hexdigest()
+
+    async def _scan_cached(
+        self, plan: _Plan, cache: GateCache | None, key: str, inputs: list[str]
+    ) -> tuple[Scan, bool, int]:
+        gate, ctx = plan.gate, plan.ctx
+        entry = cache.load(gate.name, key) if cache else None
+        if not gate.per_file:
+            if entry is not None:
+                return _scan_from(entry, entry.findings), True, 0
+            scan = await gate.scan(ctx, inputs)
+            if cache and scan.error is None and scan.not_evaluated is None:
+                cache.store(gate.name, _entry_from(key, scan))
+            return scan, False, len(inputs)
+
+        known = entry.files if entry else {}
+        stale = [f for f in inputs if f not in known or known[f].sha != self._hashes[f]]
+        if entry is not None and not stale:
+            kept = [x for f in inputs for x in known[f].findings]
+            return _scan_from(entry, kept + entry.findings), True, 0
+        scan = await gate.scan(ctx, stale) if stale else Scan()
+        if scan.error is not None or scan.not_evaluated is not None:
+            return scan, False, len(stale)
+        fresh: dict[str, list[Finding]] = {f: [] for f in stale}
+        project_level: list[Finding] = []
+        for finding in scan.findings:
+            if finding.file in fresh:
+                fresh[finding.file].append(finding)
+            else:
+                project_level.append(finding)
+        files = {
+            f: (CachedFile(sha=self._hashes[f], findings=fresh[f]) if f in fresh else known[f])
+            for f in inputs
+        }
+        merged = Scan(
+            findings=[x for f in inputs for x in files[f].findings] + project_level,
+            raw_report=scan.raw_report,
+            metrics=scan.metrics,
+        )
+        if cache:
+            cache.store(
+                gate.name,
+                GateCacheEntry(
+                    key=key,
+                    files=files,
+                    findings=project_level,
+                    raw_report=str(scan.raw_report) if scan.raw_report else None,
+                    metrics=scan.metrics,
+                ),
+            )
+        return merged, False, len(stale)
+
+    # -- judging ------------------------------------------------------------------------------
+
+    def _judge(
+        self, plan: _Plan, version: str, scan: Scan, duration: float, *, cached: bool, scanned: int
+    ) -> GateResult:
+        findings = self._waive(_with_fingerprints(self.root, scan.findings))
+        if scan.error is not None:
+            status, message = GateStatus.ERROR, scan.error
+        elif scan.not_evaluated is not None:
+            status, message = GateStatus.NOT_EVALUATED, scan.not_evaluated
+        else:
+            blocking = [f for f in findings if f.waived_by is None and f.level >= plan.fail_on]
+            status = GateStatus.FAILED if blocking else GateStatus.PASSED
+            message = (
+                f"{len(blocking)} finding(s) at or above {plan.fail_on.label}"
+                if blocking
+                else f"{len(findings)} finding(s), none at or above {plan.fail_on.label}"
+            )
+        return self._result(
+            plan,
+            status,
+            duration,
+            message,
+            version=version,
+            findings=findings,
+            raw_report=str(scan.raw_report) if scan.raw_report else None,
+            cached=cached,
+            scanned=scanned,
+            metrics=scan.metrics,
+        )
+
+    def _waive(self, findings: list[Finding]) -> list[Finding]:
+        live = [w for w in self.settings.waivers if not w.expired(self.today)]
+        out = []
+        for f in findings:
+            waiver = next(
+                (w for w in live if w.matches(f.gate, f.rule_id, f.file, f.fingerprint)), None
+            )
+            out.append(f.model_copy(update={"waived_by": waiver.reason}) if waiver else f)
+        return out
+
+    def _result(
+        self,
+        plan: _Plan,
+        status: GateStatus,
+        duration: float,
+        message: str = "",
+        *,
+        version: str = "",
+        findings: list[Finding] | None = None,
+        raw_report: str | None = None,
+        cached: bool = False,
+        scanned: int = 0,
+        metrics: dict[str, float] | None = None,
+    ) -> GateResult:
+        return GateResult(
+            gate=plan.gate.name,
+            tool=plan.gate.tool,
+            tool_version=version,
+            status=status,
+            required=plan.required,
+            duration_s=round(duration, 4),
+            findings=findings or [],
+            raw_report=raw_report,
+            message=message,
+            cached=cached,
+            files_scanned=scanned,
+            metrics=metrics or {},
+        )
+
+    def _report(self, plans: list[_Plan], results: list[GateResult], took: float) -> GateReport:
+        applicable = [r for r in results if r.status is not GateStatus.NOT_APPLICABLE]
+        blocking = [r for r in results if r.blocking]
+        if not applicable:
+            summary = "no gate applies"
+        elif blocking:
+            summary = "failed: " + ", ".join(f"{r.gate} ({r.status})" for r in blocking)
+        else:
+            summary = f"passed: {len(applicable)} gate(s) evaluated"
+        expired: list[Waiver] = [w for w in self.settings.waivers if w.expired(self.today)]
+        return GateReport(
+            root=str(self.root),
+            passed=bool(applicable) and not blocking,
+            summary=summary,
+            results=results,
+            duration_s=round(took, 4),
+            policy=self.settings.model_dump(mode="json"),
+            expired_waivers=[w.model_dump(mode="json") for w in expired],
+            assay_version=assay.__version__,
+        )
+
+    def _emit(self, event: GateEvent) -> None:
+        if self.on_event is not None:
+            self.on_event(event)
+
+
+def _validated_options(gate: Gate, policy: GatePolicy, source: Path | None) -> dict[str, Any]:
+    model: type[BaseModel] | None = getattr(gate, "options_model", None)
+    raw = policy.options
+    key_prefix = f"tool.assay.gates.{gate.name}"
+    if model is None:
+        if raw:
+            unknown = sorted(raw)[0]
+            raise ConfigError("unknown key", file=source, key=f"{key_prefix}.{unknown}")
+        return {}
+    try:
+        return model.model_validate(raw).model_dump()
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        loc = ".".join(str(p) for p in err["loc"])
+        raise ConfigError(err["msg"], file=source, key=f"{key_prefix}.{loc}") from None
+
+
+def _scan_from(entry: GateCacheEntry, findings: list[Finding]) -> Scan:
+    raw = Path(entry.raw_report) if entry.raw_report else None
+    return Scan(findings=findings, raw_report=raw, metrics=entry.metrics)
+
+
+def _entry_from(key: str, scan: Scan) -> GateCacheEntry:
+    return GateCacheEntry(
+        key=key,
+        findings=scan.findings,
+        raw_report=str(scan.raw_report) if scan.raw_report else None,
+        metrics=scan.metrics,
+    )
+
+
+def _with_fingerprints(root: Path, findings: list[Finding]) -> list[Finding]:
+    """Fill in missing fingerprints from the text of each finding's line."""
+    lines: dict[str, list[str]] = {}
+    seen: dict[tuple[str, str, str], int] = {}
+    out = []
+    for f in findings:
+        if f.fingerprint:
+            out.append(f)
+            continue
+        if f.file not in lines:
+            try:
+                text = (root / f.file).read_text(encoding="utf-8", errors="replace")
+                lines[f.file] = text.splitlines()
+            except OSError:
+                lines[f.file] = []
+        file_lines = lines[f.file]
+        line_text = file_lines[f.line - 1] if 0 < f.line <= len(file_lines) else f.message
+        ident = (f.rule_id, f.file, " ".join(line_text.split()))
+        ordinal = seen.get(ident, 0)
+        seen[ident] = ordinal + 1
+        out.append(f.model_copy(update={"fingerprint": fingerprint(*ident, ordinal)}))
+    return out
+
+
+async def run_gates(root: Path, settings: Settings, gates: Sequence[Gate], **kw: Any) -> GateReport:
+    """Convenience wrapper: build a `GateRunner` and run it."""
+    return await GateRunner(root, settings, gates, **kw).run()
