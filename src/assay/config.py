@@ -10,7 +10,7 @@ import datetime as dt
 import fnmatch
 import tomllib
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
@@ -18,7 +18,10 @@ from assay.errors import ConfigError
 from assay.gates.base import SeverityName
 
 __all__ = [
+    "FactoryConfig",
     "GatePolicy",
+    "ModelPrice",
+    "ModelsConfig",
     "PluginsConfig",
     "Settings",
     "Waiver",
@@ -90,6 +93,59 @@ class PluginsConfig(_Strict):
     block: list[str] = Field(default_factory=list)
 
 
+class ModelPrice(_Strict):
+    """What a model costs, in US dollars per million tokens."""
+
+    input: float = Field(ge=0)
+    output: float = Field(ge=0)
+
+
+class ModelsConfig(_Strict):
+    """Which model plays each role (``[tool.assay.models]``); env vars and flags override these.
+
+    A model is a pydantic-ai model string: ``anthropic:claude-sonnet-4-5``, ``openai:gpt-4.1``, or
+    ``openai:<name>`` with `base_url` for an OpenAI-compatible server (Ollama, vLLM, llama.cpp).
+    """
+
+    default: str | None = None
+    """Used by every role that has no model of its own."""
+    architect: str | None = None
+    tester: str | None = None
+    coder: str | None = None
+    security_reviewer: str | None = None
+    strong: str | None = None
+    """The coder's escalation model after a stall (none: no escalation)."""
+    base_url: str | None = None
+    """Base URL of an OpenAI-compatible server for ``openai:`` models."""
+    prices: dict[str, ModelPrice] = Field(default_factory=dict)
+    """Prices for models missing from assay's table, keyed by model string."""
+
+
+class FactoryConfig(_Strict):
+    """The convergence loop of ``assay run`` (``[tool.assay.factory]``)."""
+
+    max_iterations: int = Field(default=8, ge=1)
+    stall_iterations: int = Field(default=3, ge=1)
+    """Iterations without improvement before escalating, then stopping."""
+    threshold: float = Field(default=95.0, ge=0, le=100)
+    """Holdout satisfaction needed to converge."""
+    max_tokens: int | None = Field(default=2_000_000, ge=1)
+    """Token cap for the whole run (input + output); None: no cap."""
+    max_dollars: float | None = Field(default=25.0, gt=0)
+    """Dollar cap for the whole run; None: no cap."""
+    gates: list[str] = Field(default_factory=list)
+    """Gates run each iteration; empty means every installed gate."""
+    fail_fast: bool = False
+    leak: Literal["none", "titles", "reasons"] = "titles"
+    """How much of a failed holdout scenario the coder is told."""
+    patch_mode: bool = True
+    """Send the coder only the files the feedback involves, not the whole workspace."""
+    feedback_max_items: int = Field(default=25, ge=1)
+    feedback_max_chars: int = Field(default=8000, ge=200)
+    require_review: bool = True
+    """The security reviewer must approve before a run converges."""
+
+
 class Settings(_Strict):
     """All of assay's settings for one project."""
 
@@ -106,6 +162,8 @@ class Settings(_Strict):
     gates: dict[str, GatePolicy] = Field(default_factory=dict)
     waivers: list[Waiver] = Field(default_factory=list)
     plugins: PluginsConfig = Field(default_factory=PluginsConfig)
+    models: ModelsConfig = Field(default_factory=ModelsConfig)
+    factory: FactoryConfig = Field(default_factory=FactoryConfig)
 
     source: Path | None = Field(default=None, exclude=True)
     """The file these settings came from (None: defaults)."""

@@ -1,22 +1,141 @@
 """The typed messages the roles exchange, and the envelope that carries them.
 
 Each message is a pydantic model with a literal ``kind`` so any of them can be told apart in one
-discriminated union. ``SCHEMA_VERSION`` is bumped on incompatible changes.
+discriminated union (`Message`, validated by `MESSAGE_ADAPTER`). ``SCHEMA_VERSION`` is bumped on
+incompatible changes. `Finding` and `GateReport` are the gate engine's own models, re-exported here
+so every message a role can see is importable from one place.
 """
 
 from __future__ import annotations
 
-from typing import Literal
+import datetime as dt
+import hashlib
+import uuid
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+import rfc8785
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, model_validator
 
-__all__ = ["SCHEMA_VERSION", "Changeset", "FileChange"]
+from assay.gates.base import Finding, GateReport, SeverityName
 
-SCHEMA_VERSION = 1
+__all__ = [
+    "MESSAGE_ADAPTER",
+    "SCHEMA_VERSION",
+    "Changeset",
+    "Design",
+    "Endpoint",
+    "Envelope",
+    "Feedback",
+    "FeedbackItem",
+    "FileChange",
+    "Finding",
+    "GateReport",
+    "GateSummary",
+    "Judgement",
+    "Message",
+    "ModuleSpec",
+    "PinnedDependency",
+    "Role",
+    "SecurityFinding",
+    "SecurityReview",
+    "Spec",
+    "TestFile",
+    "TestSuite",
+    "content_hash",
+]
+
+SCHEMA_VERSION = 2
+
+Role = Literal["human", "architect", "tester", "coder", "security-reviewer", "judge", "factory"]
 
 
 class _Message(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+
+class Spec(_Message):
+    """What to build: a Markdown spec with an optional front-matter header."""
+
+    kind: Literal["spec"] = "spec"
+    name: str
+    """Short name of the service, e.g. ``hello-api`` (front matter ``name`` or the file's stem)."""
+    title: str = ""
+    """The first Markdown heading."""
+    body: str
+    """The Markdown text without the front matter."""
+    meta: dict[str, str | int | float | bool | list[str]] = Field(default_factory=dict)
+    """Front-matter keys beyond ``name`` (e.g. ``language``, ``framework``)."""
+    source: str = ""
+    """Where the spec was read from."""
+
+
+class ModuleSpec(_Message):
+    """One module of the design and the interface it offers."""
+
+    path: str
+    """Workspace-relative file, e.g. ``src/app/store.py``."""
+    purpose: str
+    interface: list[str] = Field(default_factory=list)
+    """Public signatures, e.g. ``def get(key: str) -> str | None``."""
+
+
+class Endpoint(_Message):
+    """One HTTP endpoint the service exposes."""
+
+    method: str
+    path: str
+    summary: str = ""
+    responses: dict[str, str] = Field(default_factory=dict)
+    """Status code -> what the body holds."""
+
+
+class PinnedDependency(_Message):
+    """A third-party distribution with a version range."""
+
+    name: str
+    spec: str = ""
+    """A PEP 440 specifier such as ``>=0.115,<1``."""
+
+
+class Design(_Message):
+    """The architect's output: how the service is built, before any code exists."""
+
+    kind: Literal["design"] = "design"
+    summary: str
+    """Two or three sentences a maintainer reads first."""
+    package: str
+    """Import name of the service's package, e.g. ``hello_api``."""
+    modules: list[ModuleSpec] = Field(default_factory=list)
+    data_model: list[str] = Field(default_factory=list)
+    """Entities and their fields, one per line."""
+    endpoints: list[Endpoint] = Field(default_factory=list)
+    file_plan: list[str] = Field(default_factory=list)
+    """Every file the coder is expected to write."""
+    dependencies: list[PinnedDependency] = Field(default_factory=list)
+    start_command: str = ""
+    """How the service starts, reading ``$PORT``; e.g. ``python -m hello_api``."""
+    threat_model: list[str] = Field(default_factory=list)
+    """Threats and their mitigations, one per line."""
+    test_strategy: str = ""
+
+
+class TestFile(_Message):
+    """One pytest file the tester wrote."""
+
+    __test__ = False
+    path: str
+    """Workspace-relative, under ``tests/``."""
+    content: str
+
+
+class TestSuite(_Message):
+    """The tester's output: pytest files written from the spec and design, before the code."""
+
+    __test__ = False
+    kind: Literal["test-suite"] = "test-suite"
+    files: list[TestFile] = Field(default_factory=list)
+    rationale: str = ""
+    """What the tests cover and why."""
 
 
 class FileChange(_Message):
@@ -47,3 +166,107 @@ class Changeset(_Message):
     """Workspace-relative paths to delete."""
     rationale: str = ""
     """What changed and why; becomes the iteration's commit message."""
+
+
+class GateSummary(_Message):
+    """A gate report as a message: the verdict plus the report itself."""
+
+    kind: Literal["gate-report"] = "gate-report"
+    report: GateReport
+
+
+class SecurityFinding(_Message):
+    """One weakness the security reviewer found."""
+
+    cwe: str
+    """A CWE id such as ``CWE-89``."""
+    severity: SeverityName
+    file: str = ""
+    line: int = 0
+    message: str
+
+
+class SecurityReview(_Message):
+    """The security reviewer's verdict over one changeset and its SAST findings."""
+
+    kind: Literal["security-review"] = "security-review"
+    verdict: Literal["approve", "reject"]
+    findings: list[SecurityFinding] = Field(default_factory=list)
+    summary: str = ""
+
+
+class FeedbackItem(_Message):
+    """One thing the coder must fix."""
+
+    source: str
+    """Gate name, ``security-review`` or ``scenarios``."""
+    severity: SeverityName
+    file: str = ""
+    line: int = 0
+    rule_id: str = ""
+    message: str
+    count: int = 1
+    """How many identical findings this item stands for."""
+
+
+class Feedback(_Message):
+    """What the feedback composer tells the coder after an iteration."""
+
+    kind: Literal["feedback"] = "feedback"
+    iteration: int
+    items: list[FeedbackItem] = Field(default_factory=list)
+    files: list[str] = Field(default_factory=list)
+    """The workspace files the items involve (the only ones sent in patch mode)."""
+    omitted: int = 0
+    """Items left out to respect the size cap."""
+    satisfaction: float | None = None
+    """Holdout satisfaction (0-100), when scenarios ran."""
+
+
+class Judgement(_Message):
+    """The judge's verdict on one observed behaviour against a natural-language expectation."""
+
+    kind: Literal["judgement"] = "judgement"
+    score: float = Field(ge=0, le=100)
+    """How well the observation meets the expectation, 0-100."""
+    passed: bool
+    reasons: str = ""
+
+
+Message = Annotated[
+    Spec | Design | TestSuite | Changeset | GateSummary | SecurityReview | Feedback | Judgement,
+    Field(discriminator="kind"),
+]
+
+MESSAGE_ADAPTER: TypeAdapter[Message] = TypeAdapter(Message)
+
+
+def content_hash(message: BaseModel) -> str:
+    """SHA-256 of the RFC 8785 canonical JSON of a message."""
+    return hashlib.sha256(rfc8785.dumps(message.model_dump(mode="json"))).hexdigest()
+
+
+class Envelope(_Message):
+    """Carries one message: who sent it, in which run and iteration, from which inputs."""
+
+    id: str = Field(default_factory=lambda: uuid.uuid4().hex)
+    schema_version: int = SCHEMA_VERSION
+    run_id: str
+    iteration: int = 0
+    """0 for the steps before the first coder iteration."""
+    sender: Role
+    model: str = ""
+    """The model that produced the message (empty for the factory or a human)."""
+    parents: list[str] = Field(default_factory=list)
+    """Ids of the envelopes this message was produced from."""
+    content_hash: str = ""
+    time: dt.datetime = Field(default_factory=lambda: dt.datetime.now(dt.UTC))
+    message: Message
+
+    @model_validator(mode="after")
+    def _hash(self) -> Envelope:
+        digest = content_hash(self.message)
+        if self.content_hash and self.content_hash != digest:
+            raise ValueError("content_hash does not match the message")
+        self.content_hash = digest
+        return self

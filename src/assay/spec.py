@@ -1,0 +1,80 @@
+"""Loading a spec: Markdown with an optional YAML front-matter header.
+
+    ---
+    name: hello-api
+    language: python
+    ---
+    # Hello API
+    ...
+
+The header is optional; without it the spec's name is the file's stem (or its folder's name when
+the file is called ``spec.md``).
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from ruamel.yaml import YAML
+from ruamel.yaml.error import YAMLError
+
+from assay.errors import UserError
+from assay.messages import Spec
+
+__all__ = ["load_spec", "parse_spec"]
+
+_FRONT = re.compile(r"\A---[ \t]*\n(.*?\n)---[ \t]*\n", re.DOTALL)
+_HEADING = re.compile(r"^#\s+(.+?)\s*#*\s*$", re.MULTILINE)
+_NAME = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
+
+
+def load_spec(path: Path) -> Spec:
+    """Read and validate the spec at `path`."""
+    if not path.is_file():
+        raise UserError(f"spec not found: {path}")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UserError(f"{path}: cannot read spec: {exc}") from None
+    default = path.parent.name if path.name == "spec.md" else path.stem
+    return parse_spec(text, source=str(path), default_name=default)
+
+
+def parse_spec(text: str, *, source: str = "<spec>", default_name: str = "service") -> Spec:
+    """Parse spec text; errors name `source` and the line."""
+    meta: dict[str, object] = {}
+    body = text
+    match = _FRONT.match(text)
+    if match:
+        try:
+            loaded = YAML(typ="safe").load(match.group(1))
+        except YAMLError as exc:
+            mark = getattr(exc, "problem_mark", None)
+            line = (mark.line + 2) if mark is not None else 1
+            raise UserError(f"{source}:{line}: front matter is not valid YAML") from None
+        if loaded is not None and not isinstance(loaded, dict):
+            raise UserError(f"{source}:2: front matter must be a mapping of keys to values")
+        meta = dict(loaded or {})
+        body = text[match.end() :]
+    if not body.strip():
+        raise UserError(f"{source}: spec is empty")
+    name = str(meta.pop("name", default_name)).strip().lower().replace(" ", "-")
+    if not _NAME.match(name):
+        raise UserError(f"{source}:1: spec name {name!r} must be lower-case letters, digits, -._")
+    for key, value in meta.items():
+        ok = isinstance(value, str | int | float | bool) or (
+            isinstance(value, list) and all(isinstance(v, str) for v in value)
+        )
+        if not ok:
+            raise UserError(f"{source}: front matter key {key!r} must be a scalar or a list")
+    heading = _HEADING.search(body)
+    return Spec.model_validate(
+        {
+            "name": name,
+            "title": heading.group(1) if heading else name,
+            "body": body.strip() + "\n",
+            "meta": meta,
+            "source": source,
+        }
+    )
