@@ -1,0 +1,60 @@
+"""The coder: design, tests and feedback in, a `Changeset` out. It reads more through its tools."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+from pydantic_ai import Agent
+from pydantic_ai.models import Model
+
+from assay.agents.base import make_agent
+from assay.agents.tools import WorkspaceDeps
+from assay.messages import Changeset, Design, Feedback, Spec
+
+__all__ = ["coder_agent", "coder_prompt", "render_feedback"]
+
+
+def coder_agent(model: Model) -> Agent[WorkspaceDeps, Changeset]:
+    """The coder agent with list/read/search tools over the workspace."""
+    return make_agent("coder", model, Changeset, tools=True)
+
+
+def render_feedback(feedback: Feedback) -> str:
+    """Feedback as the lines the coder reads."""
+    lines = []
+    for item in feedback.items:
+        where = f"{item.file}:{item.line}" if item.file else "(project)"
+        rule = f" {item.rule_id}" if item.rule_id else ""
+        times = f" (x{item.count})" if item.count > 1 else ""
+        lines.append(f"- [{item.severity}] {item.source}{rule} {where}: {item.message}{times}")
+    if feedback.omitted:
+        lines.append(f"- ... {feedback.omitted} more item(s) not shown; fix the above first")
+    if feedback.satisfaction is not None:
+        lines.append(f"Holdout satisfaction: {feedback.satisfaction:.1f}/100")
+    return "\n".join(lines)
+
+
+def coder_prompt(
+    *,
+    spec: Spec,
+    design: Design,
+    iteration: int,
+    listing: Sequence[str],
+    context: Mapping[str, str],
+    protected: Sequence[str],
+    feedback: Feedback | None,
+) -> str:
+    """The coder's user prompt: only `context` files are sent in full, the rest is a listing."""
+    files = "\n".join(f'<file path="{p}">\n{t}</file>' for p, t in context.items())
+    parts = [
+        f"Iteration {iteration} of building {spec.name}.",
+        f"<spec>\n{spec.body}</spec>",
+        f"<design>\n{design.model_dump_json(indent=1)}\n</design>",
+        "<workspace-files>\n" + ("\n".join(listing) or "(empty)") + "\n</workspace-files>",
+        "<protected-files>\n" + "\n".join(protected) + "\n</protected-files>",
+    ]
+    if feedback is not None:
+        parts.append(f"<feedback>\n{render_feedback(feedback)}\n</feedback>")
+    if files:
+        parts.append(f"<files>\n{files}\n</files>")
+    return "\n\n".join(parts) + "\n"

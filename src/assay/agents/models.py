@@ -1,0 +1,106 @@
+"""Which model plays each role, and building a pydantic-ai model from a model string.
+
+Precedence for a role, first found wins: ``--<role>-model`` flag, ``--model`` flag,
+``ASSAY_<ROLE>_MODEL``, ``ASSAY_MODEL``, ``[tool.assay.models] <role>``, ``[tool.assay.models]
+default``. Model strings are ``anthropic:<name>`` or ``openai:<name>``; an ``openai:`` model talks
+to an OpenAI-compatible server (Ollama, vLLM, llama.cpp) when a base URL is set (``--base-url``,
+``OPENAI_BASE_URL`` or ``[tool.assay.models] base_url``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Literal
+
+from pydantic_ai.models import Model
+
+from assay.config import ModelsConfig
+from assay.errors import UserError
+
+__all__ = ["ROLES", "AgentRole", "ModelChoice", "build_model", "resolve_models"]
+
+AgentRole = Literal["architect", "tester", "coder", "security-reviewer"]
+ROLES: tuple[AgentRole, ...] = ("architect", "tester", "coder", "security-reviewer")
+
+
+@dataclass(frozen=True, slots=True)
+class ModelChoice:
+    """The model string chosen for a role and where the choice came from."""
+
+    role: str
+    model: str
+    source: str
+
+
+def _env_name(role: str) -> str:
+    return f"ASSAY_{role.upper().replace('-', '_')}_MODEL"
+
+
+def resolve_models(
+    config: ModelsConfig,
+    *,
+    env: Mapping[str, str],
+    model: str | None = None,
+    per_role: Mapping[str, str | None] | None = None,
+) -> dict[AgentRole, ModelChoice]:
+    """Pick a model for every role, or raise a `UserError` naming every way to configure one."""
+    per_role = per_role or {}
+    chosen: dict[AgentRole, ModelChoice] = {}
+    missing = []
+    for role in ROLES:
+        key = role.replace("-", "_")
+        candidates = (
+            (per_role.get(role), f"--{role}-model"),
+            (model, "--model"),
+            (env.get(_env_name(role)), _env_name(role)),
+            (env.get("ASSAY_MODEL"), "ASSAY_MODEL"),
+            (getattr(config, key), f"[tool.assay.models] {key}"),
+            (config.default, "[tool.assay.models] default"),
+        )
+        found = next(((m, src) for m, src in candidates if m), None)
+        if found is None:
+            missing.append(role)
+            continue
+        chosen[role] = ModelChoice(role, found[0], found[1])
+    if missing:
+        raise UserError(
+            f"no model configured for {', '.join(missing)}. Set ASSAY_MODEL (e.g. "
+            "ASSAY_MODEL=anthropic:claude-sonnet-4-5 with ANTHROPIC_API_KEY, or openai:gpt-4.1 "
+            "with OPENAI_API_KEY, or openai:<name> with OPENAI_BASE_URL for Ollama/vLLM/llama.cpp) "
+            ", a per-role ASSAY_<ROLE>_MODEL, the --model / --<role>-model flags, or "
+            "[tool.assay.models] in your config. assay never fakes model output."
+        )
+    return chosen
+
+
+def build_model(
+    spec: str, *, env: Mapping[str, str], base_url: str | None = None, timeout: float = 300.0
+) -> Model:
+    """A pydantic-ai model for `spec`; missing keys raise a `UserError` naming the variable."""
+    provider, sep, name = spec.partition(":")
+    if not sep or not name:
+        raise UserError(f"model {spec!r} must look like 'anthropic:<name>' or 'openai:<name>'")
+    if provider == "anthropic":
+        from pydantic_ai.models.anthropic import AnthropicModel
+        from pydantic_ai.providers.anthropic import AnthropicProvider
+
+        key = env.get("ANTHROPIC_API_KEY")
+        if not key:
+            raise UserError(f"model {spec!r} needs ANTHROPIC_API_KEY in the environment")
+        return AnthropicModel(name, provider=AnthropicProvider(api_key=key))
+    if provider == "openai":
+        from pydantic_ai.models.openai import OpenAIChatModel
+        from pydantic_ai.providers.openai import OpenAIProvider
+
+        url = base_url or env.get("OPENAI_BASE_URL")
+        key = env.get("OPENAI_API_KEY")
+        if not key and not url:
+            raise UserError(
+                f"model {spec!r} needs OPENAI_API_KEY, or OPENAI_BASE_URL / --base-url for an "
+                "OpenAI-compatible server"
+            )
+        return OpenAIChatModel(
+            name, provider=OpenAIProvider(base_url=url, api_key=key or "not-needed")
+        )
+    raise UserError(f"unknown model provider {provider!r} in {spec!r}; use anthropic: or openai:")
