@@ -18,6 +18,7 @@ from assay.errors import ConfigError
 from assay.gates.base import SeverityName
 
 __all__ = [
+    "ApprovalConfig",
     "FactoryConfig",
     "GatePolicy",
     "ModelPrice",
@@ -146,6 +147,15 @@ class FactoryConfig(_Strict):
     """The security reviewer must approve before a run converges."""
 
 
+class ApprovalConfig(_Strict):
+    """Human sign-off before a run counts as releasable (``[tool.assay.approval]``)."""
+
+    required: bool = False
+    """A run is releasable only once approved by someone who did not generate the change."""
+    min_approvals: int = Field(default=1, ge=1)
+    """How many distinct approvers are needed when approval is required."""
+
+
 class Settings(_Strict):
     """All of assay's settings for one project."""
 
@@ -164,6 +174,7 @@ class Settings(_Strict):
     plugins: PluginsConfig = Field(default_factory=PluginsConfig)
     models: ModelsConfig = Field(default_factory=ModelsConfig)
     factory: FactoryConfig = Field(default_factory=FactoryConfig)
+    approval: ApprovalConfig = Field(default_factory=ApprovalConfig)
 
     source: Path | None = Field(default=None, exclude=True)
     """The file these settings came from (None: defaults)."""
