@@ -88,10 +88,18 @@ class Waiver(_Strict):
 
 
 class PluginsConfig(_Strict):
-    """Which plugins must be present and which are kept out."""
+    """Which plugins must be present, which are kept out, which load without autoload.
+
+    Names are entry-point names (``licence-policy``), distribution names (``assay-licence-policy``)
+    or, for ``load``, importable module paths. See docs/plugins.md.
+    """
 
     require: list[str] = Field(default_factory=list)
+    """The run fails unless each of these is installed, not blocked, and works."""
     block: list[str] = Field(default_factory=list)
+    """Never loaded, even when installed."""
+    load: list[str] = Field(default_factory=list)
+    """Loaded even with ASSAY_DISABLE_PLUGIN_AUTOLOAD=1; a module path needs no installing."""
 
 
 class ModelPrice(_Strict):

@@ -1,0 +1,197 @@
+"""What each subsystem asks the plugins for: gates, sandboxes, providers, roles, judges, sections.
+
+Each helper calls every plugin's implementation on its own, in `plugin_order`, validates what it
+returned, and keeps the first plugin's entry when two offer the same name. A hook that raises or
+returns the wrong type is reported against its plugin (`AssayPluginManager.report`).
+"""
+
+from __future__ import annotations
+
+import inspect
+import re
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from assay.gates.base import Gate
+from assay.plugins._gate import PluginGate
+from assay.plugins._manager import AssayPluginManager
+from assay.plugins._spec import Factory, ReportContext, ReportSection
+
+__all__ = [
+    "Offer",
+    "gate_offers",
+    "gates",
+    "judges",
+    "model_providers",
+    "offers",
+    "report_sections",
+    "roles",
+    "sandbox_backends",
+]
+
+_NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]*$")
+_GATE_ATTRS = (
+    "name", "tool", "cost", "per_file", "default_fail_on", "applies", "version", "inputs", "scan",
+)  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class Offer:
+    """One named thing a plugin offers through a hook."""
+
+    plugin: str
+    name: str
+    value: Any
+
+
+def _results(pm: AssayPluginManager, hook_name: str, **kwargs: Any) -> Iterator[tuple[str, Any]]:
+    """Each plugin's result for `hook_name`, in plugin order; failures are reported, not raised."""
+    impls = {impl.plugin_name: impl for impl in getattr(pm.hook, hook_name).get_hookimpls()}
+    for plugin in pm.plugin_order():
+        impl = impls.get(plugin)
+        if impl is None:
+            continue
+        try:
+            result = impl.function(*(kwargs[arg] for arg in impl.argnames))
+        except Exception as exc:
+            pm.report(plugin, "hook-error", f"hook {hook_name} raised {type(exc).__name__}: {exc}")
+            continue
+        yield plugin, result
+
+
+def _keep_first(pm: AssayPluginManager, what: str, offers: list[Offer]) -> list[Offer]:
+    kept: dict[str, Offer] = {}
+    for offer in offers:
+        first = kept.get(offer.name)
+        if first is None:
+            kept[offer.name] = offer
+        else:
+            pm.report(
+                offer.plugin,
+                "conflict",
+                f"offers {what} '{offer.name}', already offered by '{first.plugin}'; ignored",
+            )
+    return list(kept.values())
+
+
+def _gate_problem(obj: object) -> str | None:
+    if isinstance(obj, type):
+        return f"{obj.__name__} is a class; return an instance"
+    if not isinstance(obj, Gate):
+        missing = [a for a in _GATE_ATTRS if not hasattr(obj, a)]
+        return f"{type(obj).__name__} is not a Gate (missing {', '.join(missing)})"
+    if not isinstance(obj.name, str) or not _NAME.match(obj.name):
+        return f"gate name {obj.name!r} is not lower-case letters, digits, '-', '_' or '.'"
+    if not inspect.iscoroutinefunction(obj.scan):
+        return f"gate '{obj.name}': scan() must be 'async def'"
+    if not isinstance(obj.cost, int):
+        return f"gate '{obj.name}': cost must be an int"
+    return None
+
+
+def _plugin_gates(pm: AssayPluginManager, plugin: str, hook: str, result: Any) -> list[Gate]:
+    if not isinstance(result, Sequence) or isinstance(result, str | bytes):
+        pm.report(plugin, "bad-result", f"hook {hook} returned {type(result).__name__}, not a list")
+        return []
+    items = list(result)
+    if hook == "assay_gate_classes":
+        try:
+            items = [cls() for cls in items]
+        except Exception as exc:
+            pm.report(plugin, "hook-error", f"a gate class from {hook} raised {exc!r}")
+            return []
+    for item in items:
+        problem = _gate_problem(item)
+        if problem is not None:
+            pm.report(plugin, "bad-result", f"hook {hook} returned a bad gate: {problem}")
+            return []
+    return list(items)
+
+
+def gate_offers(pm: AssayPluginManager) -> list[Offer]:
+    """Every valid gate with the plugin that offers it, first offer of a name kept."""
+    found: list[Offer] = []
+    for hook in ("assay_gates", "assay_gate_classes"):
+        for plugin, result in _results(pm, hook):
+            found += [Offer(plugin, g.name, g) for g in _plugin_gates(pm, plugin, hook, result)]
+    order = {name: i for i, name in enumerate(pm.plugin_order())}
+    found.sort(key=lambda o: order[o.plugin])
+    return _keep_first(pm, "gate", found)
+
+
+def gates(pm: AssayPluginManager) -> list[Gate]:
+    """Every gate, in plugin order; third-party gates are guarded so a crash names the plugin."""
+    builtin = {r.name for r in pm.records.values() if r.origin == "builtin"}
+    return [
+        o.value if o.plugin in builtin else PluginGate(o.value, plugin=o.plugin)
+        for o in gate_offers(pm)
+    ]
+
+
+_MAPPING_HOOKS = {
+    "sandbox backend": "assay_sandbox_backends",
+    "model provider": "assay_model_providers",
+    "role": "assay_roles",
+    "judge": "assay_judges",
+}
+
+
+def offers(pm: AssayPluginManager, what: str) -> list[Offer]:
+    """Name -> factory offers for `what` ("sandbox backend", "model provider", "role", "judge")."""
+    hook = _MAPPING_HOOKS[what]
+    found: list[Offer] = []
+    for plugin, result in _results(pm, hook):
+        if not isinstance(result, Mapping):
+            pm.report(
+                plugin, "bad-result", f"hook {hook} returned {type(result).__name__}, not a dict"
+            )
+            continue
+        bad = [
+            f"{k!r}" for k, v in result.items() if not (isinstance(k, str) and _NAME.match(k))
+        ] + [f"{k!r} (not callable)" for k, v in result.items() if not callable(v)]
+        if bad:
+            pm.report(plugin, "bad-result", f"hook {hook} returned bad entries: {', '.join(bad)}")
+            continue
+        found += [Offer(plugin, name, factory) for name, factory in result.items()]
+    return _keep_first(pm, what, found)
+
+
+def _factories(pm: AssayPluginManager, what: str) -> dict[str, Factory]:
+    return {o.name: o.value for o in offers(pm, what)}
+
+
+def sandbox_backends(pm: AssayPluginManager) -> dict[str, Factory]:
+    """Sandbox backend name -> factory."""
+    return _factories(pm, "sandbox backend")
+
+
+def model_providers(pm: AssayPluginManager) -> dict[str, Factory]:
+    """Model provider name -> factory ``(model_name) -> pydantic_ai Model``."""
+    return _factories(pm, "model provider")
+
+
+def roles(pm: AssayPluginManager) -> dict[str, Factory]:
+    """Role name -> factory."""
+    return _factories(pm, "role")
+
+
+def judges(pm: AssayPluginManager) -> dict[str, Factory]:
+    """Judge name -> factory."""
+    return _factories(pm, "judge")
+
+
+def report_sections(pm: AssayPluginManager, context: ReportContext) -> list[ReportSection]:
+    """The sections every plugin adds for `context`, in plugin order, unique by key."""
+    found: list[Offer] = []
+    hook = "assay_report_sections"
+    for plugin, result in _results(pm, hook, context=context):
+        items = (
+            list(result) if isinstance(result, Sequence) and not isinstance(result, str) else None
+        )
+        if items is None or not all(isinstance(s, ReportSection) for s in items):
+            what = type(result).__name__ if items is None else "items that are not ReportSection"
+            pm.report(plugin, "bad-result", f"hook {hook} returned {what}")
+            continue
+        found += [Offer(plugin, s.key, s) for s in items]
+    return [o.value for o in _keep_first(pm, "report section", found)]
