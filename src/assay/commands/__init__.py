@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from assay.commands import gate
+from assay.commands import gate, plugins
 
 __all__ = ["register_all"]
 
@@ -12,3 +12,4 @@ __all__ = ["register_all"]
 def register_all(app: typer.Typer) -> None:
     """Attach every subcommand to `app`."""
     gate.register(app)
+    plugins.register(app)
