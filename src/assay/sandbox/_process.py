@@ -1,0 +1,213 @@
+"""Running a host process with capped output and a wall-clock timeout that kills its tree."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import subprocess
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO
+
+from assay.sandbox.base import KilledReason, RunResult
+
+__all__ = ["Capped", "HostService", "Outcome", "kill_group", "run_process"]
+
+
+class Capped:
+    """Keeps the first `limit` bytes written to it and remembers whether more came."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.data = bytearray()
+        self.truncated = False
+
+    def feed(self, chunk: bytes) -> None:
+        """Add a chunk, keeping only what fits."""
+        room = self.limit - len(self.data)
+        if len(chunk) > room:
+            self.truncated = True
+        if room > 0:
+            self.data += chunk[:room]
+
+    def text(self) -> str:
+        """The kept bytes, decoded leniently."""
+        return self.data.decode(errors="replace")
+
+    def drain_thread(self, stream: IO[bytes]) -> threading.Thread:
+        """Start a daemon thread that feeds everything read from `stream` into this buffer."""
+
+        def pump() -> None:
+            with contextlib.suppress(OSError, ValueError):
+                for chunk in iter(lambda: stream.read1(65536), b""):  # type: ignore[attr-defined]
+                    self.feed(chunk)
+
+        thread = threading.Thread(target=pump, daemon=True)
+        thread.start()
+        return thread
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """A finished host process."""
+
+    exit_code: int
+    stdout: Capped
+    stderr: Capped
+    duration_s: float
+    timed_out: bool
+
+
+def kill_group(pid: int) -> None:
+    """SIGKILL the process group led by `pid`, ignoring a group that is already gone."""
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pid, signal.SIGKILL)
+
+
+async def _pump(stream: asyncio.StreamReader | None, sink: Capped) -> None:
+    if stream is None:
+        return
+    while chunk := await stream.read(65536):
+        sink.feed(chunk)
+
+
+async def run_process(
+    argv: Sequence[str],
+    *,
+    env: Mapping[str, str],
+    cwd: Path,
+    stdin: bytes | None,
+    timeout: float,
+    output_bytes: int,
+    on_kill: Callable[[], None] | None = None,
+) -> Outcome:
+    """Run `argv` in its own session; on timeout kill the group (and call `on_kill`)."""
+    started = time.monotonic()
+    proc = await asyncio.create_subprocess_exec(
+        *argv,
+        cwd=cwd,
+        env=dict(env),
+        stdin=asyncio.subprocess.PIPE if stdin is not None else asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        start_new_session=True,
+    )
+    out, err = Capped(output_bytes), Capped(output_bytes)
+    pumps = [
+        asyncio.create_task(_pump(proc.stdout, out)),
+        asyncio.create_task(_pump(proc.stderr, err)),
+    ]
+    if stdin is not None and proc.stdin is not None:
+        with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+            proc.stdin.write(stdin)
+            await proc.stdin.drain()
+        proc.stdin.close()
+    timed_out = False
+    try:
+        await asyncio.wait_for(proc.wait(), timeout)
+    except TimeoutError:
+        timed_out = True
+    except asyncio.CancelledError:
+        kill_group(proc.pid)
+        if on_kill is not None:
+            on_kill()
+        raise
+    finally:
+        if timed_out:
+            kill_group(proc.pid)
+            if on_kill is not None:
+                on_kill()
+            await proc.wait()
+    # A grandchild that escaped may hold the pipes open; give the pumps a moment, then stop.
+    _, pending = await asyncio.wait(pumps, timeout=2.0)
+    for task in pending:
+        task.cancel()
+    code = proc.returncode if proc.returncode is not None else -1
+    return Outcome(code, out, err, time.monotonic() - started, timed_out)
+
+
+class HostService:
+    """A service process started on the host (bwrap launcher or local), with capped output."""
+
+    def __init__(
+        self,
+        argv: Sequence[str],
+        *,
+        env: Mapping[str, str],
+        cwd: Path,
+        limits_timeout: float,
+        output_bytes: int,
+        backend: str,
+        shown_argv: Sequence[str],
+        on_stop: Callable[[], None] | None = None,
+        oom: Callable[[], bool] | None = None,
+    ) -> None:
+        self._started = time.monotonic()
+        self._proc = subprocess.Popen(
+            list(argv),
+            cwd=cwd,
+            env=dict(env),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            start_new_session=True,
+        )
+        self._out, self._err = Capped(output_bytes), Capped(output_bytes)
+        assert self._proc.stdout is not None and self._proc.stderr is not None
+        self._threads = [
+            self._out.drain_thread(self._proc.stdout),
+            self._err.drain_thread(self._proc.stderr),
+        ]
+        self._timed_out = False
+        self._timer = threading.Timer(limits_timeout, self._expire)
+        self._timer.daemon = True
+        self._timer.start()
+        self._backend = backend
+        self._argv = tuple(shown_argv)
+        self._on_stop = on_stop
+        self._oom = oom
+
+    def _expire(self) -> None:
+        self._timed_out = True
+        kill_group(self._proc.pid)
+
+    def alive(self) -> bool:
+        """True while the launched process runs."""
+        return self._proc.poll() is None
+
+    async def stop(self) -> RunResult:
+        """Kill the process group, wait, clean up, and report."""
+        self._timer.cancel()
+        stopped = self.alive()
+        kill_group(self._proc.pid)
+        await asyncio.to_thread(self._finish)
+        killed: KilledReason | None = None
+        if self._timed_out:
+            killed = KilledReason.TIMEOUT
+        elif self._oom is not None and self._oom():
+            killed = KilledReason.MEMORY
+        elif stopped:
+            killed = KilledReason.STOPPED
+        if self._on_stop is not None:
+            await asyncio.to_thread(self._on_stop)
+        return RunResult(
+            argv=self._argv,
+            exit_code=self._proc.returncode if self._proc.returncode is not None else -1,
+            stdout=self._out.text(),
+            stderr=self._err.text(),
+            stdout_truncated=self._out.truncated,
+            stderr_truncated=self._err.truncated,
+            duration_s=time.monotonic() - self._started,
+            killed=killed,
+            backend=self._backend,
+        )
+
+    def _finish(self) -> None:
+        self._proc.wait()
+        for thread in self._threads:
+            thread.join(timeout=2.0)

@@ -1,0 +1,228 @@
+"""The bubblewrap backend: daemonless namespaces, limits from a per-run cgroup.
+
+Each command runs under ``bwrap --unshare-all --unshare-user`` as uid/gid 65534 with every
+capability dropped, in a new session, dying with its parent. It sees a read-only ``/usr`` (and
+the ``/bin``, ``/lib*`` links), a handful of harmless ``/etc`` files, a synthetic passwd, fresh
+``/proc`` and ``/dev``, a private ``/tmp``, the workspace read-write at ``/workspace``, and any
+extra read-only paths the caller names (a virtualenv, for example). Nothing else of the host is
+visible: not ``/root``, ``/home``, ``/work`` nor the rest of ``/etc``. The network namespace has
+only a loopback. Memory, pids and CPU limits come from a cgroup the launcher joins before it
+execs bwrap; when the pid namespace's first process exits, the kernel kills everything left.
+"""
+
+from __future__ import annotations
+
+import functools
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Mapping, Sequence
+from pathlib import Path, PurePosixPath
+
+from assay.errors import UserError
+from assay.sandbox._cgroup import Cgroup
+from assay.sandbox._process import HostService, run_process
+from assay.sandbox.base import (
+    WORKSPACE,
+    KilledReason,
+    Limits,
+    RunResult,
+    SandboxUnavailable,
+    build_env,
+    copy_out,
+    inside_cwd,
+)
+from assay.sandbox.service import FORWARDER, Service
+
+__all__ = ["BwrapSandbox", "bwrap_problem"]
+
+_UID = 65534
+_ETC = (
+    "alternatives", "ca-certificates", "ca-certificates.conf", "ld.so.cache", "ld.so.conf",
+    "ld.so.conf.d", "localtime", "mime.types", "nsswitch.conf", "ssl",
+)  # fmt: skip
+_LAUNCH = (
+    'while [ "$1" != -- ]; do echo $$ > "$1" || exit 125; shift; done; shift; '
+    '[ -n "$ASSAY_ULIMIT_V" ] && ulimit -v "$ASSAY_ULIMIT_V"; exec "$@"'
+)
+_IO = "/run/assay"
+
+
+@functools.cache
+def bwrap_problem(executable: str = "bwrap") -> str | None:
+    """None when bwrap can build a sandbox here, else what is wrong and how to fix it."""
+    path = shutil.which(executable)
+    if path is None:
+        return "bubblewrap is not installed (apt-get install bubblewrap)"
+    try:
+        proc = subprocess.run(
+            [path, "--unshare-all", "--unshare-user", "--die-with-parent", "--ro-bind", "/usr",
+             "/usr", "--symlink", "usr/bin", "/bin", "--symlink", "usr/lib", "/lib", "--symlink", "usr/lib64", "/lib64", "/usr/bin/true"],
+            capture_output=True, text=True, timeout=20, check=False,
+        )  # fmt: skip
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return f"bubblewrap cannot start: {exc}"
+    if proc.returncode != 0:
+        return f"bubblewrap cannot create namespaces here: {proc.stderr.strip()}"
+    return None
+
+
+class BwrapSandbox:
+    """Runs commands under bubblewrap against one workspace."""
+
+    name = "bwrap"
+
+    def __init__(
+        self,
+        workspace: Path,
+        *,
+        limits: Limits | None = None,
+        env_allow: Sequence[str] = (),
+        ro_paths: Sequence[Path] = (),
+        executable: str = "bwrap",
+    ) -> None:
+        problem = bwrap_problem(executable)
+        if problem is not None:
+            raise SandboxUnavailable(problem)
+        if not workspace.is_dir():
+            raise UserError(f"sandbox workspace is not a folder: {workspace}")
+        self.workspace = workspace.resolve()
+        self.limits = limits or Limits()
+        self.env_allow = tuple(env_allow)
+        self.ro_paths = tuple(Path(p).resolve() for p in ro_paths)
+        for path in self.ro_paths:
+            if not path.exists():
+                raise UserError(f"sandbox read-only path does not exist: {path}")
+        self._bwrap = shutil.which(executable) or executable
+
+    def _bwrap_argv(self, argv: Sequence[str], cwd: str, env: Mapping[str, str], io: Path) -> list[str]:
+        args = [
+            self._bwrap, "--unshare-all", "--unshare-user", "--uid", str(_UID), "--gid", str(_UID),
+            "--die-with-parent", "--new-session", "--cap-drop", "ALL", "--clearenv",
+            "--hostname", "sandbox", "--ro-bind", "/usr", "/usr",
+        ]  # fmt: skip
+        for name in ("bin", "sbin", "lib", "lib32", "lib64", "libx32"):
+            top = Path("/") / name
+            if top.is_symlink():
+                args += ["--symlink", str(top.readlink()), str(top)]
+            elif top.is_dir():
+                args += ["--ro-bind", str(top), str(top)]
+        for name in _ETC:
+            if (Path("/etc") / name).exists():
+                args += ["--ro-bind", f"/etc/{name}", f"/etc/{name}"]
+        for name in ("passwd", "group"):
+            args += ["--ro-bind", str(io / name), f"/etc/{name}"]
+        for path in self.ro_paths:
+            args += ["--ro-bind", str(path), str(path)]
+        args += [
+            "--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp",
+            "--bind", str(self.workspace), WORKSPACE,
+            "--chdir", str(PurePosixPath(WORKSPACE) / inside_cwd(cwd)),
+        ]  # fmt: skip
+        for key, value in env.items():
+            args += ["--setenv", key, value]
+        return [*args, "--", *argv]
+
+    def _prepare(self, cwd: str, limits: Limits) -> tuple[Path, Cgroup | None, list[str], dict[str, str]]:
+        if not (self.workspace / inside_cwd(cwd)).is_dir():
+            raise UserError(f"sandbox cwd is not a folder in the workspace: {cwd!r}")
+        io = Path(tempfile.mkdtemp(prefix="assay-bwrap-"))
+        (io / "passwd").write_text(f"sandbox:x:{_UID}:{_UID}:sandbox:/tmp:/usr/sbin/nologin\n")
+        (io / "group").write_text(f"sandbox:x:{_UID}:\n")
+        group = Cgroup.create(limits)
+        launch_env = {"PATH": "/usr/bin:/bin"}
+        if group is None:
+            # No cgroups here: fall back to an address-space limit; pids stay unlimited.
+            launch_env["ASSAY_ULIMIT_V"] = str(limits.memory_mb * 1024)
+        files = [str(p) for p in group.procs_files] if group else []
+        launcher = ["/bin/sh", "-c", _LAUNCH, "assay-launch", *files, "--"]
+        return io, group, launcher, launch_env
+
+    async def run(
+        self,
+        argv: Sequence[str],
+        *,
+        cwd: str = ".",
+        env: Mapping[str, str] | None = None,
+        stdin: bytes | None = None,
+        limits: Limits | None = None,
+    ) -> RunResult:
+        """Run `argv` in the sandbox to completion or the timeout."""
+        lim = limits or self.limits
+        inner_env = build_env(self.env_allow, env)
+        io, group, launcher, launch_env = self._prepare(cwd, lim)
+        try:
+            outcome = await run_process(
+                [*launcher, *self._bwrap_argv(argv, cwd, inner_env, io)],
+                env=launch_env,
+                cwd=io,
+                stdin=stdin,
+                timeout=lim.timeout_s,
+                output_bytes=lim.output_bytes,
+                on_kill=group.kill_all if group else None,
+            )
+            killed = None
+            if outcome.timed_out:
+                killed = KilledReason.TIMEOUT
+            elif group is not None and group.oom_killed():
+                killed = KilledReason.MEMORY
+        finally:
+            if group is not None:
+                group.remove()
+            shutil.rmtree(io, ignore_errors=True)
+        return RunResult(
+            argv=tuple(argv),
+            exit_code=outcome.exit_code,
+            stdout=outcome.stdout.text(),
+            stderr=outcome.stderr.text(),
+            stdout_truncated=outcome.stdout.truncated,
+            stderr_truncated=outcome.stderr.truncated,
+            duration_s=outcome.duration_s,
+            killed=killed,
+            backend=self.name,
+        )
+
+    async def serve(
+        self,
+        argv: Sequence[str],
+        *,
+        port: int = 8080,
+        cwd: str = ".",
+        env: Mapping[str, str] | None = None,
+        limits: Limits | None = None,
+    ) -> Service:
+        """Start `argv` with ``$PORT`` set; the host reaches it through a Unix socket."""
+        lim = limits or self.limits
+        python = Path("/usr/bin/python3")
+        if not python.exists():
+            raise SandboxUnavailable("bwrap serve needs /usr/bin/python3 for its forwarder")
+        inner_env = build_env(self.env_allow, {**(env or {}), "PORT": str(port)})
+        io, group, launcher, launch_env = self._prepare(cwd, lim)
+        sock_dir = io / "sock"
+        sock_dir.mkdir()
+        inner = [str(python), f"{_IO}/forward.py", f"{_IO}/sock/http.sock", str(port), "--", *argv]
+        bw = self._bwrap_argv(inner, cwd, inner_env, io)
+        extra = ["--bind", str(sock_dir), f"{_IO}/sock", "--ro-bind", str(FORWARDER), f"{_IO}/forward.py"]
+        bw[bw.index("--proc") : bw.index("--proc")] = extra
+
+        def cleanup() -> None:
+            if group is not None:
+                group.remove()
+            shutil.rmtree(io, ignore_errors=True)
+
+        process = HostService(
+            [*launcher, *bw],
+            env=launch_env,
+            cwd=io,
+            limits_timeout=lim.timeout_s,
+            output_bytes=lim.output_bytes,
+            backend=self.name,
+            shown_argv=argv,
+            on_stop=cleanup,
+            oom=group.oom_killed if group else None,
+        )
+        return Service(process, uds=sock_dir / "http.sock", base_url="http://sandbox", backend=self.name)
+
+    def copy_out(self, paths: Sequence[str], dest: Path) -> list[Path]:
+        """Copy workspace files to `dest`, refusing symlinks that leave the workspace."""
+        return copy_out(self.workspace, paths, dest)
