@@ -10,15 +10,19 @@ from __future__ import annotations
 import sys
 import tempfile
 import traceback
+import warnings
 from pathlib import Path
+from typing import Any
 
 import click
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from assay import __version__
 from assay.commands import register_all
 from assay.errors import AssayError
+from assay.plugins import PluginWarning
 
 __all__ = ["app", "main"]
 
@@ -49,11 +53,25 @@ def _root(
 register_all(app)
 
 
+def _plugin_warning_printer(err: Console, fallback: Any) -> Any:
+    """Print a plugin's warning as one line naming it; other warnings as Python would."""
+
+    def show(message: Warning | str, category: type[Warning], *args: Any, **kw: Any) -> None:
+        if issubclass(category, PluginWarning):
+            err.print(f"[yellow]warning:[/] {escape(str(message))}", highlight=False)
+        else:
+            fallback(message, category, *args, **kw)
+
+    return show
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI and return its exit code."""
     err = Console(stderr=True)
     try:
-        result = app(args=argv, standalone_mode=False, prog_name="assay")
+        with warnings.catch_warnings():
+            warnings.showwarning = _plugin_warning_printer(err, warnings.showwarning)
+            result = app(args=argv, standalone_mode=False, prog_name="assay")
     except AssayError as exc:
         err.print(f"[bold red]error:[/] {exc}", highlight=False, markup=True)
         return exc.exit_code

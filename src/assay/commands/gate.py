@@ -13,11 +13,12 @@ from rich.live import Live
 from rich.markup import escape
 from rich.table import Table
 
-from assay.config import find_config, load_settings
+from assay.config import Settings, find_config, load_settings
 from assay.errors import UserError
 from assay.gates.base import Gate, GateReport, GateStatus
 from assay.gates.output import to_json, to_junit, to_sarif
 from assay.gates.runner import GateEvent, GateRunner
+from assay.plugins import gates as plugin_gates
 from assay.plugins import make_plugin_manager
 
 __all__ = ["OutputFormat", "collect_gates", "register"]
@@ -41,14 +42,9 @@ _STYLE = {
 }
 
 
-def collect_gates() -> list[Gate]:
-    """Every gate offered by the built-ins and installed plugins, by unique name."""
-    pm = make_plugin_manager()
-    gates: dict[str, Gate] = {}
-    for batch in pm.hook.assay_gates():
-        for gate in batch:
-            gates.setdefault(gate.name, gate)
-    return list(gates.values())
+def collect_gates(settings: Settings | None = None) -> list[Gate]:
+    """Every gate offered by the built-ins and the plugins `settings` allow, by unique name."""
+    return plugin_gates(make_plugin_manager(settings=settings))
 
 
 def _select(gates: list[Gate], only: list[str], skip: list[str]) -> list[Gate]:
@@ -142,7 +138,7 @@ def gate_command(
         raise UserError(f"not a folder: {path}")
     root = path.resolve()
     settings = load_settings(config if config is not None else find_config(root))
-    gates = _select(collect_gates(), only or [], skip or [])
+    gates = _select(collect_gates(settings), only or [], skip or [])
     console = Console(stderr=fmt is not OutputFormat.TEXT or output is not None)
     states = {g.name: "queued" for g in sorted(gates, key=lambda g: (g.cost, g.name))}
 
