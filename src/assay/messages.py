@@ -229,8 +229,10 @@ class Judgement(_Message):
     kind: Literal["judgement"] = "judgement"
     score: float = Field(ge=0, le=100)
     """How well the observation meets the expectation, 0-100."""
-    passed: bool
-    reasons: str = ""
+    reasoning: str = ""
+    """Why this score, briefly."""
+    failures: list[str] = Field(default_factory=list)
+    """Each way the observation falls short of the expectation; empty when it meets it."""
 
 
 Message = Annotated[
@@ -257,7 +259,7 @@ class Envelope(_Message):
     sender: Role
     model: str = ""
     """The model that produced the message (empty for the factory or a human)."""
-    parents: list[str] = Field(default_factory=list)
+    parent_ids: list[str] = Field(default_factory=list)
     """Ids of the envelopes this message was produced from."""
     content_hash: str = ""
     time: dt.datetime = Field(default_factory=lambda: dt.datetime.now(dt.UTC))

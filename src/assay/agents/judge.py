@@ -1,0 +1,156 @@
+"""The LLM judge: scores an observation against a natural-language expectation, k times.
+
+One call per step, as OctopusGarden does, is noisy. This judge samples ``samples`` times
+(concurrently), reports the mean and the spread (population standard deviation), and keeps every
+sample for the record. It knows nothing about scenario files: the caller renders the request.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import statistics
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from pydantic_ai import Agent
+from pydantic_ai.exceptions import AgentRunError, ModelAPIError
+from pydantic_ai.exceptions import UserError as PydanticAIUserError
+from pydantic_ai.models import Model
+from pydantic_ai.settings import ModelSettings
+
+from assay.agents.models import build_model
+from assay.errors import RunError, UserError
+from assay.messages import Judgement
+
+__all__ = [
+    "DEFAULT_SAMPLES",
+    "INSTRUCTIONS",
+    "Judge",
+    "JudgeRequest",
+    "Verdict",
+    "judge_model_from_env",
+]
+
+DEFAULT_SAMPLES = 3
+JUDGE_MODEL_ENV = "ASSAY_JUDGE_MODEL"
+
+INSTRUCTIONS = """\
+You are a strict acceptance tester. You are shown one step of a test scenario run against a real
+service: what was done, what was observed (HTTP status, headers and body, or a command's exit
+code, stdout and stderr), and the expectation the observation must meet.
+
+Score from 0 to 100 how well the observation meets the expectation:
+- 100: every part of the expectation is met.
+- 50-99: mostly met; list each shortfall.
+- 0-49: an essential part is not met.
+Judge only what was observed; do not assume anything that is not shown. Checks listed as already
+verified need not be re-examined. Put each shortfall, one per entry, in `failures`, and a short
+explanation in `reasoning`.
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class JudgeRequest:
+    """What the judge is asked about one step."""
+
+    expectation: str
+    """The part of the expectation no rule could check."""
+    observation: str
+    """The rendered observation (request line, status, headers, body; or command and output)."""
+    step: str = ""
+    """The step's description."""
+    scenario: str = ""
+    """The scenario's description."""
+    verified: tuple[str, ...] = ()
+    """Deterministic checks that already passed, for context."""
+
+    def prompt(self) -> str:
+        """The user prompt sent to the model."""
+        verified = "\n".join(f"- {v}" for v in self.verified) or "- (none)"
+        return (
+            f"Scenario: {self.scenario}\nStep: {self.step}\n\n"
+            f"## Observation\n{self.observation}\n\n"
+            f"## Already verified by rules\n{verified}\n\n"
+            f"## Expectation to judge\n{self.expectation}\n"
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """The k samples for one step, their mean and spread."""
+
+    samples: tuple[Judgement, ...]
+    model: str
+    temperature: float | None = None
+    failures: tuple[str, ...] = field(default=())
+
+    @property
+    def mean(self) -> float:
+        """Mean score of the samples."""
+        return statistics.fmean(s.score for s in self.samples)
+
+    @property
+    def spread(self) -> float:
+        """Population standard deviation of the sample scores (0 for one sample)."""
+        return statistics.pstdev(s.score for s in self.samples)
+
+    @property
+    def low(self) -> float:
+        """Lowest sample score."""
+        return min(s.score for s in self.samples)
+
+    @property
+    def high(self) -> float:
+        """Highest sample score."""
+        return max(s.score for s in self.samples)
+
+
+class Judge:
+    """A pydantic-ai agent with ``output_type=Judgement``, sampled ``samples`` times per step."""
+
+    def __init__(
+        self, model: Model, *, samples: int = DEFAULT_SAMPLES, temperature: float | None = None
+    ) -> None:
+        if samples < 1:
+            raise UserError(f"judge samples must be at least 1, got {samples}")
+        if temperature is not None and not 0 <= temperature <= 2:
+            raise UserError(f"judge temperature must be between 0 and 2, got {temperature}")
+        self.model = model
+        self.samples = samples
+        self.temperature = temperature
+        settings: ModelSettings = {}
+        if temperature is not None:
+            settings["temperature"] = temperature
+        self._settings = settings
+        self._agent: Agent[None, Judgement] = Agent(
+            model, output_type=Judgement, instructions=INSTRUCTIONS, name="judge", retries=2
+        )
+
+    @property
+    def model_name(self) -> str:
+        """The model's id, for reports."""
+        return f"{self.model.system}:{self.model.model_name}"
+
+    async def _one(self, prompt: str) -> Judgement:
+        try:
+            result = await self._agent.run(prompt, model_settings=self._settings)
+        except (AgentRunError, ModelAPIError, PydanticAIUserError) as exc:
+            raise RunError(f"the judge model {self.model_name} failed: {exc}") from exc
+        return result.output
+
+    async def judge(self, request: JudgeRequest) -> Verdict:
+        """Ask the model `samples` times, concurrently, and aggregate."""
+        prompt = request.prompt()
+        samples = await asyncio.gather(*(self._one(prompt) for _ in range(self.samples)))
+        failures = tuple(dict.fromkeys(f for s in samples for f in s.failures))
+        return Verdict(tuple(samples), self.model_name, self.temperature, failures)
+
+
+def judge_model_from_env(
+    spec: str | None, *, env: Mapping[str, str], base_url: str | None = None
+) -> Model | None:
+    """The judge's model from `spec` or ``ASSAY_JUDGE_MODEL``; None when neither is set."""
+    chosen = spec or env.get(JUDGE_MODEL_ENV)
+    if not chosen:
+        return None
+    return build_model(chosen, env=env, base_url=base_url)

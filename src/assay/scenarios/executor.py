@@ -1,0 +1,100 @@
+"""The one seam exec steps run through: an `Executor` protocol and a subprocess implementation.
+
+When `assay.sandbox` is wired in, a sandbox-backed executor replaces `SubprocessExecutor`; the
+runner does not change. The subprocess executor never passes the host environment (API keys!):
+commands see a minimal environment plus what the step sets.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+__all__ = ["ExecResult", "Executor", "SubprocessExecutor", "minimal_env"]
+
+
+@dataclass(frozen=True, slots=True)
+class ExecResult:
+    """What one command did."""
+
+    exit_code: int
+    stdout: str
+    stderr: str
+    duration_s: float
+    timed_out: bool = False
+
+
+class Executor(Protocol):
+    """Runs one command to completion."""
+
+    async def run(
+        self,
+        argv: Sequence[str],
+        *,
+        env: Mapping[str, str],
+        stdin: bytes | None,
+        timeout: float,
+    ) -> ExecResult:
+        """Run `argv` with `env` added to a minimal environment; kill it after `timeout`."""
+        ...
+
+
+def minimal_env(extra_path: Sequence[Path] = ()) -> dict[str, str]:
+    """PATH (with `extra_path` first), a throwaway HOME and a UTF-8 locale; nothing else."""
+    path = os.pathsep.join([*(str(p) for p in extra_path), "/usr/local/bin:/usr/bin:/bin"])
+    home = "/tmp"  # noqa: S108 - a throwaway HOME, not a temporary file
+    return {"PATH": path, "HOME": home, "LANG": "C.UTF-8", "PYTHONUNBUFFERED": "1"}
+
+
+class SubprocessExecutor:
+    """Runs commands as local subprocesses in `cwd`, without a shell (no isolation)."""
+
+    def __init__(self, cwd: Path | None = None, *, extra_path: Sequence[Path] = ()) -> None:
+        self.cwd = cwd
+        self.base_env = minimal_env(extra_path)
+
+    async def run(
+        self,
+        argv: Sequence[str],
+        *,
+        env: Mapping[str, str],
+        stdin: bytes | None,
+        timeout: float,
+    ) -> ExecResult:
+        """Run `argv`; a missing program gives exit code 127 and a message on stderr."""
+        start = time.perf_counter()
+        try:
+            proc = await asyncio.create_subprocess_exec(
+                *argv,
+                cwd=self.cwd,
+                env={**self.base_env, **env},
+                stdin=asyncio.subprocess.PIPE if stdin is not None else asyncio.subprocess.DEVNULL,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.PIPE,
+                start_new_session=True,
+            )
+        except FileNotFoundError:
+            return ExecResult(127, "", f"{argv[0]}: command not found", time.perf_counter() - start)
+        except PermissionError:
+            return ExecResult(126, "", f"{argv[0]}: permission denied", time.perf_counter() - start)
+        timed_out = False
+        try:
+            out, err = await asyncio.wait_for(proc.communicate(stdin), timeout)
+        except TimeoutError:
+            timed_out = True
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, 9)
+            out, err = await proc.communicate()
+        return ExecResult(
+            proc.returncode if proc.returncode is not None else -9,
+            out.decode("utf-8", "replace"),
+            err.decode("utf-8", "replace"),
+            time.perf_counter() - start,
+            timed_out,
+        )

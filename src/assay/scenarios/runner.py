@@ -1,0 +1,317 @@
+"""Run scenarios against a service: setup, steps, captures, checks, the judge, and scores.
+
+Scenarios are independent (each has its own variables) and run concurrently up to ``parallel``.
+Deterministic checks come first; only what no rule could read goes to the judge, and with no
+judge such a step is ``unjudged``: never silently passed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+
+from assay.agents.judge import Judge, JudgeRequest
+from assay.scenarios.checks import Check, Outcome, from_assertions
+from assay.scenarios.executor import Executor, SubprocessExecutor
+from assay.scenarios.expect import compile_expectation
+from assay.scenarios.model import Scenario, Step
+from assay.scenarios.observation import Observation
+from assay.scenarios.results import (
+    CheckRecord,
+    JudgeRecord,
+    ScenarioResult,
+    StepResult,
+    StepStatus,
+    ValidationReport,
+)
+from assay.scenarios.scoring import DEFAULT_THRESHOLD, satisfaction, score_scenario
+from assay.scenarios.steps import StepError, capture_value, perform
+
+__all__ = ["RunOptions", "ScenarioRunner", "step_checks"]
+
+
+@dataclass
+class RunOptions:
+    """How to reach the service and how to judge."""
+
+    target: str | None = None
+    """Base URL of the service, e.g. ``http://127.0.0.1:8080``."""
+    transport: httpx.AsyncBaseTransport | None = None
+    """Injected HTTP transport (a sandbox's Unix socket, or a test double)."""
+    executor: Executor = field(default_factory=SubprocessExecutor)
+    judge: Judge | None = None
+    threshold: float = DEFAULT_THRESHOLD
+    parallel: int = 1
+    request_timeout: float = 10.0
+    diagnose: Callable[[], str] | None = None
+    """Explains a connection failure (e.g. the started service exited)."""
+    on_scenario: Callable[[ScenarioResult], None] | None = None
+
+
+def step_checks(step: Step) -> tuple[list[Check], list[str]]:
+    """A step's deterministic checks (assert block, then readable expect), and what is left."""
+    compiled = compile_expectation(step.expect)
+    checks = (from_assertions(step.assertions) if step.assertions else []) + compiled.checks
+    return checks, compiled.remainder
+
+
+def _records(outcomes: Sequence[Outcome]) -> list[CheckRecord]:
+    return [CheckRecord(check=o.check, passed=o.passed, detail=o.detail) for o in outcomes]
+
+
+def _observed(obs: Observation | None) -> str:
+    if obs is None:
+        return ""
+    if obs.kind == "request":
+        return f"{obs.status} in {obs.latency_ms:.0f} ms"
+    return f"exit {obs.exit_code} in {obs.latency_ms:.0f} ms"
+
+
+class ScenarioRunner:
+    """Runs scenarios with the given options and builds the `ValidationReport`."""
+
+    def __init__(self, options: RunOptions) -> None:
+        self.options = options
+
+    async def run(self, scenarios: Sequence[Scenario]) -> ValidationReport:
+        """Run every scenario (up to ``parallel`` at once) and score the run."""
+        start = time.perf_counter()
+        opts = self.options
+        client = (
+            httpx.AsyncClient(
+                base_url=opts.target,
+                transport=opts.transport,
+                follow_redirects=False,
+                timeout=opts.request_timeout,
+            )
+            if opts.target
+            else None
+        )
+        gate = asyncio.Semaphore(max(1, opts.parallel))
+
+        async def one(sc: Scenario) -> ScenarioResult:
+            async with gate:
+                result = await self.run_scenario(sc, client)
+            if opts.on_scenario:
+                opts.on_scenario(result)
+            return result
+
+        try:
+            results = list(await asyncio.gather(*(one(sc) for sc in scenarios)))
+        finally:
+            if client is not None:
+                await client.aclose()
+        return self._report(results, time.perf_counter() - start)
+
+    def _report(self, results: list[ScenarioResult], duration: float) -> ValidationReport:
+        opts = self.options
+        sat = satisfaction(results)
+        steps = [s for r in results for s in r.steps]
+        unjudged = sum(1 for s in steps if s.status is StepStatus.UNJUDGED)
+        passed = sat >= opts.threshold and unjudged == 0 and bool(results)
+        summary = f"satisfaction {sat:.1f} (threshold {opts.threshold:g})"
+        summary += f"; {sum(r.status == 'passed' for r in results)}/{len(results)} scenarios passed"
+        if unjudged:
+            summary += f"; {unjudged} step(s) unjudged: no judge model (--judge-model)"
+        return ValidationReport(
+            target=opts.target or "",
+            satisfaction=round(sat, 2),
+            threshold=opts.threshold,
+            passed=passed,
+            summary=summary,
+            scenarios=results,
+            judge_model=opts.judge.model_name if opts.judge else None,
+            judge_samples=opts.judge.samples if opts.judge else 0,
+            steps_total=len(steps),
+            steps_without_model=sum(1 for s in steps if s.decided_without_model),
+            duration_s=round(duration, 3),
+        )
+
+    async def run_scenario(self, sc: Scenario, client: httpx.AsyncClient | None) -> ScenarioResult:
+        """Run one scenario's setup and steps with its own variables, and score it."""
+        start = time.perf_counter()
+        variables: dict[str, Any] = {}
+        history: list[Observation] = []
+        setup: list[StepResult] = []
+        for i, step in enumerate(sc.setup):
+            res = await self._step(sc, step, i, "setup", variables, history, client)
+            setup.append(res)
+            if res.status is StepStatus.FAILED or res.status is StepStatus.ERROR:
+                break
+        steps: list[StepResult] = []
+        if all(s.status is StepStatus.PASSED for s in setup):
+            for i, step in enumerate(sc.steps):
+                steps.append(await self._step(sc, step, i, "step", variables, history, client))
+        status, score, message = score_scenario(setup, steps, threshold=self.options.threshold)
+        return ScenarioResult(
+            id=sc.id,
+            file=sc.file,
+            description=sc.description,
+            weight=sc.weight,
+            status=status,
+            score=round(score, 2),
+            setup=setup,
+            steps=steps,
+            message=message,
+            duration_s=round(time.perf_counter() - start, 3),
+        )
+
+    async def _attempts(
+        self,
+        step: Step,
+        checks: list[Check],
+        variables: dict[str, Any],
+        history: list[Observation],
+        client: httpx.AsyncClient | None,
+    ) -> tuple[Observation | None, list[Outcome], str, int]:
+        """Perform the step, retrying while a check fails or it errors."""
+        if step.delay:
+            await asyncio.sleep(step.delay)
+        attempts = step.retry.attempts if step.retry else 1
+        obs: Observation | None = None
+        outcomes: list[Outcome] = []
+        error = ""
+        for attempt in range(1, attempts + 1):
+            try:
+                obs = await perform(
+                    step,
+                    variables,
+                    client=client,
+                    executor=self.options.executor,
+                    timeout=self.options.request_timeout,
+                    diagnose=self.options.diagnose,
+                )
+                error = ""
+                outcomes = [c.evaluate(obs, history) for c in checks]
+            except StepError as exc:
+                obs, outcomes, error = None, [], str(exc)
+            if not error and all(o.passed for o in outcomes):
+                return obs, outcomes, error, attempt
+            if attempt < attempts and step.retry:
+                await asyncio.sleep(step.retry.interval)
+        return obs, outcomes, error, attempts
+
+    async def _step(
+        self,
+        sc: Scenario,
+        step: Step,
+        index: int,
+        phase: str,
+        variables: dict[str, Any],
+        history: list[Observation],
+        client: httpx.AsyncClient | None,
+    ) -> StepResult:
+        start = time.perf_counter()
+        checks, remainder = step_checks(step)
+        obs, outcomes, error, attempts = await self._attempts(
+            step, checks, variables, history, client
+        )
+        res = StepResult(
+            phase=phase,
+            index=index,
+            description=step.description,
+            where=step.where,
+            action=obs.action if obs else "",
+            status=StepStatus.PASSED,
+            checks=_records(outcomes),
+            left_for_judge=remainder,
+            observed=_observed(obs),
+            attempts=attempts,
+        )
+        self._decide(res, step, obs, outcomes, error, phase, variables)
+        if obs is not None:
+            history.append(obs)
+        if res.status is StepStatus.PASSED and remainder and phase == "step":
+            if self.options.judge is None:
+                res.status = StepStatus.UNJUDGED
+                res.decided_without_model = False
+                res.message = "needs a judge model: " + " ".join(remainder)
+            else:
+                assert obs is not None
+                await self._judge(res, sc, step, obs, outcomes, remainder)
+        res.duration_s = round(time.perf_counter() - start, 3)
+        return res
+
+    def _decide(
+        self,
+        res: StepResult,
+        step: Step,
+        obs: Observation | None,
+        outcomes: list[Outcome],
+        error: str,
+        phase: str,
+        variables: dict[str, Any],
+    ) -> None:
+        """Set status and score from the deterministic part alone."""
+        res.decided_without_model = True
+        if error or obs is None:
+            res.status, res.score, res.message = StepStatus.ERROR, 0.0, error
+            return
+        failed = [o for o in outcomes if not o.passed]
+        if failed:
+            res.status, res.score = StepStatus.FAILED, 0.0
+            res.message = "; ".join(f"expected {o.check}, {o.detail}" for o in failed)
+            return
+        if phase == "setup" and not outcomes and not _setup_ok(obs):
+            res.status, res.score = StepStatus.FAILED, 0.0
+            res.message = f"setup {obs.action} gave {_observed(obs)}"
+            return
+        try:
+            for cap in step.capture:
+                variables[cap.name] = capture_value(cap, obs)
+        except StepError as exc:
+            res.status, res.score, res.message = StepStatus.FAILED, 0.0, str(exc)
+            return
+        if phase == "step" and not outcomes and not step.expect:
+            res.status, res.score = StepStatus.UNJUDGED, None
+            res.decided_without_model = False
+            res.message = "nothing decides this step: it has no expect and no assert"
+            return
+        res.status, res.score = StepStatus.PASSED, 100.0
+
+    async def _judge(
+        self,
+        res: StepResult,
+        sc: Scenario,
+        step: Step,
+        obs: Observation,
+        outcomes: list[Outcome],
+        remainder: list[str],
+    ) -> None:
+        judge = self.options.judge
+        assert judge is not None
+        verdict = await judge.judge(
+            JudgeRequest(
+                expectation=" ".join(remainder),
+                observation=obs.describe(),
+                step=step.description,
+                scenario=sc.description,
+                verified=tuple(o.check for o in outcomes),
+            )
+        )
+        res.status = StepStatus.JUDGED
+        res.decided_without_model = False
+        res.score = round(verdict.mean, 2)
+        res.judge = JudgeRecord(
+            model=verdict.model,
+            temperature=verdict.temperature,
+            scores=[s.score for s in verdict.samples],
+            mean=round(verdict.mean, 2),
+            spread=round(verdict.spread, 2),
+            failures=list(verdict.failures),
+            reasoning=[s.reasoning for s in verdict.samples],
+        )
+        if verdict.failures:
+            res.message = "; ".join(verdict.failures)
+
+
+def _setup_ok(obs: Observation) -> bool:
+    """Without explicit checks a setup step must succeed: HTTP < 400, or exit code 0."""
+    if obs.kind == "request":
+        return obs.status is not None and obs.status < 400
+    return obs.exit_code == 0

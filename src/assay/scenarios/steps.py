@@ -1,0 +1,150 @@
+"""Perform one step once: an HTTP request through httpx, or a command through an `Executor`."""
+
+from __future__ import annotations
+
+import json
+import shlex
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import httpx
+
+from assay.scenarios.checks import compiled_jsonpath
+from assay.scenarios.executor import Executor
+from assay.scenarios.model import Capture, Step
+from assay.scenarios.observation import NOT_JSON, Observation
+from assay.scenarios.substitute import UndefinedVariable, render, substitute, substitute_text
+
+__all__ = ["BODY_LIMIT", "StepError", "capture_value", "perform"]
+
+BODY_LIMIT = 10 * 1024 * 1024
+"""Response bodies are read up to 10 MB; a larger one fails the step."""
+
+
+class StepError(Exception):
+    """The step could not be performed; the message says why and where."""
+
+
+async def _request(
+    step: Step,
+    variables: Mapping[str, Any],
+    client: httpx.AsyncClient | None,
+    timeout: float,
+    diagnose: Callable[[], str] | None,
+) -> Observation:
+    req = step.request
+    assert req is not None
+    if client is None:
+        raise StepError("request steps need a service: give --target URL or --code DIR --start CMD")
+    where = step.where
+    path = substitute_text(req.path, variables, where)
+    headers = {k: substitute_text(v, variables, where) for k, v in req.headers.items()}
+    params = {k: render(substitute(v, variables, where)) for k, v in req.query.items()}
+    content: bytes | None = None
+    if req.has_body:
+        body = substitute(req.body, variables, where)
+        if isinstance(body, str):
+            content = body.encode()
+        else:
+            content = json.dumps(body).encode()
+            if not any(k.lower() == "content-type" for k in headers):
+                headers["Content-Type"] = "application/json"
+    action = f"{req.method} {path}"
+    start = time.perf_counter()
+    try:
+        async with client.stream(
+            req.method, path, params=params or None, headers=headers, content=content,
+            timeout=timeout,
+        ) as resp:  # fmt: skip
+            chunks, size = [], 0
+            async for chunk in resp.aiter_bytes():
+                size += len(chunk)
+                if size > BODY_LIMIT:
+                    raise StepError(f"{action}: response body exceeds {BODY_LIMIT // 2**20} MB")
+                chunks.append(chunk)
+    except httpx.ConnectError as exc:
+        extra = f"; {diagnose()}" if diagnose else ""
+        raise StepError(f"{action}: cannot connect to {client.base_url}: {exc}{extra}") from None
+    except httpx.TimeoutException:
+        raise StepError(f"{action}: no answer within {timeout:g}s") from None
+    except httpx.HTTPError as exc:
+        extra = f"; {diagnose()}" if diagnose else ""
+        raise StepError(f"{action}: {type(exc).__name__}: {exc}{extra}") from None
+    return Observation(
+        kind="request",
+        action=action,
+        status=resp.status_code,
+        headers={k.lower(): v for k, v in resp.headers.items()},
+        body=b"".join(chunks).decode(resp.encoding or "utf-8", "replace"),
+        latency_ms=(time.perf_counter() - start) * 1000,
+    )
+
+
+async def _exec(step: Step, variables: Mapping[str, Any], executor: Executor) -> Observation:
+    spec = step.exec_
+    assert spec is not None
+    where = step.where
+    command = substitute_text(spec.command, variables, where)
+    try:
+        argv = shlex.split(command)
+    except ValueError as exc:
+        raise StepError(f"cannot parse command `{command}`: {exc}") from None
+    env = {k: substitute_text(v, variables, where) for k, v in spec.env.items()}
+    stdin = substitute_text(spec.stdin, variables, where).encode() if spec.stdin else None
+    result = await executor.run(argv, env=env, stdin=stdin, timeout=spec.timeout)
+    if result.timed_out:
+        raise StepError(f"`{command}` did not finish within {spec.timeout:g}s")
+    return Observation(
+        kind="exec",
+        action=command,
+        stdout=result.stdout,
+        stderr=result.stderr,
+        exit_code=result.exit_code,
+        latency_ms=result.duration_s * 1000,
+    )
+
+
+async def perform(
+    step: Step,
+    variables: Mapping[str, Any],
+    *,
+    client: httpx.AsyncClient | None,
+    executor: Executor,
+    timeout: float,
+    diagnose: Callable[[], str] | None = None,
+) -> Observation:
+    """Run `step` once; raise `StepError` with a clear message when it cannot run."""
+    try:
+        if step.kind == "request":
+            return await _request(step, variables, client, step.timeout or timeout, diagnose)
+        if step.kind == "exec":
+            return await _exec(step, variables, executor)
+    except UndefinedVariable as exc:
+        raise StepError(str(exc)) from None
+    raise StepError(f"assay does not run {step.kind} steps yet")
+
+
+def capture_value(cap: Capture, obs: Observation) -> Any:
+    """The value `cap` takes from `obs`; raise `StepError` when it is not there."""
+    if cap.jsonpath is not None:
+        data = obs.json()
+        if data is NOT_JSON:
+            raise StepError(f"capture {cap.name}: the response is not JSON")
+        found = [m.value for m in compiled_jsonpath(cap.jsonpath).find(data)]
+        if not found:
+            raise StepError(f"capture {cap.name}: {cap.jsonpath} not found in the response")
+        return found[0]
+    source = cap.source
+    if source == "status":
+        return obs.status
+    if source == "exitcode":
+        return obs.exit_code
+    if source == "header":
+        name = (cap.header or "").lower()
+        if name not in obs.headers:
+            raise StepError(f"capture {cap.name}: no {cap.header!r} header in the response")
+        return obs.headers[name]
+    if source in ("body", "stdout", "stderr"):
+        return obs.text(source).rstrip("\n")
+    raise StepError(f"capture {cap.name}: nothing to capture from")
