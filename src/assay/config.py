@@ -24,6 +24,7 @@ __all__ = [
     "ModelPrice",
     "ModelsConfig",
     "PluginsConfig",
+    "SandboxConfig",
     "Settings",
     "Waiver",
     "find_config",
@@ -164,6 +165,27 @@ class ApprovalConfig(_Strict):
     """How many distinct approvers are needed when approval is required."""
 
 
+class SandboxConfig(_Strict):
+    """Where generated code runs (``[tool.assay.sandbox]``); see docs/sandbox.md."""
+
+    backend: Literal["auto", "docker", "bwrap", "local"] = "auto"
+    """``auto`` picks docker when its API answers and `image` exists, else bwrap; ``local``
+    (no isolation) only when named, and never when `regulated`."""
+    image: str = "localhost/assay-python:bookworm"
+    """The docker backend's image (built by ``assay sandbox build-image``)."""
+    docker_host: str | None = None
+    """Docker API endpoint; default $DOCKER_HOST, then Podman's, then Docker's socket."""
+    timeout_s: float = Field(default=300.0, gt=0)
+    memory_mb: int = Field(default=512, ge=16)
+    pids: int = Field(default=128, ge=8)
+    cpus: float = Field(default=1.0, gt=0)
+    output_bytes: int = Field(default=1_000_000, ge=1024)
+    env_allow: list[str] = Field(default_factory=list)
+    """Host variables passed in when set; secret-looking names are never passed."""
+    ro_paths: list[str] = Field(default_factory=list)
+    """Extra host paths mounted read-only at the same place (bwrap), e.g. a virtualenv."""
+
+
 class Settings(_Strict):
     """All of assay's settings for one project."""
 
@@ -183,6 +205,7 @@ class Settings(_Strict):
     models: ModelsConfig = Field(default_factory=ModelsConfig)
     factory: FactoryConfig = Field(default_factory=FactoryConfig)
     approval: ApprovalConfig = Field(default_factory=ApprovalConfig)
+    sandbox: SandboxConfig = Field(default_factory=SandboxConfig)
 
     source: Path | None = Field(default=None, exclude=True)
     """The file these settings came from (None: defaults)."""

@@ -1,0 +1,351 @@
+"""The docker backend: the Docker Engine API through the ``docker`` SDK (Podman's API works too).
+
+Every command gets a fresh container from the configured image with ``network_mode="none"``,
+a read-only root filesystem, ``cap_drop=["ALL"]``, ``no-new-privileges``, a non-root user,
+memory (swap included), CPU and pids limits, nofile/nproc ulimits, a private size-capped
+``/tmp`` tmpfs, and the workspace bind-mounted read-write at ``/workspace``. The container is
+removed afterwards. When assay runs as root the sandbox user is uid/gid 65532 and the
+workspace is handed to it (``lchown``) before each run; otherwise the caller's uid/gid is used,
+so files it writes stay the caller's.
+
+The API endpoint is, in order: the ``base_url`` argument, ``$DOCKER_HOST``, Podman's rootful
+socket ``/run/podman/podman.sock``, Docker's ``/var/run/docker.sock``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import shutil
+import socket
+import tempfile
+import threading
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+import docker
+import docker.errors
+import requests
+from docker.types import LogConfig, Mount, Ulimit
+from docker.utils.socket import frames_iter
+
+from assay.errors import UserError
+from assay.sandbox._process import Capped
+from assay.sandbox.base import (
+    WORKSPACE,
+    KilledReason,
+    Limits,
+    RunResult,
+    SandboxUnavailable,
+    build_env,
+    copy_out,
+    inside_cwd,
+)
+from assay.sandbox.service import FORWARDER, Service
+
+__all__ = ["DEFAULT_IMAGE", "DockerSandbox", "docker_base_url", "docker_client", "docker_problem"]
+
+DEFAULT_IMAGE = "localhost/assay-python:bookworm"
+"""The image `assay sandbox build-image` builds, and the docker backend's default."""
+
+_ROOT_UID = 65532
+_IO = "/run/assay"
+
+
+def docker_base_url(explicit: str | None = None) -> str:
+    """The Docker API endpoint to use (see the module docstring for the order)."""
+    if explicit:
+        return explicit
+    if os.environ.get("DOCKER_HOST"):
+        return os.environ["DOCKER_HOST"]
+    if Path("/run/podman/podman.sock").exists():
+        return "unix:///run/podman/podman.sock"
+    return "unix:///var/run/docker.sock"
+
+
+def docker_client(base_url: str | None = None) -> docker.DockerClient:
+    """A client for the endpoint; `SandboxUnavailable` when nothing answers there."""
+    url = docker_base_url(base_url)
+    try:
+        client = docker.DockerClient(base_url=url, timeout=120)
+        client.ping()
+    except (docker.errors.DockerException, requests.RequestException) as exc:
+        raise SandboxUnavailable(
+            f"no Docker API answers at {url} ({type(exc).__name__}); start Docker, or Podman's "
+            "service (podman system service unix:///run/podman/podman.sock), or set DOCKER_HOST"
+        ) from None
+    return client
+
+
+def docker_problem(image: str = DEFAULT_IMAGE, base_url: str | None = None) -> str | None:
+    """None when the docker backend can run `image` here, else what is missing."""
+    try:
+        client = docker_client(base_url)
+    except SandboxUnavailable as exc:
+        return str(exc)
+    try:
+        client.images.get(image)
+    except docker.errors.ImageNotFound:
+        return f"image {image} not found: run `assay sandbox build-image` (or pull it)"
+    except (docker.errors.DockerException, requests.RequestException) as exc:
+        return f"cannot inspect image {image}: {exc}"
+    finally:
+        client.close()
+    return None
+
+
+def _hand_over(root: Path, uid: int, gid: int) -> None:
+    """Give every entry under `root` to uid:gid (without following symlinks)."""
+    for dirpath, dirnames, filenames in os.walk(root):
+        for name in [*dirnames, *filenames, ""]:
+            path = os.path.join(dirpath, name) if name else dirpath
+            with contextlib.suppress(FileNotFoundError):
+                st = os.lstat(path)
+                if st.st_uid != uid or st.st_gid != gid:
+                    os.lchown(path, uid, gid)
+
+
+class DockerSandbox:
+    """Runs commands in throw-away containers against one workspace."""
+
+    name = "docker"
+
+    def __init__(
+        self,
+        workspace: Path,
+        *,
+        limits: Limits | None = None,
+        env_allow: Sequence[str] = (),
+        image: str = DEFAULT_IMAGE,
+        base_url: str | None = None,
+        runtime: str | None = None,
+    ) -> None:
+        if not workspace.is_dir():
+            raise UserError(f"sandbox workspace is not a folder: {workspace}")
+        self.workspace = workspace.resolve()
+        self.limits = limits or Limits()
+        self.env_allow = tuple(env_allow)
+        self.image = image
+        self.runtime = runtime
+        self.client = docker_client(base_url)
+        try:
+            self.client.images.get(image)
+        except docker.errors.ImageNotFound:
+            raise SandboxUnavailable(
+                f"image {image} not found: run `assay sandbox build-image` (or pull it)"
+            ) from None
+        euid = os.geteuid()
+        self.uid, self.gid = (_ROOT_UID, _ROOT_UID) if euid == 0 else (euid, os.getegid())
+
+    def _create_kwargs(
+        self, argv: Sequence[str], cwd: str, env: Mapping[str, str], lim: Limits
+    ) -> dict[str, Any]:
+        if not (self.workspace / inside_cwd(cwd)).is_dir():
+            raise UserError(f"sandbox cwd is not a folder in the workspace: {cwd!r}")
+        if os.geteuid() == 0:
+            _hand_over(self.workspace, self.uid, self.gid)
+        nproc = max(1024, lim.pids)
+        return {
+            "image": self.image,
+            "command": list(argv),
+            "user": f"{self.uid}:{self.gid}",
+            "working_dir": str(PurePosixPath(WORKSPACE) / inside_cwd(cwd)),
+            "environment": dict(env),
+            "hostname": "sandbox",
+            "network_mode": "none",
+            "read_only": True,
+            "cap_drop": ["ALL"],
+            "security_opt": ["no-new-privileges"],
+            "mem_limit": f"{lim.memory_mb}m",
+            "memswap_limit": f"{lim.memory_mb}m",
+            "nano_cpus": int(lim.cpus * 1e9),
+            "pids_limit": lim.pids,
+            "ulimits": [
+                Ulimit(name="nofile", soft=1024, hard=1024),
+                Ulimit(name="nproc", soft=nproc, hard=nproc),
+            ],
+            "tmpfs": {"/tmp": f"rw,nosuid,nodev,size={lim.memory_mb}m,mode=1777"},
+            "mounts": [Mount(WORKSPACE, str(self.workspace), type="bind", read_only=False)],
+            "log_config": LogConfig(type="k8s-file", config={"max-size": str(lim.output_bytes * 2)}),
+            "labels": {"assay.sandbox": "1"},
+            **({"runtime": self.runtime} if self.runtime else {}),
+        }
+
+    def _run_blocking(
+        self, argv: Sequence[str], cwd: str, env: Mapping[str, str], stdin: bytes | None, lim: Limits
+    ) -> RunResult:
+        kwargs = self._create_kwargs(argv, cwd, env, lim)
+        container = self.client.containers.create(**kwargs, stdin_open=stdin is not None)
+        out, err = Capped(lim.output_bytes), Capped(lim.output_bytes)
+        try:
+            params = {"stdin": int(stdin is not None), "stdout": 1, "stderr": 1, "stream": 1}
+            sock = container.attach_socket(params=params)
+            reader = threading.Thread(target=_read_frames, args=(sock, out, err), daemon=True)
+            started = time.monotonic()
+            container.start()
+            reader.start()
+            if stdin is not None:
+                with contextlib.suppress(OSError):
+                    sock._sock.sendall(stdin)
+                    sock._sock.shutdown(socket.SHUT_WR)
+            timed_out = False
+            try:
+                code = int(container.wait(timeout=lim.timeout_s)["StatusCode"])
+            except requests.RequestException:
+                timed_out = True
+                with contextlib.suppress(docker.errors.APIError):
+                    container.kill()
+                code = int(container.wait(timeout=60)["StatusCode"])
+            duration = time.monotonic() - started
+            reader.join(timeout=2.0)
+            with contextlib.suppress(OSError):
+                sock.close()
+            container.reload()
+            oom = _oom(container.attrs, code, timed_out)
+        finally:
+            with contextlib.suppress(docker.errors.APIError):
+                container.remove(force=True)
+        killed = KilledReason.TIMEOUT if timed_out else KilledReason.MEMORY if oom else None
+        return RunResult(
+            argv=tuple(argv),
+            exit_code=code,
+            stdout=out.text(),
+            stderr=err.text(),
+            stdout_truncated=out.truncated,
+            stderr_truncated=err.truncated,
+            duration_s=duration,
+            killed=killed,
+            backend=self.name,
+        )
+
+    async def run(
+        self,
+        argv: Sequence[str],
+        *,
+        cwd: str = ".",
+        env: Mapping[str, str] | None = None,
+        stdin: bytes | None = None,
+        limits: Limits | None = None,
+    ) -> RunResult:
+        """Run `argv` in a fresh container to completion or the timeout."""
+        inner_env = build_env(self.env_allow, env)
+        lim = limits or self.limits
+        return await asyncio.to_thread(self._run_blocking, argv, cwd, inner_env, stdin, lim)
+
+    async def serve(
+        self,
+        argv: Sequence[str],
+        *,
+        port: int = 8080,
+        cwd: str = ".",
+        env: Mapping[str, str] | None = None,
+        limits: Limits | None = None,
+    ) -> Service:
+        """Start `argv` with ``$PORT`` set; the host reaches it through a Unix socket."""
+        lim = limits or self.limits
+        inner_env = build_env(self.env_allow, {**(env or {}), "PORT": str(port)})
+        io = Path(tempfile.mkdtemp(prefix="assay-docker-"))
+        os.chown(io, self.uid, self.gid)
+        inner = ["python3", f"{_IO}-forward.py", f"{_IO}/http.sock", str(port), "--", *argv]
+        kwargs = self._create_kwargs(inner, cwd, inner_env, lim)
+        kwargs["mounts"] += [
+            Mount(_IO, str(io), type="bind", read_only=False),
+            Mount(f"{_IO}-forward.py", str(FORWARDER), type="bind", read_only=True),
+        ]
+        container = await asyncio.to_thread(self.client.containers.create, **kwargs)
+        process = _ContainerService(container, io, argv, lim)
+        await asyncio.to_thread(container.start)
+        return Service(process, uds=io / "http.sock", base_url="http://sandbox", backend=self.name)
+
+    def copy_out(self, paths: Sequence[str], dest: Path) -> list[Path]:
+        """Copy workspace files to `dest`, refusing symlinks that leave the workspace."""
+        return copy_out(self.workspace, paths, dest)
+
+
+def _oom(attrs: dict[str, Any], code: int, we_killed: bool) -> bool:
+    """Whether the memory limit killed the container.
+
+    Podman on cgroup v1 does not set ``OOMKilled``; there, an exit by SIGKILL (137) that assay
+    did not send is taken as the kernel's OOM killer, the only other sender that can reach a
+    capability-less container (short of the process killing itself).
+    """
+    if attrs.get("State", {}).get("OOMKilled"):
+        return True
+    return code == 137 and not we_killed
+
+
+def _read_frames(sock: Any, out: Capped, err: Capped) -> None:
+    with contextlib.suppress(OSError, ValueError):
+        for stream, data in frames_iter(sock, tty=False):
+            (err if stream == 2 else out).feed(data)
+
+
+class _ContainerService:
+    """A detached service container with a wall-clock limit."""
+
+    def __init__(self, container: Any, io: Path, argv: Sequence[str], lim: Limits) -> None:
+        self._container = container
+        self._io = io
+        self._argv = tuple(argv)
+        self._lim = lim
+        self._started = time.monotonic()
+        self._timed_out = False
+        self._timer = threading.Timer(lim.timeout_s, self._expire)
+        self._timer.daemon = True
+        self._timer.start()
+
+    def _expire(self) -> None:
+        self._timed_out = True
+        with contextlib.suppress(docker.errors.APIError, requests.RequestException):
+            self._container.kill()
+
+    def alive(self) -> bool:
+        """True while the container runs."""
+        try:
+            self._container.reload()
+        except (docker.errors.APIError, requests.RequestException):
+            return False
+        return self._container.status in ("created", "running")
+
+    async def stop(self) -> RunResult:
+        """Kill and remove the container; report what it printed."""
+        return await asyncio.to_thread(self._stop_blocking)
+
+    def _stop_blocking(self) -> RunResult:
+        self._timer.cancel()
+        ct = self._container
+        was_running = self.alive()
+        with contextlib.suppress(docker.errors.APIError):
+            ct.kill()
+        code = int(ct.wait(timeout=60)["StatusCode"])
+        ct.reload()
+        oom = _oom(ct.attrs, code, self._timed_out or was_running)
+        out, err = Capped(self._lim.output_bytes), Capped(self._lim.output_bytes)
+        out.feed(ct.logs(stdout=True, stderr=False))
+        err.feed(ct.logs(stdout=False, stderr=True))
+        with contextlib.suppress(docker.errors.APIError):
+            ct.remove(force=True)
+        shutil.rmtree(self._io, ignore_errors=True)
+        killed = (
+            KilledReason.TIMEOUT
+            if self._timed_out
+            else KilledReason.MEMORY
+            if oom
+            else KilledReason.STOPPED
+            if was_running
+            else None
+        )
+        return RunResult(
+            argv=self._argv,
+            exit_code=code,
+            stdout=out.text(),
+            stderr=err.text(),
+            stdout_truncated=out.truncated,
+            stderr_truncated=err.truncated,
+            duration_s=time.monotonic() - self._started,
+            killed=killed,
+            backend="docker",
+        )
