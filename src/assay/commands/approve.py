@@ -1,0 +1,41 @@
+"""`assay approve RUN --as NAME --reason TEXT`: record a signed human approval."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from assay.evidence.approval import approve_run
+from assay.evidence.runs import resolve_run
+from assay.ledger import load_or_create_signer
+
+__all__ = ["approve_command", "register"]
+
+
+def approve_command(
+    run: Annotated[str, typer.Argument(help="Run folder, or a run id under ./runs.")],
+    approver: Annotated[str, typer.Option("--as", help="Who approves (a person, not a role).")],
+    reason: Annotated[str, typer.Option("--reason", help="Why the change may be released.")],
+    key: Annotated[
+        Path | None,
+        typer.Option("--key", help="The approver's Ed25519 key (PEM); default $ASSAY_SIGNING_KEY."),
+    ] = None,
+) -> int:
+    """Append an approval; the approver must not be a role, model or user that made the change."""
+    run_dir = resolve_run(run)
+    signer = load_or_create_signer(key)
+    event = approve_run(run_dir, approver, reason, signer)
+    Console().print(
+        f"approval by {approver} recorded as event {event.seq} of run {event.run_id}, "
+        f"signed by key {signer.key_id[:16]}",
+        highlight=False,
+    )
+    return 0
+
+
+def register(app: typer.Typer) -> None:
+    """Attach `assay approve`."""
+    app.command("approve")(approve_command)

@@ -1,0 +1,50 @@
+"""`assay report RUN --out DIR`: write the signed evidence bundle of a run."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from assay.evidence.bundle import write_bundle
+from assay.evidence.runs import resolve_run
+from assay.ledger import load_or_create_signer
+
+__all__ = ["register", "report_command"]
+
+
+def report_command(
+    run: Annotated[str, typer.Argument(help="Run folder, or a run id under ./runs.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Folder to write the bundle into.")],
+    key: Annotated[
+        Path | None,
+        typer.Option("--key", help="Ed25519 signing key (PEM); default $ASSAY_SIGNING_KEY."),
+    ] = None,
+    require_approval: Annotated[
+        bool | None,
+        typer.Option(
+            "--require-approval/--no-require-approval",
+            help="Override the run's recorded approval policy when judging releasability.",
+        ),
+    ] = None,
+) -> int:
+    """Write HTML and JSON reports, SARIF, JUnit, SBOM, provenance and a signed manifest."""
+    run_dir = resolve_run(run)
+    signer = load_or_create_signer(key)
+    bundle = write_bundle(run_dir, out, signer, approval_required=require_approval)
+    s = bundle.summary
+    console = Console()
+    console.print(
+        f"evidence bundle for run {s.run_id} written to {out} ({len(bundle.files) + 2} files), "
+        f"signed by key {signer.key_id[:16]}"
+    )
+    state = "releasable" if s.releasable else "not releasable: " + "; ".join(s.releasable_reasons)
+    console.print(f"outcome {s.outcome}; {state}", highlight=False)
+    return 0
+
+
+def register(app: typer.Typer) -> None:
+    """Attach `assay report`."""
+    app.command("report")(report_command)

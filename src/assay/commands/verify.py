@@ -1,0 +1,50 @@
+"""`assay verify BUNDLE|RUN`: recompute the chain and digests, check the signatures, offline."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+
+from assay.evidence.runs import resolve_run
+from assay.evidence.verify import verify_target
+
+__all__ = ["register", "verify_command"]
+
+
+def verify_command(
+    target: Annotated[str, typer.Argument(help="Evidence bundle folder, run folder or run id.")],
+    trust: Annotated[
+        list[str] | None,
+        typer.Option("--trust", help="Accept only signatures by this key id (repeatable)."),
+    ] = None,
+) -> int:
+    """Exit 0 when everything verifies; 1 naming the first bad event or file otherwise."""
+    path = Path(target)
+    if not path.is_dir():
+        path = resolve_run(target)
+    result = verify_target(path, trusted=set(trust) if trust else None)
+    console = Console()
+    for warning in result.warnings:
+        console.print(f"[yellow]note:[/] {escape(warning)}")
+    if result.ok:
+        console.print(
+            f"[bold green]verified[/] {escape(str(path))}: {result.events} events, "
+            f"{result.checkpoints} signed checkpoint(s)"
+        )
+        return 0
+    first, *rest = result.problems
+    console.print(f"[bold red]FAILED[/] {escape(str(path))}: first bad: {escape(str(first))}")
+    for problem in rest[:20]:
+        console.print(f"  also: {escape(str(problem))}")
+    if len(rest) > 20:
+        console.print(f"  ... and {len(rest) - 20} more")
+    return 1
+
+
+def register(app: typer.Typer) -> None:
+    """Attach `assay verify`."""
+    app.command("verify")(verify_command)

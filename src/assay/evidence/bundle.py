@@ -1,0 +1,105 @@
+"""`assay report`: write the signed evidence bundle of a run, from its ledger alone.
+
+Bundle layout (every file is listed with its SHA-256 in the signed ``manifest.json``)::
+
+    report.html                   self-contained human report
+    report.json                   the same content for machines
+    findings.sarif                merged SARIF 2.1.0 (gates of the last iteration + security review)
+    junit.xml                     gates, holdout scenarios, security review
+    sbom.cdx.json                 CycloneDX 1.6 SBOM of the generated service
+    provenance.intoto.dsse.json   in-toto / SLSA provenance v1, signed DSSE envelope
+    ledger.jsonl                  every ledger event, one canonical JSON object a line
+    head.json                     the run's signed ledger head
+    blobs/                        the content-addressed blobs (full prompts, responses)
+    signing-key.pub               the public key that signed the bundle
+    manifest.json, manifest.sig.json
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+from cryptography.hazmat.primitives import serialization
+
+from assay.errors import UserError
+from assay.evidence.controls import control_rows
+from assay.evidence.dsse import sign_envelope
+from assay.evidence.html import render_html
+from assay.evidence.machine import merged_junit, merged_sarif
+from assay.evidence.manifest import MANIFEST, file_digest, write_manifest
+from assay.evidence.provenance import provenance_statement
+from assay.evidence.sbom import workspace_sbom
+from assay.evidence.summary import RunSummary, summarize
+from assay.ledger import HEAD_FILE, Event, Signer, canonical, verify_run
+from assay.ledger.verify import read_rows
+
+__all__ = ["BUNDLE_FILES", "Bundle", "write_bundle"]
+
+BUNDLE_FILES = (
+    "report.html", "report.json", "findings.sarif", "junit.xml", "sbom.cdx.json",
+    "provenance.intoto.dsse.json", "ledger.jsonl", "head.json", "signing-key.pub",
+    "manifest.json", "manifest.sig.json",
+)  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class Bundle:
+    """What `write_bundle` produced."""
+
+    path: Path
+    summary: RunSummary
+    files: list[str]
+
+
+def _prepare(out: Path) -> None:
+    if out.exists() and any(out.iterdir()):
+        if not (out / MANIFEST).is_file():
+            raise UserError(f"{out} is not empty and is not an earlier bundle; choose a new folder")
+        shutil.rmtree(out)
+    out.mkdir(parents=True, exist_ok=True)
+
+
+def write_bundle(
+    run_dir: Path, out: Path, signer: Signer, *, approval_required: bool | None = None
+) -> Bundle:
+    """Verify the run, then write its evidence bundle into `out` and sign it."""
+    check = verify_run(run_dir)
+    if not check.ok:
+        raise UserError(f"{run_dir} does not verify, refusing to report on it: {check.problems[0]}")
+    run_id, rows = read_rows(run_dir / "ledger.sqlite")
+    events = [Event.from_body(body, digest) for _seq, body, digest in rows]
+    summary = summarize(events, run_id=run_id, approval_required=approval_required)
+    _prepare(out)
+
+    (out / "ledger.jsonl").write_bytes(b"".join(canonical(e.to_dict()) + b"\n" for e in events))
+    shutil.copy2(run_dir / HEAD_FILE, out / HEAD_FILE)
+    if (run_dir / "blobs").is_dir():
+        shutil.copytree(run_dir / "blobs", out / "blobs")
+    (out / "signing-key.pub").write_bytes(
+        signer.private_key.public_key().public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+    )
+    workspace = run_dir / "workspace"
+    (out / "sbom.cdx.json").write_text(workspace_sbom(workspace, fallback_name=run_id))
+    (out / "findings.sarif").write_text(merged_sarif(summary))
+    (out / "junit.xml").write_text(merged_junit(summary))
+    statement = provenance_statement(
+        summary, workspace, ledger_digest=file_digest(out / "ledger.jsonl"), head_seq=events[-1].seq
+    )
+    (out / "provenance.intoto.dsse.json").write_text(sign_envelope(canonical(statement), signer))
+    summary.controls = control_rows(set(BUNDLE_FILES))
+    (out / "report.json").write_text(summary.model_dump_json(indent=2))
+    (out / "report.html").write_text(render_html(summary), encoding="utf-8")
+    manifest = write_manifest(
+        out, signer, run_id=run_id, head_seq=events[-1].seq, head=events[-1].hash
+    )
+    return Bundle(out, summary, sorted(manifest["files"]))
+
+
+def load_summary(bundle: Path) -> RunSummary:
+    """The report content of a written bundle."""
+    return RunSummary.model_validate(json.loads((bundle / "report.json").read_text()))

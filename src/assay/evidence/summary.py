@@ -1,0 +1,341 @@
+"""What a run did, read from its ledger alone: the content of the report (HTML and JSON)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from pydantic import BaseModel, Field, ValidationError
+
+from assay.evidence.approval import valid_approvals
+from assay.gates.base import GateReport, GateResult, GateStatus
+from assay.ledger import Event
+from assay.ledger import kinds as k
+
+__all__ = ["RunSummary", "summarize"]
+
+_TIMELINE_LABEL_KEYS = ("decision", "outcome", "verdict", "approver", "model", "path", "sender")
+
+
+class TimelineEntry(BaseModel):
+    """One event, briefly."""
+
+    seq: int
+    time: str
+    kind: str
+    iteration: int | None = None
+    label: str = ""
+
+
+class IterationRow(BaseModel):
+    """One iteration of the loop: its scores and what the loop decided."""
+
+    iteration: int
+    scores: dict[str, float] = Field(default_factory=dict)
+    decision: str = ""
+    reason: str = ""
+    gates: dict[str, str] = Field(default_factory=dict)
+    """Gate name -> status in this iteration."""
+
+
+class ModelCost(BaseModel):
+    """Spending on one model."""
+
+    model: str
+    requests: int = 0
+    tokens_in: int = 0
+    tokens_out: int = 0
+    cost_usd: float = 0.0
+
+
+class SecurityReviewRow(BaseModel):
+    """One security review's verdict."""
+
+    iteration: int | None = None
+    verdict: str
+    summary: str = ""
+    findings: list[dict[str, Any]] = Field(default_factory=list)
+
+
+class ScenarioRow(BaseModel):
+    """One holdout scenario's result in the last validation."""
+
+    id: str
+    passed: bool
+    score: float | None = None
+    detail: str = ""
+
+
+class ApprovalRow(BaseModel):
+    """A recorded approval."""
+
+    seq: int
+    time: str
+    approver: str
+    reason: str
+    os_user: str = ""
+    keyid: str = ""
+    valid: bool = True
+
+
+class RunSummary(BaseModel):
+    """The report's content. `assay report` renders it as HTML and writes it as JSON."""
+
+    run_id: str
+    spec_title: str = ""
+    spec_digest: str = ""
+    started: str = ""
+    finished: str = ""
+    outcome: str = "unfinished"
+    user: str = ""
+    models: dict[str, str] = Field(default_factory=dict)
+    leak_level: str = ""
+    assay_version: str = ""
+    settings: dict[str, Any] = Field(default_factory=dict)
+    events: int = 0
+    head: str = ""
+    checkpoints: int = 0
+    timeline: list[TimelineEntry] = Field(default_factory=list)
+    iterations: list[IterationRow] = Field(default_factory=list)
+    gate_report: GateReport | None = None
+    """The gates of the last iteration that ran them."""
+    security_reviews: list[SecurityReviewRow] = Field(default_factory=list)
+    scenario_score: float | None = None
+    scenarios: list[ScenarioRow] = Field(default_factory=list)
+    costs: list[ModelCost] = Field(default_factory=list)
+    rejected_edits: list[dict[str, Any]] = Field(default_factory=list)
+    approvals: list[ApprovalRow] = Field(default_factory=list)
+    approval_problems: list[str] = Field(default_factory=list)
+    approval_required: bool = False
+    min_approvals: int = 1
+    releasable: bool = False
+    releasable_reasons: list[str] = Field(default_factory=list)
+    """Why the run is not releasable (empty when it is)."""
+    controls: list[dict[str, Any]] = Field(default_factory=list)
+    """Filled by the bundle writer: control id, framework, title, evidence files."""
+
+    @property
+    def total_cost(self) -> ModelCost:
+        """Spending summed over every model."""
+        total = ModelCost(model="total")
+        for c in self.costs:
+            total.requests += c.requests
+            total.tokens_in += c.tokens_in
+            total.tokens_out += c.tokens_out
+            total.cost_usd += c.cost_usd
+        return total
+
+
+def _int(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _num(value: Any) -> float:
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else 0.0
+
+
+def _label(event: Event) -> str:
+    p = event.payload
+    if event.kind == k.MESSAGE and isinstance(p.get("message"), dict):
+        return f"{p.get('sender', '?')}: {p['message'].get('kind', '?')}"
+    if event.kind == k.GATE_RESULT:
+        report = p.get("report") or {}
+        result = p.get("result") or {}
+        if isinstance(report, dict) and report.get("summary"):
+            return str(report["summary"])
+        if isinstance(result, dict):
+            return f"{result.get('gate', '?')}: {result.get('status', '?')}"
+    for key in _TIMELINE_LABEL_KEYS:
+        if isinstance(p.get(key), str) and p[key]:
+            return f"{key} {p[key]}"
+    return ""
+
+
+class _Builder:
+    def __init__(self, run_id: str) -> None:
+        self.s = RunSummary(run_id=run_id)
+        self.iterations: dict[int, IterationRow] = {}
+        self.costs: dict[str, ModelCost] = {}
+        self.gate_results: dict[int, dict[str, GateResult]] = {}
+        self.gate_reports: dict[int, GateReport] = {}
+
+    def row(self, iteration: int | None) -> IterationRow:
+        it = iteration or 0
+        return self.iterations.setdefault(it, IterationRow(iteration=it))
+
+    def add(self, event: Event) -> None:
+        s, p = self.s, event.payload
+        s.events += 1
+        s.head = event.hash
+        iteration = _int(p.get("iteration"))
+        s.timeline.append(
+            TimelineEntry(
+                seq=event.seq,
+                time=event.time,
+                kind=event.kind,
+                iteration=iteration,
+                label=_label(event),
+            )
+        )
+        handler = getattr(self, "on_" + event.kind.replace(".", "_"), None)
+        if handler is not None:
+            handler(event, p, iteration)
+
+    def on_run_started(self, event: Event, p: dict[str, Any], _it: int | None) -> None:
+        s = self.s
+        s.started = event.time
+        s.spec_title = str(p.get("spec_title", ""))
+        s.spec_digest = str(p.get("spec_digest", ""))
+        s.user = str(p.get("user", ""))
+        s.leak_level = str(p.get("leak_level", ""))
+        s.assay_version = str(p.get("assay_version", ""))
+        if isinstance(p.get("models"), dict):
+            s.models = {str(a): str(b) for a, b in p["models"].items()}
+        if isinstance(p.get("settings"), dict):
+            s.settings = p["settings"]
+
+    def on_message(self, event: Event, p: dict[str, Any], it: int | None) -> None:
+        message = p.get("message")
+        if not isinstance(message, dict):
+            return
+        if message.get("kind") == "gate-report" and isinstance(message.get("report"), dict):
+            self.on_gate_result(event, {"report": message["report"]}, it)
+        elif message.get("kind") == "security-review":
+            self.on_security_review(event, message, it)
+        elif message.get("kind") == "judgement" and "score" in message:
+            self.row(it).scores.setdefault("judge", _num(message["score"]))
+
+    def on_model_response(self, _e: Event, p: dict[str, Any], _it: int | None) -> None:
+        model = str(p.get("model", "unknown"))
+        cost = self.costs.setdefault(model, ModelCost(model=model))
+        cost.requests += 1
+        cost.tokens_in += _int(p.get("tokens_in")) or 0
+        cost.tokens_out += _int(p.get("tokens_out")) or 0
+        cost.cost_usd += _num(p.get("cost_usd"))
+
+    def on_gate_result(self, _e: Event, p: dict[str, Any], it: int | None) -> None:
+        try:
+            if isinstance(p.get("report"), dict):
+                report = GateReport.model_validate(p["report"])
+                self.gate_reports[it or 0] = report
+                for r in report.results:
+                    self.row(it).gates[r.gate] = str(r.status)
+            elif isinstance(p.get("result"), dict):
+                result = GateResult.model_validate(p["result"])
+                self.gate_results.setdefault(it or 0, {})[result.gate] = result
+                self.row(it).gates[result.gate] = str(result.status)
+        except ValidationError:
+            return
+
+    def on_security_review(self, _e: Event, p: dict[str, Any], it: int | None) -> None:
+        findings = [f for f in p.get("findings", []) if isinstance(f, dict)]
+        self.s.security_reviews.append(
+            SecurityReviewRow(
+                iteration=it,
+                verdict=str(p.get("verdict", "")),
+                summary=str(p.get("summary", "")),
+                findings=findings,
+            )
+        )
+
+    def on_scenario_result(self, _e: Event, p: dict[str, Any], it: int | None) -> None:
+        s = self.s
+        s.scenario_score = _num(p.get("score"))
+        self.row(it).scores.setdefault("scenarios", s.scenario_score)
+        s.scenarios = [
+            ScenarioRow(
+                id=str(x.get("id", "?")),
+                passed=bool(x.get("passed")),
+                score=_num(x["score"]) if "score" in x else None,
+                detail=str(x.get("detail", "")),
+            )
+            for x in p.get("scenarios", [])
+            if isinstance(x, dict)
+        ]
+
+    def on_loop_decision(self, _e: Event, p: dict[str, Any], it: int | None) -> None:
+        row = self.row(it)
+        row.decision = str(p.get("decision", ""))
+        row.reason = str(p.get("reason", ""))
+        if isinstance(p.get("scores"), dict):
+            row.scores.update({str(a): _num(b) for a, b in p["scores"].items()})
+
+    def on_edit_rejected(self, event: Event, p: dict[str, Any], _it: int | None) -> None:
+        self.s.rejected_edits.append({"seq": event.seq, **p})
+
+    def on_run_finished(self, event: Event, p: dict[str, Any], _it: int | None) -> None:
+        self.s.finished = event.time
+        self.s.outcome = str(p.get("outcome", "finished"))
+
+    def on_checkpoint(self, _e: Event, _p: dict[str, Any], _it: int | None) -> None:
+        self.s.checkpoints += 1
+
+    def final_gate_report(self) -> GateReport | None:
+        last_report = max(self.gate_reports, default=None)
+        last_results = max(self.gate_results, default=None)
+        if last_results is not None and (last_report is None or last_results > last_report):
+            results = list(self.gate_results[last_results].values())
+            passed = not any(r.blocking for r in results)
+            failed = sum(r.status is not GateStatus.PASSED for r in results)
+            return GateReport(
+                root="workspace", passed=passed, results=results,
+                summary=f"{len(results)} gates, {failed} not passed",
+                duration_s=sum(r.duration_s for r in results),
+            )  # fmt: skip
+        return None if last_report is None else self.gate_reports[last_report]
+
+
+def summarize(
+    events: Iterable[Event], *, run_id: str, approval_required: bool | None = None
+) -> RunSummary:
+    """Build the report's content from the ledger's events.
+
+    `approval_required` overrides the policy recorded in the run's settings.
+    """
+    kept = list(events)
+    b = _Builder(run_id)
+    for event in kept:
+        b.add(event)
+    s = b.s
+    s.iterations = [
+        b.iterations[i] for i in sorted(b.iterations) if i > 0 or b.iterations[i].scores
+    ]
+    s.gate_report = b.final_gate_report()
+    s.costs = sorted(b.costs.values(), key=lambda c: -c.cost_usd)
+    good, s.approval_problems = valid_approvals(kept)
+    good_seqs = {e.seq for e in good}
+    s.approvals = [
+        ApprovalRow(
+            seq=e.seq,
+            time=e.time,
+            approver=str(e.payload.get("approver", "")),
+            reason=str(e.payload.get("reason", "")),
+            os_user=str(e.payload.get("os_user", "")),
+            keyid=str((e.payload.get("signature") or {}).get("keyid", "")),
+            valid=e.seq in good_seqs,
+        )
+        for e in kept
+        if e.kind == k.APPROVAL
+    ]
+    policy = s.settings.get("approval") if isinstance(s.settings.get("approval"), dict) else {}
+    assert isinstance(policy, dict)
+    s.approval_required = (
+        bool(policy.get("required")) if approval_required is None else approval_required
+    )
+    s.min_approvals = _int(policy.get("min_approvals")) or 1
+    s.releasable_reasons = _not_releasable(s, len(good))
+    s.releasable = not s.releasable_reasons
+    return s
+
+
+def _not_releasable(s: RunSummary, approvals: int) -> list[str]:
+    reasons = []
+    if s.outcome != "converged":
+        reasons.append(f"the run's outcome is '{s.outcome}', not 'converged'")
+    if s.gate_report is not None and not s.gate_report.passed:
+        reasons.append("a required gate did not pass in the last iteration")
+    if any(r.verdict == "reject" for r in s.security_reviews[-1:]):
+        reasons.append("the last security review rejected the change")
+    if s.approval_required and approvals < s.min_approvals:
+        reasons.append(f"policy requires {s.min_approvals} approval(s); {approvals} recorded")
+    return reasons
