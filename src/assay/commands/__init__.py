@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from assay.commands import gate, plugins
+from assay.commands import approve, gate, plugins, report, verify
 
 __all__ = ["register_all"]
 
@@ -13,3 +13,6 @@ def register_all(app: typer.Typer) -> None:
     """Attach every subcommand to `app`."""
     gate.register(app)
     plugins.register(app)
+    approve.register(app)
+    report.register(app)
+    verify.register(app)
