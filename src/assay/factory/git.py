@@ -1,0 +1,67 @@
+"""The workspace's git repository: one commit per step, tree hashes for oscillation, resets."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+from assay.errors import RunError
+
+__all__ = ["Git"]
+
+_ENV = {
+    "GIT_AUTHOR_NAME": "assay",
+    "GIT_AUTHOR_EMAIL": "assay@localhost",
+    "GIT_COMMITTER_NAME": "assay",
+    "GIT_COMMITTER_EMAIL": "assay@localhost",
+    "GIT_CONFIG_NOSYSTEM": "1",
+    "GIT_TERMINAL_PROMPT": "0",
+}
+
+
+class Git:
+    """Runs git in one workspace with a fixed identity and no user or system config."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def run(self, *args: str) -> str:
+        """Run ``git <args>``; a failure raises `RunError` with git's message."""
+        env = {**os.environ, **_ENV, "HOME": str(self.root)}
+        proc = subprocess.run(
+            ["git", "-c", "init.defaultBranch=main", "-c", "commit.gpgsign=false", *args],
+            cwd=self.root, env=env, capture_output=True, text=True, check=False,
+        )  # fmt: skip
+        if proc.returncode != 0:
+            raise RunError(f"git {' '.join(args)} failed in {self.root}: {proc.stderr.strip()}")
+        return proc.stdout.strip()
+
+    def init(self) -> None:
+        """Create the repository if there is none."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        if not (self.root / ".git").exists():
+            self.run("init", "-q")
+
+    def commit_all(self, message: str) -> str:
+        """Stage everything and commit (even when nothing changed); returns the commit id."""
+        self.run("add", "-A")
+        self.run("commit", "-q", "--allow-empty", "-m", message)
+        return self.head()
+
+    def head(self) -> str:
+        """The current commit id."""
+        return self.run("rev-parse", "HEAD")
+
+    def tree(self, rev: str = "HEAD") -> str:
+        """The tree id of `rev`: equal trees mean equal workspaces."""
+        return self.run("rev-parse", f"{rev}^{{tree}}")
+
+    def reset_to(self, commit: str) -> None:
+        """Throw away everything after `commit`, including untracked files."""
+        self.run("reset", "-q", "--hard", commit)
+        self.run("clean", "-q", "-fdx")
+
+    def branch(self, name: str, commit: str) -> None:
+        """Point branch `name` at `commit`."""
+        self.run("branch", "-f", name, commit)

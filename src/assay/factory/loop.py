@@ -1,0 +1,579 @@
+"""The convergence loop.
+
+    architect -> scaffold -> tester -> tests committed -> per iteration:
+        coder -> guarded edits -> workspace commit -> (oscillation?) -> gates -> security review
+        -> holdout scenarios (validator callback) -> feedback -> decision
+
+Every step is a ledger event with an idempotency key (``architect``, ``iter-3/gates``, ...),
+appended durably before the loop acts on its result. `Factory.run` on an existing run folder
+therefore resumes: a completed step is read back from the ledger, never redone, and the workspace
+is reset to the last committed step before anything touches it.
+"""
+
+from __future__ import annotations
+
+import getpass
+import hashlib
+from collections.abc import Awaitable, Callable, Collection, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pydantic_ai.exceptions import AgentRunError
+from pydantic_ai.models import Model
+
+import assay
+from assay.agents.architect import architect_agent, architect_prompt
+from assay.agents.coder import coder_agent, coder_prompt
+from assay.agents.recording import RecordingModel
+from assay.agents.reviewer import reviewer_agent, reviewer_prompt
+from assay.agents.tester import tester_agent, tester_prompt
+from assay.agents.tools import WorkspaceDeps
+from assay.config import Settings
+from assay.errors import RunError
+from assay.factory.budget import Budget, BudgetExceeded
+from assay.factory.context import select_context
+from assay.factory.feedback import Rejection, compose_feedback
+from assay.factory.git import Git
+from assay.factory.guard import guard_changeset, path_problem
+from assay.factory.recorder import LedgerRecorder
+from assay.factory.review import merge_review, review_result
+from assay.factory.scaffold import PROTECTED_SCAFFOLD, write_scaffold
+from assay.factory.stop import Decision, IterationScore, StopTracker, score_iteration
+from assay.factory.validator import ValidationResult, Validator, sanitize
+from assay.gates.base import Gate, GateReport
+from assay.gates.runner import GateEvent, GateRunner
+from assay.ledger import Ledger, Signer
+from assay.ledger import kinds as k
+from assay.messages import (
+    Changeset,
+    Design,
+    Envelope,
+    Feedback,
+    Message,
+    Role,
+    SecurityReview,
+    Spec,
+    TestSuite,
+)
+
+__all__ = ["ApplyFn", "Factory", "Progress", "RoleModels", "RunOutcome"]
+
+ApplyFn = Callable[[Path, Changeset, Collection[str]], object]
+"""Writes a (guarded) changeset into the workspace; `assay.workspace.apply_changeset` by default."""
+
+
+def _default_apply(root: Path, changeset: Changeset, protected: Collection[str]) -> object:
+    from assay.workspace import apply_changeset  # type: ignore[import-untyped,unused-ignore]
+
+    return apply_changeset(root, changeset, protected=protected)
+
+
+@dataclass(slots=True)
+class RoleModels:
+    """The model for each role, their configured names, and the coder's escalation model."""
+
+    architect: Model
+    tester: Model
+    coder: Model
+    reviewer: Model
+    labels: dict[str, str]
+    """Role (and ``strong``) -> model string, for the record."""
+    strong: Model | None = None
+
+
+@dataclass(slots=True)
+class Progress:
+    """A snapshot for live display."""
+
+    phase: str = "starting"
+    iteration: int = 0
+    gates: dict[str, str] = field(default_factory=dict)
+    score: float | None = None
+    best: float | None = None
+    satisfaction: float | None = None
+    tokens: int = 0
+    dollars: float = 0.0
+    decision: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class RunOutcome:
+    """How a run ended."""
+
+    run_id: str
+    outcome: str
+    iterations: int
+    best_iteration: int
+    best_score: float
+    workspace_commit: str
+    tokens: int
+    dollars: float
+
+
+class Factory:
+    """Runs (or resumes) one run in `run_dir` from `spec` under `settings`."""
+
+    def __init__(
+        self,
+        run_dir: Path,
+        *,
+        spec: Spec,
+        settings: Settings,
+        models: RoleModels,
+        gates: Sequence[Gate],
+        validator: Validator | None = None,
+        apply: ApplyFn = _default_apply,
+        signer: Signer | None = None,
+        on_progress: Callable[[Progress], None] | None = None,
+    ) -> None:
+        self.run_dir = run_dir
+        self.workspace = run_dir / "workspace"
+        self.spec = spec
+        self.settings = settings
+        self.cfg = settings.factory
+        self.gates = gates
+        self.validator = validator
+        self.apply = apply
+        self.signer = signer
+        self.on_progress = on_progress
+        self.progress = Progress()
+        self.ledger = Ledger.open(run_dir)
+        self.budget = Budget(max_tokens=self.cfg.max_tokens, max_dollars=self.cfg.max_dollars)
+        self.recorder = LedgerRecorder(self.ledger, self.budget, prices=settings.models.prices)
+        self.recorder.replay()
+        self.labels = models.labels
+        self.models = models
+        self.git = Git(self.workspace)
+        self.head = ""
+
+    # -- plumbing -------------------------------------------------------------------------------
+
+    def _model(self, role: str, model: Model, label_key: str) -> RecordingModel:
+        label = self.labels.get(label_key, label_key)
+        return RecordingModel(model, role=role, label=label, observer=self.recorder)
+
+    def _emit(self, **changes: Any) -> None:
+        for key, value in changes.items():
+            setattr(self.progress, key, value)
+        self.progress.tokens = self.budget.tokens
+        self.progress.dollars = self.budget.dollars
+        if self.on_progress is not None:
+            self.on_progress(self.progress)
+
+    async def _step(
+        self, key: str, kind: str, produce: Callable[[], Awaitable[dict[str, Any]]]
+    ) -> dict[str, Any]:
+        done = self.ledger.completed(key)
+        if done is not None:
+            return done.payload
+        payload = await produce()
+        return self.ledger.append(kind, payload, step=key).payload
+
+    async def _message(
+        self,
+        key: str,
+        *,
+        sender: Role,
+        model: str,
+        iteration: int,
+        parents: Sequence[str],
+        produce: Callable[[], Awaitable[Message]],
+    ) -> Envelope:
+        async def make() -> dict[str, Any]:
+            message = await produce()
+            envelope = Envelope(
+                run_id=self.ledger.run_id, iteration=iteration, sender=sender, model=model,
+                parent_ids=list(parents), message=message,
+            )  # fmt: skip
+            return envelope.model_dump(mode="json")
+
+        return Envelope.model_validate(await self._step(key, k.MESSAGE, make))
+
+    def _sync_workspace(self) -> None:
+        """Make the workspace exactly the last committed step (after a crash, mid-step writes)."""
+        if self.head and (
+            self.git.head() != self.head or self.git.run("status", "--porcelain", "-uall")
+        ):
+            self.git.reset_to(self.head)
+
+    # -- the run --------------------------------------------------------------------------------
+
+    async def run(self) -> RunOutcome:
+        """Run to a stop condition, or resume from the last completed step."""
+        try:
+            return await self._run()
+        except AgentRunError as exc:
+            raise RunError(
+                f"model provider failed: {exc}; continue with `assay resume {self.run_dir}`"
+            ) from None
+        finally:
+            self.ledger.close()
+
+    async def _run(self) -> RunOutcome:
+        finished = self.ledger.completed("finished")
+        if finished is not None:
+            self._seal()
+            return self._outcome(finished.payload)
+        await self._start()
+        try:
+            design_env, suite_env = await self._prepare()
+        except BudgetExceeded as exc:
+            return await self._finish("budget", str(exc), 0, StopTracker(1, 1, False))
+        design = design_env.message
+        suite = suite_env.message
+        assert isinstance(design, Design) and isinstance(suite, TestSuite)
+        protected = [*PROTECTED_SCAFFOLD, *(f.path for f in suite.files)]
+        tracker = StopTracker(
+            max_iterations=self.cfg.max_iterations,
+            stall_iterations=self.cfg.stall_iterations,
+            can_escalate=self.models.strong is not None,
+        )
+        parents = [design_env.id, suite_env.id]
+        feedback: Feedback | None = None
+        decision: Decision = "max-iterations"
+        reason = ""
+        iteration = 0
+        for iteration in range(1, self.cfg.max_iterations + 1):
+            self.recorder.iteration = iteration
+            try:
+                exhausted = self.budget.exhausted()
+                if exhausted is not None:
+                    raise BudgetExceeded(exhausted)
+                decision, reason, fb_env = await self._iteration(
+                    iteration, design, suite, protected, feedback, parents, tracker
+                )
+            except BudgetExceeded as exc:
+                decision, reason = "budget", str(exc)
+                await self._decide(iteration, decision, reason, None, tracker)
+                break
+            if fb_env is not None:
+                fb = fb_env.message
+                assert isinstance(fb, Feedback)
+                feedback, parents = fb, [design_env.id, suite_env.id, fb_env.id]
+            if decision not in ("continue", "escalate"):
+                break
+        return await self._finish(decision, reason, iteration, tracker)
+
+    async def _start(self) -> None:
+        spec_bytes = self.spec.model_dump_json().encode()
+
+        async def started() -> dict[str, Any]:
+            return {
+                "spec_digest": hashlib.sha256(spec_bytes).hexdigest(),
+                "spec_blob": self.ledger.put_blob(spec_bytes),
+                "spec_title": self.spec.title,
+                "spec_name": self.spec.name,
+                "settings": self.settings.model_dump(mode="json"),
+                "leak_level": self.cfg.leak,
+                "models": dict(self.labels),
+                "user": _user(),
+                "assay_version": assay.__version__,
+            }
+
+        await self._step("run.started", k.RUN_STARTED, started)
+        self._emit(phase="starting")
+
+    async def _prepare(self) -> tuple[Envelope, Envelope]:
+        spec_env = await self._message(
+            "spec", sender="human", model="", iteration=0, parents=[], produce=self._spec
+        )
+        self._emit(phase="architect")
+        arch = self._model("architect", self.models.architect, "architect")
+
+        async def design() -> Message:
+            deps = WorkspaceDeps(self.workspace)
+            return (await architect_agent(arch).run(architect_prompt(self.spec), deps=deps)).output
+
+        design_env = await self._message(
+            "architect", sender="architect", model=arch.model_label, iteration=0,
+            parents=[spec_env.id], produce=design,
+        )  # fmt: skip
+        the_design = design_env.message
+        assert isinstance(the_design, Design)
+
+        async def scaffold() -> dict[str, Any]:
+            self.git.init()
+            write_scaffold(self.workspace, self.spec, the_design)
+            return self._commit(0, f"scaffold {self.spec.name} from its design\n\n"
+                                   f"{the_design.summary}")  # fmt: skip
+
+        self.head = (await self._step("scaffold", k.WORKSPACE_COMMIT, scaffold))["commit"]
+        self._emit(phase="tester")
+        tester = self._model("tester", self.models.tester, "tester")
+
+        async def suite() -> Message:
+            self._sync_workspace()
+            prompt = tester_prompt(self.spec, the_design)
+            deps = WorkspaceDeps(self.workspace)
+            return (await tester_agent(tester).run(prompt, deps=deps)).output
+
+        suite_env = await self._message(
+            "tester", sender="tester", model=tester.model_label, iteration=0,
+            parents=[spec_env.id, design_env.id], produce=suite,
+        )  # fmt: skip
+        the_suite = suite_env.message
+        assert isinstance(the_suite, TestSuite)
+
+        async def tests() -> dict[str, Any]:
+            self._sync_workspace()
+            for i, f in enumerate(the_suite.files):
+                problem = path_problem(self.workspace, f.path)
+                if problem is None and not f.path.startswith("tests/"):
+                    problem = "tests live under tests/"
+                if problem is not None:
+                    self._reject(0, i, "tester", Rejection(f.path, problem))
+                    continue
+                target = self.workspace / f.path
+                target.parent.mkdir(parents=True, exist_ok=True)
+                target.write_text(f.content, encoding="utf-8")
+            return self._commit(0, f"tests written before the code\n\n{the_suite.rationale}")
+
+        self.head = (await self._step("tests", k.WORKSPACE_COMMIT, tests))["commit"]
+        return design_env, suite_env
+
+    async def _spec(self) -> Message:
+        return self.spec
+
+    def _commit(self, iteration: int, message: str, **extra: Any) -> dict[str, Any]:
+        commit = self.git.commit_all(message)
+        return {
+            "iteration": iteration, "commit": commit, "tree": self.git.tree(commit),
+            "message": message, **extra,
+        }  # fmt: skip
+
+    def _reject(self, iteration: int, index: int, role: str, r: Rejection) -> None:
+        self.ledger.append(
+            k.EDIT_REJECTED,
+            {"iteration": iteration, "role": role, "path": r.path, "reason": r.reason},
+            step=f"iter-{iteration}/rejected-{index}",
+        )
+
+    async def _iteration(
+        self,
+        n: int,
+        design: Design,
+        suite: TestSuite,
+        protected: list[str],
+        feedback: Feedback | None,
+        parents: list[str],
+        tracker: StopTracker,
+    ) -> tuple[Decision, str, Envelope | None]:
+        strong = tracker.escalated and self.models.strong is not None
+        coder_model = self.models.strong if strong and self.models.strong else self.models.coder
+        coder = self._model("coder", coder_model, "strong" if strong else "coder")
+        self._emit(phase="coder", iteration=n, gates={}, decision="")
+
+        async def code() -> Message:
+            self._sync_workspace()
+            listing, context = select_context(
+                self.workspace, patch_mode=self.cfg.patch_mode, feedback=feedback,
+                design=design, tests=[f.path for f in suite.files],
+            )  # fmt: skip
+            prompt = coder_prompt(
+                spec=self.spec, design=design, iteration=n, listing=listing, context=context,
+                protected=protected, feedback=feedback,
+            )  # fmt: skip
+            deps = WorkspaceDeps(self.workspace)
+            return (await coder_agent(coder).run(prompt, deps=deps)).output
+
+        cs_env = await self._message(
+            f"iter-{n}/coder", sender="coder", model=coder.model_label, iteration=n,
+            parents=parents, produce=code,
+        )  # fmt: skip
+        changeset = cs_env.message
+        assert isinstance(changeset, Changeset)
+        kept, rejections = guard_changeset(self.workspace, changeset, protected)
+
+        async def commit() -> dict[str, Any]:
+            self._sync_workspace()
+            for i, r in enumerate(rejections):
+                self._reject(n, i, "coder", r)
+            try:
+                self.apply(self.workspace, kept, protected)
+            except (ValueError, OSError) as exc:  # the workspace refused a change
+                self._reject(n, len(rejections), "coder", Rejection("", str(exc)))
+                self.git.reset_to(self.head)
+            message = f"iteration {n}: {changeset.rationale or 'coder changes'}"
+            if rejections:
+                message += "\n\nRejected: " + ", ".join(r.path for r in rejections)
+            return self._commit(n, message, rejected=[r.path for r in rejections])
+
+        committed = await self._step(f"iter-{n}/commit", k.WORKSPACE_COMMIT, commit)
+        self.head = committed["commit"]
+        earlier = tracker.repeated(n, committed["tree"])
+        if earlier is not None:
+            reason = f"workspace identical to iteration {earlier}"
+            await self._decide(n, "oscillating", reason, None, tracker)
+            return "oscillating", reason, None
+
+        report = await self._gates(n)
+        review_env = await self._review(n, design, changeset, report, cs_env.id)
+        review = review_env.message
+        assert isinstance(review, SecurityReview)
+        result = review_result(
+            review, model=review_env.model, required=self.cfg.require_review, duration_s=0.0
+        )
+        report = merge_review(report, result)
+        self._emit(gates={**self.progress.gates, result.gate: str(result.status)})
+        validation = await self._validate(n, design)
+        self._emit(phase="feedback")
+
+        async def compose() -> Message:
+            return compose_feedback(
+                n, report=report, validation=validation, rejections=rejections,
+                max_items=self.cfg.feedback_max_items, max_chars=self.cfg.feedback_max_chars,
+            )  # fmt: skip
+
+        fb_env = await self._message(
+            f"iter-{n}/feedback", sender="factory", model="", iteration=n,
+            parents=[cs_env.id, review_env.id], produce=compose,
+        )  # fmt: skip
+        satisfaction = validation.satisfaction if validation is not None else None
+        scored = score_iteration(report, satisfaction, self.cfg.threshold)
+        decision, reason = tracker.decide(n, scored, self.head)
+        await self._decide(n, decision, reason, scored, tracker)
+        return decision, reason, fb_env
+
+    async def _gates(self, n: int) -> GateReport:
+        self._emit(phase="gates")
+
+        async def run() -> dict[str, Any]:
+            self._sync_workspace()
+            states: dict[str, str] = {}
+
+            def on_event(event: GateEvent) -> None:
+                states[event.gate] = str(event.result.status) if event.result else event.state
+                self._emit(gates=dict(states))
+
+            gate_settings = self.settings.model_copy(update={"source": None, "exclude": []})
+            runner = GateRunner(
+                self.workspace, gate_settings, self.gates, cache_dir=self.run_dir / "cache",
+                fail_fast=self.cfg.fail_fast, on_event=on_event,
+            )  # fmt: skip
+            report = await runner.run()
+            return {"iteration": n, "report": report.model_dump(mode="json")}
+
+        payload = await self._step(f"iter-{n}/gates", k.GATE_RESULT, run)
+        report = GateReport.model_validate(payload["report"])
+        self._emit(gates={r.gate: str(r.status) for r in report.results})
+        return report
+
+    async def _review(
+        self, n: int, design: Design, changeset: Changeset, report: GateReport, parent: str
+    ) -> Envelope:
+        self._emit(phase="security review")
+        reviewer = self._model("security-reviewer", self.models.reviewer, "security-reviewer")
+
+        async def review() -> Message:
+            self._sync_workspace()
+            prompt = reviewer_prompt(design, changeset, report.findings)
+            deps = WorkspaceDeps(self.workspace)
+            return (await reviewer_agent(reviewer).run(prompt, deps=deps)).output
+
+        env = await self._message(
+            f"iter-{n}/review.message", sender="security-reviewer", model=reviewer.model_label,
+            iteration=n, parents=[parent], produce=review,
+        )  # fmt: skip
+        verdict = env.message
+        assert isinstance(verdict, SecurityReview)
+
+        async def record() -> dict[str, Any]:
+            return {
+                "iteration": n, "verdict": verdict.verdict, "summary": verdict.summary,
+                "findings": [f.model_dump(mode="json") for f in verdict.findings],
+                "model": env.model, "envelope_id": env.id,
+            }  # fmt: skip
+
+        await self._step(f"iter-{n}/review", k.SECURITY_REVIEW, record)
+        return env
+
+    async def _validate(self, n: int, design: Design) -> ValidationResult | None:
+        validator = self.validator
+        if validator is None:
+            return None
+        self._emit(phase="scenarios")
+
+        async def run() -> dict[str, Any]:
+            self._sync_workspace()
+            result = sanitize(await validator(self.workspace, design, n), self.cfg.leak)
+            return {
+                "iteration": n, "score": result.satisfaction, "leak_level": self.cfg.leak,
+                "error": result.error, "result": result.model_dump(mode="json"),
+                "scenarios": [
+                    {"id": s.id, "passed": s.passed, "score": s.score,
+                     "detail": " ".join(x for x in (s.title, s.observed, s.reasons) if x)}
+                    for s in result.scenarios
+                ],
+            }  # fmt: skip
+
+        payload = await self._step(f"iter-{n}/scenarios", k.SCENARIO_RESULT, run)
+        result = ValidationResult.model_validate(payload["result"])
+        self._emit(satisfaction=result.satisfaction)
+        return result
+
+    async def _decide(
+        self,
+        n: int,
+        decision: Decision,
+        reason: str,
+        scored: IterationScore | None,
+        tracker: StopTracker,
+    ) -> None:
+        async def record() -> dict[str, Any]:
+            return {
+                "iteration": n, "decision": decision, "reason": reason,
+                "scores": scored.model_dump(mode="json") if scored else {},
+                "best_iteration": tracker.best_iteration, "best_score": tracker.best_score,
+                "escalated": tracker.escalated, "tokens": self.budget.tokens,
+                "cost_usd": round(self.budget.dollars, 6),
+            }  # fmt: skip
+
+        await self._step(f"iter-{n}/decision", k.LOOP_DECISION, record)
+        self._emit(
+            decision=decision,
+            score=scored.score if scored else self.progress.score,
+            best=tracker.best_score if tracker.best_score >= 0 else None,
+        )
+
+    async def _finish(
+        self, outcome: str, reason: str, iterations: int, tracker: StopTracker
+    ) -> RunOutcome:
+        async def record() -> dict[str, Any]:
+            commit = self.head
+            if tracker.best_commit and tracker.best_commit != self.head:
+                self.git.branch("assay/last-attempt", self.head)
+                self.git.reset_to(tracker.best_commit)
+                commit = tracker.best_commit
+            return {
+                "outcome": outcome, "reason": reason, "iterations": iterations,
+                "best_iteration": tracker.best_iteration,
+                "best_score": max(tracker.best_score, 0.0), "workspace_commit": commit,
+                "tokens": self.budget.tokens, "cost_usd": round(self.budget.dollars, 6),
+                "unpriced_requests": self.budget.unpriced_requests,
+            }  # fmt: skip
+
+        payload = await self._step("finished", k.RUN_FINISHED, record)
+        self._seal()
+        self._emit(phase="finished", decision=outcome)
+        return self._outcome(payload)
+
+    def _seal(self) -> None:
+        """Sign the ledger's head once the run has finished (idempotent)."""
+        head = self.ledger.head()
+        if self.signer is not None and head is not None and head.kind != k.CHECKPOINT:
+            self.ledger.checkpoint(self.signer)
+
+    def _outcome(self, p: dict[str, Any]) -> RunOutcome:
+        return RunOutcome(
+            run_id=self.ledger.run_id, outcome=p["outcome"], iterations=p["iterations"],
+            best_iteration=p["best_iteration"], best_score=p["best_score"],
+            workspace_commit=p["workspace_commit"], tokens=p["tokens"], dollars=p["cost_usd"],
+        )  # fmt: skip
+
+
+def _user() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "unknown"

@@ -1,0 +1,76 @@
+"""Writes every model request and response to the ledger, durably, and enforces the budget.
+
+The full prompt (the message history sent) and the response are stored as content-addressed blobs;
+the events carry their digests, the token counts and the cost.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from pydantic_ai.messages import ModelMessage, ModelMessagesTypeAdapter, ModelResponse
+
+from assay.agents.pricing import cost_of
+from assay.config import ModelPrice
+from assay.factory.budget import Budget
+from assay.ledger import Ledger
+from assay.ledger.kinds import MODEL_REQUEST, MODEL_RESPONSE
+
+__all__ = ["LedgerRecorder"]
+
+
+class LedgerRecorder:
+    """A `ModelObserver` that records to a ledger and charges a budget."""
+
+    def __init__(
+        self, ledger: Ledger, budget: Budget, *, prices: Mapping[str, ModelPrice] | None = None
+    ) -> None:
+        self.ledger = ledger
+        self.budget = budget
+        self.prices = dict(prices or {})
+        self.iteration = 0
+        """Set by the loop so each event names its iteration."""
+
+    def replay(self) -> None:
+        """Charge the budget with every response already in the ledger (on resume)."""
+        for event in self.ledger.events(kind=MODEL_RESPONSE):
+            p = event.payload
+            self.budget.add(int(p["tokens_in"]), int(p["tokens_out"]), p.get("cost_usd"))
+
+    def before_request(self, role: str, model: str, messages: list[ModelMessage]) -> object:
+        """Refuse when over budget; otherwise store the prompt and record the request."""
+        self.budget.check()
+        digest = self.ledger.put_blob(ModelMessagesTypeAdapter.dump_json(messages))
+        self.ledger.append(
+            MODEL_REQUEST,
+            {
+                "role": role,
+                "model": model,
+                "iteration": self.iteration,
+                "prompt_digest": digest,
+                "prompt_blob": digest,
+                "messages": len(messages),
+            },
+        )
+        return digest
+
+    def after_response(self, role: str, model: str, token: object, response: ModelResponse) -> None:
+        """Store the response, record tokens and cost, and charge the budget."""
+        usage = response.usage
+        cost = cost_of(model, usage.input_tokens, usage.output_tokens, self.prices)
+        blob = self.ledger.put_blob(ModelMessagesTypeAdapter.dump_json([response]))
+        self.ledger.append(
+            MODEL_RESPONSE,
+            {
+                "role": role,
+                "model": model,
+                "iteration": self.iteration,
+                "prompt_digest": str(token),
+                "tokens_in": usage.input_tokens,
+                "tokens_out": usage.output_tokens,
+                "cost_usd": cost,
+                "unpriced": cost is None,
+                "response_blob": blob,
+            },
+        )
+        self.budget.add(usage.input_tokens, usage.output_tokens, cost)
