@@ -15,7 +15,7 @@ from pathlib import Path
 
 from assay.errors import ToolMissingError
 
-__all__ = ["ToolRun", "find_tool", "run_tool", "tool_version"]
+__all__ = ["ToolRun", "find_tool", "relative", "run_tool", "tool_version"]
 
 _VERSION = re.compile(r"\d+\.\d+(?:\.\d+)?(?:[.\-+]?\w+)*")
 
@@ -98,3 +98,14 @@ async def run_tool(
         return ToolRun(tuple(argv), -9, out.decode(errors="replace"), err.decode(errors="replace"))
     code = proc.returncode if proc.returncode is not None else -1
     return ToolRun(tuple(argv), code, out.decode(errors="replace"), err.decode(errors="replace"))
+
+
+def relative(root: Path, filename: str) -> str:
+    """A path a tool printed (absolute or relative) as `root`-relative with forward slashes."""
+    path = Path(filename)
+    if not path.is_absolute():
+        path = root / path
+    try:
+        return path.resolve().relative_to(root.resolve()).as_posix()
+    except ValueError:
+        return Path(filename).as_posix()

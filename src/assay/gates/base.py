@@ -138,6 +138,8 @@ class GateContext:
     """Where the gate writes the tool's raw report."""
     all_files: tuple[str, ...] = ()
     """Every non-excluded file under `root` (for gates that read more than Python)."""
+    tool_cache: Path | None = None
+    """A folder the tool may keep its own incremental cache in; None when caching is off."""
 
 
 @dataclass(slots=True)

@@ -4,13 +4,27 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from assay.gates.bandit import BanditGate
 from assay.gates.base import Gate
+from assay.gates.complexity import ComplexityGate
+from assay.gates.depaudit import DepAuditGate
+from assay.gates.mypy import MypyGate
+from assay.gates.pytest_gate import PytestGate
 from assay.gates.ruff import RuffGate
+from assay.gates.secrets import SecretsGate
 from assay.plugins import hookimpl
 
 __all__ = ["BUILTIN_GATES", "assay_gates"]
 
-BUILTIN_GATES: tuple[type[Gate], ...] = (RuffGate,)
+BUILTIN_GATES: tuple[type[Gate], ...] = (
+    RuffGate,
+    ComplexityGate,
+    SecretsGate,
+    BanditGate,
+    MypyGate,
+    DepAuditGate,
+    PytestGate,
+)
 
 
 @hookimpl

@@ -107,6 +107,7 @@ class GateRunner:
                 options=_validated_options(gate, policy, self.settings.source),
                 report_dir=report_root / gate.name,
                 all_files=all_files,
+                tool_cache=self.cache_dir / gate.name if self.cache_dir else None,
             )
             required = policy.required
             if required is None:

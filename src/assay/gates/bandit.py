@@ -1,0 +1,121 @@
+"""The bandit gate: Python security lint, per file, read from bandit's JSON report.
+
+bandit's own severity maps one to one onto assay's (LOW, MEDIUM, HIGH). The default threshold is
+``medium`` so that low-severity notices such as "consider the security implications of importing
+subprocess" are reported but do not fail every project. A file bandit cannot parse is a finding
+(``parse-error``), never a silent pass.
+"""
+
+from __future__ import annotations
+
+import json
+import tomllib
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict
+
+from assay.gates._tool import find_tool, relative, run_tool, tool_version
+from assay.gates.base import Finding, GateContext, Scan, SeverityName
+
+__all__ = ["BanditGate", "BanditOptions"]
+
+
+class BanditOptions(BaseModel):
+    """Options for ``[tool.assay.gates.bandit]``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    confidence: Literal["low", "medium", "high"] = "low"
+    """Drop findings bandit is less confident about than this."""
+    skip: list[str] = []
+    """bandit test ids to skip, e.g. ``["B101"]``."""
+
+
+_SEVERITY: dict[str, SeverityName] = {"LOW": "low", "MEDIUM": "medium", "HIGH": "high"}
+_CONFIDENCE = {"low": 1, "medium": 2, "high": 3, "undefined": 0}
+
+
+class BanditGate:
+    """bandit over each Python file."""
+
+    name = "bandit"
+    tool = "bandit"
+    executable = "bandit"
+    cost = 3
+    per_file = True
+    default_fail_on: SeverityName = "medium"
+    options_model = BanditOptions
+
+    def applies(self, ctx: GateContext) -> bool:
+        """Any Python file."""
+        return bool(ctx.files)
+
+    def version(self) -> str:
+        """bandit's version."""
+        return tool_version(self.executable)
+
+    def inputs(self, ctx: GateContext) -> Sequence[str]:
+        """Every Python file."""
+        return ctx.files
+
+    def argv(self, ctx: GateContext, files: Sequence[str]) -> list[str]:
+        """The bandit command line for `files`; a ``[tool.bandit]`` table in pyproject is used."""
+        argv = [find_tool(self.executable), "-f", "json", "-q"]
+        pyproject = ctx.root / "pyproject.toml"
+        if _has_bandit_table(pyproject):
+            argv += ["-c", str(pyproject)]
+        if ctx.options["skip"]:
+            argv += ["--skip", ",".join(ctx.options["skip"])]
+        return [*argv, "--", *files]
+
+    async def scan(self, ctx: GateContext, files: Sequence[str]) -> Scan:
+        """Run bandit over `files`; exit 1 only means it found something."""
+        proc = await run_tool(self.argv(ctx, files), cwd=ctx.root)
+        try:
+            data: dict[str, Any] = json.loads(proc.stdout)
+        except ValueError:
+            return Scan(error=proc.describe_failure())
+        if proc.returncode not in (0, 1):
+            return Scan(error=proc.describe_failure())
+        ctx.report_dir.mkdir(parents=True, exist_ok=True)
+        report = ctx.report_dir / "bandit.json"
+        report.write_text(proc.stdout, encoding="utf-8")
+        least = _CONFIDENCE[ctx.options["confidence"]]
+        findings = [
+            _finding(ctx.root, item)
+            for item in data.get("results", [])
+            if _CONFIDENCE.get(str(item.get("issue_confidence", "")).lower(), 0) >= least
+        ]
+        findings += [
+            Finding(
+                gate="bandit",
+                rule_id="parse-error",
+                severity="medium",
+                file=relative(ctx.root, str(err.get("filename", ""))),
+                message=f"bandit could not scan this file: {err.get('reason', 'unknown error')}",
+            )
+            for err in data.get("errors", [])
+        ]
+        return Scan(findings=findings, raw_report=report)
+
+
+def _has_bandit_table(pyproject: Path) -> bool:
+    try:
+        with pyproject.open("rb") as fh:
+            return "bandit" in tomllib.load(fh).get("tool", {})
+    except (OSError, tomllib.TOMLDecodeError):
+        return False
+
+
+def _finding(root: Path, item: dict[str, Any]) -> Finding:
+    return Finding(
+        gate="bandit",
+        rule_id=str(item.get("test_id", "bandit")),
+        severity=_SEVERITY.get(str(item.get("issue_severity", "")).upper(), "medium"),
+        file=relative(root, str(item.get("filename", ""))),
+        line=int(item.get("line_number") or 0),
+        column=int(item.get("col_offset") or 0) + 1,
+        message=f"{item.get('issue_text', '')} ({item.get('test_name', '')})",
+    )

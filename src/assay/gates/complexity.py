@@ -1,0 +1,122 @@
+"""The complexity gate: no function or method above a maximum cyclomatic complexity (radon).
+
+radon counts every branch, loop, ``except``, boolean operator and comprehension ``if`` as a
+decision, so its numbers run a little higher than mccabe's (ruff's C901). Each function or method
+above ``max`` is one finding; nested functions are measured on their own, as radon does. A file
+radon cannot parse is a finding (``parse-error``).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from assay.gates._tool import find_tool, relative, run_tool, tool_version
+from assay.gates.base import Finding, GateContext, Scan, SeverityName
+
+__all__ = ["ComplexityGate", "ComplexityOptions"]
+
+
+class ComplexityOptions(BaseModel):
+    """Options for ``[tool.assay.gates.complexity]``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    max: int = Field(default=10, ge=1)
+    """Highest cyclomatic complexity a function may have."""
+
+
+class ComplexityGate:
+    """``radon cc -j`` over each Python file."""
+
+    name = "complexity"
+    tool = "radon"
+    executable = "radon"
+    cost = 1
+    per_file = True
+    default_fail_on: SeverityName = "low"
+    options_model = ComplexityOptions
+
+    def applies(self, ctx: GateContext) -> bool:
+        """Any Python file."""
+        return bool(ctx.files)
+
+    def version(self) -> str:
+        """radon's version."""
+        return tool_version(self.executable)
+
+    def inputs(self, ctx: GateContext) -> Sequence[str]:
+        """Every Python file (radon reads only ``.py``)."""
+        return [f for f in ctx.files if f.endswith(".py")]
+
+    def argv(self, ctx: GateContext, files: Sequence[str]) -> list[str]:
+        """The radon command line for `files`."""
+        return [find_tool(self.executable), "cc", "-j", "--", *files]
+
+    async def scan(self, ctx: GateContext, files: Sequence[str]) -> Scan:
+        """Measure every block in `files` and report those above ``max``."""
+        proc = await run_tool(self.argv(ctx, files), cwd=ctx.root)
+        try:
+            data: dict[str, Any] = json.loads(proc.stdout)
+        except ValueError:
+            return Scan(error=proc.describe_failure())
+        if proc.returncode != 0:
+            return Scan(error=proc.describe_failure())
+        ctx.report_dir.mkdir(parents=True, exist_ok=True)
+        report = ctx.report_dir / "radon-cc.json"
+        report.write_text(proc.stdout, encoding="utf-8")
+        limit = int(ctx.options["max"])
+        findings: list[Finding] = []
+        for name, blocks in data.items():
+            file = relative(ctx.root, name)
+            if isinstance(blocks, dict):
+                findings.append(_parse_error(file, str(blocks.get("error", "unknown error"))))
+                continue
+            findings += [
+                _finding(file, block, limit)
+                for block in _functions(blocks)
+                if int(block.get("complexity", 0)) > limit
+            ]
+        return Scan(findings=findings, raw_report=report)
+
+
+def _functions(blocks: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Functions and methods, each once (radon lists methods both in their class and on top)."""
+    out: list[dict[str, Any]] = []
+    for block in blocks:
+        if block.get("type") == "class":
+            continue
+        out.append(block)
+        out += _functions(block.get("closures", []))
+    return out
+
+
+def _title(block: dict[str, Any]) -> str:
+    name = str(block.get("name", "?"))
+    return f"{block['classname']}.{name}" if block.get("classname") else name
+
+
+def _finding(file: str, block: dict[str, Any], limit: int) -> Finding:
+    complexity = int(block.get("complexity", 0))
+    return Finding(
+        gate="complexity",
+        rule_id="cyclomatic-complexity",
+        severity="medium",
+        file=file,
+        line=int(block.get("lineno") or 0),
+        column=int(block.get("col_offset") or 0) + 1,
+        message=f"{_title(block)} has cyclomatic complexity {complexity} (max {limit})",
+    )
+
+
+def _parse_error(file: str, reason: str) -> Finding:
+    return Finding(
+        gate="complexity",
+        rule_id="parse-error",
+        severity="medium",
+        file=file,
+        message=f"radon could not parse this file: {reason}",
+    )

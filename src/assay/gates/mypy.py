@@ -1,0 +1,110 @@
+"""The mypy gate: type-check the whole project, read from mypy's ``-O json`` output.
+
+Strict by default. ``--ignore-missing-imports`` is on by default because an arbitrary project's
+third-party dependencies are often not installed where assay runs, and "cannot find module" is
+a fact about the environment, not about the code. mypy keeps its incremental cache under
+``.assay/cache/mypy`` so a rerun after a small change is quick.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+
+from assay.gates._tool import find_tool, relative, run_tool, tool_version
+from assay.gates.base import Finding, GateContext, Scan, SeverityName
+
+__all__ = ["MypyGate", "MypyOptions"]
+
+
+class MypyOptions(BaseModel):
+    """Options for ``[tool.assay.gates.mypy]``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    strict: bool = True
+    """Pass ``--strict`` (on top of the project's own mypy configuration)."""
+    ignore_missing_imports: bool = True
+    """Do not report imports of packages that are not installed where assay runs."""
+    args: list[str] = []
+    """Extra command-line flags for mypy, e.g. ``["--python-version", "3.12"]``."""
+
+
+class MypyGate:
+    """mypy over every Python file, as one whole-project run."""
+
+    name = "mypy"
+    tool = "mypy"
+    executable = "mypy"
+    cost = 5
+    per_file = False
+    default_fail_on: SeverityName = "low"
+    options_model = MypyOptions
+
+    def applies(self, ctx: GateContext) -> bool:
+        """Any Python file."""
+        return bool(ctx.files)
+
+    def version(self) -> str:
+        """mypy's version."""
+        return tool_version(self.executable)
+
+    def inputs(self, ctx: GateContext) -> Sequence[str]:
+        """Every Python file (types flow across modules, so any change reruns mypy)."""
+        return ctx.files
+
+    def argv(self, ctx: GateContext, files: Sequence[str]) -> list[str]:
+        """The mypy command line for `files`."""
+        cache = str(ctx.tool_cache) if ctx.tool_cache else "/dev/null"
+        argv = [find_tool(self.executable), "-O", "json", "--cache-dir", cache]
+        argv += ["--no-error-summary", "--show-absolute-path", "--hide-error-context"]
+        if ctx.options["strict"]:
+            argv.append("--strict")
+        if ctx.options["ignore_missing_imports"]:
+            argv.append("--ignore-missing-imports")
+        return [*argv, *ctx.options["args"], "--", *files]
+
+    async def scan(self, ctx: GateContext, files: Sequence[str]) -> Scan:
+        """Run mypy once over `files` and parse one JSON object per line."""
+        argv = self.argv(ctx, files)
+        if ctx.tool_cache:
+            ctx.tool_cache.mkdir(parents=True, exist_ok=True)
+        proc = await run_tool(argv, cwd=ctx.root)
+        items = _json_lines(proc.stdout)
+        # 0: clean, 1: type errors, 2: blocking errors (syntax errors still come as JSON).
+        if proc.returncode not in (0, 1) and not items:
+            return Scan(error=proc.describe_failure())
+        ctx.report_dir.mkdir(parents=True, exist_ok=True)
+        report = ctx.report_dir / "mypy.jsonl"
+        report.write_text(proc.stdout, encoding="utf-8")
+        findings = [_finding(ctx.root, item) for item in items if item.get("severity") == "error"]
+        return Scan(findings=findings, raw_report=report)
+
+
+def _json_lines(stdout: str) -> list[dict[str, Any]]:
+    items = []
+    for line in stdout.splitlines():
+        line = line.strip()
+        if line.startswith("{"):
+            try:
+                items.append(json.loads(line))
+            except ValueError:
+                continue
+    return items
+
+
+def _finding(root: Path, item: dict[str, Any]) -> Finding:
+    column = int(item.get("column") or 0)
+    return Finding(
+        gate="mypy",
+        rule_id=str(item.get("code") or "error"),
+        severity="high" if item.get("code") == "syntax" else "medium",
+        file=relative(root, str(item.get("file", ""))),
+        line=max(int(item.get("line") or 0), 0),
+        column=column + 1 if column >= 0 else 0,
+        message=str(item.get("message", "")) + (f" ({item['hint']})" if item.get("hint") else ""),
+    )

@@ -1,0 +1,126 @@
+"""The secrets gate: detect-secrets over every non-excluded text file, per file.
+
+A project's ``.secrets.baseline`` (detect-secrets' own format) is honoured read-only: a secret
+recorded there for the same file is a known, accepted one and is not reported again. Binary files
+and files larger than ``max_bytes`` are skipped.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from assay.gates._tool import find_tool, relative, run_tool, tool_version
+from assay.gates.base import Finding, GateContext, Scan, SeverityName
+
+__all__ = ["SecretsGate", "SecretsOptions"]
+
+_BASELINE = ".secrets.baseline"
+
+
+class SecretsOptions(BaseModel):
+    """Options for ``[tool.assay.gates.secrets]``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    max_bytes: int = Field(default=1_000_000, gt=0)
+    """Files larger than this are not scanned."""
+    disable_plugins: list[str] = []
+    """detect-secrets plugin class names to turn off, e.g. ``["HexHighEntropyString"]``."""
+
+
+class SecretsGate:
+    """detect-secrets scan over each text file."""
+
+    name = "secrets"
+    tool = "detect-secrets"
+    executable = "detect-secrets"
+    cost = 2
+    per_file = True
+    default_fail_on: SeverityName = "low"
+    options_model = SecretsOptions
+
+    def applies(self, ctx: GateContext) -> bool:
+        """Any Python file (assay gates Python projects; then every text file is scanned)."""
+        return bool(ctx.files)
+
+    def version(self) -> str:
+        """detect-secrets' version."""
+        return tool_version(self.executable)
+
+    def inputs(self, ctx: GateContext) -> Sequence[str]:
+        """Every non-excluded text file no larger than ``max_bytes``."""
+        limit = int(ctx.options["max_bytes"])
+        return [f for f in ctx.all_files if f != _BASELINE and _is_text(ctx.root / f, limit)]
+
+    def argv(self, ctx: GateContext, files: Sequence[str]) -> list[str]:
+        """The detect-secrets command line for `files`."""
+        argv = [find_tool(self.executable), "scan"]
+        for plugin in ctx.options["disable_plugins"]:
+            argv += ["--disable-plugin", plugin]
+        return [*argv, *files]
+
+    async def scan(self, ctx: GateContext, files: Sequence[str]) -> Scan:
+        """Scan `files` and report each potential secret."""
+        proc = await run_tool(self.argv(ctx, files), cwd=ctx.root)
+        try:
+            data: dict[str, Any] = json.loads(proc.stdout)
+        except ValueError:
+            return Scan(error=proc.describe_failure())
+        if proc.returncode != 0:
+            return Scan(error=proc.describe_failure())
+        ctx.report_dir.mkdir(parents=True, exist_ok=True)
+        report = ctx.report_dir / "detect-secrets.json"
+        report.write_text(proc.stdout, encoding="utf-8")
+        known = _baseline(ctx.root / _BASELINE)
+        findings = [
+            _finding(ctx.root, item)
+            for items in data.get("results", {}).values()
+            for item in items
+            if (item.get("filename"), item.get("hashed_secret")) not in known
+        ]
+        return Scan(findings=findings, raw_report=report)
+
+
+def _is_text(path: Path, limit: int) -> bool:
+    try:
+        if path.stat().st_size > limit:
+            return False
+        with path.open("rb") as fh:
+            return b"\0" not in fh.read(8192)
+    except OSError:
+        return False
+
+
+def _baseline(path: Path) -> set[tuple[str, str]]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return set()
+    results = data.get("results", {}) if isinstance(data, dict) else {}
+    return {
+        (str(item.get("filename")), str(item.get("hashed_secret")))
+        for items in results.values()
+        for item in items
+    }
+
+
+def _rule(kind: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", kind.lower()).strip("-") or "secret"
+
+
+def _finding(root: Path, item: dict[str, Any]) -> Finding:
+    kind = str(item.get("type", "secret"))
+    return Finding(
+        gate="secrets",
+        rule_id=_rule(kind),
+        severity="high",
+        file=relative(root, str(item.get("filename", ""))),
+        line=int(item.get("line_number") or 0),
+        message=f"possible secret: {kind} (hashed {str(item.get('hashed_secret', ''))[:12]})",
+    )
