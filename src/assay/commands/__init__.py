@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from assay.commands import approve, gate, plugins, report, verify
+from assay.commands import approve, gate, plugins, report, sandbox, verify
 
 __all__ = ["register_all"]
 
@@ -16,3 +16,4 @@ def register_all(app: typer.Typer) -> None:
     approve.register(app)
     report.register(app)
     verify.register(app)
+    sandbox.register(app)

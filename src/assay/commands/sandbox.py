@@ -1,0 +1,85 @@
+"""`assay sandbox build-image` and `assay sandbox check`: set up and inspect the sandboxes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from assay.config import find_config, load_settings
+from assay.errors import UserError
+
+__all__ = ["register"]
+
+sandbox_app = typer.Typer(help="Set up and check the sandboxes generated code runs in.")
+
+
+@sandbox_app.command("build-image")
+def build_image_command(
+    image: Annotated[
+        str | None, typer.Option("--image", help="Image name (default: the configured one).")
+    ] = None,
+    force: Annotated[bool, typer.Option("--force", help="Rebuild even if it exists.")] = False,
+    suite: Annotated[str, typer.Option("--suite", help="Debian suite.")] = "bookworm",
+    mirror: Annotated[
+        str, typer.Option("--mirror", help="Debian mirror URL.")
+    ] = "http://deb.debian.org/debian",
+    config: Annotated[
+        Path | None, typer.Option("--config", help="assay.toml or pyproject.toml to use.")
+    ] = None,
+) -> int:
+    """Build the docker backend's Python base image offline (debootstrap + image import)."""
+    from assay.sandbox.image import build_image
+
+    settings = load_settings(config if config is not None else find_config(Path.cwd()))
+    name = image or settings.sandbox.image
+    console = Console(stderr=True)
+    built = build_image(
+        name,
+        force=force,
+        suite=suite,
+        mirror=mirror,
+        base_url=settings.sandbox.docker_host,
+        say=lambda msg: console.print(msg, highlight=False),
+    )
+    console.print(f"{name}: {'built' if built else 'already present (use --force to rebuild)'}")
+    return 0
+
+
+@sandbox_app.command("check")
+def check_command(
+    config: Annotated[
+        Path | None, typer.Option("--config", help="assay.toml or pyproject.toml to use.")
+    ] = None,
+) -> int:
+    """Report which sandbox backends work here and which one `auto` picks; exit 2 if none."""
+    from assay.sandbox.select import backend_problems
+
+    settings = load_settings(config if config is not None else find_config(Path.cwd()))
+    problems = backend_problems(settings.sandbox)
+    table = Table(title="assay sandbox backends")
+    table.add_column("backend")
+    table.add_column("status")
+    for name, problem in problems.items():
+        table.add_row(name, "[green]ok[/]" if problem is None else f"[red]{problem}[/]")
+    table.add_row("local", "[yellow]no isolation; only by name, refused when regulated[/]")
+    console = Console()
+    console.print(table)
+    chosen = next((n for n, p in problems.items() if p is None), None)
+    if settings.sandbox.backend != "auto":
+        console.print(f"configured backend: {settings.sandbox.backend}")
+    if chosen is None:
+        raise UserError(
+            "no isolating sandbox is available: install bubblewrap, or start Docker/Podman and "
+            "run `assay sandbox build-image`"
+        )
+    console.print(f"auto picks: {chosen}")
+    return 0
+
+
+def register(app: typer.Typer) -> None:
+    """Attach `assay sandbox`."""
+    app.add_typer(sandbox_app, name="sandbox")
