@@ -1,0 +1,156 @@
+"""A plausible two-iteration run written into a real ledger, with real gate reports from ruff.
+
+Used by the evidence tests, the screenshot script and as a worked example of the event shapes
+documented in `assay.ledger.kinds`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+from pathlib import Path
+from typing import Any
+
+from assay.config import Settings
+from assay.gates.base import GateReport
+from assay.gates.ruff import RuffGate
+from assay.gates.runner import run_gates
+from assay.ledger import Ledger, Signer
+from assay.messages import (
+    Design,
+    Envelope,
+    SecurityFinding,
+    SecurityReview,
+    Spec,
+    content_hash,
+)
+
+BAD = 'import os\n\n\ndef hello() -> str:\n    return "hi"\n'
+GOOD = 'def hello() -> str:\n    """Say hello."""\n    return "hi"\n'
+PYPROJECT = """[project]
+name = "hello-api"
+version = "0.1.0"
+dependencies = ["fastapi==0.115.0", "uvicorn>=0.30", "pydantic>=2,<3"]
+"""
+MODELS = {"architect": "test:architect", "tester": "test:tester", "coder": "test:coder"}
+
+
+def _git(ws: Path, *args: str) -> str:
+    out = subprocess.run(
+        ["git", "-C", str(ws), "-c", "user.name=assay", "-c", "user.email=assay@localhost", *args],
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    return out.stdout.strip()
+
+
+def _gates(ws: Path) -> GateReport:
+    return asyncio.run(run_gates(ws, Settings(), [RuffGate()]))
+
+
+def _envelope(run_id: str, iteration: int, sender: str, model: str, message: Any) -> dict[str, Any]:
+    env = Envelope(
+        run_id=run_id, iteration=iteration, sender=sender, model=model,  # type: ignore[arg-type]
+        content_hash=content_hash(message), message=message,
+    )  # fmt: skip
+    return env.model_dump(mode="json")
+
+
+def _model_call(ledger: Ledger, role: str, iteration: int, prompt: str, answer: str) -> None:
+    model = MODELS.get(role, "test:reviewer")
+    digest = ledger.put_blob(prompt.encode())
+    ledger.append(
+        "model.request",
+        {"role": role, "model": model, "iteration": iteration, "prompt_digest": digest,
+         "prompt_blob": digest},
+    )  # fmt: skip
+    ledger.append(
+        "model.response",
+        {"role": role, "model": model, "iteration": iteration, "tokens_in": 1200 + 10 * len(prompt),
+         "tokens_out": 300, "cost_usd": 0.0042, "response_blob": ledger.put_blob(answer.encode())},
+    )  # fmt: skip
+
+
+def write_sample_run(
+    run_dir: Path, signer: Signer, *, approval_required: bool = True, finish: bool = True
+) -> Path:
+    """Write the run into `run_dir` (ledger, blobs, workspace) and seal it; returns `run_dir`."""
+    ws = run_dir / "workspace"
+    (ws / "src" / "hello_api").mkdir(parents=True)
+    (ws / "pyproject.toml").write_text(PYPROJECT)
+    (ws / "README.md").write_text("# hello-api\n")
+    (ws / ".gitignore").write_text(".assay/\n")
+    _git(ws, "init", "-q")
+    settings = Settings().model_dump(mode="json")
+    settings["approval"] = {"required": approval_required, "min_approvals": 1}
+    with Ledger.open(run_dir) as ledger:
+        run_id = ledger.run_id
+        spec = Spec(name="hello-api", title="Hello API", body="GET /hello returns hi.")
+        ledger.append(
+            "run.started",
+            {"spec_digest": content_hash(spec), "spec_title": spec.title, "user": "alice",
+             "models": MODELS, "leak_level": "titles", "settings": settings,
+             "assay_version": "0.1.0"},
+            step="run.started",
+        )  # fmt: skip
+        _model_call(ledger, "architect", 0, "Design the service for: " + spec.body, "{design}")
+        design = Design(summary="One endpoint.", package="hello_api", threat_model=["none"])
+        ledger.append("message", _envelope(run_id, 0, "architect", MODELS["architect"], design))
+        for iteration, code in ((1, BAD), (2, GOOD)):
+            _model_call(
+                ledger, "coder", iteration, f"Write the code (iteration {iteration}).", code
+            )
+            (ws / "src" / "hello_api" / "app.py").write_text(code)
+            _git(ws, "add", "-A")
+            _git(ws, "commit", "-q", "-m", f"iteration {iteration}")
+            ledger.append(
+                "workspace.commit",
+                {"iteration": iteration, "commit": _git(ws, "rev-parse", "HEAD")},
+                step=f"iter-{iteration}/commit",
+            )  # fmt: skip
+            report = _gates(ws)
+            ledger.append(
+                "gate.result",
+                {"iteration": iteration, "report": report.model_dump(mode="json")},
+                step=f"iter-{iteration}/gates",
+            )  # fmt: skip
+            review = SecurityReview(
+                verdict="approve" if iteration == 2 else "reject",
+                findings=[]
+                if iteration == 2
+                else [SecurityFinding(cwe="CWE-1164", severity="low", file="src/hello_api/app.py",
+                                      line=1, message="unused import of os")],
+                summary="reviewed app.py",
+            )  # fmt: skip
+            _model_call(ledger, "security-reviewer", iteration, "Review app.py", "{review}")
+            ledger.append(
+                "message",
+                _envelope(run_id, iteration, "security-reviewer", "test:reviewer", review),
+            )
+            score = 60.0 if iteration == 1 else 100.0
+            ledger.append(
+                "scenario.result",
+                {"iteration": iteration, "score": score, "scenarios": [
+                    {"id": "hello", "passed": True, "score": 100.0, "detail": "200 OK"},
+                    {"id": "not-found", "passed": iteration == 2, "score": 2 * score - 100,
+                     "detail": "expected 404"}]},
+            )  # fmt: skip
+            if iteration == 1:
+                ledger.append(
+                    "edit.rejected",
+                    {"iteration": 1, "path": "tests/test_app.py", "reason": "tests are protected"},
+                )
+            ledger.append(
+                "loop.decision",
+                {"iteration": iteration, "decision": "continue" if iteration == 1 else "converged",
+                 "reason": "lint and scenario failures" if iteration == 1 else "all gates pass",
+                 "scores": {"gates": 50.0 if not report.passed else 100.0, "scenarios": score}},
+                step=f"iter-{iteration}/decision",
+            )  # fmt: skip
+        if finish:
+            ledger.append(
+                "run.finished",
+                {"outcome": "converged", "iterations": 2, "best_iteration": 2},
+                step="run.finished",
+            )
+        ledger.checkpoint(signer)
+    return run_dir
