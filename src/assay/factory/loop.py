@@ -56,6 +56,7 @@ from assay.messages import (
     Spec,
     TestSuite,
 )
+from assay.workspace import ChangesetRejected, apply_changeset
 
 __all__ = ["ApplyFn", "Factory", "Progress", "RoleModels", "RunOutcome"]
 
@@ -64,9 +65,8 @@ ApplyFn = Callable[[Path, Changeset, Collection[str]], object]
 
 
 def _default_apply(root: Path, changeset: Changeset, protected: Collection[str]) -> object:
-    from assay.workspace import apply_changeset  # type: ignore[import-untyped,unused-ignore]
-
-    return apply_changeset(root, changeset, protected=protected)
+    """Protected paths are already filtered out by `guard_changeset`."""
+    return apply_changeset(root, changeset)
 
 
 @dataclass(slots=True)
@@ -391,15 +391,17 @@ class Factory:
                 self._reject(n, i, "coder", r)
             try:
                 self.apply(self.workspace, kept, protected)
-            except (ValueError, OSError) as exc:  # the workspace refused a change
-                self._reject(n, len(rejections), "coder", Rejection("", str(exc)))
-                self.git.reset_to(self.head)
+            except ChangesetRejected as exc:  # nothing was written
+                self._reject(n, len(rejections), "coder", Rejection(exc.path, exc.reason))
+                rejections.append(Rejection(exc.path, exc.reason))
             message = f"iteration {n}: {changeset.rationale or 'coder changes'}"
             if rejections:
                 message += "\n\nRejected: " + ", ".join(r.path for r in rejections)
-            return self._commit(n, message, rejected=[r.path for r in rejections])
+            rejected = [{"path": r.path, "reason": r.reason} for r in rejections]
+            return self._commit(n, message, rejected=rejected)
 
         committed = await self._step(f"iter-{n}/commit", k.WORKSPACE_COMMIT, commit)
+        rejections = [Rejection(r["path"], r["reason"]) for r in committed["rejected"]]
         self.head = committed["commit"]
         earlier = tracker.repeated(n, committed["tree"])
         if earlier is not None:
