@@ -111,6 +111,6 @@ async def test_patch_mode_sends_fewer_files(tmp_path: Path, mode: bool) -> None:
         coder = [
             e.payload for e in ledger.events(kind="model.request") if e.payload["role"] == "coder"
         ]
-        second = [p for p in coder if p["iteration"] == 2][0]
+        second = next(p for p in coder if p["iteration"] == 2)
         blob = ledger.get_blob(second["prompt_blob"]).decode()
     assert ('<file path=\\"README.md\\">' in blob) is (not mode)
