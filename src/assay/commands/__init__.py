@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from assay.commands import approve, gate, plugins, report, sandbox, verify
+from assay.commands import approve, gate, plugins, report, sandbox, scenarios, validate, verify
 
 __all__ = ["register_all"]
 
@@ -17,3 +17,5 @@ def register_all(app: typer.Typer) -> None:
     report.register(app)
     verify.register(app)
     sandbox.register(app)
+    scenarios.register(app)
+    validate.register(app)

@@ -14,7 +14,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-import jsonschema
 from jsonpath_ng.ext.parser import parse as parse_jsonpath
 
 from assay.scenarios.model import Assertions
@@ -174,6 +173,8 @@ class SchemaCheck(Check):
     description: str = "body matches the JSON Schema"
 
     def evaluate(self, obs: Observation, history: Sequence[Observation]) -> Outcome:
+        import jsonschema  # slow to import; only when a schema is used
+
         data = obs.json()
         if data is NOT_JSON:
             return self._out(False, "body is not JSON")

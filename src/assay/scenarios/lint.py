@@ -10,7 +10,6 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-import jsonschema
 from jsonpath_ng.exceptions import JsonPathParserError
 from jsonpath_ng.ext.parser import parse as parse_jsonpath
 from pydantic import ValidationError
@@ -434,6 +433,8 @@ class FileLinter:
             except (JsonPathParserError, Exception) as exc:  # jsonpath-ng raises several types
                 self._at(pos, "AS012", "error", f"invalid JSONPath {j.path!r}: {exc}")
         if block.schema_ is not None:
+            import jsonschema  # slow to import; only when a schema is used
+
             try:
                 jsonschema.validators.validator_for(block.schema_).check_schema(block.schema_)
             except jsonschema.SchemaError as exc:

@@ -228,7 +228,7 @@ class ScenarioRunner:
             history.append(obs)
         if res.status is StepStatus.PASSED and remainder and phase == "step":
             if self.options.judge is None:
-                res.status = StepStatus.UNJUDGED
+                res.status, res.score = StepStatus.UNJUDGED, None
                 res.decided_without_model = False
                 res.message = "needs a judge model: " + " ".join(remainder)
             else:

@@ -1,0 +1,95 @@
+"""`assay scenarios lint DIR`: check holdout scenario files; every problem has file:line:col."""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+
+from assay.errors import UserError
+from assay.scenarios.loader import load_dir
+from assay.scenarios.model import Step
+from assay.scenarios.runner import step_checks
+
+__all__ = ["register"]
+
+app = typer.Typer(help="Holdout scenarios: lint them, see what is checked without a model.")
+
+
+class LintFormat(enum.StrEnum):
+    """What `assay scenarios lint --format` can write."""
+
+    TEXT = "text"
+    JSON = "json"
+
+
+@app.command("lint")
+def lint_command(
+    path: Annotated[Path, typer.Argument(help="A scenario file or a folder of them.")],
+    fmt: Annotated[LintFormat, typer.Option("--format", "-f", help="Output format.")] = (
+        LintFormat.TEXT
+    ),
+    strict: Annotated[bool, typer.Option("--strict", help="Warnings fail too.")] = False,
+    explain: Annotated[
+        bool,
+        typer.Option("--explain", help="Show each step's rules and what a model judges."),
+    ] = False,
+) -> int:
+    """Lint scenario files. Exit 0 clean, 1 errors (or warnings with --strict), 2 usage error."""
+    if not path.exists():
+        raise UserError(f"path does not exist: {path}")
+    result = load_dir(path)
+    steps = [st for sc in result.scenarios for st in sc.steps]
+    decided = sum(1 for st in steps if _without_model(st))
+    failed = bool(result.errors) or (strict and bool(result.warnings))
+    if fmt is LintFormat.JSON:
+        payload = {
+            "files": result.files,
+            "scenarios": len(result.scenarios),
+            "errors": len(result.errors),
+            "warnings": len(result.warnings),
+            "steps": len(steps),
+            "steps_without_model": decided,
+            "problems": [dataclasses.asdict(p) for p in result.problems],
+        }
+        typer.echo(json.dumps(payload, indent=2))
+        return 1 if failed else 0
+    console = Console(highlight=False)
+    for p in result.problems:
+        colour = "red" if p.severity == "error" else "yellow"
+        console.print(
+            f"{escape(p.file)}:{p.line}:{p.col}: [{colour}]{p.rule}[/] {escape(p.message)}"
+        )
+    if explain:
+        for sc in result.scenarios:
+            for st in sc.steps:
+                checks, rest = step_checks(st)
+                console.print(
+                    f"[bold]{escape(st.where)}[/] {escape(sc.id)}: {escape(st.description)}"
+                )
+                for c in checks:
+                    console.print(f"    [green]rule[/]  {escape(c.description)}")
+                for sentence in rest:
+                    console.print(f"    [yellow]judge[/] {escape(sentence)}")
+    share = f"{decided}/{len(steps)} steps decided without a model" if steps else "no steps"
+    console.print(
+        f"{result.files} file(s), {len(result.scenarios)} scenario(s): "
+        f"{len(result.errors)} error(s), {len(result.warnings)} warning(s); {share}"
+    )
+    return 1 if failed else 0
+
+
+def _without_model(step: Step) -> bool:
+    checks, rest = step_checks(step)
+    return bool(checks) and not rest
+
+
+def register(root: typer.Typer) -> None:
+    """Attach `assay scenarios`."""
+    root.add_typer(app, name="scenarios")

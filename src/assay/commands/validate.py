@@ -1,0 +1,180 @@
+"""`assay validate`: run holdout scenarios against a service and score it against a threshold."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import enum
+import os
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from assay.agents.judge import DEFAULT_SAMPLES, Judge, judge_model_from_env
+from assay.errors import UserError
+from assay.scenarios.executor import SubprocessExecutor
+from assay.scenarios.loader import load_dir
+from assay.scenarios.model import Scenario
+from assay.scenarios.report import print_report, to_json, to_junit
+from assay.scenarios.results import ValidationReport
+from assay.scenarios.runner import RunOptions, ScenarioRunner
+from assay.scenarios.scoring import DEFAULT_THRESHOLD
+from assay.scenarios.service import start_service
+
+__all__ = ["ValidateFormat", "register", "run_validation"]
+
+
+class ValidateFormat(enum.StrEnum):
+    """What `assay validate --format` can write."""
+
+    TEXT = "text"
+    JSON = "json"
+    JUNIT = "junit"
+
+
+@contextlib.asynccontextmanager
+async def _service(
+    options: RunOptions,
+    code: Path | None,
+    start: str | None,
+    health_path: str | None,
+    start_timeout: float,
+) -> AsyncIterator[None]:
+    if code is not None and start is not None:
+        async with start_service(
+            start, cwd=code, health_path=health_path, timeout=start_timeout
+        ) as svc:
+            options.target = svc.url
+            options.diagnose = svc.diagnose
+            yield
+    else:
+        yield
+
+
+async def run_validation(
+    scenarios: list[Scenario],
+    options: RunOptions,
+    *,
+    code: Path | None = None,
+    start: str | None = None,
+    health_path: str | None = None,
+    start_timeout: float = 30.0,
+) -> ValidationReport:
+    """Start the service when asked, run the scenarios, and return the report."""
+    async with _service(options, code, start, health_path, start_timeout):
+        return await ScenarioRunner(options).run(scenarios)
+
+
+def _check_flags(target: str | None, code: Path | None, start: str | None) -> None:
+    if (target is None) == (code is None):
+        raise UserError("give exactly one of --target URL or --code DIR (with --start CMD)")
+    if target is not None and not target.startswith(("http://", "https://")):
+        raise UserError(f"--target must be an http:// or https:// URL, got {target!r}")
+    if start is not None and code is None:
+        raise UserError("--start needs --code DIR (the folder the command runs in)")
+    if code is not None and not code.is_dir():
+        raise UserError(f"--code folder does not exist: {code}")
+
+
+def validate_command(
+    scenarios: Annotated[
+        Path, typer.Option("--scenarios", "-s", help="Folder (or file) of scenario YAML.")
+    ],
+    target: Annotated[
+        str | None, typer.Option("--target", help="Base URL of a running service.")
+    ] = None,
+    code: Annotated[
+        Path | None, typer.Option("--code", help="The service's folder (commands run here).")
+    ] = None,
+    start: Annotated[
+        str | None, typer.Option("--start", help="Command starting the service; it reads $PORT.")
+    ] = None,
+    health_path: Annotated[
+        str | None,
+        typer.Option("--health-path", help="Path that must answer 2xx (default: any answer on /)."),
+    ] = None,
+    start_timeout: Annotated[
+        float, typer.Option("--start-timeout", min=0.1, help="Seconds to wait for health.")
+    ] = 30.0,
+    fmt: Annotated[
+        ValidateFormat, typer.Option("--format", "-f", help="Output format.")
+    ] = ValidateFormat.TEXT,
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Write the report here.")
+    ] = None,
+    threshold: Annotated[
+        float, typer.Option("--threshold", min=0, max=100, help="Satisfaction needed to pass.")
+    ] = DEFAULT_THRESHOLD,
+    parallel: Annotated[
+        int, typer.Option("--parallel", "-p", min=1, help="Scenarios run at once.")
+    ] = 1,
+    request_timeout: Annotated[
+        float, typer.Option("--request-timeout", min=0.1, help="Seconds per HTTP request.")
+    ] = 10.0,
+    judge_model: Annotated[
+        str | None,
+        typer.Option(
+            "--judge-model", help="e.g. anthropic:claude-sonnet-4-5 (or ASSAY_JUDGE_MODEL)."
+        ),
+    ] = None,
+    judge_base_url: Annotated[
+        str | None,
+        typer.Option("--judge-base-url", help="OpenAI-compatible server (Ollama, vLLM)."),
+    ] = None,
+    judge_samples: Annotated[
+        int, typer.Option("--judge-samples", min=1, help="Judge calls per step.")
+    ] = DEFAULT_SAMPLES,
+    judge_temperature: Annotated[
+        float | None, typer.Option("--judge-temperature", min=0, max=2, help="Judge temperature.")
+    ] = None,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show every step.")] = False,
+) -> int:
+    """Run scenarios against a service. Exit 0 at/above the threshold, 1 below, 2 usage error."""
+    _check_flags(target, code, start)
+    loaded = load_dir(scenarios)
+    loaded.raise_for_errors()
+    model = judge_model_from_env(judge_model, env=os.environ, base_url=judge_base_url)
+    judge = Judge(model, samples=judge_samples, temperature=judge_temperature) if model else None
+    code_dir = code.resolve() if code else None
+    executor = SubprocessExecutor(
+        code_dir, extra_path=[code_dir, code_dir / "bin"] if code_dir else []
+    )
+    options = RunOptions(
+        target=target.rstrip("/") if target else None,
+        executor=executor,
+        judge=judge,
+        threshold=threshold,
+        parallel=parallel,
+        request_timeout=request_timeout,
+    )
+    report = asyncio.run(
+        run_validation(
+            loaded.scenarios,
+            options,
+            code=code_dir,
+            start=start,
+            health_path=health_path,
+            start_timeout=start_timeout,
+        )
+    )
+    console = Console(stderr=fmt is not ValidateFormat.TEXT or output is not None)
+    if fmt is ValidateFormat.TEXT:
+        print_report(console, report, verbose=verbose)
+        if output is not None:
+            output.write_text(to_json(report), encoding="utf-8")
+    else:
+        text = to_json(report) if fmt is ValidateFormat.JSON else to_junit(report)
+        if output is not None:
+            output.write_text(text, encoding="utf-8")
+            console.print(f"{report.summary}; {fmt} report written to {output}")
+        else:
+            typer.echo(text)
+    return 0 if report.passed else 1
+
+
+def register(app: typer.Typer) -> None:
+    """Attach `assay validate`."""
+    app.command("validate")(validate_command)

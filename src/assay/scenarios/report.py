@@ -1,0 +1,104 @@
+"""Render a `ValidationReport`: a Rich table for people, JSON and JUnit XML for machines."""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from assay.scenarios.results import ScenarioStatus, StepStatus, ValidationReport
+
+__all__ = ["print_report", "to_json", "to_junit"]
+
+_STYLE = {
+    ScenarioStatus.PASSED: "green",
+    ScenarioStatus.FAILED: "red",
+    ScenarioStatus.SETUP_FAILED: "bold red",
+    ScenarioStatus.UNJUDGED: "yellow",
+}
+
+
+def to_json(report: ValidationReport) -> str:
+    """The report as indented JSON."""
+    return report.model_dump_json(indent=2)
+
+
+def to_junit(report: ValidationReport) -> str:
+    """JUnit XML: one testsuite per scenario, one testcase per judged step."""
+    root = ET.Element(
+        "testsuites",
+        name="assay validate",
+        tests=str(report.steps_total),
+        time=f"{report.duration_s:.3f}",
+    )
+    for sc in report.scenarios:
+        bad = [s for s in sc.steps if s.status not in (StepStatus.PASSED, StepStatus.JUDGED)]
+        suite = ET.SubElement(
+            root,
+            "testsuite",
+            name=sc.id,
+            file=sc.file,
+            tests=str(len(sc.steps) or 1),
+            failures=str(len(bad)),
+            time=f"{sc.duration_s:.3f}",
+        )
+        ET.SubElement(
+            ET.SubElement(suite, "properties"), "property", name="score", value=str(sc.score)
+        )
+        if sc.status is ScenarioStatus.SETUP_FAILED:
+            case = ET.SubElement(suite, "testcase", classname=sc.id, name="setup")
+            ET.SubElement(case, "failure", type="setup-failed", message=sc.message)
+            continue
+        for step in sc.steps:
+            case = ET.SubElement(
+                suite,
+                "testcase",
+                classname=sc.id,
+                name=f"{step.index + 1}: {step.description}",
+                file=step.where.rsplit(":", 1)[0],
+                line=step.where.rsplit(":", 1)[1],
+                time=f"{step.duration_s:.3f}",
+            )
+            judged_low = step.status is StepStatus.JUDGED and (step.score or 0) < report.threshold
+            if step.status not in (StepStatus.PASSED, StepStatus.JUDGED) or judged_low:
+                ET.SubElement(case, "failure", type=str(step.status), message=step.message)
+    ET.indent(root)
+    return ET.tostring(root, encoding="unicode", xml_declaration=True) + "\n"
+
+
+def print_report(console: Console, report: ValidationReport, *, verbose: bool = False) -> None:
+    """The table of scenarios, then each failing step with its file:line and reason."""
+    table = Table(title=f"assay validate {report.target}")
+    for col in ("scenario", "status", "score", "weight", "steps", "detail"):
+        table.add_column(col)
+    for sc in report.scenarios:
+        table.add_row(
+            sc.id,
+            f"[{_STYLE[sc.status]}]{sc.status}[/]",
+            f"{sc.score:.1f}",
+            f"{sc.weight:g}",
+            str(len(sc.steps)),
+            escape(sc.message[:80]),
+        )
+    console.print(table)
+    for sc in report.scenarios:
+        for step in sc.failing_steps if not verbose else [*sc.setup, *sc.steps]:
+            judge = ""
+            if step.judge:
+                judge = f" judge {step.judge.mean:.1f}±{step.judge.spread:.1f} {step.judge.scores}"
+            console.print(
+                f"  {escape(step.where)} [bold]{escape(sc.id)}[/] {step.phase} {step.index + 1} "
+                f"{escape(step.description)}: [{'red' if step.score == 0 else 'yellow'}]"
+                f"{step.status}[/]{escape(judge)} {escape(step.message)}",
+                highlight=False,
+            )
+    share = (
+        f"{report.steps_without_model}/{report.steps_total} steps decided without a model"
+        if report.steps_total
+        else "no steps ran"
+    )
+    colour = "green" if report.passed else "red"
+    console.print(f"{share}")
+    console.print(f"[bold {colour}]{escape(report.summary)}[/]")
