@@ -28,7 +28,7 @@ def approve_command(
     run_dir = resolve_run(run)
     signer = load_or_create_signer(key)
     event = approve_run(run_dir, approver, reason, signer)
-    Console().print(
+    Console(soft_wrap=True).print(
         f"approval by {approver} recorded as event {event.seq} of run {event.run_id}, "
         f"signed by key {signer.key_id[:16]}",
         highlight=False,

@@ -35,7 +35,7 @@ def report_command(
     signer = load_or_create_signer(key)
     bundle = write_bundle(run_dir, out, signer, approval_required=require_approval)
     s = bundle.summary
-    console = Console()
+    console = Console(soft_wrap=True)
     console.print(
         f"evidence bundle for run {s.run_id} written to {out} ({len(bundle.files) + 2} files), "
         f"signed by key {signer.key_id[:16]}"

@@ -27,7 +27,7 @@ def verify_command(
     if not path.is_dir():
         path = resolve_run(target)
     result = verify_target(path, trusted=set(trust) if trust else None)
-    console = Console()
+    console = Console(soft_wrap=True)
     for warning in result.warnings:
         console.print(f"[yellow]note:[/] {escape(warning)}")
     if result.ok:
