@@ -159,6 +159,10 @@ class Sandbox(Protocol):
         """Copy workspace-relative `paths` to `dest`; see `copy_out`."""
         ...
 
+    def close(self) -> None:
+        """Release what the backend holds (an API connection); running services are not stopped."""
+        ...
+
 
 def build_env(
     allow: Sequence[str] = (),

@@ -226,3 +226,6 @@ class BwrapSandbox:
     def copy_out(self, paths: Sequence[str], dest: Path) -> list[Path]:
         """Copy workspace files to `dest`, refusing symlinks that leave the workspace."""
         return copy_out(self.workspace, paths, dest)
+
+    def close(self) -> None:
+        """Nothing to release."""

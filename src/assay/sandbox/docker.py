@@ -134,6 +134,7 @@ class DockerSandbox:
         try:
             self.client.images.get(image)
         except docker.errors.ImageNotFound:
+            self.client.close()
             raise SandboxUnavailable(
                 f"image {image} not found: run `assay sandbox build-image` (or pull it)"
             ) from None
@@ -202,6 +203,7 @@ class DockerSandbox:
             duration = time.monotonic() - started
             reader.join(timeout=2.0)
             with contextlib.suppress(OSError):
+                sock._sock.close()
                 sock.close()
             container.reload()
             oom = _oom(container.attrs, code, timed_out)
@@ -263,6 +265,10 @@ class DockerSandbox:
     def copy_out(self, paths: Sequence[str], dest: Path) -> list[Path]:
         """Copy workspace files to `dest`, refusing symlinks that leave the workspace."""
         return copy_out(self.workspace, paths, dest)
+
+    def close(self) -> None:
+        """Close the API connection."""
+        self.client.close()
 
 
 def _oom(attrs: dict[str, Any], code: int, we_killed: bool) -> bool:

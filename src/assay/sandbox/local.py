@@ -122,6 +122,9 @@ class LocalSandbox:
         """Copy workspace files to `dest`, refusing symlinks that leave the workspace."""
         return copy_out(self.workspace, paths, dest)
 
+    def close(self) -> None:
+        """Nothing to release."""
+
 
 def _free_port() -> int:
     with socket.socket() as sock:
