@@ -22,6 +22,18 @@ class BadJson(Exception):
     pass
 
 
+_SERVED = [0]
+EXIT_AFTER = int(os.environ.get("EXIT_AFTER", "0"))
+"""When set, the service dies after answering this many requests (to test a mid-run crash)."""
+
+
+def _count_and_maybe_exit() -> None:
+    _SERVED[0] += 1
+    if EXIT_AFTER and _SERVED[0] >= EXIT_AFTER:
+        print(f"exiting after {EXIT_AFTER} requests", flush=True)
+        os._exit(3)
+
+
 def serve(routes: list[Route]) -> None:
     """Serve `routes` on 127.0.0.1:$PORT until killed."""
 
@@ -57,6 +69,8 @@ def serve(routes: list[Route]) -> None:
             self.send_header("Content-Length", str(len(data)))
             self.end_headers()
             self.wfile.write(data)
+            self.wfile.flush()
+            _count_and_maybe_exit()
 
         do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = _handle
 
