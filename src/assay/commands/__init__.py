@@ -4,7 +4,20 @@ from __future__ import annotations
 
 import typer
 
-from assay.commands import approve, gate, plugins, report, sandbox, scenarios, validate, verify
+from assay.commands import (
+    approve,
+    gate,
+    init,
+    plugins,
+    report,
+    resume,
+    run,
+    runs,
+    sandbox,
+    scenarios,
+    validate,
+    verify,
+)
 
 __all__ = ["register_all"]
 
@@ -19,3 +32,7 @@ def register_all(app: typer.Typer) -> None:
     sandbox.register(app)
     scenarios.register(app)
     validate.register(app)
+    init.register(app)
+    run.register(app)
+    resume.register(app)
+    runs.register(app)

@@ -126,6 +126,7 @@ class Factory:
         apply: ApplyFn = _default_apply,
         signer: Signer | None = None,
         on_progress: Callable[[Progress], None] | None = None,
+        run_info: dict[str, Any] | None = None,
     ) -> None:
         self.run_dir = run_dir
         self.workspace = run_dir / "workspace"
@@ -137,6 +138,8 @@ class Factory:
         self.apply = apply
         self.signer = signer
         self.on_progress = on_progress
+        self.run_info = dict(run_info or {})
+        """Extra keys for ``run.started`` (e.g. the scenarios folder, for resume)."""
         self.progress = Progress()
         self.ledger = Ledger.open(run_dir)
         self.budget = Budget(max_tokens=self.cfg.max_tokens, max_dollars=self.cfg.max_dollars)
@@ -269,6 +272,7 @@ class Factory:
                 "models": dict(self.labels),
                 "user": _user(),
                 "assay_version": assay.__version__,
+                **self.run_info,
             }
 
         await self._step("run.started", k.RUN_STARTED, started)

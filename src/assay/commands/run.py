@@ -1,0 +1,219 @@
+"""`assay run SPEC`: spec in, a gated service in ``runs/<id>/workspace`` out, all in the ledger."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import os
+import secrets
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console, Group
+from rich.live import Live
+from rich.table import Table
+from rich.text import Text
+
+from assay.agents.judge import Judge, judge_model_from_env
+from assay.agents.models import ROLES, build_model, resolve_models
+from assay.commands._holdout import ScenarioValidator
+from assay.commands.gate import collect_gates
+from assay.config import Settings, find_config, load_settings
+from assay.errors import UserError
+from assay.factory.loop import Factory, Progress, RoleModels, RunOutcome
+from assay.gates.base import Gate
+from assay.ledger import load_or_create_signer
+from assay.messages import Spec
+from assay.scenarios.loader import load_dir
+from assay.spec import load_spec
+from assay.testing import TESTING_MODELS_ENV, models_from_env
+
+__all__ = ["build_role_models", "execute", "register", "select_gates"]
+
+_STATE_STYLE = {"passed": "green", "failed": "red", "error": "bold red", "running": "cyan"}
+
+
+def build_role_models(
+    settings: Settings,
+    *,
+    env: Mapping[str, str],
+    model: str | None = None,
+    per_role: Mapping[str, str | None] | None = None,
+    strong: str | None = None,
+    base_url: str | None = None,
+) -> RoleModels:
+    """The four roles' models from flags, env and config (or the ``assay.testing`` hook)."""
+    scripted = models_from_env(env)
+    if scripted is not None:
+        missing = [r for r in ROLES if r not in scripted]
+        if missing:
+            raise UserError(f"{TESTING_MODELS_ENV}: no model for {', '.join(missing)}")
+        labels = {r: f"scripted:{r}" for r in ROLES} | {"strong": "scripted:strong"}
+        return RoleModels(
+            architect=scripted["architect"], tester=scripted["tester"], coder=scripted["coder"],
+            reviewer=scripted["security-reviewer"], labels=labels, strong=scripted.get("strong"),
+        )  # fmt: skip
+    chosen = resolve_models(settings.models, env=env, model=model, per_role=per_role)
+    url = base_url or settings.models.base_url
+    built = {role: build_model(c.model, env=env, base_url=url) for role, c in chosen.items()}
+    strong_name = strong or env.get("ASSAY_STRONG_MODEL") or settings.models.strong
+    labels = {role: c.model for role, c in chosen.items()}
+    if strong_name:
+        labels["strong"] = strong_name
+    return RoleModels(
+        architect=built["architect"], tester=built["tester"], coder=built["coder"],
+        reviewer=built["security-reviewer"], labels=labels,
+        strong=build_model(strong_name, env=env, base_url=url) if strong_name else None,
+    )  # fmt: skip
+
+
+def select_gates(names: list[str]) -> list[Gate]:
+    """The installed gates named in `names` (all when empty)."""
+    gates = collect_gates()
+    if not names:
+        return gates
+    known = {g.name: g for g in gates}
+    unknown = [n for n in names if n not in known]
+    if unknown:
+        raise UserError(f"unknown gate(s) {', '.join(unknown)}; installed: {', '.join(known)}")
+    return [known[n] for n in names]
+
+
+def _view(run_id: str, p: Progress) -> Group:
+    head = Table.grid(padding=(0, 2))
+    for _ in range(7):
+        head.add_column()
+    score = "-" if p.score is None else f"{p.score:.1f}"
+    best = "-" if p.best is None else f"{p.best:.1f}"
+    sat = "-" if p.satisfaction is None else f"{p.satisfaction:.0f}%"
+    head.add_row(
+        f"[bold]{run_id}[/]", f"iteration {p.iteration}", p.phase, f"score {score} (best {best})",
+        f"scenarios {sat}", f"{p.tokens:,} tokens", f"${p.dollars:.4f}",
+    )  # fmt: skip
+    gates = Text()
+    for name, state in p.gates.items():
+        gates.append(f"{name}:", style="bold")
+        gates.append(f"{state}  ", style=_STATE_STYLE.get(state, "yellow"))
+    return Group(head, gates)
+
+
+def execute(factory: Factory, run_id: str, console: Console, *, live: bool) -> RunOutcome:
+    """Run `factory` with a live progress view; print the outcome."""
+    if live:
+        with Live(_view(run_id, factory.progress), console=console, refresh_per_second=8) as view:
+            factory.on_progress = lambda p: view.update(_view(run_id, p))
+            outcome = asyncio.run(factory.run())
+    else:
+        outcome = asyncio.run(factory.run())
+    colour = "green" if outcome.outcome == "converged" else "yellow"
+    console.print(
+        f"[bold {colour}]{outcome.outcome}[/] after {outcome.iterations} iteration(s); best "
+        f"iteration {outcome.best_iteration} (score {outcome.best_score:.1f}); "
+        f"{outcome.tokens:,} tokens, ${outcome.dollars:.4f}\n"
+        f"workspace: {factory.workspace}\nledger:    {factory.ledger.path}",
+        highlight=False,
+    )
+    return outcome
+
+
+def scenario_validator(
+    scenarios: Path | None, settings: Settings, env: Mapping[str, str], info: dict[str, Any]
+) -> ScenarioValidator | None:
+    """The holdout validator for `scenarios` (None without a folder)."""
+    if scenarios is None:
+        return None
+    loaded = load_dir(scenarios)
+    loaded.raise_for_errors()
+    judge_name = info.get("judge_model") or None
+    model = judge_model_from_env(judge_name, env=env, base_url=settings.models.base_url)
+    judge = Judge(model) if model is not None else None
+    return ScenarioValidator(loaded.scenarios, judge=judge, threshold=settings.factory.threshold)
+
+
+def _run_id(spec: Spec) -> str:
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%d-%H%M%S")
+    return f"{spec.name}-{stamp}-{secrets.token_hex(2)}"
+
+
+def run_command(
+    spec_path: Annotated[Path, typer.Argument(metavar="SPEC", help="The spec (Markdown).")],
+    scenarios: Annotated[
+        Path | None, typer.Option("--scenarios", "-s", help="Holdout scenarios folder.")
+    ] = None,
+    runs_dir: Annotated[Path, typer.Option("--runs-dir", help="Where runs live.")] = Path("runs"),
+    model: Annotated[
+        str | None, typer.Option("--model", "-m", help="Model for every role, e.g. openai:gpt-4.1.")
+    ] = None,
+    architect_model: Annotated[str | None, typer.Option("--architect-model")] = None,
+    tester_model: Annotated[str | None, typer.Option("--tester-model")] = None,
+    coder_model: Annotated[str | None, typer.Option("--coder-model")] = None,
+    reviewer_model: Annotated[str | None, typer.Option("--security-reviewer-model")] = None,
+    strong_model: Annotated[
+        str | None, typer.Option("--strong-model", help="Coder escalation model after a stall.")
+    ] = None,
+    base_url: Annotated[
+        str | None, typer.Option("--base-url", help="OpenAI-compatible server (Ollama, vLLM).")
+    ] = None,
+    judge_model: Annotated[
+        str | None, typer.Option("--judge-model", help="Scenario judge (or ASSAY_JUDGE_MODEL).")
+    ] = None,
+    max_iterations: Annotated[int | None, typer.Option("--max-iterations", min=1)] = None,
+    max_dollars: Annotated[float | None, typer.Option("--max-dollars", min=0.0)] = None,
+    max_tokens: Annotated[int | None, typer.Option("--max-tokens", min=1)] = None,
+    threshold: Annotated[float | None, typer.Option("--threshold", min=0, max=100)] = None,
+    leak: Annotated[
+        str | None, typer.Option("--leak", help="none | titles | reasons (scenario feedback).")
+    ] = None,
+    gates: Annotated[
+        list[str] | None, typer.Option("--gate", help="Run only this gate (repeatable).")
+    ] = None,
+    config: Annotated[Path | None, typer.Option("--config", help="assay.toml to use.")] = None,
+    no_live: Annotated[bool, typer.Option("--no-live", help="No live progress display.")] = False,
+) -> int:
+    """Build SPEC into a gated service. Exit 0 converged, 1 stopped otherwise, 2 usage error."""
+    spec = load_spec(spec_path)
+    if scenarios is not None and not scenarios.exists():
+        raise UserError(f"scenarios folder does not exist: {scenarios}")
+    settings = load_settings(config if config is not None else find_config(spec_path.resolve()))
+    overrides: dict[str, Any] = {
+        k: v
+        for k, v in {
+            "max_iterations": max_iterations, "max_dollars": max_dollars, "max_tokens": max_tokens,
+            "threshold": threshold, "leak": leak, "gates": gates or None,
+        }.items()
+        if v is not None
+    }  # fmt: skip
+    if overrides:
+        factory_cfg = settings.factory.model_validate(settings.factory.model_dump() | overrides)
+        settings = settings.model_copy(update={"factory": factory_cfg})
+    env = dict(os.environ)
+    per_role = {
+        "architect": architect_model, "tester": tester_model, "coder": coder_model,
+        "security-reviewer": reviewer_model,
+    }  # fmt: skip
+    models = build_role_models(
+        settings, env=env, model=model, per_role=per_role, strong=strong_model, base_url=base_url
+    )
+    info = {
+        "scenarios_dir": str(scenarios.resolve()) if scenarios else None,
+        "judge_model": judge_model or env.get("ASSAY_JUDGE_MODEL") or "",
+    }
+    validator = scenario_validator(scenarios, settings, env, info)
+    run_id = _run_id(spec)
+    run_dir = runs_dir.resolve() / run_id
+    factory = Factory(
+        run_dir, spec=spec, settings=settings, models=models,
+        gates=select_gates(settings.factory.gates), validator=validator,
+        signer=load_or_create_signer(), run_info=info,
+    )  # fmt: skip
+    console = Console(stderr=True)
+    console.print(f"run [bold]{run_id}[/] in {run_dir}", highlight=False)
+    outcome = execute(factory, run_id, console, live=not no_live and console.is_terminal)
+    return 0 if outcome.outcome == "converged" else 1
+
+
+def register(app: typer.Typer) -> None:
+    """Attach `assay run`."""
+    app.command("run")(run_command)

@@ -1,0 +1,71 @@
+"""`assay runs`: list the runs in a runs folder with their outcome, score and cost."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from assay.errors import UserError
+from assay.ledger import LEDGER_FILE, Ledger
+from assay.ledger.kinds import LOOP_DECISION, RUN_FINISHED, RUN_STARTED
+
+__all__ = ["list_runs", "register"]
+
+
+def list_runs(runs_dir: Path) -> list[dict[str, Any]]:
+    """One summary per run folder under `runs_dir`, oldest first."""
+    out = []
+    for folder in sorted(p for p in runs_dir.iterdir() if (p / LEDGER_FILE).is_file()):
+        with Ledger.open(folder, create=False) as ledger:
+            started = next(ledger.events(kind=RUN_STARTED), None)
+            finished = next(ledger.events(kind=RUN_FINISHED), None)
+            decisions = list(ledger.events(kind=LOOP_DECISION))
+        fin = finished.payload if finished else {}
+        last = decisions[-1].payload if decisions else {}
+        out.append(
+            {
+                "run": folder.name,
+                "spec": started.payload.get("spec_name", "") if started else "",
+                "started": started.time if started else "",
+                "status": fin.get("outcome", "unfinished"),
+                "iterations": fin.get("iterations", last.get("iteration", 0)),
+                "best_score": fin.get("best_score", last.get("best_score")),
+                "tokens": fin.get("tokens", last.get("tokens", 0)),
+                "cost_usd": fin.get("cost_usd", last.get("cost_usd", 0.0)),
+            }
+        )
+    return out
+
+
+def runs_command(
+    runs_dir: Annotated[Path, typer.Option("--runs-dir", help="Where runs live.")] = Path("runs"),
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> int:
+    """List runs."""
+    if not runs_dir.is_dir():
+        raise UserError(f"no runs folder at {runs_dir} (start one with `assay run SPEC`)")
+    rows = list_runs(runs_dir)
+    if as_json:
+        typer.echo(json.dumps(rows, indent=2))
+        return 0
+    table = Table(title=f"runs in {runs_dir}")
+    for col in ("run", "spec", "started", "status", "iterations", "best", "tokens", "cost"):
+        table.add_column(col)
+    for r in rows:
+        best = "-" if r["best_score"] is None else f"{float(r['best_score']):.1f}"
+        table.add_row(
+            r["run"], r["spec"], r["started"][:19], r["status"], str(r["iterations"]), best,
+            f"{int(r['tokens']):,}", f"${float(r['cost_usd']):.4f}",
+        )  # fmt: skip
+    Console().print(table)
+    return 0
+
+
+def register(app: typer.Typer) -> None:
+    """Attach `assay runs`."""
+    app.command("runs")(runs_command)
