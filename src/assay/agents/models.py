@@ -67,8 +67,8 @@ def resolve_models(
         raise UserError(
             f"no model configured for {', '.join(missing)}. Set ASSAY_MODEL (e.g. "
             "ASSAY_MODEL=anthropic:claude-sonnet-4-5 with ANTHROPIC_API_KEY, or openai:gpt-4.1 "
-            "with OPENAI_API_KEY, or openai:<name> with OPENAI_BASE_URL for Ollama/vLLM/llama.cpp), "
-            "a per-role ASSAY_<ROLE>_MODEL, the --model / --<role>-model flags, or "
+            "with OPENAI_API_KEY, or openai:<name> with OPENAI_BASE_URL for Ollama/vLLM/llama.cpp),"
+            " a per-role ASSAY_<ROLE>_MODEL, the --model / --<role>-model flags, or "
             "the tool.assay.models table of your config. assay never fakes model output."
         )
     return chosen
