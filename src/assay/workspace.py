@@ -121,6 +121,33 @@ def _delete(root_fd: int, parts: tuple[str, ...], rel: str) -> None:
         os.unlink(parts[-1], dir_fd=dfd)  # removes a symlink itself, never its target
 
 
+def _read_hunk(
+    lines: list[str], i: int, old_n: int, new_n: int, path: str, number: int
+) -> tuple[list[str], list[str], int]:
+    """The old and new lines of the hunk whose body starts at `lines[i]`, and where it ends."""
+    old: list[str] = []
+    new: list[str] = []
+    while i < len(lines) and (len(old) < old_n or len(new) < new_n):
+        line = lines[i]
+        i += 1
+        if line.startswith("\\"):
+            continue
+        tag, body = (line[:1], line[1:]) if line[:1] in "+- " else (" ", line)
+        body = body if body.endswith("\n") else body + "\n"
+        if tag in " -":
+            old.append(body)
+        if tag in " +":
+            new.append(body)
+    if (len(old), len(new)) != (old_n, new_n):
+        raise ChangesetRejected(path, f"diff hunk {number} is shorter than its header says")
+    # "\ No newline at end of file" right after the hunk's last line
+    while i < len(lines) and lines[i].startswith("\\"):
+        if new and lines[i - 1][:1] in " +":
+            new[-1] = new[-1].rstrip("\n")
+        i += 1
+    return old, new, i
+
+
 def apply_unified_diff(original: str, diff: str, path: str = "<file>") -> str:
     """Apply a unified diff to `original`; `ChangesetRejected` when a hunk does not match."""
     src = original.splitlines(keepends=True)
@@ -135,29 +162,8 @@ def apply_unified_diff(original: str, diff: str, path: str = "<file>") -> str:
         if not match:
             continue
         hunks += 1
-        old_n = int(match.group(2) or "1")
-        new_n = int(match.group(4) or "1")
-        old: list[str] = []
-        new: list[str] = []
-        while i < len(lines) and (len(old) < old_n or len(new) < new_n):
-            line = lines[i]
-            i += 1
-            if line.startswith("\\"):
-                continue
-            tag, body = (line[:1], line[1:]) if line[:1] in "+- " else (" ", line)
-            if not body.endswith("\n"):
-                body += "\n"
-            if tag in " -":
-                old.append(body)
-            if tag in " +":
-                new.append(body)
-        if (len(old), len(new)) != (old_n, new_n):
-            raise ChangesetRejected(path, f"diff hunk {hunks} is shorter than its header says")
-        # "\ No newline at end of file" after the hunk's last line
-        while i < len(lines) and lines[i].startswith("\\"):
-            if new and lines[i - 1][:1] in " +":
-                new[-1] = new[-1].rstrip("\n")
-            i += 1
+        old_n, new_n = int(match.group(2) or "1"), int(match.group(4) or "1")
+        old, new, i = _read_hunk(lines, i, old_n, new_n, path, hunks)
         start = int(match.group(1)) - 1 if old else int(match.group(1))
         at = _find(src, old, max(start, pos), pos)
         if at is None:

@@ -51,7 +51,11 @@ async def test_read_file_outside_workspace(sandbox: Sandbox, tmp_path: Path) -> 
     paths = [str(home / ".secret"), str(home), "/work", str(Path.cwd())]
     result = await sandbox.run(["python3", "read_outside.py", *paths])
     assert result.exit_code == 0, result.stderr
-    record(sandbox, "read outside workspace", canary not in result.stdout and "listed" not in result.stdout)
+    record(
+        sandbox,
+        "read outside workspace",
+        canary not in result.stdout and "listed" not in result.stdout,
+    )
 
 
 async def test_read_host_api_key(sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -106,7 +110,12 @@ async def test_write_outside_workspace(sandbox: Sandbox, tmp_path: Path) -> None
     assert result.exit_code == 0, result.stderr
     escaped = [
         p
-        for p in [*targets, Path("/usr/assay-escape"), Path("/etc/assay-escape"), Path("/assay-escape")]
+        for p in [
+            *targets,
+            Path("/usr/assay-escape"),
+            Path("/etc/assay-escape"),
+            Path("/assay-escape"),
+        ]
         if p.exists()
     ]
     record(sandbox, "write outside workspace", not escaped)
@@ -139,7 +148,9 @@ async def test_memory_past_limit(sandbox: Sandbox) -> None:
 
 async def test_spin_past_timeout(sandbox: Sandbox) -> None:
     started = time.monotonic()
-    result = await sandbox.run(["python3", "spin.py"], limits=ATTACK_LIMITS.model_copy(update={"timeout_s": 2}))
+    result = await sandbox.run(
+        ["python3", "spin.py"], limits=ATTACK_LIMITS.model_copy(update={"timeout_s": 2})
+    )
     elapsed = time.monotonic() - started
     assert result.killed is KilledReason.TIMEOUT
     record(sandbox, "spin past timeout", elapsed < 12 and not host_processes_with("spin.py"))
@@ -190,7 +201,9 @@ async def test_changeset_traversal(sandbox: Sandbox, tmp_path: Path) -> None:
     refusals = 0
     for path in hostile:
         try:
-            apply_changeset(sandbox.workspace, Changeset(files=[FileChange(path=path, content="x")]))
+            apply_changeset(
+                sandbox.workspace, Changeset(files=[FileChange(path=path, content="x")])
+            )
         except ChangesetRejected:
             refusals += 1
     outside = [
@@ -199,7 +212,11 @@ async def test_changeset_traversal(sandbox: Sandbox, tmp_path: Path) -> None:
         Path("/tmp/via-symlink.txt"),
         tmp_path / "target",
     ]
-    record(sandbox, "changeset traversal", refusals == len(hostile) and not any(p.exists() for p in outside))
+    record(
+        sandbox,
+        "changeset traversal",
+        refusals == len(hostile) and not any(p.exists() for p in outside),
+    )
 
 
 async def test_limits_are_per_call(sandbox: Sandbox) -> None:

@@ -11,7 +11,7 @@ The API other parts of assay use::
 
     async with await sandbox.serve(["python3", "app.py"], port=8080) as service:
         await service.wait_ready("/health")
-        async with service.async_client() as client:   # or httpx.Client(transport=service.transport())
+        async with service.async_client() as client:   # or service.transport() for httpx
             response = await client.get("/items")
     service.result                                      # its RunResult once stopped
 

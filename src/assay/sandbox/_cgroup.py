@@ -122,7 +122,9 @@ class Cgroup:
     def oom_killed(self) -> bool:
         """True when the kernel killed something here for exceeding the memory limit."""
         events = (
-            self.dirs[""] / "memory.events" if self.v2 else self.dirs["memory"] / "memory.oom_control"
+            self.dirs[""] / "memory.events"
+            if self.v2
+            else self.dirs["memory"] / "memory.oom_control"
         )
         with contextlib.suppress(OSError, ValueError):
             for line in events.read_text().splitlines():

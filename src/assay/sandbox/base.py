@@ -45,7 +45,7 @@ WORKSPACE = "/workspace"
 
 BASE_ENV: Mapping[str, str] = {
     "PATH": "/usr/local/bin:/usr/bin:/bin",
-    "HOME": "/tmp",
+    "HOME": "/tmp",  # noqa: S108 - the sandbox's own private /tmp
     "LANG": "C.UTF-8",
     "PYTHONDONTWRITEBYTECODE": "1",
     "PYTHONUNBUFFERED": "1",
@@ -247,7 +247,9 @@ def _check_inside(root: Path, path: Path) -> None:
     resolved = path.resolve()
     if resolved != root and not resolved.is_relative_to(root):
         rel = path.relative_to(root).as_posix()
-        raise UserError(f"copy-out refused: {rel} is a symlink to {resolved}, outside the workspace")
+        raise UserError(
+            f"copy-out refused: {rel} is a symlink to {resolved}, outside the workspace"
+        )
     if path.is_symlink() and resolved.is_dir():
         raise UserError(f"copy-out refused: {path.relative_to(root).as_posix()} links a folder")
 

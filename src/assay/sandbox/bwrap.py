@@ -55,11 +55,10 @@ def bwrap_problem(executable: str = "bwrap") -> str | None:
     if path is None:
         return "bubblewrap is not installed (apt-get install bubblewrap)"
     try:
-        proc = subprocess.run(
-            [path, "--unshare-all", "--unshare-user", "--die-with-parent", "--ro-bind", "/usr",
-             "/usr", "--symlink", "usr/bin", "/bin", "--symlink", "usr/lib", "/lib", "--symlink", "usr/lib64", "/lib64", "/usr/bin/true"],
-            capture_output=True, text=True, timeout=20, check=False,
-        )  # fmt: skip
+        probe = [path, "--unshare-all", "--unshare-user", "--die-with-parent", "--ro-bind", "/usr",
+                 "/usr", "--symlink", "usr/bin", "/bin", "--symlink", "usr/lib", "/lib",
+                 "--symlink", "usr/lib64", "/lib64", "/usr/bin/true"]  # fmt: skip
+        proc = subprocess.run(probe, capture_output=True, text=True, timeout=20, check=False)
     except (OSError, subprocess.TimeoutExpired) as exc:
         return f"bubblewrap cannot start: {exc}"
     if proc.returncode != 0:
@@ -95,7 +94,9 @@ class BwrapSandbox:
                 raise UserError(f"sandbox read-only path does not exist: {path}")
         self._bwrap = shutil.which(executable) or executable
 
-    def _bwrap_argv(self, argv: Sequence[str], cwd: str, env: Mapping[str, str], io: Path) -> list[str]:
+    def _bwrap_argv(
+        self, argv: Sequence[str], cwd: str, env: Mapping[str, str], io: Path
+    ) -> list[str]:
         args = [
             self._bwrap, "--unshare-all", "--unshare-user", "--uid", str(_UID), "--gid", str(_UID),
             "--die-with-parent", "--new-session", "--cap-drop", "ALL", "--clearenv",
@@ -115,7 +116,7 @@ class BwrapSandbox:
         for path in self.ro_paths:
             args += ["--ro-bind", str(path), str(path)]
         args += [
-            "--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp",
+            "--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp",  # noqa: S108 - private tmpfs
             "--bind", str(self.workspace), WORKSPACE,
             "--chdir", str(PurePosixPath(WORKSPACE) / inside_cwd(cwd)),
         ]  # fmt: skip
@@ -123,7 +124,9 @@ class BwrapSandbox:
             args += ["--setenv", key, value]
         return [*args, "--", *argv]
 
-    def _prepare(self, cwd: str, limits: Limits) -> tuple[Path, Cgroup | None, list[str], dict[str, str]]:
+    def _prepare(
+        self, cwd: str, limits: Limits
+    ) -> tuple[Path, Cgroup | None, list[str], dict[str, str]]:
         if not (self.workspace / inside_cwd(cwd)).is_dir():
             raise UserError(f"sandbox cwd is not a folder in the workspace: {cwd!r}")
         io = Path(tempfile.mkdtemp(prefix="assay-bwrap-"))
@@ -202,7 +205,14 @@ class BwrapSandbox:
         sock_dir.mkdir()
         inner = [str(python), f"{_IO}/forward.py", f"{_IO}/sock/http.sock", str(port), "--", *argv]
         bw = self._bwrap_argv(inner, cwd, inner_env, io)
-        extra = ["--bind", str(sock_dir), f"{_IO}/sock", "--ro-bind", str(FORWARDER), f"{_IO}/forward.py"]
+        extra = [
+            "--bind",
+            str(sock_dir),
+            f"{_IO}/sock",
+            "--ro-bind",
+            str(FORWARDER),
+            f"{_IO}/forward.py",
+        ]
         bw[bw.index("--proc") : bw.index("--proc")] = extra
 
         def cleanup() -> None:
@@ -221,7 +231,9 @@ class BwrapSandbox:
             on_stop=cleanup,
             oom=group.oom_killed if group else None,
         )
-        return Service(process, uds=sock_dir / "http.sock", base_url="http://sandbox", backend=self.name)
+        return Service(
+            process, uds=sock_dir / "http.sock", base_url="http://sandbox", backend=self.name
+        )
 
     def copy_out(self, paths: Sequence[str], dest: Path) -> list[Path]:
         """Copy workspace files to `dest`, refusing symlinks that leave the workspace."""

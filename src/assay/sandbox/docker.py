@@ -168,15 +168,22 @@ class DockerSandbox:
                 Ulimit(name="nofile", soft=1024, hard=1024),
                 Ulimit(name="nproc", soft=nproc, hard=nproc),
             ],
-            "tmpfs": {"/tmp": f"rw,nosuid,nodev,size={lim.memory_mb}m,mode=1777"},
+            "tmpfs": {"/tmp": f"rw,nosuid,nodev,size={lim.memory_mb}m,mode=1777"},  # noqa: S108
             "mounts": [Mount(WORKSPACE, str(self.workspace), type="bind", read_only=False)],
-            "log_config": LogConfig(type="k8s-file", config={"max-size": str(lim.output_bytes * 2)}),
+            "log_config": LogConfig(
+                type="k8s-file", config={"max-size": str(lim.output_bytes * 2)}
+            ),
             "labels": {"assay.sandbox": "1"},
             **({"runtime": self.runtime} if self.runtime else {}),
         }
 
     def _run_blocking(
-        self, argv: Sequence[str], cwd: str, env: Mapping[str, str], stdin: bytes | None, lim: Limits
+        self,
+        argv: Sequence[str],
+        cwd: str,
+        env: Mapping[str, str],
+        stdin: bytes | None,
+        lim: Limits,
     ) -> RunResult:
         kwargs = self._create_kwargs(argv, cwd, env, lim)
         container = self.client.containers.create(**kwargs, stdin_open=stdin is not None)

@@ -52,7 +52,9 @@ def build_image(
     say: Callable[[str], None] = lambda _msg: None,
 ) -> bool:
     """Build and import `image`; returns False (and does nothing) when it exists and not `force`."""
-    repo, _, tag = image.rpartition(":") if ":" in image.rsplit("/", 1)[-1] else (image, "", "latest")
+    repo, _, tag = (
+        image.rpartition(":") if ":" in image.rsplit("/", 1)[-1] else (image, "", "latest")
+    )
     client = docker_client(base_url)
     try:
         if not force:

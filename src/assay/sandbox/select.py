@@ -8,6 +8,7 @@ plus cgroup limits on the host's read-only /usr). ``local`` is never chosen auto
 from __future__ import annotations
 
 from pathlib import Path
+
 from assay.config import SandboxConfig
 from assay.sandbox.base import Limits, Sandbox, SandboxUnavailable
 from assay.sandbox.bwrap import BwrapSandbox, bwrap_problem
