@@ -40,7 +40,7 @@ def workspace_sbom(workspace: Path, *, fallback_name: str) -> str:
     version = str(project.get("version") or "0")
     root = Component(
         type=ComponentType.APPLICATION, name=name, version=version, bom_ref=f"app:{name}",
-        purl=PackageURL("pypi", canonicalize_name(name), version),
+        purl=PackageURL(type="pypi", name=canonicalize_name(name), version=version),
     )  # fmt: skip
     bom = Bom()
     bom.metadata.component = root
@@ -55,7 +55,7 @@ def workspace_sbom(workspace: Path, *, fallback_name: str) -> str:
         pinned = _pinned(req)
         component = Component(
             type=ComponentType.LIBRARY, name=pkg, version=pinned, bom_ref=f"pypi:{pkg}",
-            purl=PackageURL("pypi", pkg, pinned),
+            purl=PackageURL(type="pypi", name=pkg, version=pinned),
             description=None if pinned else f"declared as {req}",
         )  # fmt: skip
         bom.components.add(component)

@@ -11,6 +11,10 @@ from assay.ledger.canonical import canonical, sha256_hex
 __all__ = ["Event"]
 
 _FIELDS = ("seq", "run_id", "kind", "time", "step", "payload", "prev_hash")
+_TYPES: dict[str, tuple[type, ...]] = {
+    "seq": (int,), "run_id": (str,), "kind": (str,), "time": (str,),
+    "step": (str, type(None)), "payload": (dict,), "prev_hash": (str,), "hash": (str,),
+}  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,19 +62,15 @@ class Event:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Event:
         """Build from `to_dict` output; ValueError names a missing or mistyped field."""
-        types: dict[str, tuple[type, ...]] = {
-            "seq": (int,), "run_id": (str,), "kind": (str,), "time": (str,),
-            "step": (str, type(None)), "payload": (dict,), "prev_hash": (str,), "hash": (str,),
-        }  # fmt: skip
-        for name, allowed in types.items():
+        for name, allowed in _TYPES.items():
             if name not in data:
                 raise ValueError(f"event has no '{name}'")
             if not isinstance(data[name], allowed) or isinstance(data[name], bool):
                 raise ValueError(f"event field '{name}' has the wrong type")
-        extra = set(data) - set(types)
+        extra = data.keys() - _TYPES.keys()
         if extra:
             raise ValueError(f"event has unknown fields: {', '.join(sorted(extra))}")
-        return cls(**{name: data[name] for name in types})
+        return cls(**{name: data[name] for name in _TYPES})
 
     @staticmethod
     def compute_hash(body: dict[str, Any]) -> str:

@@ -1,0 +1,93 @@
+"""Ledger throughput: durable appends per second, and how long `verify` takes over 100,000 events.
+
+    python benchmarks/ledger_throughput.py [--appends 2000] [--events 100000] [--repeat 3]
+
+Durable means what `Ledger.append` always does: one transaction per event, WAL with
+synchronous=FULL, committed (fsynced) before it returns. For scale the same appends are also timed
+with synchronous=OFF (not a mode assay offers), and the ratio printed. The 100,000-event ledger
+for the verify timing is written with synchronous=OFF to save time; verification reads the same
+bytes either way. Every figure is the median of --repeat runs measured in this process.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+from assay.evidence.bundle import write_bundle
+from assay.evidence.verify import verify_bundle
+from assay.ledger import Ledger, Signer, verify_run
+
+
+def _payload(i: int) -> dict[str, object]:
+    return {
+        "role": "coder", "model": "anthropic:claude-sonnet-4-5", "iteration": i // 50,
+        "tokens_in": 12000 + i, "tokens_out": 900, "cost_usd": 0.0123,
+        "prompt_digest": f"{i:064x}", "note": "x" * 200,
+    }  # fmt: skip
+
+
+def _append(run: Path, n: int, *, durable: bool) -> float:
+    with Ledger.open(run) as ledger:
+        if not durable:
+            ledger._conn.execute("PRAGMA synchronous=OFF")  # benchmark-only comparison
+        start = time.perf_counter()
+        for i in range(n):
+            ledger.append("model.response", _payload(i), step=f"s{i}")
+        return time.perf_counter() - start
+
+
+def main() -> None:
+    """Measure and print."""
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--appends", type=int, default=2000)
+    parser.add_argument("--events", type=int, default=100_000)
+    parser.add_argument("--repeat", type=int, default=3)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(dir=Path.cwd()) as tmp:
+        root = Path(tmp)
+        durable, fast = [], []
+        for r in range(args.repeat):
+            durable.append(args.appends / _append(root / f"d{r}", args.appends, durable=True))
+            fast.append(args.appends / _append(root / f"f{r}", args.appends, durable=False))
+        d, f = statistics.median(durable), statistics.median(fast)
+        print(f"appends/s, durable (synchronous=FULL, 1 fsync'd txn/event): {d:,.0f}")
+        print(f"appends/s, synchronous=OFF (for scale only):               {f:,.0f}")
+        print(f"ratio durable / OFF: {d / f:.2f}")
+
+        signer = Signer.generate()
+        big = root / "big"
+        _append(big, args.events - 1, durable=False)
+        with Ledger.open(big) as ledger:
+            ledger.checkpoint(signer)
+        times = []
+        for _ in range(args.repeat):
+            start = time.perf_counter()
+            result = verify_run(big)
+            times.append(time.perf_counter() - start)
+            assert result.ok and result.events == args.events, result.problems[:3]
+        t = statistics.median(times)
+        print(
+            f"verify run ({args.events:,} events): {t:.2f} s ({t / args.events * 1e6:.1f} us/event)"
+        )
+        (big / "workspace").mkdir()
+        (big / "workspace" / "app.py").write_text("print('hi')\n")
+        bundle = write_bundle(big, root / "bundle", signer, approval_required=False)
+        times = []
+        for _ in range(args.repeat):
+            start = time.perf_counter()
+            result = verify_bundle(bundle.path)
+            times.append(time.perf_counter() - start)
+            assert result.ok, result.problems[:3]
+        tb = statistics.median(times)
+        print(
+            f"verify bundle ({args.events:,} events, re-canonicalised from JSON Lines): {tb:.2f} s"
+            f" ({tb / args.events * 1e6:.1f} us/event); ratio bundle / run: {tb / t:.2f}"
+        )
+
+
+if __name__ == "__main__":
+    main()
