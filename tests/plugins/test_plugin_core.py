@@ -1,0 +1,165 @@
+"""The plugin core in-process: order, API version, deprecation, registries, guarded gates."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from assay.config import Settings
+from assay.gates.base import GateStatus
+from assay.gates.runner import GateRunner
+from assay.plugins import (
+    PluginDeprecationWarning,
+    PluginError,
+    PluginGate,
+    PluginWarning,
+    ReportContext,
+    describe_plugins,
+    gates,
+    judges,
+    load_plugins,
+    make_plugin_manager,
+    report_sections,
+    sandbox_backends,
+)
+
+_counter = itertools.count()
+
+GATE = """
+from assay.gates.base import Scan
+from assay.plugins import hookimpl
+
+class G:
+    name = "{gate}"
+    tool = "t"
+    cost = 1
+    per_file = False
+    default_fail_on = "low"
+    def applies(self, ctx): return True
+    def version(self): return "1"
+    def inputs(self, ctx): return []
+    async def scan(self, ctx, files):
+        {scan}
+
+@hookimpl
+def assay_gates():
+    return [G()]
+"""
+
+
+@pytest.fixture
+def plugin(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
+    """Write a plugin module under a unique name; returns that name."""
+    monkeypatch.syspath_prepend(str(tmp_path))
+
+    def write(source: str, stem: str = "plug") -> str:
+        name = f"{stem}_{next(_counter)}_{tmp_path.name[-8:].replace('-', '_')}"
+        (tmp_path / f"{name}.py").write_text(textwrap.dedent(source), encoding="utf-8")
+        return name
+
+    return write
+
+
+def _pm(*names: str, **settings: object):  # type: ignore[no-untyped-def]
+    data = {"plugins": {"load": list(names), **settings}}
+    return make_plugin_manager(settings=Settings.model_validate(data), autoload=False)
+
+
+def test_order_is_builtins_then_sorted_and_first_offer_wins(plugin) -> None:  # type: ignore[no-untyped-def]
+    b = plugin(GATE.format(gate="dup", scan="return Scan()"), stem="zz")
+    a = plugin(GATE.format(gate="dup", scan="return Scan()"), stem="aa")
+    said = rf"plugin '{b}' offers gate 'dup', already offered by '{a}'"
+    with pytest.warns(PluginWarning, match=said):
+        pm = _pm(b, a)
+        found = gates(pm)
+    assert pm.plugin_order() == ["assay.gates.builtin", a, b]
+    assert [g.name for g in found][-1] == "dup"
+    assert isinstance(found[-1], PluginGate) and found[-1].plugin == a
+
+
+def test_a_plugin_needing_a_newer_api_is_refused(plugin) -> None:  # type: ignore[no-untyped-def]
+    name = plugin("ASSAY_PLUGIN_API = 99\n")
+    with pytest.warns(PluginWarning, match=rf"plugin '{name}' needs plugin API 99; .* serves 1..1"):
+        pm = _pm(name)
+    assert pm.records[name].status == "broken"
+    with pytest.raises(PluginError, match="needs plugin API 99"):
+        _pm(name, require=[name])
+
+
+def test_unknown_hook_is_refused_by_name(plugin) -> None:  # type: ignore[no-untyped-def]
+    name = plugin(
+        "from assay.plugins import hookimpl\n@hookimpl\ndef assay_gatez():\n    return []\n"
+    )
+    with pytest.warns(PluginWarning, match=rf"'{name}' implements unknown hook\(s\) assay_gatez"):
+        _pm(name)
+
+
+def test_deprecated_hook_warns_and_still_works(plugin) -> None:  # type: ignore[no-untyped-def]
+    source = GATE.format(gate="old", scan="return Scan()").replace(
+        "def assay_gates():\n    return [G()]", "def assay_gate_classes():\n    return [G]"
+    )
+    name = plugin(source)
+    with pytest.warns(PluginDeprecationWarning, match="'assay_gate_classes' is deprecated"):
+        pm = _pm(name)
+    assert "old" in [g.name for g in gates(pm)]
+
+
+def test_mapping_hooks_and_report_sections(plugin) -> None:  # type: ignore[no-untyped-def]
+    name = plugin(
+        """
+        from assay.plugins import ReportSection, hookimpl
+
+        @hookimpl
+        def assay_sandbox_backends():
+            return {"chroot": lambda **kw: "sandbox"}
+
+        @hookimpl
+        def assay_judges():
+            return {"Bad Name": len}
+
+        @hookimpl
+        def assay_report_sections(context):
+            return [ReportSection(key="where", title="Where", summary=str(context.root))]
+        """
+    )
+    pm = _pm(name)
+    assert sandbox_backends(pm)["chroot"]() == "sandbox"
+    with pytest.warns(PluginWarning, match=rf"'{name}' hook assay_judges returned bad entries"):
+        assert judges(pm) == {}
+    [section] = report_sections(pm, ReportContext(root=Path("/srv/x")))
+    assert section.summary == "/srv/x"
+    with pytest.warns(PluginWarning):
+        [info] = [i for i in describe_plugins(pm) if i.name == name]
+    assert info.provides == {"sandboxes": ["chroot"], "report sections": ["(per run)"]}
+    assert info.problems and "assay_judges" in info.problems[0]
+
+
+def test_a_crashing_plugin_gate_is_that_gates_error(plugin, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    name = plugin(GATE.format(gate="crashy", scan="raise KeyError('lost')"))
+    bad_type = plugin(GATE.format(gate="liar", scan="return {'findings': []}"))
+    pm = _pm(name, bad_type)
+    chosen = [g for g in gates(pm) if g.name in ("crashy", "liar")]
+    report = asyncio.run(GateRunner(tmp_path, Settings(), chosen).run())
+    by_gate = {r.gate: r for r in report.results}
+    assert by_gate["crashy"].status is GateStatus.ERROR
+    assert by_gate["crashy"].message == (
+        f"plugin '{name}': gate 'crashy' raised KeyError in scan(): 'lost'"
+    )
+    assert by_gate["liar"].status is GateStatus.ERROR
+    assert "scan() returned dict, not assay.gates.base.Scan" in by_gate["liar"].message
+    assert not report.passed
+
+
+def test_listing_mode_records_without_raising(plugin) -> None:  # type: ignore[no-untyped-def]
+    name = plugin("raise ImportError('needs libfoo')\n")
+    data = {"plugins": {"load": [name], "require": [name, "ghost"]}}
+    pm = load_plugins(settings=Settings.model_validate(data), autoload=False, strict=False)
+    kinds = {(p.plugin, p.kind) for p in pm.problems}
+    assert kinds == {(name, "import"), ("ghost", "missing")}
+    assert (
+        pm.records[name].problems[0].message == "could not be imported (ImportError: needs libfoo)"
+    )
