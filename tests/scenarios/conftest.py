@@ -6,6 +6,7 @@ import sys
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 from pydantic_ai.messages import ModelMessage, ModelResponse, ToolCallPart
@@ -47,3 +48,9 @@ def scripted_judge(scores: Iterator[float] | None = None) -> FunctionModel:
 def judge_model() -> Callable[..., FunctionModel]:
     """Build a scripted judge model."""
     return scripted_judge
+
+
+@pytest.fixture
+def reference() -> Callable[..., Any]:
+    """`reference(name, mutant="", exit_after=0)`: an async context manager starting a service."""
+    return reference_service

@@ -84,7 +84,7 @@ def test_empty_and_non_mapping_files(tmp_path: Path) -> None:
 
 
 def test_duplicate_ids_in_one_folder(tmp_path: Path) -> None:
-    body = "id: same\nsteps:\n  - description: d\n    exec: {command: 'true'}\n    expect: Exit code 0.\n"
+    body = "id: same\nsteps:\n  - description: d\n    exec: {command: 'true'}\n    expect: Ok.\n"
     _write(tmp_path, body, "a.yaml")
     _write(tmp_path, body, "b.yaml")
     result = load_dir(tmp_path)
