@@ -6,15 +6,17 @@ from html import escape
 
 from assay.evidence.summary import IterationRow
 
-__all__ = ["scores_chart"]
+__all__ = ["CHART_KEYS", "scores_chart"]
 
 _COLOURS = ("#2563eb", "#16a34a", "#dc2626", "#9333ea", "#ea580c", "#0891b2", "#4b5563")
+CHART_KEYS = ("score", "satisfaction", "gates", "scenarios", "judge")
+"""Scores on a 0-100 scale; other numbers (counts) appear in the table, not the chart."""
 _W, _H, _PAD_L, _PAD_R, _PAD_T, _PAD_B = 720, 280, 48, 150, 16, 36
 
 
 def scores_chart(rows: list[IterationRow]) -> str:
-    """SVG markup: one line per score name, x = iteration, y = 0..100 (values clamped)."""
-    names = sorted({n for r in rows for n in r.scores})
+    """SVG markup: one line per score in `CHART_KEYS`, x = iteration, y = 0..100 (clamped)."""
+    names = sorted({n for r in rows for n in r.scores if n in CHART_KEYS})
     if not rows or not names:
         return '<p class="muted">No scores were recorded.</p>'
     its = [r.iteration for r in rows]

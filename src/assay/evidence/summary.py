@@ -158,6 +158,7 @@ class _Builder:
         self.costs: dict[str, ModelCost] = {}
         self.gate_results: dict[int, dict[str, GateResult]] = {}
         self.gate_reports: dict[int, GateReport] = {}
+        self.reviews: dict[int, SecurityReviewRow] = {}
 
     def row(self, iteration: int | None) -> IterationRow:
         it = iteration or 0
@@ -202,8 +203,6 @@ class _Builder:
             self.on_gate_result(event, {"report": message["report"]}, it)
         elif message.get("kind") == "security-review":
             self.on_security_review(event, message, it)
-        elif message.get("kind") == "judgement" and "score" in message:
-            self.row(it).scores.setdefault("judge", _num(message["score"]))
 
     def on_model_response(self, _e: Event, p: dict[str, Any], _it: int | None) -> None:
         model = str(p.get("model", "unknown"))
@@ -229,7 +228,7 @@ class _Builder:
 
     def on_security_review(self, _e: Event, p: dict[str, Any], it: int | None) -> None:
         findings = [f for f in p.get("findings", []) if isinstance(f, dict)]
-        self.s.security_reviews.append(
+        self.reviews[it or 0] = (  # the envelope and the review event describe the same review
             SecurityReviewRow(
                 iteration=it,
                 verdict=str(p.get("verdict", "")),
@@ -241,7 +240,6 @@ class _Builder:
     def on_scenario_result(self, _e: Event, p: dict[str, Any], it: int | None) -> None:
         s = self.s
         s.scenario_score = _num(p.get("score"))
-        self.row(it).scores.setdefault("scenarios", s.scenario_score)
         s.scenarios = [
             ScenarioRow(
                 id=str(x.get("id", "?")),
@@ -258,7 +256,10 @@ class _Builder:
         row.decision = str(p.get("decision", ""))
         row.reason = str(p.get("reason", ""))
         if isinstance(p.get("scores"), dict):
-            row.scores.update({str(a): _num(b) for a, b in p["scores"].items()})
+            row.scores.update(
+                {str(a): float(b) for a, b in p["scores"].items() if _int(b) is not None or
+                 isinstance(b, float)}
+            )  # fmt: skip
 
     def on_edit_rejected(self, event: Event, p: dict[str, Any], _it: int | None) -> None:
         self.s.rejected_edits.append({"seq": event.seq, **p})
@@ -301,6 +302,7 @@ def summarize(
         b.iterations[i] for i in sorted(b.iterations) if i > 0 or b.iterations[i].scores
     ]
     s.gate_report = b.final_gate_report()
+    s.security_reviews = [b.reviews[i] for i in sorted(b.reviews)]
     s.costs = sorted(b.costs.values(), key=lambda c: -c.cost_usd)
     good, s.approval_problems = valid_approvals(kept)
     good_seqs = {e.seq for e in good}
