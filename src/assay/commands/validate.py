@@ -68,6 +68,16 @@ async def run_validation(
         return await ScenarioRunner(options).run(scenarios)
 
 
+def _check_numbers(threshold: float, parallel: int, *timeouts: float) -> None:
+    # checked here, not by typer, so a bad value is a one-line usage error (exit 2)
+    if not 0 <= threshold <= 100:
+        raise UserError(f"--threshold must be between 0 and 100, got {threshold:g}")
+    if parallel < 1:
+        raise UserError(f"--parallel must be at least 1, got {parallel}")
+    if any(t <= 0 for t in timeouts):
+        raise UserError("--start-timeout and --request-timeout must be positive")
+
+
 def _check_flags(target: str | None, code: Path | None, start: str | None) -> None:
     if (target is None) == (code is None):
         raise UserError("give exactly one of --target URL or --code DIR (with --start CMD)")
@@ -97,7 +107,7 @@ def validate_command(
         typer.Option("--health-path", help="Path that must answer 2xx (default: any answer on /)."),
     ] = None,
     start_timeout: Annotated[
-        float, typer.Option("--start-timeout", min=0.1, help="Seconds to wait for health.")
+        float, typer.Option("--start-timeout", help="Seconds to wait for health.")
     ] = 30.0,
     fmt: Annotated[
         ValidateFormat, typer.Option("--format", "-f", help="Output format.")
@@ -106,13 +116,11 @@ def validate_command(
         Path | None, typer.Option("--output", "-o", help="Write the report here.")
     ] = None,
     threshold: Annotated[
-        float, typer.Option("--threshold", min=0, max=100, help="Satisfaction needed to pass.")
+        float, typer.Option("--threshold", help="Satisfaction needed to pass.")
     ] = DEFAULT_THRESHOLD,
-    parallel: Annotated[
-        int, typer.Option("--parallel", "-p", min=1, help="Scenarios run at once.")
-    ] = 1,
+    parallel: Annotated[int, typer.Option("--parallel", "-p", help="Scenarios run at once.")] = 1,
     request_timeout: Annotated[
-        float, typer.Option("--request-timeout", min=0.1, help="Seconds per HTTP request.")
+        float, typer.Option("--request-timeout", help="Seconds per HTTP request.")
     ] = 10.0,
     judge_model: Annotated[
         str | None,
@@ -125,15 +133,16 @@ def validate_command(
         typer.Option("--judge-base-url", help="OpenAI-compatible server (Ollama, vLLM)."),
     ] = None,
     judge_samples: Annotated[
-        int, typer.Option("--judge-samples", min=1, help="Judge calls per step.")
+        int, typer.Option("--judge-samples", help="Judge calls per step.")
     ] = DEFAULT_SAMPLES,
     judge_temperature: Annotated[
-        float | None, typer.Option("--judge-temperature", min=0, max=2, help="Judge temperature.")
+        float | None, typer.Option("--judge-temperature", help="Judge temperature.")
     ] = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show every step.")] = False,
 ) -> int:
     """Run scenarios against a service. Exit 0 at/above the threshold, 1 below, 2 usage error."""
     _check_flags(target, code, start)
+    _check_numbers(threshold, parallel, start_timeout, request_timeout)
     loaded = load_dir(scenarios)
     loaded.raise_for_errors()
     model = judge_model_from_env(judge_model, env=os.environ, base_url=judge_base_url)
