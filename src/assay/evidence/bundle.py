@@ -24,6 +24,7 @@ from pathlib import Path
 
 from cryptography.hazmat.primitives import serialization
 
+from assay.config import find_config, load_settings
 from assay.errors import UserError
 from assay.evidence.controls import control_rows
 from assay.evidence.dsse import sign_envelope
@@ -35,6 +36,7 @@ from assay.evidence.sbom import workspace_sbom
 from assay.evidence.summary import RunSummary, summarize
 from assay.ledger import HEAD_FILE, Event, Signer, canonical, verify_run
 from assay.ledger.verify import read_rows
+from assay.plugins import ReportContext, ReportSection, make_plugin_manager, report_sections
 
 __all__ = ["BUNDLE_FILES", "Bundle", "write_bundle"]
 
@@ -60,6 +62,13 @@ def _prepare(out: Path) -> None:
             raise UserError(f"{out} is not empty and is not an earlier bundle; choose a new folder")
         shutil.rmtree(out)
     out.mkdir(parents=True, exist_ok=True)
+
+
+def _plugin_sections(run_dir: Path, workspace: Path, summary: RunSummary) -> list[ReportSection]:
+    """Sections the installed plugins add, under the project's plugin settings."""
+    pm = make_plugin_manager(settings=load_settings(find_config(run_dir)))
+    context = ReportContext(root=workspace, run_id=summary.run_id, gate_report=summary.gate_report)
+    return report_sections(pm, context)
 
 
 def write_bundle(
@@ -92,6 +101,7 @@ def write_bundle(
     )
     (out / "provenance.intoto.dsse.json").write_text(sign_envelope(canonical(statement), signer))
     summary.controls = control_rows(set(BUNDLE_FILES))
+    summary.plugin_sections = _plugin_sections(run_dir, workspace, summary)
     (out / "report.json").write_text(summary.model_dump_json(indent=2))
     (out / "report.html").write_text(render_html(summary), encoding="utf-8")
     manifest = write_manifest(

@@ -7,6 +7,7 @@ from html import escape
 
 from assay.evidence.chart import scores_chart
 from assay.evidence.summary import RunSummary
+from assay.plugins import ReportSection
 
 __all__ = ["render_html"]
 
@@ -259,6 +260,13 @@ def _integrity(s: RunSummary) -> str:
     )
 
 
+def _plugin_section(p: ReportSection) -> str:
+    """A section a plugin added: plain text and a table, escaped."""
+    rows = [[_e(c) for c in row] for row in p.rows]
+    table = _table(p.columns, rows, "") if p.columns and rows else ""
+    return (f"<p>{_e(p.summary)}</p>" if p.summary else "") + table
+
+
 def render_html(s: RunSummary) -> str:
     """The whole report page."""
     sections = [
@@ -272,6 +280,7 @@ def render_html(s: RunSummary) -> str:
         ("Ledger", _integrity(s)),
         ("Timeline", _timeline(s)),
     ]
+    sections += [(p.title, _plugin_section(p)) for p in s.plugin_sections]
     body = "".join(f"<section><h2>{escape(t)}</h2>{html}</section>" for t, html in sections)
     csp = "default-src 'none'; style-src 'unsafe-inline'; img-src data:"
     return (

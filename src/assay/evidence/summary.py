@@ -11,6 +11,7 @@ from assay.evidence.approval import valid_approvals
 from assay.gates.base import GateReport, GateResult, GateStatus
 from assay.ledger import Event
 from assay.ledger import kinds as k
+from assay.plugins import ReportSection
 
 __all__ = ["RunSummary", "summarize"]
 
@@ -113,6 +114,8 @@ class RunSummary(BaseModel):
     """Why the run is not releasable (empty when it is)."""
     controls: list[dict[str, Any]] = Field(default_factory=list)
     """Filled by the bundle writer: control id, framework, title, evidence files."""
+    plugin_sections: list[ReportSection] = Field(default_factory=list)
+    """Filled by the bundle writer: sections plugins add (hook ``assay_report_sections``)."""
 
     @property
     def total_cost(self) -> ModelCost:
