@@ -11,6 +11,7 @@ import os
 import re
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 from pydantic_ai.messages import (
@@ -105,6 +106,7 @@ def fixing_coder(*, note: str = "", stubborn: bool = False, name: str = "coder")
     """A coder that reads core.py through its tool, then fixes whatever the feedback names."""
 
     def function(messages: list[ModelMessage], info: AgentInfo) -> ModelResponse:
+        _pause()
         current = _read_back(messages)
         if current is None:
             call = ToolCallPart("read_file", {"path": CORE.as_posix()})
@@ -134,10 +136,16 @@ def fixing_coder(*, note: str = "", stubborn: bool = False, name: str = "coder")
     return FunctionModel(function, model_name=name)
 
 
+def _pause() -> None:
+    """Slow the scripted team down (SCRIPTED_DELAY seconds) so a kill lands mid-step."""
+    time.sleep(float(os.environ.get("SCRIPTED_DELAY", "0")))
+
+
 def reviewer() -> FunctionModel:
     """Rejects while bandit reports weak hashing, approves otherwise."""
 
     def respond(prompt: str) -> SecurityReview:
+        _pause()
         if "B324" in prompt:
             finding = SecurityFinding(
                 cwe="CWE-328", severity="medium", file="src/app/core.py", message="md5 is weak"

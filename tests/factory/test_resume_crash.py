@@ -1,0 +1,153 @@
+"""kill -9 a real `assay run` subprocess at random points, resume until done, compare with an
+uninterrupted run: same steps in the same order, same final workspace tree, ledger verifies, and
+no model was called for a step after that step had completed.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from contextlib import closing
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from assay.ledger import Ledger, verify_run
+
+HERE = Path(__file__).parent
+SPEC = "---\nname: greeter\n---\n# Greeter\n\nA library that greets people.\n"
+CONFIG = '[factory]\ngates = ["ruff", "bandit"]\nmax_iterations = 4\n'
+
+
+def _env(tmp: Path, delay: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.endswith("_API_KEY")}
+    env.update(
+        ASSAY_TESTING_MODELS="scripted_app:models",
+        PYTHONPATH=str(HERE),
+        SCRIPTED_DELAY=delay,
+        ASSAY_SIGNING_KEY=str(tmp / "key.pem"),
+        HOME=str(tmp / "home"),
+    )
+    return env
+
+
+def _project(tmp: Path) -> Path:
+    tmp.mkdir(parents=True, exist_ok=True)
+    (tmp / "assay.toml").write_text(CONFIG)
+    (tmp / ".git").mkdir(exist_ok=True)  # stop config lookup here
+    spec = tmp / "spec.md"
+    spec.write_text(SPEC)
+    return spec
+
+
+def _cmd(*args: str) -> list[str]:
+    return [sys.executable, "-m", "assay.cli", *args, "--no-live"]
+
+
+def _run_dir(runs: Path) -> Path | None:
+    found = sorted(runs.glob("*/ledger.sqlite")) if runs.exists() else []
+    return found[0].parent if found else None
+
+
+def _count_steps(run_dir: Path) -> int:
+    """Completed steps, read without taking part in the run (read-only SQLite)."""
+    uri = f"file:{run_dir / 'ledger.sqlite'}?mode=ro"
+    try:
+        with closing(sqlite3.connect(uri, uri=True, timeout=5)) as db:
+            return int(
+                db.execute("SELECT count(*) FROM events WHERE step IS NOT NULL").fetchone()[0]
+            )
+    except sqlite3.Error:
+        return 0
+
+
+def _summary(run_dir: Path) -> dict[str, Any]:
+    with Ledger.open(run_dir, create=False) as ledger:
+        events = list(ledger.events())
+    steps = [e.step for e in events if e.step]
+    completed_at = {e.step: e.seq for e in events if e.step}
+    late_calls = []
+    for e in events:
+        if e.kind != "model.request":
+            continue
+        role, it = e.payload["role"], e.payload["iteration"]
+        key = {"architect": "architect", "tester": "tester"}.get(role) or (
+            f"iter-{it}/coder" if role == "coder" else f"iter-{it}/review.message"
+        )
+        if key in completed_at and completed_at[key] < e.seq:
+            late_calls.append((key, e.seq))
+    finished = next(e.payload for e in events if e.kind == "run.finished")
+    ws = run_dir / "workspace"
+    tree = subprocess.run(
+        ["git", "rev-parse", "HEAD^{tree}"], cwd=ws, capture_output=True, text=True, check=True
+    ).stdout.strip()
+    commits = subprocess.run(
+        ["git", "rev-list", "--count", "HEAD"], cwd=ws, capture_output=True, text=True, check=True
+    ).stdout.strip()
+    return {"steps": steps, "late": late_calls, "finished": finished, "tree": tree,
+            "commits": int(commits)}  # fmt: skip
+
+
+@pytest.mark.slow
+def test_kill_nine_and_resume(tmp_path: Path) -> None:
+    ref = tmp_path / "ref"
+    spec = _project(ref)
+    done = subprocess.run(
+        _cmd("run", str(spec), "--runs-dir", str(ref / "runs")), cwd=ref,
+        env=_env(ref, "0"), capture_output=True, text=True, timeout=300, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    expected = _summary(_run_dir(ref / "runs") or ref)
+    assert expected["finished"]["outcome"] == "converged"
+
+    work = tmp_path / "crash"
+    spec = _project(work)
+    runs = work / "runs"
+    rng = random.Random(5)
+    total = len(expected["steps"])
+    # kill once the ledger holds a random number of completed steps, then a random moment later
+    # (so the kill lands inside the next step: a model call, a gate run, a commit...)
+    targets = sorted(rng.sample(range(2, total - 1), 4))
+    kills, seen = 0, []
+    for target in [*targets, None]:
+        run_dir = _run_dir(runs)
+        args = ("resume", str(run_dir)) if run_dir else ("run", str(spec), "--runs-dir", str(runs))
+        proc = subprocess.Popen(
+            _cmd(*args), cwd=work, env=_env(work, "0.2"),
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        if target is None:
+            _out, err = proc.communicate(timeout=300)
+            assert proc.returncode == 0, err
+            break
+        deadline = time.monotonic() + 240
+        while proc.poll() is None and time.monotonic() < deadline:
+            found = _run_dir(runs)
+            if found and _count_steps(found) >= target:
+                time.sleep(rng.uniform(0.0, 0.6))
+                break
+            time.sleep(0.05)
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGKILL)
+            kills += 1
+        proc.communicate()
+        found = _run_dir(runs)
+        seen.append(_count_steps(found) if found else 0)
+    assert kills >= 3, f"the kills mostly missed: {seen}"
+    assert len(set(seen)) >= 3, f"kills landed at too few points: {seen}"
+    run_dir = _run_dir(runs)
+    assert run_dir is not None
+    got = _summary(run_dir)
+    assert got["steps"] == expected["steps"]
+    assert got["tree"] == expected["tree"]
+    assert got["commits"] == expected["commits"]
+    assert got["late"] == []
+    assert got["finished"]["outcome"] == "converged"
+    verification = verify_run(run_dir)
+    assert verification.ok, verification
