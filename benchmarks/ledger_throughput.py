@@ -84,7 +84,7 @@ def main() -> None:
             assert result.ok, result.problems[:3]
         tb = statistics.median(times)
         print(
-            f"verify bundle ({args.events:,} events, re-canonicalised from JSON Lines): {tb:.2f} s"
+            f"verify bundle ({args.events:,} events, every file digest + chain): {tb:.2f} s"
             f" ({tb / args.events * 1e6:.1f} us/event); ratio bundle / run: {tb / t:.2f}"
         )
 
