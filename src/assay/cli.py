@@ -14,10 +14,10 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-import click
 import typer
 from rich.console import Console
 from rich.markup import escape
+from typer.exceptions import TyperException
 
 from assay import __version__
 from assay.commands import register_all
@@ -73,18 +73,19 @@ def main(argv: list[str] | None = None) -> int:
             warnings.showwarning = _plugin_warning_printer(err, warnings.showwarning)
             result = app(args=argv, standalone_mode=False, prog_name="assay")
     except AssayError as exc:
-        err.print(f"[bold red]error:[/] {exc}", highlight=False, markup=True)
+        err.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, markup=True)
         return exc.exit_code
-    except click.exceptions.Abort:
-        err.print("aborted")
-        return 130
-    except KeyboardInterrupt:
+    except (typer.Abort, KeyboardInterrupt):
         err.print("interrupted")
         return 130
-    except click.exceptions.ClickException as exc:
-        exc.show()
+    except TyperException as exc:  # usage errors: bad option, missing argument, out of range
+        show = getattr(exc, "show", None)
+        if callable(show):
+            show()
+        else:
+            err.print(f"error: {exc.format_message()}", highlight=False, markup=False)
         return exc.exit_code
-    except click.exceptions.Exit as exc:
+    except typer.Exit as exc:
         return exc.exit_code
     except Exception:
         log = Path(tempfile.gettempdir()) / "assay-crash.log"
