@@ -95,25 +95,29 @@ class PytestGate:
             stale.unlink(missing_ok=True)
         proc = await run_tests(ctx, junit, coverage)
         if proc.returncode == 5:
-            return Scan(not_evaluated="pytest collected no tests", raw_report=None)
+            return Scan(not_evaluated="pytest collected no tests")
         if proc.returncode not in (0, 1, 2) or not junit.is_file():
             return Scan(error=proc.describe_failure())
-        try:
-            findings, counts = _junit_findings(ctx.root, junit)
-        except ET.ParseError as exc:
-            return Scan(error=f"cannot read pytest's JUnit XML {junit}: {exc}")
-        if proc.returncode == 2 and not findings:
-            return Scan(error=proc.describe_failure())
-        metrics = dict(counts)
-        percent = _coverage(coverage)
-        if percent is not None:
-            metrics["coverage"] = round(percent, 2)
-            threshold = float(ctx.options["coverage"])
-            if percent < threshold:
-                findings.append(_coverage_finding(percent, threshold))
-        elif ctx.options["coverage"] > 0 and proc.returncode in (0, 1):
-            return Scan(error="pytest-cov wrote no coverage report: " + proc.describe_failure())
-        return Scan(findings=findings, raw_report=junit, metrics=metrics)
+        return _judge(ctx, proc, junit, coverage)
+
+
+def _judge(ctx: GateContext, proc: ToolRun, junit: Path, coverage: Path) -> Scan:
+    """Findings from the JUnit XML and the coverage report of a pytest run that finished."""
+    try:
+        findings, metrics = _junit_findings(ctx.root, junit)
+    except ET.ParseError as exc:
+        return Scan(error=f"cannot read pytest's JUnit XML {junit}: {exc}")
+    if proc.returncode == 2 and not findings:
+        return Scan(error=proc.describe_failure())
+    threshold = float(ctx.options["coverage"])
+    percent = _coverage(coverage)
+    if percent is None and threshold > 0:
+        return Scan(error="pytest-cov wrote no coverage report: " + proc.describe_failure())
+    if percent is not None:
+        metrics["coverage"] = round(percent, 2)
+        if percent < threshold:
+            findings.append(_coverage_finding(percent, threshold))
+    return Scan(findings=findings, raw_report=junit, metrics=metrics)
 
 
 def _junit_findings(root: Path, junit: Path) -> tuple[list[Finding], dict[str, float]]:

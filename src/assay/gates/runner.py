@@ -176,52 +176,50 @@ class GateRunner:
     async def _scan_cached(
         self, plan: _Plan, cache: GateCache | None, key: str, inputs: list[str]
     ) -> tuple[Scan, bool, int]:
-        gate, ctx = plan.gate, plan.ctx
-        entry = cache.load(gate.name, key) if cache else None
-        if not gate.per_file:
-            if entry is not None:
-                return _scan_from(entry, entry.findings), True, 0
-            scan = await gate.scan(ctx, inputs)
-            if cache and scan.error is None and scan.not_evaluated is None:
-                cache.store(gate.name, _entry_from(key, scan))
-            return scan, False, len(inputs)
+        entry = cache.load(plan.gate.name, key) if cache else None
+        if plan.gate.per_file:
+            return await self._scan_per_file(plan, cache, key, inputs, entry)
+        if entry is not None:
+            return _scan_from(entry, entry.findings), True, 0
+        scan = await plan.gate.scan(plan.ctx, inputs)
+        if cache and _conclusive(scan):
+            cache.store(plan.gate.name, _entry_from(key, scan))
+        return scan, False, len(inputs)
 
+    async def _scan_per_file(
+        self,
+        plan: _Plan,
+        cache: GateCache | None,
+        key: str,
+        inputs: list[str],
+        entry: GateCacheEntry | None,
+    ) -> tuple[Scan, bool, int]:
         known = entry.files if entry else {}
-        stale = [f for f in inputs if f not in known or known[f].sha != self._hashes[f]]
+        stale = self._stale(inputs, known)
         if entry is not None and not stale:
-            kept = [x for f in inputs for x in known[f].findings]
-            return _scan_from(entry, kept + entry.findings), True, 0
-        scan = await gate.scan(ctx, stale) if stale else Scan()
-        if scan.error is not None or scan.not_evaluated is not None:
+            return _scan_from(entry, _in_order(inputs, known) + entry.findings), True, 0
+        scan = await plan.gate.scan(plan.ctx, stale) if stale else Scan()
+        if not _conclusive(scan):
             return scan, False, len(stale)
-        fresh: dict[str, list[Finding]] = {f: [] for f in stale}
-        project_level: list[Finding] = []
-        for finding in scan.findings:
-            if finding.file in fresh:
-                fresh[finding.file].append(finding)
-            else:
-                project_level.append(finding)
-        files = {
-            f: (CachedFile(sha=self._hashes[f], findings=fresh[f]) if f in fresh else known[f])
-            for f in inputs
-        }
+        fresh, project_level = _split_by_file(scan.findings, stale)
+        updated = {f: CachedFile(sha=self._hashes[f], findings=fresh[f]) for f in stale}
+        files = {f: updated.get(f) or known[f] for f in inputs}
         merged = Scan(
-            findings=[x for f in inputs for x in files[f].findings] + project_level,
+            findings=_in_order(inputs, files) + project_level,
             raw_report=scan.raw_report,
             metrics=scan.metrics,
         )
         if cache:
+            stored = _entry_from(key, merged)
             cache.store(
-                gate.name,
-                GateCacheEntry(
-                    key=key,
-                    files=files,
-                    findings=project_level,
-                    raw_report=str(scan.raw_report) if scan.raw_report else None,
-                    metrics=scan.metrics,
-                ),
+                plan.gate.name,
+                stored.model_copy(update={"files": files, "findings": project_level}),
             )
         return merged, False, len(stale)
+
+    def _stale(self, inputs: list[str], known: dict[str, CachedFile]) -> list[str]:
+        """Inputs with no cached findings at their current content."""
+        return [f for f in inputs if f not in known or known[f].sha != self._hashes[f]]
 
     # -- judging ------------------------------------------------------------------------------
 
@@ -296,17 +294,11 @@ class GateRunner:
     def _report(self, plans: list[_Plan], results: list[GateResult], took: float) -> GateReport:
         applicable = [r for r in results if r.status is not GateStatus.NOT_APPLICABLE]
         blocking = [r for r in results if r.blocking]
-        if not applicable:
-            summary = "no gate applies"
-        elif blocking:
-            summary = "failed: " + ", ".join(f"{r.gate} ({r.status})" for r in blocking)
-        else:
-            summary = f"passed: {len(applicable)} gate(s) evaluated"
         expired: list[Waiver] = [w for w in self.settings.waivers if w.expired(self.today)]
         return GateReport(
             root=str(self.root),
             passed=bool(applicable) and not blocking,
-            summary=summary,
+            summary=_summary(applicable, blocking),
             results=results,
             duration_s=round(took, 4),
             policy=self.settings.model_dump(mode="json"),
@@ -322,7 +314,8 @@ class GateRunner:
 def _validated_options(gate: Gate, policy: GatePolicy, source: Path | None) -> dict[str, Any]:
     model: type[BaseModel] | None = getattr(gate, "options_model", None)
     raw = policy.options
-    key_prefix = f"tool.assay.gates.{gate.name}"
+    on_top = "tool.assay." if source is None or source.name == "pyproject.toml" else ""
+    key_prefix = f"{on_top}gates.{gate.name}"
     if model is None:
         if raw:
             unknown = sorted(raw)[0]
@@ -334,6 +327,34 @@ def _validated_options(gate: Gate, policy: GatePolicy, source: Path | None) -> d
         err = exc.errors()[0]
         loc = ".".join(str(p) for p in err["loc"])
         raise ConfigError(err["msg"], file=source, key=f"{key_prefix}.{loc}") from None
+
+
+def _summary(applicable: list[GateResult], blocking: list[GateResult]) -> str:
+    if not applicable:
+        return "no gate applies"
+    if blocking:
+        return "failed: " + ", ".join(f"{r.gate} ({r.status})" for r in blocking)
+    return f"passed: {len(applicable)} gate(s) evaluated"
+
+
+def _in_order(inputs: list[str], files: dict[str, CachedFile]) -> list[Finding]:
+    return [x for f in inputs for x in files[f].findings]
+
+
+def _conclusive(scan: Scan) -> bool:
+    """A scan worth caching: the tool ran and reached a verdict."""
+    return scan.error is None and scan.not_evaluated is None
+
+
+def _split_by_file(
+    findings: list[Finding], files: list[str]
+) -> tuple[dict[str, list[Finding]], list[Finding]]:
+    """Findings grouped by each of `files`, and the rest (project-level)."""
+    by_file: dict[str, list[Finding]] = {f: [] for f in files}
+    rest: list[Finding] = []
+    for finding in findings:
+        by_file.get(finding.file, rest).append(finding)
+    return by_file, rest
 
 
 def _scan_from(entry: GateCacheEntry, findings: list[Finding]) -> Scan:

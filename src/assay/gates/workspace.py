@@ -31,26 +31,30 @@ def list_files(root: Path, exclude: Iterable[str] = (), *, base: Path | None = N
     config file) when `root` lies inside it.
     """
     patterns = list(exclude)
-    prefix = ""
-    if base is not None and root != base and root.is_relative_to(base):
-        prefix = root.relative_to(base).as_posix() + "/"
+    prefix = _prefix(root, base)
+
+    def kept(rel: str) -> bool:
+        return not _excluded(rel, patterns) and not _excluded(prefix + rel, patterns)
+
     found: list[str] = []
     for dirpath, dirnames, filenames in os.walk(root):
         rel_dir = Path(dirpath).relative_to(root).as_posix()
         rel_dir = "" if rel_dir == "." else rel_dir + "/"
-        dirnames[:] = sorted(
-            d
-            for d in dirnames
-            if d not in _PRUNE
-            and not d.endswith(".egg-info")
-            and not _excluded(rel_dir + d, patterns)
-            and not _excluded(prefix + rel_dir + d, patterns)
-        )
-        for name in filenames:
-            rel = rel_dir + name
-            if not _excluded(rel, patterns) and not _excluded(prefix + rel, patterns):
-                found.append(rel)
+        dirnames[:] = sorted(d for d in dirnames if _walkable(d) and kept(rel_dir + d))
+        found += [rel_dir + name for name in filenames if kept(rel_dir + name)]
     return sorted(found)
+
+
+def _prefix(root: Path, base: Path | None) -> str:
+    """`root` relative to `base` with a trailing slash, or "" when it is not below it."""
+    if base is not None and root != base and root.is_relative_to(base):
+        return root.relative_to(base).as_posix() + "/"
+    return ""
+
+
+def _walkable(name: str) -> bool:
+    """Whether a folder can hold files a gate should read (not a cache, venv or VCS folder)."""
+    return name not in _PRUNE and not name.endswith(".egg-info")
 
 
 class FileHashes:

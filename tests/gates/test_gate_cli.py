@@ -1,0 +1,137 @@
+"""`assay gate` end to end through the CLI's error boundary: exit codes, messages and formats."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+from xml.etree import ElementTree as ET
+
+import jsonschema
+import pytest
+
+from assay.cli import main
+from assay.gates.base import GateReport, GateStatus
+
+REPO = Path(__file__).resolve().parents[2]
+SARIF_SCHEMA = REPO / "tests" / "schemas" / "sarif-schema-2.1.0.json"
+
+
+def gate(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    code = main(["gate", *argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_nonexistent_path_is_a_clear_usage_error(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    code, _, err = gate(capsys, str(tmp_path / "nowhere"))
+    assert code == 2
+    assert "path does not exist" in err and "nowhere" in err
+    assert "Traceback" not in err
+
+
+def test_tree_without_python_is_no_gate_applies(
+    capsys: pytest.CaptureFixture[str], project: Any
+) -> None:
+    code, _, err = gate(capsys, str(project("nopython")), "--only", "ruff", "--only", "complexity")
+    assert code == 2
+    assert "no gate applies" in err
+
+
+def test_unknown_gate_name_is_a_usage_error(
+    capsys: pytest.CaptureFixture[str], project: Any
+) -> None:
+    code, _, err = gate(capsys, str(project("clean")), "--only", "pylint")
+    assert code == 2
+    assert "unknown gate 'pylint'" in err
+
+
+def test_bad_config_exits_2_naming_key_and_file(
+    capsys: pytest.CaptureFixture[str], project: Any
+) -> None:
+    root = project("clean")
+    (root / "assay.toml").write_text("[gates.complexity]\nmax = 0\n")
+    code, _, err = gate(capsys, str(root), "--only", "complexity")
+    assert code == 2
+    assert "[gates.complexity.max]" in err and "assay.toml" in err
+
+
+def test_exit_0_when_required_gates_pass(capsys: pytest.CaptureFixture[str], project: Any) -> None:
+    code, out, _ = gate(capsys, str(project("clean")), "--only", "ruff", "--only", "complexity")
+    assert code == 0
+    assert "passed: 2 gate(s) evaluated" in out
+
+
+def test_exit_1_when_a_required_gate_fails(
+    capsys: pytest.CaptureFixture[str], project: Any
+) -> None:
+    code, out, _ = gate(capsys, str(project("complexity")), "--only", "complexity")
+    assert code == 1
+    assert "Router.route has cyclomatic" in out
+    assert "failed: complexity" in out
+
+
+def test_advisory_gate_failing_does_not_fail_the_run(
+    capsys: pytest.CaptureFixture[str], project: Any
+) -> None:
+    root = project("complexity")
+    (root / "assay.toml").write_text("[gates.complexity]\nrequired = false\n")
+    code, out, _ = gate(capsys, str(root), "--only", "complexity")
+    assert code == 0
+    assert "advisory" in out
+
+
+@pytest.fixture(scope="module")
+def bandit_reports(tmp_path_factory: pytest.TempPathFactory, gl: Any) -> dict[str, str]:
+    """The bandit fixture gated once per output format (the cache makes the later runs cheap)."""
+    root = gl.copy("bandit", tmp_path_factory.mktemp("cli") / "bandit")
+    out: dict[str, str] = {}
+    for fmt in ("json", "sarif", "junit"):
+        target = root.parent / f"report.{fmt}"
+        code = main(["gate", str(root), "--only", "bandit", "--only", "complexity",
+                     "--format", fmt, "--output", str(target)])  # fmt: skip
+        assert code == 1
+        out[fmt] = target.read_text()
+    return out
+
+
+def test_sarif_validates_against_the_oasis_schema(bandit_reports: dict[str, str]) -> None:
+    document = json.loads(bandit_reports["sarif"])
+    schema = json.loads(SARIF_SCHEMA.read_text())
+    validator = jsonschema.validators.validator_for(schema)(schema)
+    errors = sorted(validator.iter_errors(document), key=lambda e: list(e.path))
+    assert not errors, [f"{list(e.path)}: {e.message}" for e in errors[:5]]
+    assert document["version"] == "2.1.0"
+    bandit_run = next(r for r in document["runs"] if r["properties"]["assayGate"] == "bandit")
+    assert {"B602", "B301", "B307"} <= {r["ruleId"] for r in bandit_run["results"]}
+    assert all(r["partialFingerprints"]["assayFingerprint/v1"] for r in bandit_run["results"])
+
+
+def test_junit_parses_with_one_case_per_gate(bandit_reports: dict[str, str]) -> None:
+    suite = ET.fromstring(bandit_reports["junit"].split("?>", 1)[1])
+    cases = {c.get("name"): c for c in suite.iter("testcase")}
+    assert set(cases) == {"bandit", "complexity"}
+    failure = cases["bandit"].find("failure")
+    assert failure is not None and "B602" in (failure.text or "")
+    unparsable = cases["complexity"].find("failure")  # radon cannot parse broken.py either
+    assert unparsable is not None and "parse-error" in (unparsable.text or "")
+    assert suite.get("failures") == "2"
+
+
+def test_json_round_trips_into_a_gate_report(bandit_reports: dict[str, str]) -> None:
+    report = GateReport.model_validate_json(bandit_reports["json"])
+    assert not report.passed
+    by_gate = {r.gate: r for r in report.results}
+    assert by_gate["bandit"].status is GateStatus.FAILED
+    assert by_gate["bandit"].tool_version
+    assert report.model_dump_json(indent=2) == bandit_reports["json"].strip()
+    assert report.policy["fail_on"] == "low"
+
+
+@pytest.mark.slow
+def test_assay_gates_its_own_source(capsys: pytest.CaptureFixture[str]) -> None:
+    """`assay gate src` on assay itself passes under the project's policy (no waivers)."""
+    code, out, err = gate(capsys, str(REPO / "src"))
+    assert code == 0, out[-4000:] + err[-2000:]
