@@ -142,8 +142,8 @@ def test_unknown_key_names_key_and_file(tmp_path: Path) -> None:
 def test_bad_gate_option_names_key_and_file(project: Any, gl: SimpleNamespace) -> None:
     root = project("complexity")
     for body, key in [
-        ("max = 'ten'", "tool.assay.gates.complexity.max"),
-        ("maximum = 3", "tool.assay.gates.complexity.maximum"),
+        ("max = 'ten'", "gates.complexity.max"),
+        ("maximum = 3", "gates.complexity.maximum"),
     ]:
         config = root / "assay.toml"
         config.write_text(f"[gates.complexity]\n{body}\n")
@@ -151,6 +151,13 @@ def test_bad_gate_option_names_key_and_file(project: Any, gl: SimpleNamespace) -
             gl.run(root, [ComplexityGate()], load_settings(config))
         assert err.value.key == key
         assert str(config) in str(err.value)
+    (root / "assay.toml").unlink()
+    pyproject = root / "pyproject.toml"
+    pyproject.write_text("[tool.assay.gates.complexity]\nmax = -1\n")
+    with pytest.raises(ConfigError) as err:
+        gl.run(root, [ComplexityGate()], load_settings(pyproject))
+    assert err.value.key == "tool.assay.gates.complexity.max"
+    assert str(pyproject) in str(err.value)
 
 
 def test_missing_tool_is_an_error_with_its_message(project: Any, gl: SimpleNamespace) -> None:
