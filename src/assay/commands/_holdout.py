@@ -6,6 +6,8 @@ cut down to the run's leak level.
 
 from __future__ import annotations
 
+import shlex
+import sys
 from pathlib import Path
 
 from assay.agents.judge import Judge
@@ -57,8 +59,10 @@ class ScenarioValidator:
 
     async def __call__(self, workspace: Path, design: Design, iteration: int) -> ValidationResult:
         """Run every scenario; a service that never starts scores 0 with the reason."""
-        start = design.start_command or f"python -m {design.package}"
-        command = f"env PYTHONPATH=src {start}"
+        argv = shlex.split(design.start_command or f"python -m {design.package}")
+        if argv and argv[0] in ("python", "python3"):
+            argv[0] = sys.executable  # the interpreter assay runs on, not whatever PATH holds
+        command = shlex.join(["env", "PYTHONPATH=src", *argv])
         options = RunOptions(
             executor=SubprocessExecutor(workspace, extra_path=[workspace]),
             judge=self.judge,
