@@ -132,11 +132,7 @@ def gate_command(
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show every finding.")] = False,
 ) -> int:
     """Run the quality gates on PATH. Exit 0 passed, 1 a required gate failed, 2 usage error."""
-    if not path.exists():
-        raise UserError(f"path does not exist: {path}")
-    if not path.is_dir():
-        raise UserError(f"not a folder: {path}")
-    root = path.resolve()
+    root = _project_root(path)
     settings = load_settings(config if config is not None else find_config(root))
     gates = _select(collect_gates(settings), only or [], skip or [])
     console = Console(stderr=fmt is not OutputFormat.TEXT or output is not None)
@@ -161,6 +157,23 @@ def gate_command(
 
     if report.summary == "no gate applies":
         raise UserError(f"no gate applies to {root}: it holds no Python files")
+    _emit_report(console, report, fmt, output, verbose)
+    return 0 if report.passed else 1
+
+
+def _project_root(path: Path) -> Path:
+    """`path` resolved, or a clear error when it is missing or not a folder."""
+    if not path.exists():
+        raise UserError(f"path does not exist: {path}")
+    if not path.is_dir():
+        raise UserError(f"not a folder: {path}")
+    return path.resolve()
+
+
+def _emit_report(
+    console: Console, report: GateReport, fmt: OutputFormat, output: Path | None, verbose: bool
+) -> None:
+    """Print the report as text, or render it as `fmt` to `output` (stdout when None)."""
     rendered = {
         OutputFormat.JSON: to_json,
         OutputFormat.SARIF: to_sarif,
@@ -170,14 +183,13 @@ def gate_command(
         _print_text(console, report, verbose)
         if output is not None:
             output.write_text(to_json(report), encoding="utf-8")
-    else:
-        text = rendered[fmt](report)
-        if output is not None:
-            output.write_text(text, encoding="utf-8")
-            console.print(f"{report.summary}; {fmt} report written to {output}")
-        else:
-            typer.echo(text)
-    return 0 if report.passed else 1
+        return
+    text = rendered[fmt](report)
+    if output is None:
+        typer.echo(text)
+        return
+    output.write_text(text, encoding="utf-8")
+    console.print(f"{report.summary}; {fmt} report written to {output}")
 
 
 def register(app: typer.Typer) -> None:
