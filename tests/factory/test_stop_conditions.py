@@ -126,6 +126,8 @@ async def test_guarded_edits_are_rejected_and_recorded(tmp_path: Path) -> None:
                 FileChange(path="../escape.py", content="x = 1\n"),
                 FileChange(path="/tmp/abs.py", content="x = 1\n"),
                 FileChange(path="pyproject.toml", content="[tool.ruff]\n"),
+                FileChange(path="ruff.toml", content="[lint]\nselect = []\n"),
+                FileChange(path="tests/conftest.py", content="collect_ignore = ['.']\n"),
                 FileChange(path="src/app/core.py", content='"""Core."""\n'),
             ],
             deletions=["tests/test_core.py"],
@@ -134,7 +136,8 @@ async def test_guarded_edits_are_rejected_and_recorded(tmp_path: Path) -> None:
     outcome, run_dir = await run(tmp_path, changeset_model(sneaky), max_iterations=1)
     rejected = payloads(run_dir, "edit.rejected")
     paths = sorted({r["path"] for r in rejected if r["iteration"] == 1})
-    assert paths == ["../escape.py", "/tmp/abs.py", "pyproject.toml", "tests/test_core.py"]
+    assert paths == ["../escape.py", "/tmp/abs.py", "pyproject.toml", "ruff.toml",
+                     "tests/conftest.py", "tests/test_core.py"]  # fmt: skip
     ws = run_dir / "workspace"
     assert (ws / "tests/test_core.py").read_text() == app.TEST_CODE
     assert not (tmp_path / "escape.py").exists()

@@ -14,8 +14,24 @@ __all__ = ["PROTECTED_SCAFFOLD", "render_design_doc", "scaffold_files", "write_s
 PROTECTED_SCAFFOLD = (
     "pyproject.toml",
     ".pre-commit-config.yaml",
-    ".github/workflows/ci.yml",
+    ".github/*",
     "docs/design.md",
+    # the tests, and every file a gate's tool reads its configuration from, so the coder can
+    # neither edit the tests nor weaken a check
+    "tests/*",
+    "conftest.py",
+    "ruff.toml",
+    ".ruff.toml",
+    "mypy.ini",
+    ".mypy.ini",
+    "setup.cfg",
+    "tox.ini",
+    "pytest.ini",
+    ".bandit",
+    ".coveragerc",
+    ".semgrepignore",
+    ".secrets.baseline",
+    "assay.toml",
 )
 
 _PYPROJECT = """\
