@@ -211,3 +211,7 @@ class HostService:
         self._proc.wait()
         for thread in self._threads:
             thread.join(timeout=2.0)
+        for stream in (self._proc.stdout, self._proc.stderr):
+            if stream is not None:
+                with contextlib.suppress(OSError):
+                    stream.close()

@@ -69,13 +69,22 @@ def docker_base_url(explicit: str | None = None) -> str:
 def docker_client(base_url: str | None = None) -> docker.DockerClient:
     """A client for the endpoint; `SandboxUnavailable` when nothing answers there."""
     url = docker_base_url(base_url)
+    hint = (
+        "start Docker, or Podman's service (podman system service "
+        "unix:///run/podman/podman.sock), or set DOCKER_HOST"
+    )
+    if url.startswith("unix://") and not Path(url.removeprefix("unix://")).exists():
+        raise SandboxUnavailable(f"no Docker API at {url} (no such socket); {hint}")
+    client: docker.DockerClient | None = None
     try:
-        client = docker.DockerClient(base_url=url, timeout=120)
+        # A fixed API version: no request in the constructor, so a dead endpoint fails in ping().
+        client = docker.DockerClient(base_url=url, timeout=120, version="1.41")
         client.ping()
     except (docker.errors.DockerException, requests.RequestException) as exc:
+        if client is not None:
+            client.close()
         raise SandboxUnavailable(
-            f"no Docker API answers at {url} ({type(exc).__name__}); start Docker, or Podman's "
-            "service (podman system service unix:///run/podman/podman.sock), or set DOCKER_HOST"
+            f"no Docker API answers at {url} ({type(exc).__name__}); {hint}"
         ) from None
     return client
 
