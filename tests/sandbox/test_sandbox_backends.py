@@ -34,7 +34,8 @@ async def test_run_sees_cwd_stdin_env_and_a_read_only_system(backend: str, works
     sandbox = make_sandbox(backend, workspace, Limits(timeout_s=60))
     code = (
         "import os, sys\n"
-        "print(os.getcwd(), os.environ.get('GREETING'), sys.stdin.read().strip(), os.getuid() != 0)\n"
+        "print(os.getcwd(), os.environ.get('GREETING'), sys.stdin.read().strip(),"
+        " os.getuid() != 0)\n"
         "open('made-here.txt', 'w').write('x')\n"
         "open('/tmp/private', 'w').write('x')\n"
         "try:\n    open('/usr/x', 'w')\nexcept OSError as e:\n    print('ro', e.errno)\n"
@@ -89,7 +90,7 @@ def test_nothing_available_names_what_to_install(workspace: Path) -> None:
     cfg = SandboxConfig(
         image="localhost/assay-no-such-image:0", docker_host="unix:///nonexistent.sock"
     )
-    with pytest.raises(SandboxUnavailable, match="build-image|DOCKER_HOST"):
+    with pytest.raises(SandboxUnavailable, match=r"build-image|DOCKER_HOST"):
         open_sandbox(workspace, cfg, backend="docker")
 
 
