@@ -1,0 +1,113 @@
+"""Sandbox overhead: start-to-exit of `python3 -c pass` and service start-to-healthy.
+
+Measured in one run, bare (plain subprocess on the host) against bwrap and docker (whatever
+Docker API answers: Podman here), medians of several runs, with the ratio to bare.
+
+    .venv/bin/python benchmarks/sandbox_overhead.py [--runs 7]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import shutil
+import socket
+import statistics
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+
+from assay.sandbox import BASE_ENV, Limits, Sandbox
+from assay.sandbox.bwrap import BwrapSandbox, bwrap_problem
+from assay.sandbox.docker import DEFAULT_IMAGE, DockerSandbox, docker_problem
+
+SERVICE = Path(__file__).resolve().parents[1] / "tests" / "sandbox" / "programs" / "ref_service.py"
+LIMITS = Limits(timeout_s=120, memory_mb=256, pids=64)
+# The interpreter the sandboxes find on their PATH, so bare runs the same one (not a pyenv shim).
+PYTHON = shutil.which("python3", path=BASE_ENV["PATH"]) or "python3"
+
+
+def bare_pass() -> float:
+    started = time.perf_counter()
+    subprocess.run([PYTHON, "-c", "pass"], check=True)
+    return time.perf_counter() - started
+
+
+def bare_service(workspace: Path) -> float:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    started = time.perf_counter()
+    proc = subprocess.Popen(
+        [PYTHON, "ref_service.py"], cwd=workspace, env={**BASE_ENV, "PORT": str(port)}
+    )
+    try:
+        with httpx.Client(timeout=2) as client:
+            while True:
+                try:
+                    client.get(f"http://127.0.0.1:{port}/")
+                    return time.perf_counter() - started
+                except httpx.TransportError:
+                    time.sleep(0.05)
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+async def sandbox_pass(sandbox: Sandbox) -> float:
+    started = time.perf_counter()
+    result = await sandbox.run(["python3", "-c", "pass"])
+    assert result.ok, result
+    return time.perf_counter() - started
+
+
+async def sandbox_service(sandbox: Sandbox) -> float:
+    started = time.perf_counter()
+    async with await sandbox.serve(["python3", "ref_service.py"]) as service:
+        await service.wait_ready("/", timeout=60)
+        return time.perf_counter() - started
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--runs", type=int, default=7)
+    runs = parser.parse_args().runs
+    workspace = Path(tempfile.mkdtemp(prefix="assay-bench-"))
+    shutil.copy(SERVICE, workspace / "ref_service.py")
+    boxes: dict[str, Sandbox] = {}
+    if (problem := bwrap_problem()) is None:
+        boxes["bwrap"] = BwrapSandbox(workspace, limits=LIMITS)
+    else:
+        print(f"bwrap skipped: {problem}")
+    if (problem := docker_problem(DEFAULT_IMAGE)) is None:
+        boxes["docker"] = DockerSandbox(workspace, limits=LIMITS)
+    else:
+        print(f"docker skipped: {problem}")
+
+    table: dict[str, dict[str, float]] = {"python -c pass": {}, "service start-to-healthy": {}}
+    table["python -c pass"]["bare"] = statistics.median(bare_pass() for _ in range(runs))
+    table["service start-to-healthy"]["bare"] = statistics.median(
+        bare_service(workspace) for _ in range(runs)
+    )
+    for name, box in boxes.items():
+        table["python -c pass"][name] = statistics.median(
+            asyncio.run(sandbox_pass(box)) for _ in range(runs)
+        )
+        table["service start-to-healthy"][name] = statistics.median(
+            asyncio.run(sandbox_service(box)) for _ in range(runs)
+        )
+        box.close()
+    shutil.rmtree(workspace, ignore_errors=True)
+
+    print(f"medians of {runs} runs")
+    print(f"{'measure':<26}{'backend':<9}{'median ms':>11}{'x bare':>9}")
+    for measure, row in table.items():
+        for name, seconds in row.items():
+            print(f"{measure:<26}{name:<9}{seconds * 1000:>11.1f}{seconds / row['bare']:>9.2f}")
+
+
+if __name__ == "__main__":
+    main()
