@@ -54,7 +54,10 @@ def scanned(
         "mypy": (MypyGate(), Settings()),
         "bandit": (BanditGate(), Settings()),
         "secrets": (SecretsGate(), Settings()),
-        "complexity": (ComplexityGate(), Settings()),
+        "complexity": (  # a tighter limit than the default 15, so the fixture stays small
+            ComplexityGate(),
+            Settings(gates={"complexity": GatePolicy.model_validate({"max": 10})}),
+        ),
         "pytest": (PytestGate(), Settings()),
         "depaudit": (DepAuditGate(), osv),
     }
