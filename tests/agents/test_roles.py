@@ -37,7 +37,7 @@ async def test_malformed_output_is_retried_with_the_error() -> None:
         architect_prompt(SPEC), deps=WorkspaceDeps(Path("."))
     )
     assert result.output.package == "svc"
-    assert seen and "package" in seen[0]
+    assert seen and "package" in seen[0] and "Field required" in seen[0]
 
 
 async def test_coder_tools_read_inside_the_workspace_only(tmp_path: Path) -> None:
