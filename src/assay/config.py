@@ -168,9 +168,9 @@ class ApprovalConfig(_Strict):
 class SandboxConfig(_Strict):
     """Where generated code runs (``[tool.assay.sandbox]``); see docs/sandbox.md."""
 
-    backend: Literal["auto", "docker", "bwrap", "local"] = "auto"
+    backend: str = Field(default="auto", min_length=1)
     """``auto`` picks docker when its API answers and `image` exists, else bwrap; ``local``
-    (no isolation) only when named, and never when `regulated`."""
+    (no isolation) only when named, and never when `regulated`; or a plugin's backend name."""
     image: str = "localhost/assay-python:bookworm"
     """The docker backend's image (built by ``assay sandbox build-image``)."""
     docker_host: str | None = None

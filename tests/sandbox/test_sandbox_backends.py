@@ -104,3 +104,22 @@ def test_sandbox_settings_are_strict(tmp_path: Path) -> None:
     bad.write_text("[sandbox]\nmemory = 256\n")
     with pytest.raises(ConfigError, match=r"sandbox\.memory"):
         load_settings(bad)
+
+
+def test_a_plugin_backend_is_used_by_name(
+    workspace: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    plugin = tmp_path / "plug" / "assay_test_sandbox_plugin.py"
+    plugin.parent.mkdir()
+    plugin.write_text(
+        "from assay.plugins import hookimpl\n"
+        "from assay.sandbox.local import LocalSandbox\n"
+        "@hookimpl\n"
+        "def assay_sandbox_backends():\n"
+        "    return {'plain': lambda ws, cfg, regulated: LocalSandbox(ws, regulated=regulated)}\n"
+    )
+    monkeypatch.syspath_prepend(str(plugin.parent))
+    monkeypatch.setenv("ASSAY_PLUGINS", "assay_test_sandbox_plugin")
+    assert open_sandbox(workspace, SandboxConfig(backend="plain")).name == "local"
+    with pytest.raises(SandboxUnavailable, match="plain"):
+        open_sandbox(workspace, SandboxConfig(backend="nope"))

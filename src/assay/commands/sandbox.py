@@ -69,8 +69,18 @@ def check_command(
     console = Console()
     console.print(table)
     chosen = next((n for n, p in problems.items() if p is None), None)
-    if settings.sandbox.backend != "auto":
-        console.print(f"configured backend: {settings.sandbox.backend}")
+    configured = settings.sandbox.backend
+    if configured not in ("auto", "docker", "bwrap", "local"):
+        from assay.plugins import make_plugin_manager, sandbox_backends
+
+        offered = sandbox_backends(make_plugin_manager(settings=settings))
+        if configured not in offered:
+            raise UserError(
+                f"[sandbox] backend = {configured!r} is neither built in (auto, docker, bwrap, "
+                f"local) nor offered by a plugin ({', '.join(sorted(offered)) or 'none installed'})"
+            )
+    if configured != "auto":
+        console.print(f"configured backend: {configured}")
     if chosen is None:
         raise UserError(
             "no isolating sandbox is available: install bubblewrap, or start Docker/Podman and "

@@ -1,5 +1,8 @@
 """Choosing and opening a backend from settings: ``auto`` is the strongest one available.
 
+A plugin backend (hook ``assay_sandbox_backends``) is used by name only; its factory is
+called as ``factory(workspace, config, regulated=...)`` and returns a `Sandbox`.
+
 Order of strength: ``docker`` (separate root filesystem, non-root user, no capabilities,
 seccomp, cgroup limits) when its API answers and the image exists, then ``bwrap`` (namespaces
 plus cgroup limits on the host's read-only /usr). ``local`` is never chosen automatically.
@@ -82,4 +85,11 @@ def open_sandbox(
         return BwrapSandbox(workspace, limits=limits, env_allow=cfg.env_allow, ro_paths=ro_paths)
     if name == "local":
         return LocalSandbox(workspace, limits=limits, env_allow=cfg.env_allow, regulated=regulated)
-    raise SandboxUnavailable(f"unknown sandbox backend {name!r}: use auto, docker, bwrap or local")
+    from assay.plugins import make_plugin_manager, sandbox_backends
+
+    offered = sandbox_backends(make_plugin_manager())
+    if name in offered:
+        box: Sandbox = offered[name](workspace, cfg, regulated=regulated)
+        return box
+    known = ", ".join(["auto", "docker", "bwrap", "local", *sorted(offered)])
+    raise SandboxUnavailable(f"unknown sandbox backend {name!r}: use one of {known}")
