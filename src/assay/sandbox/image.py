@@ -114,8 +114,12 @@ def _import(client: docker.DockerClient, root: Path, repo: str, tag: str) -> Non
     if tar.returncode != 0:
         raise RunError(f"tar of the root filesystem exited {tar.returncode}")
     image_id = _imported_id(str(answer))
-    # Podman's compat import ignores the tag; tag explicitly so both engines agree.
-    client.images.get(image_id).tag(repo, tag)
+    # Podman's compat import ignores the tag (it tags ":latest"); tag explicitly, drop its extra.
+    imported = client.images.get(image_id)
+    imported.tag(repo, tag)
+    stray = f"{repo}:latest"
+    if tag != "latest" and stray in client.images.get(image_id).tags:
+        client.images.remove(stray)
 
 
 def _imported_id(answer: str) -> str:
