@@ -12,6 +12,7 @@ from assay.gates.mypy import MypyGate
 from assay.gates.pytest_gate import PytestGate
 from assay.gates.ruff import RuffGate
 from assay.gates.secrets import SecretsGate
+from assay.gates.semgrep import SemgrepGate
 from assay.plugins import hookimpl
 
 __all__ = ["BUILTIN_GATES", "assay_gates"]
@@ -24,6 +25,7 @@ BUILTIN_GATES: tuple[type[Gate], ...] = (
     MypyGate,
     DepAuditGate,
     PytestGate,
+    SemgrepGate,
 )
 
 

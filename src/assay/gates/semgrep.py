@@ -1,0 +1,219 @@
+"""The semgrep gate: assay's bundled, offline rule pack, plus any rules of the project's own.
+
+semgrep runs with metrics, version checks and the registry all off, and only local rule files as
+its configuration. Every changed file is scanned in a single invocation, because semgrep's start-up
+costs several seconds. The severity of a finding comes from its rule: the pack uses semgrep's
+CRITICAL/HIGH/MEDIUM/LOW scale, and legacy ERROR/WARNING/INFO map to high/medium/low as semgrep
+documents them. Inline ``# nosemgrep`` comments are ignored unless the policy allows them, because
+in assay a finding is accepted by a waiver with a reason, an owner and an expiry date.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, computed_field, model_validator
+
+from assay.gates._tool import find_tool, relative, run_tool, tool_version
+from assay.gates.base import Finding, GateContext, Scan, SeverityName
+
+__all__ = ["RULES_DIR", "SemgrepGate", "SemgrepOptions", "bundled_rule_files"]
+
+RULES_DIR = Path(__file__).with_name("rules")
+"""The bundled rule pack: one YAML file per category."""
+
+_SEVERITY: dict[str, SeverityName] = {
+    "CRITICAL": "critical",
+    "HIGH": "high",
+    "ERROR": "high",
+    "MEDIUM": "medium",
+    "WARNING": "medium",
+    "LOW": "low",
+    "INFO": "low",
+}
+_CWE = re.compile(r"CWE-\d+")
+# Keep semgrep from phoning home or writing to $HOME even if a flag is dropped.
+_ENV = {"SEMGREP_ENABLE_VERSION_CHECK": "0", "SEMGREP_SEND_METRICS": "off"}
+
+
+def bundled_rule_files() -> list[Path]:
+    """The YAML files of the bundled rule pack, sorted."""
+    return sorted(p for p in RULES_DIR.iterdir() if p.suffix in (".yaml", ".yml"))
+
+
+class SemgrepOptions(BaseModel):
+    """Options for ``[tool.assay.gates.semgrep]``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    bundled: bool = True
+    """Run assay's bundled rule pack."""
+    rules: list[str] = []
+    """Extra rule files or folders, relative to the project root."""
+    jobs: int = Field(default=0, ge=0)
+    """semgrep's ``--jobs``; 0 lets semgrep use every core."""
+    timeout: int = Field(default=10, ge=0)
+    """Seconds one rule may spend on one file (``--timeout``; 0: no limit). A file that runs out
+    is reported as a ``semgrep.timeout`` finding, not silently passed."""
+    nosemgrep: bool = False
+    """Honour inline ``# nosemgrep`` comments."""
+
+    @model_validator(mode="after")
+    def _something_to_run(self) -> SemgrepOptions:
+        if not self.bundled and not self.rules:
+            raise ValueError("no rules to run: 'bundled' is false and 'rules' is empty")
+        return self
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def pack_digest(self) -> str:
+        """Digest of the bundled rules in use, so a changed pack invalidates cached findings."""
+        if not self.bundled:
+            return ""
+        digest = hashlib.sha256()
+        for path in bundled_rule_files():
+            digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
+        return digest.hexdigest()[:16]
+
+
+class SemgrepGate:
+    """semgrep with the bundled rule pack over the changed Python files."""
+
+    name = "semgrep"
+    tool = "semgrep"
+    cost = 6
+    per_file = True
+    default_fail_on: SeverityName = "medium"
+    options_model = SemgrepOptions
+
+    def applies(self, ctx: GateContext) -> bool:
+        """Any Python source file."""
+        return bool(self.inputs(ctx))
+
+    def version(self) -> str:
+        """semgrep's version."""
+        return tool_version("semgrep")
+
+    def inputs(self, ctx: GateContext) -> Sequence[str]:
+        """Every ``.py`` file (stubs hold no code to scan)."""
+        return [f for f in ctx.files if f.endswith(".py")]
+
+    async def scan(self, ctx: GateContext, files: Sequence[str]) -> Scan:
+        """Run semgrep once over `files` and parse its JSON report."""
+        configs, missing = _configs(ctx.root, ctx.options)
+        if missing:
+            return Scan(error=f"semgrep rule file not found: {', '.join(missing)}")
+        if not files:
+            return Scan()
+        ctx.report_dir.mkdir(parents=True, exist_ok=True)
+        report = ctx.report_dir / "semgrep.json"
+        env = {
+            **_ENV,
+            "SEMGREP_SETTINGS_FILE": str(ctx.report_dir / "semgrep-settings.yml"),
+            "SEMGREP_LOG_FILE": str(ctx.report_dir / "semgrep.log"),
+        }
+        argv = [*_command(find_tool("semgrep"), configs, ctx.options), "--", *files]
+        proc = await run_tool(argv, cwd=ctx.root, env=env)
+        try:
+            data = json.loads(proc.stdout)
+        except json.JSONDecodeError:
+            return Scan(error=proc.describe_failure())
+        if not isinstance(data, dict):
+            return Scan(error=proc.describe_failure())
+        report.write_text(proc.stdout, encoding="utf-8")
+        errors = [e for e in data.get("errors") or [] if isinstance(e, dict)]
+        fatal = [e for e in errors if e.get("level") == "error"]
+        if fatal or proc.returncode not in (0, 1):
+            said = "\n".join(_describe_error(e) for e in fatal) or proc.describe_failure()
+            return Scan(error=f"semgrep failed: {said}", raw_report=report)
+        findings = [_finding(ctx.root, item) for item in data.get("results") or []]
+        findings += [_incomplete(ctx.root, e) for e in errors if _error_path(e)]
+        return Scan(findings=findings, raw_report=report)
+
+
+def _configs(root: Path, options: dict[str, Any]) -> tuple[list[str], list[str]]:
+    """The ``--config`` paths to pass, and the user's rule paths that do not exist."""
+    configs = [str(p) for p in bundled_rule_files()] if options["bundled"] else []
+    missing = []
+    for entry in options["rules"]:
+        path = root / entry
+        if path.exists():
+            configs.append(str(path))
+        else:
+            missing.append(entry)
+    return configs, missing
+
+
+def _command(semgrep: str, configs: Sequence[str], options: dict[str, Any]) -> list[str]:
+    argv = [
+        semgrep, "scan", "--json", "--quiet", "--metrics=off", "--disable-version-check",
+        "--no-rewrite-rule-ids", "--no-git-ignore", "--oss-only",
+        f"--timeout={options['timeout']}",
+    ]  # fmt: skip
+    if options["jobs"]:
+        argv.append(f"--jobs={options['jobs']}")
+    if not options["nosemgrep"]:
+        argv.append("--disable-nosem")
+    for config in configs:
+        argv += ["--config", config]
+    return argv
+
+
+def _finding(root: Path, item: dict[str, Any]) -> Finding:
+    extra = item.get("extra") or {}
+    start = item.get("start") or {}
+    message = " ".join(str(extra.get("message", "")).split())
+    cwe = _cwe(extra.get("metadata") or {})
+    return Finding(
+        gate="semgrep",
+        rule_id=str(item.get("check_id", "semgrep")),
+        severity=_SEVERITY.get(str(extra.get("severity", "")).upper(), "info"),
+        file=relative(root, str(item.get("path", ""))),
+        line=int(start.get("line") or 0),
+        column=int(start.get("col") or 0),
+        message=f"{message} [{cwe}]" if cwe else message,
+    )
+
+
+def _cwe(metadata: dict[str, Any]) -> str:
+    raw = metadata.get("cwe")
+    first = raw[0] if isinstance(raw, list) and raw else raw
+    match = _CWE.search(str(first or ""))
+    return match.group(0) if match else ""
+
+
+def _error_path(error: dict[str, Any]) -> str:
+    if error.get("path"):
+        return str(error["path"])
+    spans = error.get("spans") or [{}]
+    return str(spans[0].get("file") or "")
+
+
+def _describe_error(error: dict[str, Any]) -> str:
+    text = str(error.get("long_msg") or error.get("message") or error.get("short_msg") or "")
+    where = _error_path(error)
+    line = ((error.get("spans") or [{}])[0].get("start") or {}).get("line")
+    at = f"{where}:{line}: " if where and line else (f"{where}: " if where else "")
+    kind = str(error.get("type") or "error")
+    return f"{at}{kind}: {text.strip()}"
+
+
+def _incomplete(root: Path, error: dict[str, Any]) -> Finding:
+    """A file semgrep could not fully analyse (timeout, parse error): a finding, not a pass."""
+    kind = str(error.get("type") or "error")
+    slug = re.sub(r"[^a-z0-9]+", "-", kind.lower()).strip("-") or "error"
+    line = ((error.get("spans") or [{}])[0].get("start") or {}).get("line") or 0
+    detail = " ".join(str(error.get("message") or error.get("long_msg") or kind).split())
+    return Finding(
+        gate="semgrep",
+        rule_id=f"semgrep.{slug}",
+        severity="low",
+        file=relative(root, _error_path(error)),
+        line=int(line),
+        message=f"semgrep could not fully analyse this file: {detail}",
+    )
