@@ -12,7 +12,7 @@ import tempfile
 import traceback
 import warnings
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -20,19 +20,11 @@ from rich.markup import escape
 from typer.exceptions import TyperException
 
 from assay import __version__
-from assay.commands import register_all
+from assay.commands import register
 from assay.errors import AssayError
 from assay.plugins import PluginWarning
 
-__all__ = ["app", "main"]
-
-app = typer.Typer(
-    name="assay",
-    help="A software factory for regulated environments: gates, scenarios, runs and evidence.",
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
-)
+__all__ = ["build_app", "main"]
 
 
 def _version(value: bool) -> None:
@@ -41,16 +33,29 @@ def _version(value: bool) -> None:
         raise typer.Exit()
 
 
-@app.callback()
 def _root(
-    version: bool = typer.Option(
-        False, "--version", callback=_version, is_eager=True, help="Print the version and exit."
-    ),
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_version, is_eager=True, help="Print the version and exit."
+        ),
+    ] = False,
 ) -> None:
     """assay: spec in, gated service and audit evidence out."""
 
 
-register_all(app)
+def build_app(argv: list[str] | None = None) -> typer.Typer:
+    """The Typer app with the command `argv` names (or all of them) attached."""
+    app = typer.Typer(
+        name="assay",
+        help="A software factory for regulated environments: gates, scenarios, runs and evidence.",
+        no_args_is_help=True,
+        add_completion=False,
+        pretty_exceptions_enable=False,
+    )
+    app.callback()(_root)
+    register(app, argv)
+    return app
 
 
 def _plugin_warning_printer(err: Console, fallback: Any) -> Any:
@@ -71,7 +76,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         with warnings.catch_warnings():
             warnings.showwarning = _plugin_warning_printer(err, warnings.showwarning)
-            result = app(args=argv, standalone_mode=False, prog_name="assay")
+            args = sys.argv[1:] if argv is None else argv
+            result = build_app(args)(args=args, standalone_mode=False, prog_name="assay")
     except AssayError as exc:
         err.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, markup=True)
         return exc.exit_code

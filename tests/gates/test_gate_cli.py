@@ -67,7 +67,9 @@ def test_exit_0_when_required_gates_pass(capsys: pytest.CaptureFixture[str], pro
 def test_exit_1_when_a_required_gate_fails(
     capsys: pytest.CaptureFixture[str], project: Any
 ) -> None:
-    code, out, _ = gate(capsys, str(project("complexity")), "--only", "complexity")
+    root = project("complexity")
+    (root / "assay.toml").write_text("[gates.complexity]\nmax = 10\n")
+    code, out, _ = gate(capsys, str(root), "--only", "complexity")
     assert code == 1
     assert "Router.route has cyclomatic" in out
     assert "failed: complexity" in out
