@@ -10,19 +10,25 @@ in assay a finding is accepted by a waiver with a reason, an owner and an expiry
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import importlib.metadata
 import json
+import os
 import re
+import subprocess
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, computed_field, model_validator
 
-from assay.gates._tool import find_tool, relative, run_tool, tool_version
+from assay.errors import ToolMissingError
+from assay.gates._tool import find_tool, relative, run_tool
 from assay.gates.base import Finding, GateContext, Scan, SeverityName
 
-__all__ = ["RULES_DIR", "SemgrepGate", "SemgrepOptions", "bundled_rule_files"]
+__all__ = ["RULES_DIR", "SemgrepGate", "SemgrepOptions", "bundled_rule_files", "semgrep_version"]
 
 RULES_DIR = Path(__file__).with_name("rules")
 """The bundled rule pack: one YAML file per category."""
@@ -37,6 +43,7 @@ _SEVERITY: dict[str, SeverityName] = {
     "INFO": "low",
 }
 _CWE = re.compile(r"CWE-\d+")
+_VERSION = re.compile(r"\d+\.\d+\.\d+\S*")
 # Keep semgrep from phoning home or writing to $HOME even if a flag is dropped.
 _ENV = {"SEMGREP_ENABLE_VERSION_CHECK": "0", "SEMGREP_SEND_METRICS": "off"}
 
@@ -96,8 +103,8 @@ class SemgrepGate:
         return bool(self.inputs(ctx))
 
     def version(self) -> str:
-        """semgrep's version."""
-        return tool_version("semgrep")
+        """semgrep's version (see `semgrep_version`)."""
+        return semgrep_version(find_tool("semgrep"))
 
     def inputs(self, ctx: GateContext) -> Sequence[str]:
         """Every ``.py`` file (stubs hold no code to scan)."""
@@ -134,6 +141,33 @@ class SemgrepGate:
         findings = [_finding(ctx.root, item) for item in data.get("results") or []]
         findings += [_incomplete(ctx.root, e) for e in errors if _error_path(e)]
         return Scan(findings=findings, raw_report=report)
+
+
+@functools.cache
+def semgrep_version(executable: str) -> str:
+    """The version of the semgrep at `executable`, without semgrep's online version check.
+
+    A plain ``semgrep --version`` asks semgrep.dev for the latest release and, offline, hangs for
+    well over a minute; with the check off it still takes seconds to start. The semgrep installed
+    beside this interpreter is read from its package metadata instead.
+    """
+    if Path(executable).parent == Path(sys.executable).parent:
+        try:
+            return importlib.metadata.version("semgrep")
+        except importlib.metadata.PackageNotFoundError:
+            pass
+    try:
+        proc = subprocess.run(
+            [executable, "--version", "--disable-version-check"],
+            capture_output=True, text=True, timeout=120, check=False, env={**os.environ, **_ENV},
+        )  # fmt: skip
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise ToolMissingError(f"'{executable} --version' failed: {exc}") from exc
+    said = (proc.stdout + proc.stderr).strip()
+    match = _VERSION.search(said)
+    if proc.returncode != 0 or match is None:
+        raise ToolMissingError(f"'{executable} --version' exited {proc.returncode}: {said}")
+    return match.group(0)
 
 
 def _configs(root: Path, options: dict[str, Any]) -> tuple[list[str], list[str]]:
@@ -194,19 +228,28 @@ def _error_path(error: dict[str, Any]) -> str:
     return str(spans[0].get("file") or "")
 
 
+def _error_type(error: dict[str, Any]) -> str:
+    """semgrep's error type: a string, or a list whose head is the name (``["PartialParsing",
+    [spans]]``)."""
+    kind = error.get("type")
+    if isinstance(kind, list) and kind:
+        kind = kind[0]
+    return str(kind or "error")
+
+
 def _describe_error(error: dict[str, Any]) -> str:
     text = str(error.get("long_msg") or error.get("message") or error.get("short_msg") or "")
     where = _error_path(error)
     line = ((error.get("spans") or [{}])[0].get("start") or {}).get("line")
     at = f"{where}:{line}: " if where and line else (f"{where}: " if where else "")
-    kind = str(error.get("type") or "error")
-    return f"{at}{kind}: {text.strip()}"
+    return f"{at}{_error_type(error)}: {text.strip()}"
 
 
 def _incomplete(root: Path, error: dict[str, Any]) -> Finding:
     """A file semgrep could not fully analyse (timeout, parse error): a finding, not a pass."""
-    kind = str(error.get("type") or "error")
-    slug = re.sub(r"[^a-z0-9]+", "-", kind.lower()).strip("-") or "error"
+    kind = _error_type(error)
+    words = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "-", kind)
+    slug = re.sub(r"[^a-z0-9]+", "-", words.lower()).strip("-") or "error"
     line = ((error.get("spans") or [{}])[0].get("start") or {}).get("line") or 0
     detail = " ".join(str(error.get("message") or error.get("long_msg") or kind).split())
     return Finding(
