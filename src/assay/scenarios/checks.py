@@ -250,6 +250,55 @@ def _size(value: Any) -> int | None:
     return len(value) if isinstance(value, list | str | dict) else None
 
 
+def _matches(value: Any, pattern: Any) -> bool:
+    text = value if isinstance(value, str) else repr(value)
+    return bool(re.search(str(pattern), text))
+
+
+def _size_test(compare: Callable[[int, Any], bool]) -> Callable[[Any, Any], bool]:
+    """A test that applies `compare` to the value's length (list, string or object)."""
+
+    def test(value: Any, expected: Any) -> bool:
+        size = _size(value)
+        return size is not None and compare(size, expected)
+
+    return test
+
+
+def _number_test(compare: Callable[[float, Any], bool]) -> Callable[[Any, Any], bool]:
+    """A test that applies `compare` to the value when it is a number (not a bool)."""
+
+    def test(value: Any, expected: Any) -> bool:
+        num = _number(value)
+        return num is not None and compare(num, expected)
+
+    return test
+
+
+def _each_has(value: Any, fields: Any) -> bool:
+    return isinstance(value, list) and all(
+        isinstance(v, dict) and all(f in v for f in fields) for v in value
+    )
+
+
+_VALUE_TESTS: dict[str, Callable[[Any, Any], bool]] = {
+    "equals": _json_equal,
+    "contains": _contains,
+    "not_contains": lambda v, e: not _contains(v, e),
+    "matches": _matches,
+    "type": lambda v, e: _TYPES[str(e)](v),
+    "length": _size_test(lambda n, e: bool(n == e)),
+    "min_length": _size_test(lambda n, e: bool(n >= e)),
+    "max_length": _size_test(lambda n, e: bool(n <= e)),
+    "min": _number_test(lambda n, e: bool(n >= e)),
+    "max": _number_test(lambda n, e: bool(n <= e)),
+    "each_has": _each_has,
+    "iso_timestamp": lambda v, _: _is_iso(v),
+    "uuid": lambda v, _: _is_uuid(v),
+}
+"""How each value-level JSON op tests one selected value against the expected one."""
+
+
 @dataclass(frozen=True)
 class JsonCheck(Check):
     """A check on the value(s) a JSONPath selects; every selected value must pass."""
@@ -291,36 +340,10 @@ class JsonCheck(Check):
         return self._out(True)
 
     def _test(self, value: Any) -> bool:
-        exp = self.expected
-        if self.op == "equals":
-            return _json_equal(value, exp)
-        if self.op == "contains":
-            return _contains(value, exp)
-        if self.op == "not_contains":
-            return not _contains(value, exp)
-        if self.op == "matches":
-            text = value if isinstance(value, str) else repr(value)
-            return bool(re.search(str(exp), text))
-        if self.op == "type":
-            return _TYPES[str(exp)](value)
-        if self.op in ("length", "min_length", "max_length"):
-            size = _size(value)
-            if size is None:
-                return False
-            limits = {"length": size == exp, "min_length": size >= exp, "max_length": size <= exp}
-            return bool(limits[self.op])
-        if self.op in ("min", "max"):
-            num = _number(value)
-            return num is not None and (num >= exp if self.op == "min" else num <= exp)
-        if self.op == "each_has":
-            return isinstance(value, list) and all(
-                isinstance(v, dict) and all(f in v for f in exp) for v in value
-            )
-        if self.op == "iso_timestamp":
-            return _is_iso(value)
-        if self.op == "uuid":
-            return _is_uuid(value)
-        raise AssertionError(f"unhandled op {self.op}")
+        test = _VALUE_TESTS.get(self.op)
+        if test is None:
+            raise AssertionError(f"unhandled op {self.op}")
+        return test(value, self.expected)
 
     def _same_as_before(self, value: Any, history: Sequence[Observation]) -> Outcome:
         for earlier in reversed(history):

@@ -103,6 +103,17 @@ def _fields_list(text: str) -> list[str] | None:
     return names if names and ok else None
 
 
+def _object_with(obj: str, pairs_text: str) -> list[Check] | None:
+    """``NAME that is a JSON object with a=1, b='x'``: its type and each pair's value."""
+    pairs = [re.fullmatch(r"(\w+)=" + _VALUE, p) for p in _split_items(pairs_text)]
+    if not all(pairs):
+        return None
+    checks: list[Check] = [JsonCheck(obj, "type", "object")]
+    return checks + [
+        JsonCheck(f"{obj}.{p.group(1)}", "equals", _value(p.group(2))) for p in pairs if p
+    ]
+
+
 class _Reader:
     """Reads one expectation; remembers the last array named, for "Each todo ..." sentences."""
 
@@ -179,21 +190,22 @@ class _Reader:
         if m := re.fullmatch(
             _FIELD + r" array with exactly (\d+) items? that (?:has|have) (.+)", clause
         ):
-            array = f"{base}.{m.group(1)}"
-            inner = self._has(f"{array}[*]", m.group(3))
-            if inner is None:
-                return None
-            self.last_array = m.group(1)
-            return [JsonCheck(array, "length", int(m.group(2))), *inner]
+            return self._array_exactly(base, m.group(1), int(m.group(2)), m.group(3))
         if m := re.fullmatch(r"(\w+) that is a JSON object with (.+)", clause):
-            obj = f"{base}.{m.group(1)}"
-            pairs = [re.fullmatch(r"(\w+)=" + _VALUE, p) for p in _split_items(m.group(2))]
-            if not all(pairs):
-                return None
-            checks: list[Check] = [JsonCheck(obj, "type", "object")]
-            return checks + [
-                JsonCheck(f"{obj}.{p.group(1)}", "equals", _value(p.group(2))) for p in pairs if p
-            ]
+            return _object_with(f"{base}.{m.group(1)}", m.group(2))
+        return self._has_items(base, clause)
+
+    def _array_exactly(self, base: str, name: str, count: int, inner: str) -> list[Check] | None:
+        """``NAME array with exactly N items that have ...``."""
+        array = f"{base}.{name}"
+        checks = self._has(f"{array}[*]", inner)
+        if checks is None:
+            return None
+        self.last_array = name
+        return [JsonCheck(array, "length", count), *checks]
+
+    def _has_items(self, base: str, clause: str) -> list[Check] | None:
+        """A comma/``and`` list of field forms; None unless every item is understood."""
         found: list[Check] = []
         for item in _split_items(clause):
             got = self._item(base, item)

@@ -188,6 +188,20 @@ class FileLinter:
         return out
 
     def _step(self, node: CommentedMap, pos: tuple[int, int], *, judged: bool) -> Step | None:
+        kind = self._step_kind(node, pos)
+        if kind is None:
+            return None
+        self._unknown_keys(node, _STEP_KEYS, "step")
+        if judged:
+            self._judged_hints(node, pos)
+        data: dict[str, Any] = {"kind": kind, "file": self.file, "line": pos[0] + 1}
+        data.update(self._step_body(node, kind))
+        if self.has_errors:
+            return None
+        return Step.model_validate(data)
+
+    def _step_kind(self, node: CommentedMap, pos: tuple[int, int]) -> str | None:
+        """The step's one type key, or None (with a finding) when there is none or several."""
         kinds = [k for k in STEP_KINDS if k in node]
         if not kinds:
             others = ", ".join(repr(str(k)) for k in node) or "none"
@@ -204,16 +218,20 @@ class FileLinter:
                 pos, "SC032", "error", f"step must not have multiple step types: {', '.join(kinds)}"
             )
             return None
-        kind = kinds[0]
-        self._unknown_keys(node, _STEP_KEYS, "step")
-        desc = node.get("description")
-        if judged and not desc:
+        return kinds[0]
+
+    def _judged_hints(self, node: CommentedMap, pos: tuple[int, int]) -> None:
+        """Warn when a judged step lacks the description or expectation the judge needs."""
+        if not node.get("description"):
             self._at(pos, "SC017", "warning", "judged steps should have a description")
-        if judged and not node.get("expect") and "assert" not in node:
+        if not node.get("expect") and "assert" not in node:
             self._at(
                 pos, "SC016", "warning", "judged steps should have an expect (or assert) field"
             )
-        data: dict[str, Any] = {"kind": kind, "file": self.file, "line": pos[0] + 1}
+
+    def _step_body(self, node: CommentedMap, kind: str) -> dict[str, Any]:
+        """The step's fields other than its kind and location, each checked."""
+        data: dict[str, Any] = {}
         if kind == "request":
             data["request"] = self._request(node)
         elif kind == "exec":
@@ -230,9 +248,7 @@ class FileLinter:
         for key in ("delay", "timeout"):
             if key in node:
                 data[key] = self._duration(node, key, "AS004")
-        if self.has_errors:
-            return None
-        return Step.model_validate(data)
+        return data
 
     def _duration(self, node: CommentedMap, key: str, rule: str) -> float:
         try:

@@ -12,7 +12,7 @@ import httpx
 
 from assay.scenarios.checks import compiled_jsonpath
 from assay.scenarios.executor import Executor
-from assay.scenarios.model import Capture, Step
+from assay.scenarios.model import Capture, RequestSpec, Step
 from assay.scenarios.observation import NOT_JSON, Observation
 from assay.scenarios.substitute import UndefinedVariable, render, substitute, substitute_text
 
@@ -41,15 +41,7 @@ async def _request(
     path = substitute_text(req.path, variables, where)
     headers = {k: substitute_text(v, variables, where) for k, v in req.headers.items()}
     params = {k: render(substitute(v, variables, where)) for k, v in req.query.items()}
-    content: bytes | None = None
-    if req.has_body:
-        body = substitute(req.body, variables, where)
-        if isinstance(body, str):
-            content = body.encode()
-        else:
-            content = json.dumps(body).encode()
-            if not any(k.lower() == "content-type" for k in headers):
-                headers["Content-Type"] = "application/json"
+    content = _encode_body(req, variables, where, headers)
     action = f"{req.method} {path}"
     start = time.perf_counter()
     try:
@@ -57,28 +49,58 @@ async def _request(
             req.method, path, params=params or None, headers=headers, content=content,
             timeout=timeout,
         ) as resp:  # fmt: skip
-            chunks, size = [], 0
-            async for chunk in resp.aiter_bytes():
-                size += len(chunk)
-                if size > BODY_LIMIT:
-                    raise StepError(f"{action}: response body exceeds {BODY_LIMIT // 2**20} MB")
-                chunks.append(chunk)
-    except httpx.ConnectError as exc:
-        extra = f"; {diagnose()}" if diagnose else ""
-        raise StepError(f"{action}: cannot connect to {client.base_url}: {exc}{extra}") from None
-    except httpx.TimeoutException:
-        raise StepError(f"{action}: no answer within {timeout:g}s") from None
+            body = await _read_limited(resp, action)
     except httpx.HTTPError as exc:
-        extra = f"; {diagnose()}" if diagnose else ""
-        raise StepError(f"{action}: {type(exc).__name__}: {exc}{extra}") from None
+        raise _transport_error(exc, action, client, timeout, diagnose) from None
     return Observation(
         kind="request",
         action=action,
         status=resp.status_code,
         headers={k.lower(): v for k, v in resp.headers.items()},
-        body=b"".join(chunks).decode(resp.encoding or "utf-8", "replace"),
+        body=body.decode(resp.encoding or "utf-8", "replace"),
         latency_ms=(time.perf_counter() - start) * 1000,
     )
+
+
+def _encode_body(
+    req: RequestSpec, variables: Mapping[str, Any], where: str, headers: dict[str, str]
+) -> bytes | None:
+    """The request body as bytes; a JSON body sets Content-Type unless the step gave one."""
+    if not req.has_body:
+        return None
+    body = substitute(req.body, variables, where)
+    if isinstance(body, str):
+        return body.encode()
+    if not any(k.lower() == "content-type" for k in headers):
+        headers["Content-Type"] = "application/json"
+    return json.dumps(body).encode()
+
+
+async def _read_limited(resp: httpx.Response, action: str) -> bytes:
+    """The response body, or `StepError` once it grows past `BODY_LIMIT`."""
+    chunks, size = [], 0
+    async for chunk in resp.aiter_bytes():
+        size += len(chunk)
+        if size > BODY_LIMIT:
+            raise StepError(f"{action}: response body exceeds {BODY_LIMIT // 2**20} MB")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _transport_error(
+    exc: httpx.HTTPError,
+    action: str,
+    client: httpx.AsyncClient,
+    timeout: float,
+    diagnose: Callable[[], str] | None,
+) -> StepError:
+    """The `StepError` that explains an httpx failure (with the service's diagnosis if any)."""
+    if isinstance(exc, httpx.TimeoutException):
+        return StepError(f"{action}: no answer within {timeout:g}s")
+    extra = f"; {diagnose()}" if diagnose else ""
+    if isinstance(exc, httpx.ConnectError):
+        return StepError(f"{action}: cannot connect to {client.base_url}: {exc}{extra}")
+    return StepError(f"{action}: {type(exc).__name__}: {exc}{extra}")
 
 
 async def _exec(step: Step, variables: Mapping[str, Any], executor: Executor) -> Observation:
