@@ -5,16 +5,18 @@ from __future__ import annotations
 import dataclasses
 import enum
 import json
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.markup import escape
 
 from assay.errors import UserError
-from assay.scenarios.loader import load_dir
-from assay.scenarios.model import Step
+from assay.scenarios.loader import LoadResult, load_dir
+from assay.scenarios.model import Scenario, Step
+from assay.scenarios.problems import Problem
 from assay.scenarios.runner import step_checks
 
 __all__ = ["register"]
@@ -49,40 +51,52 @@ def lint_command(
     decided = sum(1 for st in steps if _without_model(st))
     failed = bool(result.errors) or (strict and bool(result.warnings))
     if fmt is LintFormat.JSON:
-        payload = {
-            "files": result.files,
-            "scenarios": len(result.scenarios),
-            "errors": len(result.errors),
-            "warnings": len(result.warnings),
-            "steps": len(steps),
-            "steps_without_model": decided,
-            "problems": [dataclasses.asdict(p) for p in result.problems],
-        }
-        typer.echo(json.dumps(payload, indent=2))
+        typer.echo(json.dumps(_json_summary(result, len(steps), decided), indent=2))
         return 1 if failed else 0
     console = Console(highlight=False)
-    for p in result.problems:
-        colour = "red" if p.severity == "error" else "yellow"
-        console.print(
-            f"{escape(p.file)}:{p.line}:{p.col}: [{colour}]{p.rule}[/] {escape(p.message)}"
-        )
+    _print_problems(console, result.problems)
     if explain:
-        for sc in result.scenarios:
-            for st in sc.steps:
-                checks, rest = step_checks(st)
-                console.print(
-                    f"[bold]{escape(st.where)}[/] {escape(sc.id)}: {escape(st.description)}"
-                )
-                for c in checks:
-                    console.print(f"    [green]rule[/]  {escape(c.description)}")
-                for sentence in rest:
-                    console.print(f"    [yellow]judge[/] {escape(sentence)}")
+        _print_explanation(console, result.scenarios)
     share = f"{decided}/{len(steps)} steps decided without a model" if steps else "no steps"
     console.print(
         f"{result.files} file(s), {len(result.scenarios)} scenario(s): "
         f"{len(result.errors)} error(s), {len(result.warnings)} warning(s); {share}"
     )
     return 1 if failed else 0
+
+
+def _json_summary(result: LoadResult, steps: int, decided: int) -> dict[str, Any]:
+    """The ``--format json`` document: counts and every problem."""
+    return {
+        "files": result.files,
+        "scenarios": len(result.scenarios),
+        "errors": len(result.errors),
+        "warnings": len(result.warnings),
+        "steps": steps,
+        "steps_without_model": decided,
+        "problems": [dataclasses.asdict(p) for p in result.problems],
+    }
+
+
+def _print_problems(console: Console, problems: Sequence[Problem]) -> None:
+    """One ``file:line:col: RULE message`` line per problem, errors red, warnings yellow."""
+    for p in problems:
+        colour = "red" if p.severity == "error" else "yellow"
+        console.print(
+            f"{escape(p.file)}:{p.line}:{p.col}: [{colour}]{p.rule}[/] {escape(p.message)}"
+        )
+
+
+def _print_explanation(console: Console, scenarios: Sequence[Scenario]) -> None:
+    """For each step, the checks decided by rule and the sentences left to the judge."""
+    for sc in scenarios:
+        for st in sc.steps:
+            checks, rest = step_checks(st)
+            console.print(f"[bold]{escape(st.where)}[/] {escape(sc.id)}: {escape(st.description)}")
+            for c in checks:
+                console.print(f"    [green]rule[/]  {escape(c.description)}")
+            for sentence in rest:
+                console.print(f"    [yellow]judge[/] {escape(sentence)}")
 
 
 def _without_model(step: Step) -> bool:
