@@ -41,11 +41,7 @@ def score_iteration(
         r for r in report.results if r.required and r.status is not GateStatus.NOT_APPLICABLE
     ]
     passed = [r for r in required if r.status is GateStatus.PASSED]
-    blocking = sum(
-        len([f for f in r.findings if f.waived_by is None]) or 1
-        for r in report.results
-        if r.blocking
-    )
+    blocking = _blocking_findings(report)
     ratio = len(passed) / len(required) if required else 0.0
     sat = 100.0 if satisfaction is None else satisfaction
     score = 50 * ratio + 40 * sat / 100 + 10 / (1 + blocking)
@@ -59,6 +55,15 @@ def score_iteration(
         satisfaction=satisfaction,
         review_approved=None if review is None else review.status is GateStatus.PASSED,
         converged=converged,
+    )
+
+
+def _blocking_findings(report: GateReport) -> int:
+    """Unwaived findings of the blocking gates; a blocking gate with none counts as one."""
+    return sum(
+        len([f for f in r.findings if f.waived_by is None]) or 1
+        for r in report.results
+        if r.blocking
     )
 
 
