@@ -10,11 +10,15 @@ from pathlib import Path
 
 __all__ = ["FileHashes", "list_files"]
 
-# Folders no gate should read: tool caches, environments, VCS metadata.
+# Folders no gate should read: tool caches, environments, VCS metadata. Any other folder holding a
+# CACHEDIR.TAG (https://bford.info/cachedir/, written by import-linter, pytest, ruff, ...) is a
+# cache too and is skipped.
 _PRUNE = {
     ".git", ".hg", ".svn", ".venv", "venv", ".tox", ".nox", ".assay", "__pycache__",
-    ".mypy_cache", ".ruff_cache", ".pytest_cache", "node_modules", ".eggs", "build", "dist",
+    ".mypy_cache", ".ruff_cache", ".pytest_cache", ".hypothesis", "node_modules", ".eggs",
+    "build", "dist",
 }  # fmt: skip
+_CACHEDIR_TAG = "CACHEDIR.TAG"
 
 
 def _excluded(rel: str, patterns: Iterable[str]) -> bool:
@@ -40,7 +44,9 @@ def list_files(root: Path, exclude: Iterable[str] = (), *, base: Path | None = N
     for dirpath, dirnames, filenames in os.walk(root):
         rel_dir = Path(dirpath).relative_to(root).as_posix()
         rel_dir = "" if rel_dir == "." else rel_dir + "/"
-        dirnames[:] = sorted(d for d in dirnames if _walkable(d) and kept(rel_dir + d))
+        dirnames[:] = sorted(
+            d for d in dirnames if _walkable(Path(dirpath), d) and kept(rel_dir + d)
+        )
         found += [rel_dir + name for name in filenames if kept(rel_dir + name)]
     return sorted(found)
 
@@ -52,9 +58,11 @@ def _prefix(root: Path, base: Path | None) -> str:
     return ""
 
 
-def _walkable(name: str) -> bool:
+def _walkable(parent: Path, name: str) -> bool:
     """Whether a folder can hold files a gate should read (not a cache, venv or VCS folder)."""
-    return name not in _PRUNE and not name.endswith(".egg-info")
+    if name in _PRUNE or name.endswith(".egg-info"):
+        return False
+    return not (parent / name / _CACHEDIR_TAG).is_file()
 
 
 class FileHashes:
