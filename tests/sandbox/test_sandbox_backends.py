@@ -24,7 +24,7 @@ def test_env_allow_list_never_passes_secrets(monkeypatch: pytest.MonkeyPatch) ->
     assert env["MY_SETTING"] == "1" and env["PORT"] == "1"
     assert "OPENAI_API_KEY" not in env and "GITHUB_TOKEN" not in env and "UNSET_ONE" not in env
     with pytest.raises(UserError, match="ANTHROPIC_API_KEY"):
-        build_env([], {"ANTHROPIC_API_KEY": "sk-ant"})
+        build_env([], {"ANTHROPIC_API_KEY": "<not-a-key>"})
 
 
 @pytest.mark.sandbox

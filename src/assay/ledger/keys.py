@@ -35,7 +35,8 @@ __all__ = [
 ]
 
 KEY_ENV = "ASSAY_SIGNING_KEY"
-PASSWORD_ENV = "ASSAY_SIGNING_KEY_PASSWORD"  # noqa: S105 (the name of a variable, not a secret)
+# The name of the environment variable that holds the key's password, not a password.
+PASSWORD_ENV = "ASSAY_SIGNING_KEY_PASSWORD"  # noqa: S105  # nosec B105  # pragma: allowlist secret
 
 
 def _b64(data: bytes) -> str:
