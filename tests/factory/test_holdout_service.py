@@ -85,7 +85,9 @@ async def test_scenarios_drive_the_loop_without_leaking(tmp_path: Path) -> None:
     (scen / "health.yaml").write_text(SCENARIO)
     loaded = load_dir(scen)
     loaded.raise_for_errors()
-    validator = ScenarioValidator(loaded.scenarios, judge=None, threshold=95, start_timeout=20)
+    validator = ScenarioValidator(
+        loaded.scenarios, judge=None, threshold=95, start_timeout=20, backend="local"
+    )  # tests/integration runs the loop's service under bwrap
     models = RoleModels(
         architect=scripted(lambda _: DESIGN), tester=scripted(lambda _: SUITE),
         coder=scripted(coder), reviewer=scripted(lambda _: SecurityReview(verdict="approve")),

@@ -41,6 +41,8 @@ def _start(mutant: str = "", exit_after: int = 0) -> list[str]:
         str(REFERENCE),
         "--start",
         f"env MUTANT={mutant} EXIT_AFTER={exit_after} {sys.executable} hello_api.py",
+        "--sandbox",
+        "local",  # the host subprocess path; tests/integration runs these under bwrap
     ]
 
 
@@ -96,6 +98,7 @@ def test_validate_error_messages(tmp_path: Path, capsys: pytest.CaptureFixture[s
     assert "exactly one of --target" in capsys.readouterr().err
 
     never = ["--code", str(tmp_path), "--start", f"{sys.executable} -c \"print('booting')\""]
+    never += ["--sandbox", "local"]
     assert main(["validate", "-s", str(HELLO), *never, "--start-timeout", "5"]) == 3
     err = capsys.readouterr().err.replace("\n", "")
     assert "exited with code 0 before becoming healthy" in err and "booting" in err
@@ -105,6 +108,8 @@ def test_validate_error_messages(tmp_path: Path, capsys: pytest.CaptureFixture[s
         str(tmp_path),
         "--start",
         f'{sys.executable} -c "import time; time.sleep(30)"',
+        "--sandbox",
+        "local",
     ]
     assert main(["validate", "-s", str(HELLO), *hang, "--start-timeout", "1"]) == 3
     assert "never became healthy" in capsys.readouterr().err

@@ -11,6 +11,7 @@ import asyncio
 import statistics
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from pydantic_ai import Agent
 from pydantic_ai.exceptions import AgentRunError, ModelAPIError
@@ -22,6 +23,10 @@ from assay.agents.models import build_model
 from assay.errors import RunError, UserError
 from assay.messages import Judgement
 
+if TYPE_CHECKING:
+    from assay.config import Settings
+    from assay.plugins import AssayPluginManager
+
 __all__ = [
     "DEFAULT_SAMPLES",
     "INSTRUCTIONS",
@@ -29,10 +34,13 @@ __all__ = [
     "JudgeRequest",
     "Verdict",
     "judge_model_from_env",
+    "make_judge",
 ]
 
 DEFAULT_SAMPLES = 3
 JUDGE_MODEL_ENV = "ASSAY_JUDGE_MODEL"
+JUDGE_ENV = "ASSAY_JUDGE"
+"""Names a judge offered by a plugin (hook ``assay_judges``) instead of the built-in one."""
 
 INSTRUCTIONS = """\
 You are a strict acceptance tester. You are shown one step of a test scenario run against a real
@@ -154,3 +162,37 @@ def judge_model_from_env(
     if not chosen:
         return None
     return build_model(chosen, env=env, base_url=base_url)
+
+
+def make_judge(
+    name: str | None,
+    model: Model | None,
+    *,
+    samples: int = DEFAULT_SAMPLES,
+    temperature: float | None = None,
+    settings: Settings | None = None,
+    plugins: AssayPluginManager | None = None,
+) -> Judge | None:
+    """The scenario judge: the built-in `Judge` on `model`, or the plugin judge called `name`.
+
+    A plugin judge factory (hook ``assay_judges``) is called as
+    ``factory(model=model, samples=samples, temperature=temperature)`` (`model` may be None) and
+    must return a `Judge` (a subclass may override `Judge.judge`). None when there is neither
+    a name nor a model.
+    """
+    if not name:
+        return Judge(model, samples=samples, temperature=temperature) if model else None
+    from assay.plugins import judges, make_plugin_manager
+
+    offered = judges(plugins if plugins is not None else make_plugin_manager(settings=settings))
+    factory = offered.get(name)
+    if factory is None:
+        known = ", ".join(sorted(offered)) or "none installed"
+        raise UserError(f"no judge named {name!r} is offered by a plugin ({known})")
+    judge = factory(model=model, samples=samples, temperature=temperature)
+    if not isinstance(judge, Judge):
+        raise UserError(
+            f"the judge {name!r} from a plugin returned {type(judge).__name__}, not an "
+            "assay.agents.judge.Judge"
+        )
+    return judge

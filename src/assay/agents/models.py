@@ -4,19 +4,24 @@ Precedence for a role, first found wins: ``--<role>-model`` flag, ``--model`` fl
 ``ASSAY_<ROLE>_MODEL``, ``ASSAY_MODEL``, ``[tool.assay.models] <role>``, ``[tool.assay.models]
 default``. Model strings are ``anthropic:<name>`` or ``openai:<name>``; an ``openai:`` model talks
 to an OpenAI-compatible server (Ollama, vLLM, llama.cpp) when a base URL is set (``--base-url``,
-``OPENAI_BASE_URL`` or ``[tool.assay.models] base_url``).
+``OPENAI_BASE_URL`` or ``[tool.assay.models] base_url``). Any other ``<provider>:<name>`` is
+looked up among the model providers plugins offer (hook ``assay_model_providers``): the factory
+is called with ``<name>`` and returns a pydantic-ai ``Model``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from pydantic_ai.models import Model
 
 from assay.config import ModelsConfig
 from assay.errors import UserError
+
+if TYPE_CHECKING:
+    from assay.plugins import AssayPluginManager
 
 __all__ = ["ROLES", "AgentRole", "ModelChoice", "build_model", "resolve_models"]
 
@@ -75,9 +80,18 @@ def resolve_models(
 
 
 def build_model(
-    spec: str, *, env: Mapping[str, str], base_url: str | None = None, timeout: float = 300.0
+    spec: str,
+    *,
+    env: Mapping[str, str],
+    base_url: str | None = None,
+    timeout: float = 300.0,
+    plugins: AssayPluginManager | None = None,
 ) -> Model:
-    """A pydantic-ai model for `spec`; missing keys raise a `UserError` naming the variable."""
+    """A pydantic-ai model for `spec`; missing keys raise a `UserError` naming the variable.
+
+    An unknown provider prefix is looked up in `plugins` (default: the plugins found without
+    settings).
+    """
     provider, sep, name = spec.partition(":")
     if not sep or not name:
         raise UserError(f"model {spec!r} must look like 'anthropic:<name>' or 'openai:<name>'")
@@ -103,4 +117,24 @@ def build_model(
         return OpenAIChatModel(
             name, provider=OpenAIProvider(base_url=url, api_key=key or "not-needed")
         )
-    raise UserError(f"unknown model provider {provider!r} in {spec!r}; use anthropic: or openai:")
+    return _plugin_model(provider, name, spec, plugins)
+
+
+def _plugin_model(provider: str, name: str, spec: str, plugins: AssayPluginManager | None) -> Model:
+    from assay.plugins import make_plugin_manager, model_providers
+
+    offered = model_providers(plugins if plugins is not None else make_plugin_manager())
+    factory = offered.get(provider)
+    if factory is None:
+        extra = "".join(f", {p}:" for p in sorted(offered))
+        raise UserError(
+            f"unknown model provider {provider!r} in {spec!r}; use anthropic:, openai:{extra}"
+            " (or install a plugin offering it)"
+        )
+    model = factory(name)
+    if not isinstance(model, Model):
+        raise UserError(
+            f"model provider {provider!r} from a plugin returned {type(model).__name__}, "
+            "not a pydantic_ai Model"
+        )
+    return model

@@ -1,7 +1,8 @@
 """The CLI's side of the holdout seam: the scenario runner wrapped as a factory `Validator`.
 
 Only the CLI imports both `assay.scenarios` and `assay.factory`; the loop sees what this returns,
-cut down to the run's leak level.
+cut down to the run's leak level. The generated service is untrusted: it is served from a sandbox
+on the workspace (``[tool.assay.sandbox]``, ``auto`` by default) and exec steps run there too.
 """
 
 from __future__ import annotations
@@ -9,18 +10,24 @@ from __future__ import annotations
 import shlex
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from assay.agents.judge import Judge
+from assay.config import SandboxConfig
 from assay.errors import RunError
 from assay.factory.validator import ScenarioOutcome, ValidationResult
 from assay.messages import Design
-from assay.scenarios.executor import SubprocessExecutor
+from assay.scenarios.executor import SandboxExecutor
 from assay.scenarios.model import Scenario
 from assay.scenarios.results import ScenarioResult, ValidationReport
 from assay.scenarios.runner import RunOptions, ScenarioRunner
 from assay.scenarios.service import start_service
 
-__all__ = ["ScenarioValidator"]
+if TYPE_CHECKING:
+    from assay.plugins import AssayPluginManager
+    from assay.sandbox import Sandbox
+
+__all__ = ["ScenarioValidator", "service_argv"]
 
 
 def _outcome(result: ScenarioResult) -> ScenarioOutcome:
@@ -41,8 +48,20 @@ def _outcome(result: ScenarioResult) -> ScenarioOutcome:
     )
 
 
+def service_argv(design: Design, backend: str) -> list[str]:
+    """The service's command line: `python` is assay's own interpreter (mounted read-only), or
+    the image's ``python3`` under docker, never whatever a PATH holds."""
+    try:
+        argv = shlex.split(design.start_command or f"python -m {design.package}")
+    except ValueError as exc:
+        raise RunError(f"the design's start command cannot be parsed: {exc}") from None
+    if argv and argv[0] in ("python", "python3"):
+        argv[0] = "python3" if backend == "docker" else sys.executable
+    return argv
+
+
 class ScenarioValidator:
-    """Starts the generated service from its design and runs the holdout scenarios against it."""
+    """Starts the generated service from its design in a sandbox and runs the holdout scenarios."""
 
     def __init__(
         self,
@@ -51,30 +70,55 @@ class ScenarioValidator:
         judge: Judge | None,
         threshold: float,
         start_timeout: float = 30.0,
+        sandbox: SandboxConfig | None = None,
+        backend: str | None = None,
+        regulated: bool = False,
+        plugins: AssayPluginManager | None = None,
     ) -> None:
         self.scenarios = scenarios
         self.judge = judge
         self.threshold = threshold
         self.start_timeout = start_timeout
+        self.sandbox = sandbox or SandboxConfig()
+        """Limits, environment allow-list and image of the sandbox the service runs in."""
+        self.backend = backend
+        """Overrides ``sandbox.backend`` (e.g. ``local`` in tests); None: as configured."""
+        self.regulated = regulated
+        self.plugins = plugins
+
+    def open(self, workspace: Path) -> Sandbox:
+        """The sandbox the service and exec steps run in (assay's Python mounted read-only)."""
+        from assay.sandbox import open_sandbox
+        from assay.sandbox.select import interpreter_paths
+
+        return open_sandbox(
+            workspace,
+            self.sandbox,
+            regulated=self.regulated,
+            backend=self.backend,
+            ro_paths=interpreter_paths(),
+            plugins=self.plugins,
+        )
 
     async def __call__(self, workspace: Path, design: Design, iteration: int) -> ValidationResult:
         """Run every scenario; a service that never starts scores 0 with the reason."""
-        argv = shlex.split(design.start_command or f"python -m {design.package}")
-        if argv and argv[0] in ("python", "python3"):
-            argv[0] = sys.executable  # the interpreter assay runs on, not whatever PATH holds
-        command = shlex.join(["env", "PYTHONPATH=src", *argv])
+        box = self.open(workspace)
         options = RunOptions(
-            executor=SubprocessExecutor(workspace, extra_path=[workspace]),
-            judge=self.judge,
-            threshold=self.threshold,
+            executor=SandboxExecutor(box), judge=self.judge, threshold=self.threshold
         )
         try:
-            async with start_service(command, cwd=workspace, timeout=self.start_timeout) as svc:
+            argv = service_argv(design, box.name)
+            async with start_service(
+                argv, sandbox=box, timeout=self.start_timeout, env={"PYTHONPATH": "src"}
+            ) as svc:
                 options.target = svc.url
+                options.transport = svc.transport
                 options.diagnose = svc.diagnose
                 report: ValidationReport = await ScenarioRunner(options).run(self.scenarios)
         except RunError as exc:
             return ValidationResult(satisfaction=0.0, error=f"service failed: {exc}"[:2000])
+        finally:
+            box.close()
         return ValidationResult(
             satisfaction=max(0.0, min(100.0, report.satisfaction)),
             scenarios=[_outcome(s) for s in report.scenarios],

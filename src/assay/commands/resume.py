@@ -13,13 +13,20 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from assay.commands.run import build_role_models, execute, scenario_validator, select_gates
+from assay.commands.run import (
+    build_role_models,
+    check_sandbox,
+    execute,
+    scenario_validator,
+    select_gates,
+)
 from assay.config import Settings
 from assay.errors import UserError
 from assay.factory.loop import Factory
 from assay.ledger import LEDGER_FILE, Ledger, load_or_create_signer
 from assay.ledger.kinds import RUN_STARTED
 from assay.messages import Spec
+from assay.plugins import make_plugin_manager
 
 __all__ = ["find_run", "register"]
 
@@ -50,17 +57,19 @@ def resume_command(
         spec = Spec.model_validate_json(ledger.get_blob(info["spec_blob"]))
     settings = Settings.model_validate(info["settings"])
     env = dict(os.environ)
+    pm = make_plugin_manager(settings=settings)
     models = build_role_models(
-        settings, env=env, model=model, strong=strong_model, base_url=base_url
+        settings, env=env, model=model, strong=strong_model, base_url=base_url, plugins=pm
     )
     scenarios = Path(info["scenarios_dir"]) if info.get("scenarios_dir") else None
     if scenarios is not None and not scenarios.exists():
         raise UserError(f"the run's scenarios folder is gone: {scenarios}")
-    validator = scenario_validator(scenarios, settings, env, info)
+    validator = scenario_validator(scenarios, settings, env, info, pm)
+    gates = select_gates(settings.factory.gates, settings, pm)
+    check_sandbox(settings, gates, validator)
     factory = Factory(
-        run_dir, spec=spec, settings=settings, models=models,
-        gates=select_gates(settings.factory.gates), validator=validator,
-        signer=load_or_create_signer(),
+        run_dir, spec=spec, settings=settings, models=models, gates=gates,
+        validator=validator, signer=load_or_create_signer(),
     )  # fmt: skip
     console = Console(stderr=True)
     console.print(f"resuming [bold]{run_dir.name}[/]", highlight=False)

@@ -1,4 +1,11 @@
-"""`assay run SPEC`: spec in, a gated service in ``runs/<id>/workspace`` out, all in the ledger."""
+"""`assay run SPEC`: spec in, a gated service in ``runs/<id>/workspace`` out, all in the ledger.
+
+Generated code is untrusted: the holdout service, its exec steps and the pytest gate run in the
+``[tool.assay.sandbox]`` backend (``auto``: docker, else bwrap). When no backend is available the
+run stops before it starts, saying what to install. Plugins (``[tool.assay.plugins]``) are loaded
+once and supply gates, model providers (``<provider>:<model>``), sandbox backends and judges
+(``ASSAY_JUDGE``).
+"""
 
 from __future__ import annotations
 
@@ -16,21 +23,30 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
-from assay.agents.judge import Judge, judge_model_from_env
+from assay.agents.judge import JUDGE_ENV, judge_model_from_env, make_judge
 from assay.agents.models import ROLES, build_model, resolve_models
 from assay.commands._holdout import ScenarioValidator
-from assay.commands.gate import collect_gates
 from assay.config import Settings, find_config, load_settings
 from assay.errors import UserError
 from assay.factory.loop import Factory, Progress, RoleModels, RunOutcome
 from assay.gates.base import Gate
+from assay.gates.pytest_gate import PytestGate
 from assay.ledger import load_or_create_signer
 from assay.messages import Spec
+from assay.plugins import AssayPluginManager, make_plugin_manager
+from assay.plugins import gates as plugin_gates
 from assay.scenarios.loader import load_dir
 from assay.spec import load_spec
 from assay.testing import TESTING_MODELS_ENV, models_from_env
 
-__all__ = ["build_role_models", "execute", "register", "select_gates"]
+__all__ = [
+    "build_role_models",
+    "check_sandbox",
+    "execute",
+    "register",
+    "scenario_validator",
+    "select_gates",
+]
 
 _STATE_STYLE = {"passed": "green", "failed": "red", "error": "bold red", "running": "cyan"}
 
@@ -43,8 +59,12 @@ def build_role_models(
     per_role: Mapping[str, str | None] | None = None,
     strong: str | None = None,
     base_url: str | None = None,
+    plugins: AssayPluginManager | None = None,
 ) -> RoleModels:
-    """The four roles' models from flags, env and config (or the ``assay.testing`` hook)."""
+    """The four roles' models from flags, env and config (or the ``assay.testing`` hook).
+
+    Providers other than ``anthropic`` and ``openai`` come from `plugins`.
+    """
     scripted = models_from_env(env)
     if scripted is not None:
         missing = [r for r in ROLES if r not in scripted]
@@ -57,7 +77,10 @@ def build_role_models(
         )  # fmt: skip
     chosen = resolve_models(settings.models, env=env, model=model, per_role=per_role)
     url = base_url or settings.models.base_url
-    built = {role: build_model(c.model, env=env, base_url=url) for role, c in chosen.items()}
+    built = {
+        role: build_model(c.model, env=env, base_url=url, plugins=plugins)
+        for role, c in chosen.items()
+    }
     strong_name = strong or env.get("ASSAY_STRONG_MODEL") or settings.models.strong
     labels = {role: c.model for role, c in chosen.items()}
     if strong_name:
@@ -65,13 +88,29 @@ def build_role_models(
     return RoleModels(
         architect=built["architect"], tester=built["tester"], coder=built["coder"],
         reviewer=built["security-reviewer"], labels=labels,
-        strong=build_model(strong_name, env=env, base_url=url) if strong_name else None,
+        strong=build_model(strong_name, env=env, base_url=url, plugins=plugins)
+        if strong_name
+        else None,
     )  # fmt: skip
 
 
-def select_gates(names: list[str]) -> list[Gate]:
-    """The installed gates named in `names` (all when empty)."""
-    gates = collect_gates()
+def select_gates(
+    names: list[str],
+    settings: Settings | None = None,
+    plugins: AssayPluginManager | None = None,
+) -> list[Gate]:
+    """The installed gates named in `names` (all when empty); pytest runs in the sandbox.
+
+    The built-in pytest gate is replaced by one built with ``untrusted=True``: generated tests
+    always run in a sandbox, whatever ``[tool.assay.gates.pytest] sandbox`` says.
+    """
+    pm = plugins if plugins is not None else make_plugin_manager(settings=settings)
+    gates: list[Gate] = [
+        PytestGate(settings=settings, untrusted=True, plugins=pm)
+        if isinstance(g, PytestGate)
+        else g
+        for g in plugin_gates(pm)
+    ]
     if not names:
         return gates
     known = {g.name: g for g in gates}
@@ -79,6 +118,15 @@ def select_gates(names: list[str]) -> list[Gate]:
     if unknown:
         raise UserError(f"unknown gate(s) {', '.join(unknown)}; installed: {', '.join(known)}")
     return [known[n] for n in names]
+
+
+def check_sandbox(settings: Settings, gates: list[Gate], validator: object | None) -> None:
+    """Fail before the run starts when generated code will need a sandbox and none is here."""
+    if validator is None and not any(isinstance(g, PytestGate) for g in gates):
+        return
+    from assay.sandbox.select import resolve_backend
+
+    resolve_backend(settings.sandbox)
 
 
 def _view(run_id: str, p: Progress) -> Group:
@@ -119,17 +167,28 @@ def execute(factory: Factory, run_id: str, console: Console, *, live: bool) -> R
 
 
 def scenario_validator(
-    scenarios: Path | None, settings: Settings, env: Mapping[str, str], info: dict[str, Any]
+    scenarios: Path | None,
+    settings: Settings,
+    env: Mapping[str, str],
+    info: dict[str, Any],
+    plugins: AssayPluginManager | None = None,
 ) -> ScenarioValidator | None:
-    """The holdout validator for `scenarios` (None without a folder)."""
+    """The holdout validator for `scenarios` (None without a folder), serving from the sandbox."""
     if scenarios is None:
         return None
     loaded = load_dir(scenarios)
     loaded.raise_for_errors()
-    judge_name = info.get("judge_model") or None
-    model = judge_model_from_env(judge_name, env=env, base_url=settings.models.base_url)
-    judge = Judge(model) if model is not None else None
-    return ScenarioValidator(loaded.scenarios, judge=judge, threshold=settings.factory.threshold)
+    model_name = info.get("judge_model") or None
+    model = judge_model_from_env(model_name, env=env, base_url=settings.models.base_url)
+    judge = make_judge(info.get("judge") or None, model, settings=settings, plugins=plugins)
+    return ScenarioValidator(
+        loaded.scenarios,
+        judge=judge,
+        threshold=settings.factory.threshold,
+        sandbox=settings.sandbox,
+        regulated=settings.regulated,
+        plugins=plugins,
+    )
 
 
 def _run_id(spec: Spec) -> str:
@@ -193,20 +252,24 @@ def run_command(
         "architect": architect_model, "tester": tester_model, "coder": coder_model,
         "security-reviewer": reviewer_model,
     }  # fmt: skip
+    pm = make_plugin_manager(settings=settings)
     models = build_role_models(
-        settings, env=env, model=model, per_role=per_role, strong=strong_model, base_url=base_url
-    )
+        settings, env=env, model=model, per_role=per_role, strong=strong_model, base_url=base_url,
+        plugins=pm,
+    )  # fmt: skip
     info = {
         "scenarios_dir": str(scenarios.resolve()) if scenarios else None,
         "judge_model": judge_model or env.get("ASSAY_JUDGE_MODEL") or "",
+        "judge": env.get(JUDGE_ENV) or "",
     }
-    validator = scenario_validator(scenarios, settings, env, info)
+    validator = scenario_validator(scenarios, settings, env, info, pm)
+    gates_used = select_gates(settings.factory.gates, settings, pm)
+    check_sandbox(settings, gates_used, validator)
     run_id = _run_id(spec)
     run_dir = runs_dir.resolve() / run_id
     factory = Factory(
-        run_dir, spec=spec, settings=settings, models=models,
-        gates=select_gates(settings.factory.gates), validator=validator,
-        signer=load_or_create_signer(), run_info=info,
+        run_dir, spec=spec, settings=settings, models=models, gates=gates_used,
+        validator=validator, signer=load_or_create_signer(), run_info=info,
     )  # fmt: skip
     console = Console(stderr=True)
     console.print(f"run [bold]{run_id}[/] in {run_dir}", highlight=False)

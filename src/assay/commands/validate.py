@@ -1,4 +1,9 @@
-"""`assay validate`: run holdout scenarios against a service and score it against a threshold."""
+"""`assay validate`: run holdout scenarios against a service and score it against a threshold.
+
+With ``--code DIR`` the service (``--start``) and every exec step run in a sandbox on DIR
+(``--sandbox``, default ``[tool.assay.sandbox] backend``, i.e. ``auto``); with ``--target URL``
+the service is someone else's and no sandbox is involved.
+"""
 
 from __future__ import annotations
 
@@ -13,9 +18,11 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from assay.agents.judge import DEFAULT_SAMPLES, Judge, judge_model_from_env
+from assay.agents.judge import DEFAULT_SAMPLES, judge_model_from_env, make_judge
+from assay.config import Settings, find_config, load_settings
 from assay.errors import UserError
-from assay.scenarios.executor import SubprocessExecutor
+from assay.sandbox import Sandbox
+from assay.scenarios.executor import Executor, SandboxExecutor, SubprocessExecutor
 from assay.scenarios.loader import load_dir
 from assay.scenarios.model import Scenario
 from assay.scenarios.report import print_report, to_json, to_junit
@@ -24,7 +31,7 @@ from assay.scenarios.runner import RunOptions, ScenarioRunner
 from assay.scenarios.scoring import DEFAULT_THRESHOLD
 from assay.scenarios.service import start_service
 
-__all__ = ["ValidateFormat", "register", "run_validation"]
+__all__ = ["ValidateFormat", "open_code_sandbox", "register", "run_validation"]
 
 
 class ValidateFormat(enum.StrEnum):
@@ -35,19 +42,44 @@ class ValidateFormat(enum.StrEnum):
     JUNIT = "junit"
 
 
+def open_code_sandbox(code: Path, settings: Settings, backend: str | None) -> Sandbox:
+    """The sandbox `--code` runs in: `backend` or the configured one, assay's Python read-only.
+
+    Raises `SandboxUnavailable` (what to install) when none is available and none was named.
+    """
+    from assay.sandbox import open_sandbox
+    from assay.sandbox.select import BUILTIN_BACKENDS, interpreter_paths, resolve_backend
+
+    name = resolve_backend(settings.sandbox, backend)
+    plugins = None
+    if name not in BUILTIN_BACKENDS:
+        from assay.plugins import make_plugin_manager
+
+        plugins = make_plugin_manager(settings=settings)
+    return open_sandbox(
+        code,
+        settings.sandbox,
+        regulated=settings.regulated,
+        backend=name,
+        ro_paths=interpreter_paths(),
+        plugins=plugins,
+    )
+
+
 @contextlib.asynccontextmanager
 async def _service(
     options: RunOptions,
-    code: Path | None,
+    sandbox: Sandbox | None,
     start: str | None,
     health_path: str | None,
     start_timeout: float,
 ) -> AsyncIterator[None]:
-    if code is not None and start is not None:
+    if sandbox is not None and start is not None:
         async with start_service(
-            start, cwd=code, health_path=health_path, timeout=start_timeout
+            start, sandbox=sandbox, health_path=health_path, timeout=start_timeout
         ) as svc:
             options.target = svc.url
+            options.transport = svc.transport
             options.diagnose = svc.diagnose
             yield
     else:
@@ -58,13 +90,13 @@ async def run_validation(
     scenarios: list[Scenario],
     options: RunOptions,
     *,
-    code: Path | None = None,
+    sandbox: Sandbox | None = None,
     start: str | None = None,
     health_path: str | None = None,
     start_timeout: float = 30.0,
 ) -> ValidationReport:
-    """Start the service when asked, run the scenarios, and return the report."""
-    async with _service(options, code, start, health_path, start_timeout):
+    """Start the service in `sandbox` when asked, run the scenarios, and return the report."""
+    async with _service(options, sandbox, start, health_path, start_timeout):
         return await ScenarioRunner(options).run(scenarios)
 
 
@@ -78,7 +110,9 @@ def _check_numbers(threshold: float, parallel: int, *timeouts: float) -> None:
         raise UserError("--start-timeout and --request-timeout must be positive")
 
 
-def _check_flags(target: str | None, code: Path | None, start: str | None) -> None:
+def _check_flags(
+    target: str | None, code: Path | None, start: str | None, sandbox: str | None
+) -> None:
     if (target is None) == (code is None):
         raise UserError("give exactly one of --target URL or --code DIR (with --start CMD)")
     if target is not None and not target.startswith(("http://", "https://")):
@@ -87,6 +121,8 @@ def _check_flags(target: str | None, code: Path | None, start: str | None) -> No
         raise UserError("--start needs --code DIR (the folder the command runs in)")
     if code is not None and not code.is_dir():
         raise UserError(f"--code folder does not exist: {code}")
+    if sandbox is not None and code is None:
+        raise UserError("--sandbox applies to --code DIR; a --target service is not assay's to run")
 
 
 def validate_command(
@@ -109,6 +145,14 @@ def validate_command(
     start_timeout: Annotated[
         float, typer.Option("--start-timeout", help="Seconds to wait for health.")
     ] = 30.0,
+    sandbox: Annotated[
+        str | None,
+        typer.Option(
+            "--sandbox",
+            help="Where --code runs: auto | bwrap | docker | local (no isolation) | a plugin's "
+            "backend. Default: [tool.assay.sandbox] backend (auto).",
+        ),
+    ] = None,
     fmt: Annotated[
         ValidateFormat, typer.Option("--format", "-f", help="Output format.")
     ] = ValidateFormat.TEXT,
@@ -132,6 +176,10 @@ def validate_command(
         str | None,
         typer.Option("--judge-base-url", help="OpenAI-compatible server (Ollama, vLLM)."),
     ] = None,
+    judge_name: Annotated[
+        str | None,
+        typer.Option("--judge", help="A judge offered by a plugin (or ASSAY_JUDGE)."),
+    ] = None,
     judge_samples: Annotated[
         int, typer.Option("--judge-samples", help="Judge calls per step.")
     ] = DEFAULT_SAMPLES,
@@ -141,16 +189,22 @@ def validate_command(
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show every step.")] = False,
 ) -> int:
     """Run scenarios against a service. Exit 0 at/above the threshold, 1 below, 2 usage error."""
-    _check_flags(target, code, start)
+    _check_flags(target, code, start, sandbox)
     _check_numbers(threshold, parallel, start_timeout, request_timeout)
     loaded = load_dir(scenarios)
     loaded.raise_for_errors()
-    model = judge_model_from_env(judge_model, env=os.environ, base_url=judge_base_url)
-    judge = Judge(model, samples=judge_samples, temperature=judge_temperature) if model else None
     code_dir = code.resolve() if code else None
-    executor = SubprocessExecutor(
-        code_dir, extra_path=[code_dir, code_dir / "bin"] if code_dir else []
+    settings = load_settings(find_config(code_dir or Path.cwd()))
+    model = judge_model_from_env(judge_model, env=os.environ, base_url=judge_base_url)
+    judge = make_judge(
+        judge_name or os.environ.get("ASSAY_JUDGE"),
+        model,
+        samples=judge_samples,
+        temperature=judge_temperature,
+        settings=settings,
     )
+    box = open_code_sandbox(code_dir, settings, sandbox) if code_dir is not None else None
+    executor: Executor = SandboxExecutor(box) if box is not None else SubprocessExecutor()
     options = RunOptions(
         target=target.rstrip("/") if target else None,
         executor=executor,
@@ -159,16 +213,20 @@ def validate_command(
         parallel=parallel,
         request_timeout=request_timeout,
     )
-    report = asyncio.run(
-        run_validation(
-            loaded.scenarios,
-            options,
-            code=code_dir,
-            start=start,
-            health_path=health_path,
-            start_timeout=start_timeout,
+    try:
+        report = asyncio.run(
+            run_validation(
+                loaded.scenarios,
+                options,
+                sandbox=box,
+                start=start,
+                health_path=health_path,
+                start_timeout=start_timeout,
+            )
         )
-    )
+    finally:
+        if box is not None:
+            box.close()
     console = Console(stderr=fmt is not ValidateFormat.TEXT or output is not None)
     if fmt is ValidateFormat.TEXT:
         print_report(console, report, verbose=verbose)

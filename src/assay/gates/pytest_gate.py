@@ -7,8 +7,11 @@ When the project has test files but pytest collects no test (exit 5), the gate r
 ``not-evaluated``: nothing was verified, so it must not pass, yet no test failed either. A project
 without test files is ``not-applicable``.
 
-The tests are the project's code, so they are untrusted: `run_tests` is the one seam that builds
-the command line and runs it, so that it can be routed through `assay.sandbox`.
+The tests are the project's code, so they are untrusted. With ``sandbox = "auto"`` (or a backend
+name) in ``[tool.assay.gates.pytest]`` they run in that `assay.sandbox` backend on the project
+root, with the interpreter's folders mounted read-only; without it (the default of ``assay
+gate``, usually run on trusted code in CI) they run as a host subprocess. ``assay run`` builds
+the gate with ``untrusted=True``: generated tests always run in a sandbox.
 """
 
 from __future__ import annotations
@@ -18,13 +21,19 @@ import re
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from xml.etree import ElementTree as ET
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from assay.config import Settings, find_config, load_settings
+from assay.errors import UserError
 from assay.gates._tool import ToolRun, run_tool, tool_version
 from assay.gates.base import Finding, GateContext, Scan, SeverityName
+
+if TYPE_CHECKING:
+    from assay.plugins import AssayPluginManager
+    from assay.sandbox import Sandbox
 
 __all__ = ["PytestGate", "PytestOptions", "pytest_argv", "run_tests"]
 
@@ -44,11 +53,16 @@ class PytestOptions(BaseModel):
     """Interpreter to run the tests with (needs pytest and pytest-cov); default: assay's own."""
     args: list[str] = []
     """Extra pytest arguments, e.g. ``["-m", "not slow"]``."""
+    sandbox: str | None = None
+    """Run the tests in this sandbox backend (``auto``, ``bwrap``, ``docker``, ``local`` or a
+    plugin's), set up by ``[tool.assay.sandbox]``; None: as a host subprocess."""
 
 
-def pytest_argv(ctx: GateContext, junit: Path, coverage: Path) -> list[str]:
+def pytest_argv(
+    ctx: GateContext, junit: Path, coverage: Path, *, python: str | None = None
+) -> list[str]:
     """The pytest command line writing JUnit XML to `junit` and coverage JSON to `coverage`."""
-    python = ctx.options["python"] or sys.executable
+    python = python or ctx.options["python"] or sys.executable
     argv = [python, "-m", "pytest", "-q", "-p", "no:cacheprovider", f"--junitxml={junit}"]
     argv += ["-o", "junit_family=xunit1"]  # xunit1 records each test's file and line
     argv += [f"--cov={src}" for src in ctx.options["source"]]
@@ -57,15 +71,47 @@ def pytest_argv(ctx: GateContext, junit: Path, coverage: Path) -> list[str]:
 
 
 async def run_tests(
-    ctx: GateContext, junit: Path, coverage: Path, *, timeout: float = 900.0
+    ctx: GateContext,
+    junit: Path,
+    coverage: Path,
+    *,
+    timeout: float = 900.0,
+    sandbox: Sandbox | None = None,
 ) -> ToolRun:
-    """Build the pytest command line and run it in the project root (the sandbox seam)."""
-    env = {"COVERAGE_FILE": str(junit.parent / ".coverage"), "PYTHONDONTWRITEBYTECODE": "1"}
-    return await run_tool(pytest_argv(ctx, junit, coverage), cwd=ctx.root, env=env, timeout=timeout)
+    """Build the pytest command line and run it in the project root, in `sandbox` when given.
+
+    In a sandbox the report paths are passed relative to the root (the sandbox's working
+    folder), so they land in the same host files whatever the backend mounts the root as.
+    """
+    if sandbox is None:
+        env = {"COVERAGE_FILE": str(junit.parent / ".coverage"), "PYTHONDONTWRITEBYTECODE": "1"}
+        argv = pytest_argv(ctx, junit, coverage)
+        return await run_tool(argv, cwd=ctx.root, env=env, timeout=timeout)
+    root = ctx.root.resolve()
+    if not junit.resolve().is_relative_to(root) or not coverage.resolve().is_relative_to(root):
+        raise UserError(f"the pytest report folder {junit.parent} is outside {root}")
+    rel_junit, rel_cov = (p.resolve().relative_to(root) for p in (junit, coverage))
+    python = ctx.options["python"] or ("python3" if sandbox.name == "docker" else sys.executable)
+    argv = pytest_argv(ctx, rel_junit, rel_cov, python=python)
+    result = await sandbox.run(argv, env={"COVERAGE_FILE": str(rel_junit.parent / ".coverage")})
+    stderr = result.stderr
+    if result.killed is not None:
+        stderr += f"\n(killed by the {sandbox.name} sandbox: {result.killed} limit)"
+    return ToolRun(tuple(argv), result.exit_code, result.stdout, stderr)
+
+
+def _ro_paths(python: str | None) -> list[Path]:
+    from assay.sandbox.select import interpreter_paths
+
+    paths = interpreter_paths()
+    if python:
+        exe = Path(python)
+        paths += [exe.parent.parent, exe.resolve().parents[1]]
+    return [p for p in paths if not p.is_relative_to("/usr")]
 
 
 class PytestGate:
-    """pytest + pytest-cov over the project's tests."""
+    """pytest + pytest-cov over the project's tests, on the host or in a sandbox."""
 
     name = "pytest"
     tool = "pytest"
@@ -74,6 +120,54 @@ class PytestGate:
     per_file = False
     default_fail_on: SeverityName = "low"
     options_model = PytestOptions
+
+    def __init__(
+        self,
+        *,
+        settings: Settings | None = None,
+        untrusted: bool = False,
+        plugins: AssayPluginManager | None = None,
+    ) -> None:
+        self.settings = settings
+        """Where the sandbox section comes from; None: the project's config at the gated root."""
+        self.untrusted = untrusted
+        """Always use a sandbox: without a ``sandbox`` option, the configured backend."""
+        self.plugins = plugins
+
+    def backend(self, ctx: GateContext) -> str | None:
+        """The sandbox backend the tests run in, None for a host subprocess."""
+        named: str | None = ctx.options.get("sandbox")
+        if named or not self.untrusted:
+            return named
+        return self._settings(ctx).sandbox.backend
+
+    def _settings(self, ctx: GateContext) -> Settings:
+        if self.settings is None:
+            self.settings = load_settings(find_config(ctx.root))
+        return self.settings
+
+    def open_sandbox(self, ctx: GateContext, backend: str) -> Sandbox:
+        """A sandbox on the project root with the test interpreter mounted read-only."""
+        from assay.sandbox import open_sandbox
+
+        settings = self._settings(ctx)
+        return open_sandbox(
+            ctx.root,
+            settings.sandbox,
+            regulated=settings.regulated,
+            backend=backend,
+            ro_paths=_ro_paths(ctx.options.get("python")),
+            plugins=self.plugins,
+        )
+
+    async def _run_sandboxed(
+        self, ctx: GateContext, backend: str, junit: Path, coverage: Path
+    ) -> ToolRun:
+        box = self.open_sandbox(ctx, backend)
+        try:
+            return await run_tests(ctx, junit, coverage, sandbox=box)
+        finally:
+            box.close()
 
     def applies(self, ctx: GateContext) -> bool:
         """Only when the project has test files (``test_*.py`` or ``*_test.py``)."""
@@ -93,7 +187,14 @@ class PytestGate:
         junit, coverage = ctx.report_dir / "junit.xml", ctx.report_dir / "coverage.json"
         for stale in (junit, coverage):
             stale.unlink(missing_ok=True)
-        proc = await run_tests(ctx, junit, coverage)
+        backend = self.backend(ctx)
+        if backend is None:
+            proc = await run_tests(ctx, junit, coverage)
+        else:
+            try:
+                proc = await self._run_sandboxed(ctx, backend, junit, coverage)
+            except UserError as exc:
+                return Scan(error=f"cannot run the tests in a sandbox: {exc}")
         if proc.returncode == 5:
             return Scan(not_evaluated="pytest collected no tests")
         if proc.returncode not in (0, 1, 2) or not junit.is_file():

@@ -10,14 +10,46 @@ plus cgroup limits on the host's read-only /usr). ``local`` is never chosen auto
 
 from __future__ import annotations
 
+import sys
+from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from assay.config import SandboxConfig
 from assay.sandbox.base import Limits, Sandbox, SandboxUnavailable
 from assay.sandbox.bwrap import BwrapSandbox, bwrap_problem
 from assay.sandbox.local import LocalSandbox
 
-__all__ = ["backend_problems", "limits_from", "open_sandbox"]
+if TYPE_CHECKING:
+    from assay.plugins import AssayPluginManager
+
+__all__ = [
+    "BUILTIN_BACKENDS",
+    "backend_problems",
+    "interpreter_paths",
+    "limits_from",
+    "open_sandbox",
+    "resolve_backend",
+]
+
+BUILTIN_BACKENDS = ("auto", "docker", "bwrap", "local")
+"""Backend names assay itself provides; anything else must come from a plugin."""
+
+
+def interpreter_paths() -> list[Path]:
+    """The folders assay's own Python lives in (its venv and base install), for ``ro_paths``.
+
+    bwrap shows only ``/usr`` of the host; mounting these read-only lets a sandboxed command run
+    ``sys.executable`` (with pytest, pytest-cov and whatever else that environment holds).
+    """
+    found: list[Path] = []
+    for raw in (sys.prefix, sys.base_prefix, str(Path(sys.executable).resolve().parents[1])):
+        path = Path(raw).resolve()
+        if path == Path("/usr") or path.is_relative_to("/usr"):
+            continue  # already visible
+        if not any(path == p or path.is_relative_to(p) for p in found):
+            found.append(path)
+    return found
 
 
 def limits_from(config: SandboxConfig) -> Limits:
@@ -42,35 +74,48 @@ def backend_problems(config: SandboxConfig | None = None) -> dict[str, str | Non
     }
 
 
+def resolve_backend(config: SandboxConfig | None = None, backend: str | None = None) -> str:
+    """The backend name `open_sandbox` would use: ``auto`` becomes docker or bwrap.
+
+    Raises `SandboxUnavailable` naming what to install when ``auto`` finds nothing.
+    """
+    cfg = config or SandboxConfig()
+    name = backend or cfg.backend
+    if name != "auto":
+        return name
+    problems = backend_problems(cfg)
+    if problems["docker"] is None:
+        return "docker"
+    if problems["bwrap"] is None:
+        return "bwrap"
+    raise SandboxUnavailable(
+        "no sandbox backend is available. docker: "
+        f"{problems['docker']}. bwrap: {problems['bwrap']}. Install bubblewrap "
+        "(apt-get install bubblewrap), or start Docker or Podman and run "
+        "`assay sandbox build-image`; or pass --sandbox local to run without isolation."
+    )
+
+
 def open_sandbox(
     workspace: Path,
     config: SandboxConfig | None = None,
     *,
     regulated: bool = False,
     backend: str | None = None,
+    ro_paths: Sequence[Path] = (),
+    plugins: AssayPluginManager | None = None,
 ) -> Sandbox:
     """A sandbox on `workspace` as configured; `backend` overrides the configured name.
 
+    `ro_paths` are mounted read-only in addition to the configured ones (bwrap). A name that
+    is not built in is looked up in `plugins` (default: the plugins found without settings).
     Raises `SandboxUnavailable` naming what to install when nothing suitable is available, and
     `UserError` for ``local`` under a regulated policy.
     """
     cfg = config or SandboxConfig()
-    name = backend or cfg.backend
+    name = resolve_backend(cfg, backend)
     limits = limits_from(cfg)
-    ro_paths = [Path(p) for p in cfg.ro_paths]
-    if name == "auto":
-        problems = backend_problems(cfg)
-        if problems["docker"] is None:
-            name = "docker"
-        elif problems["bwrap"] is None:
-            name = "bwrap"
-        else:
-            raise SandboxUnavailable(
-                "no sandbox backend is available. docker: "
-                f"{problems['docker']}. bwrap: {problems['bwrap']}. Install bubblewrap "
-                "(apt-get install bubblewrap), or start Docker or Podman and run "
-                "`assay sandbox build-image`."
-            )
+    extra_ro = [Path(p) for p in cfg.ro_paths] + [p for p in ro_paths if p.exists()]
     if name == "docker":
         from assay.sandbox.docker import DockerSandbox
 
@@ -82,14 +127,19 @@ def open_sandbox(
             base_url=cfg.docker_host,
         )
     if name == "bwrap":
-        return BwrapSandbox(workspace, limits=limits, env_allow=cfg.env_allow, ro_paths=ro_paths)
+        return BwrapSandbox(workspace, limits=limits, env_allow=cfg.env_allow, ro_paths=extra_ro)
     if name == "local":
         return LocalSandbox(workspace, limits=limits, env_allow=cfg.env_allow, regulated=regulated)
     from assay.plugins import make_plugin_manager, sandbox_backends
 
-    offered = sandbox_backends(make_plugin_manager())
+    offered = sandbox_backends(plugins if plugins is not None else make_plugin_manager())
     if name in offered:
-        box: Sandbox = offered[name](workspace, cfg, regulated=regulated)
+        box = offered[name](workspace, cfg, regulated=regulated)
+        if not isinstance(box, Sandbox):
+            raise SandboxUnavailable(
+                f"sandbox backend {name!r} from a plugin returned {type(box).__name__}, "
+                "not a Sandbox"
+            )
         return box
-    known = ", ".join(["auto", "docker", "bwrap", "local", *sorted(offered)])
+    known = ", ".join([*BUILTIN_BACKENDS, *sorted(offered)])
     raise SandboxUnavailable(f"unknown sandbox backend {name!r}: use one of {known}")

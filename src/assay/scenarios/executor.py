@@ -1,7 +1,9 @@
-"""The one seam exec steps run through: an `Executor` protocol and a subprocess implementation.
+"""The one seam exec steps run through: an `Executor` protocol and its two implementations.
 
-When `assay.sandbox` is wired in, a sandbox-backed executor replaces `SubprocessExecutor`; the
-runner does not change. The subprocess executor never passes the host environment (API keys!):
+`SandboxExecutor` runs each command through an `assay.sandbox.Sandbox` (bwrap, docker, or the
+unisolated ``local`` backend); `assay validate --code` and ``assay run``'s holdout use it.
+`SubprocessExecutor` runs commands as plain local subprocesses (``--target`` runs, where the
+service is not ours to sandbox, and tests). Neither passes the host environment (API keys!):
 commands see a minimal environment plus what the step sets.
 """
 
@@ -14,9 +16,19 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
-__all__ = ["ExecResult", "Executor", "SubprocessExecutor", "minimal_env"]
+if TYPE_CHECKING:
+    from assay.sandbox import Sandbox
+
+__all__ = [
+    "ExecResult",
+    "Executor",
+    "SandboxExecutor",
+    "SubprocessExecutor",
+    "inner_root",
+    "minimal_env",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,4 +109,54 @@ class SubprocessExecutor:
             err.decode("utf-8", "replace"),
             time.perf_counter() - start,
             timed_out,
+        )
+
+
+def inner_root(sandbox: Sandbox) -> str:
+    """Where the sandbox's workspace appears to the commands it runs."""
+    from assay.sandbox import WORKSPACE
+
+    return str(sandbox.workspace) if sandbox.name == "local" else WORKSPACE
+
+
+class SandboxExecutor:
+    """Runs exec steps inside `sandbox`, in its workspace, with the workspace on ``PATH``.
+
+    ``PATH`` starts with the workspace and its ``bin`` folder (as seen inside the sandbox), so a
+    scenario's ``command: my-tool greet`` finds the service's own executables.
+    """
+
+    def __init__(self, sandbox: Sandbox) -> None:
+        from assay.sandbox import BASE_ENV
+
+        self.sandbox = sandbox
+        root = inner_root(sandbox)
+        self.path = os.pathsep.join([root, f"{root}/bin", BASE_ENV["PATH"]])
+
+    async def run(
+        self,
+        argv: Sequence[str],
+        *,
+        env: Mapping[str, str],
+        stdin: bytes | None,
+        timeout: float,
+    ) -> ExecResult:
+        """Run `argv` in the sandbox; its limits apply, with `timeout` as the wall clock."""
+        from assay.sandbox import KilledReason
+
+        limits = self.sandbox.limits.model_copy(update={"timeout_s": timeout})
+        try:
+            result = await self.sandbox.run(
+                argv, env={"PATH": self.path, **env}, stdin=stdin, limits=limits
+            )
+        except FileNotFoundError:  # the local backend execs on the host
+            return ExecResult(127, "", f"{argv[0]}: command not found", 0.0)
+        except PermissionError:
+            return ExecResult(126, "", f"{argv[0]}: permission denied", 0.0)
+        return ExecResult(
+            result.exit_code,
+            result.stdout,
+            result.stderr,
+            result.duration_s,
+            timed_out=result.killed is KilledReason.TIMEOUT,
         )
