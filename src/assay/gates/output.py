@@ -8,7 +8,7 @@ from xml.etree import ElementTree as ET
 
 from assay.gates.base import Finding, GateReport, GateStatus, Severity
 
-__all__ = ["sarif_document", "to_json", "to_junit", "to_sarif"]
+__all__ = ["junit_suite", "sarif_document", "to_json", "to_junit", "to_sarif"]
 
 SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
 
@@ -94,6 +94,13 @@ def _file_uri(path: str) -> str:
 
 def to_junit(report: GateReport) -> str:
     """One test case per gate; a failed or errored gate lists its blocking findings."""
+    suite = junit_suite(report)
+    ET.indent(suite)
+    return ET.tostring(suite, encoding="unicode", xml_declaration=True)
+
+
+def junit_suite(report: GateReport) -> ET.Element:
+    """The ``<testsuite>`` element of `to_junit`, for documents that embed it."""
     suite = ET.Element(
         "testsuite",
         name="assay.gates",
@@ -123,5 +130,4 @@ def to_junit(report: GateReport) -> str:
             ET.SubElement(case, "error", message=r.message).text = r.message
         elif r.status in (GateStatus.NOT_APPLICABLE, GateStatus.NOT_EVALUATED):
             ET.SubElement(case, "skipped", message=f"{r.status}: {r.message}")
-    ET.indent(suite)
-    return ET.tostring(suite, encoding="unicode", xml_declaration=True)
+    return suite

@@ -45,7 +45,7 @@ WORKSPACE = "/workspace"
 
 BASE_ENV: Mapping[str, str] = {
     "PATH": "/usr/local/bin:/usr/bin:/bin",
-    "HOME": "/tmp",  # noqa: S108 - the sandbox's own private /tmp
+    "HOME": "/tmp",  # noqa: S108  # nosec B108 - the sandbox's own private tmpfs
     "LANG": "C.UTF-8",
     "PYTHONDONTWRITEBYTECODE": "1",
     "PYTHONUNBUFFERED": "1",

@@ -177,7 +177,8 @@ class DockerSandbox:
                 Ulimit(name="nofile", soft=1024, hard=1024),
                 Ulimit(name="nproc", soft=nproc, hard=nproc),
             ],
-            "tmpfs": {"/tmp": f"rw,nosuid,nodev,size={lim.memory_mb}m,mode=1777"},  # noqa: S108
+            # the container's own tmpfs, not the host's /tmp
+            "tmpfs": {"/tmp": f"rw,nosuid,nodev,size={lim.memory_mb}m,mode=1777"},  # noqa: S108  # nosec B108
             "mounts": [Mount(WORKSPACE, str(self.workspace), type="bind", read_only=False)],
             "log_config": LogConfig(
                 type="k8s-file", config={"max-size": str(lim.output_bytes * 2)}

@@ -71,7 +71,10 @@ def build_image(
             )
         if os.geteuid() != 0:
             raise UserError("building the image with debootstrap needs root (try sudo)")
-        with tempfile.TemporaryDirectory(prefix="assay-rootfs-", dir="/var/tmp") as tmp:
+        # A private 0700 directory from mkdtemp; on disk under /var/tmp because the root file
+        # system (hundreds of MB) may not fit a tmpfs /tmp.
+        rootfs_parent = "/var/tmp"  # noqa: S108  # nosec B108
+        with tempfile.TemporaryDirectory(prefix="assay-rootfs-", dir=rootfs_parent) as tmp:
             root = Path(tmp) / "root"
             say(f"debootstrap {suite} from {mirror} (about a minute)")
             argv = [debootstrap, "--variant=minbase", f"--include={','.join(packages)}", suite,
