@@ -67,7 +67,8 @@ def test_the_schema_rejects_a_broken_statement() -> None:
 
 
 def test_junit_lists_gates_scenarios_and_review(bundle: Bundle) -> None:
-    root = ET.parse(bundle.path / "junit.xml").getroot()  # nosec B314 - the bundle assay just wrote
+    # the bundle assay just wrote
+    root = ET.parse(bundle.path / "junit.xml").getroot()  # nosec B314
     suites = {s.get("name"): s for s in root.iter("testsuite")}
     assert set(suites) == {"assay.gates", "assay.scenarios", "assay.security-review"}
     assert suites["assay.scenarios"].get("tests") == "2"

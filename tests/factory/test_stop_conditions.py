@@ -124,7 +124,8 @@ async def test_guarded_edits_are_rejected_and_recorded(tmp_path: Path) -> None:
             files=[
                 FileChange(path="tests/test_core.py", content="def test_x() -> None:\n    pass\n"),
                 FileChange(path="../escape.py", content="x = 1\n"),
-                FileChange(path="/tmp/abs.py", content="x = 1\n"),
+                # an absolute path outside the workspace: the guard must reject it
+                FileChange(path="/tmp/abs.py", content="x = 1\n"),  # nosec B108
                 FileChange(path="pyproject.toml", content="[tool.ruff]\n"),
                 FileChange(path="ruff.toml", content="[lint]\nselect = []\n"),
                 FileChange(path="tests/conftest.py", content="collect_ignore = ['.']\n"),
@@ -136,7 +137,7 @@ async def test_guarded_edits_are_rejected_and_recorded(tmp_path: Path) -> None:
     outcome, run_dir = await run(tmp_path, changeset_model(sneaky), max_iterations=1)
     rejected = payloads(run_dir, "edit.rejected")
     paths = sorted({r["path"] for r in rejected if r["iteration"] == 1})
-    assert paths == ["../escape.py", "/tmp/abs.py", "pyproject.toml", "ruff.toml",
+    assert paths == ["../escape.py", "/tmp/abs.py", "pyproject.toml", "ruff.toml",  # nosec B108
                      "tests/conftest.py", "tests/test_core.py"]  # fmt: skip
     ws = run_dir / "workspace"
     assert (ws / "tests/test_core.py").read_text() == app.TEST_CODE

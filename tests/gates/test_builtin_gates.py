@@ -175,7 +175,8 @@ def test_pytest_reports_failures_errors_and_coverage(scanned: dict[str, Any]) ->
          "--cov=.", "--cov-fail-under=80"],
         pristine,
     )  # fmt: skip
-    suite = ET.parse(junit).getroot().find("testsuite")  # nosec B314 - pytest's report of our fixture
+    # pytest's report on our own fixture project
+    suite = ET.parse(junit).getroot().find("testsuite")  # nosec B314
     assert suite is not None
     below = "Required test coverage of 80% not reached" in proc.stdout
     expected = int(suite.get("failures", 0)) + int(suite.get("errors", 0)) + int(below)

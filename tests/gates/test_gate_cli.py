@@ -113,7 +113,8 @@ def test_sarif_validates_against_the_oasis_schema(bandit_reports: dict[str, str]
 
 def test_junit_parses_with_one_case_per_gate(bandit_reports: dict[str, str]) -> None:
     junit = bandit_reports["junit"].split("?>", 1)[1]
-    suite = ET.fromstring(junit)  # nosec B314 - the report assay just wrote
+    # parses the report assay just wrote
+    suite = ET.fromstring(junit)  # nosec B314
     cases = {c.get("name"): c for c in suite.iter("testcase")}
     assert set(cases) == {"bandit", "complexity"}
     failure = cases["bandit"].find("failure")

@@ -105,7 +105,8 @@ async def test_dns_resolution(sandbox: Sandbox) -> None:
 async def test_write_outside_workspace(sandbox: Sandbox, tmp_path: Path) -> None:
     outside = tmp_path / "outside"
     outside.mkdir()
-    targets = [outside / "pwned.txt", Path(f"/tmp/assay-escape-{uuid.uuid4().hex}")]
+    # the attack: write to the host's /tmp from inside the sandbox
+    targets = [outside / "pwned.txt", Path(f"/tmp/assay-escape-{uuid.uuid4().hex}")]  # nosec B108
     result = await sandbox.run(["python3", "write_outside.py", *map(str, targets)])
     assert result.exit_code == 0, result.stderr
     escaped = [
@@ -191,7 +192,8 @@ async def test_changeset_traversal(sandbox: Sandbox, tmp_path: Path) -> None:
     assert result.ok, result
     hostile = [
         "../escape.txt",
-        "/tmp/assay-abs-escape.txt",
+        # an absolute path the changeset must refuse
+        "/tmp/assay-abs-escape.txt",  # nosec B108
         "a/../../escape.txt",
         "root/tmp/via-symlink.txt",
         "out/up/escape.txt",
@@ -208,8 +210,9 @@ async def test_changeset_traversal(sandbox: Sandbox, tmp_path: Path) -> None:
             refusals += 1
     outside = [
         sandbox.workspace.parent / "escape.txt",
-        Path("/tmp/assay-abs-escape.txt"),
-        Path("/tmp/via-symlink.txt"),
+        # where the attacks would land
+        Path("/tmp/assay-abs-escape.txt"),  # nosec B108
+        Path("/tmp/via-symlink.txt"),  # nosec B108
         tmp_path / "target",
     ]
     record(

@@ -45,7 +45,8 @@ WORKSPACE = "/workspace"
 
 BASE_ENV: Mapping[str, str] = {
     "PATH": "/usr/local/bin:/usr/bin:/bin",
-    "HOME": "/tmp",  # noqa: S108  # nosec B108 - the sandbox's own private tmpfs
+    # the sandbox's own private tmpfs, never the host's /tmp
+    "HOME": "/tmp",  # noqa: S108  # nosec B108
     "LANG": "C.UTF-8",
     "PYTHONDONTWRITEBYTECODE": "1",
     "PYTHONUNBUFFERED": "1",

@@ -116,7 +116,8 @@ class BwrapSandbox:
         for path in self.ro_paths:
             args += ["--ro-bind", str(path), str(path)]
         args += [
-            "--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp",  # noqa: S108  # nosec B108 - private tmpfs
+            # /tmp is a fresh private tmpfs, never the host's
+            "--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp",  # noqa: S108  # nosec B108
             "--bind", str(self.workspace), WORKSPACE,
             "--chdir", str(PurePosixPath(WORKSPACE) / inside_cwd(cwd)),
         ]  # fmt: skip
