@@ -21,7 +21,9 @@ description: exec steps run inside the sandbox, with no host secrets
 steps:
   - description: print where we are and what we can see
     exec:
-      command: python3 -c "import os; print(os.getcwd(), os.environ.get('ANTHROPIC_API_KEY'), os.path.exists('{host}'))"
+      command: >-
+        python3 -c "import os; print(os.getcwd(), os.environ.get('ANTHROPIC_API_KEY'),
+        os.path.exists('{host}'))"
     assert:
       exit_code: 0
       stdout_contains: "/workspace None False"
