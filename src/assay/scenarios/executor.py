@@ -12,7 +12,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import shutil
+import tempfile
 import time
+import weakref
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -57,19 +60,25 @@ class Executor(Protocol):
         ...
 
 
-def minimal_env(extra_path: Sequence[Path] = ()) -> dict[str, str]:
-    """PATH (with `extra_path` first), a throwaway HOME and a UTF-8 locale; nothing else."""
+def minimal_env(extra_path: Sequence[Path] = (), *, home: str | None = None) -> dict[str, str]:
+    """PATH (with `extra_path` first), HOME (default: the temp folder), a UTF-8 locale; nothing
+    else."""
     path = os.pathsep.join([*(str(p) for p in extra_path), "/usr/local/bin:/usr/bin:/bin"])
-    home = "/tmp"  # noqa: S108 - a throwaway HOME, not a temporary file
+    home = home or tempfile.gettempdir()
     return {"PATH": path, "HOME": home, "LANG": "C.UTF-8", "PYTHONUNBUFFERED": "1"}
 
 
 class SubprocessExecutor:
-    """Runs commands as local subprocesses in `cwd`, without a shell (no isolation)."""
+    """Runs commands as local subprocesses in `cwd`, without a shell (no isolation).
+
+    HOME is a private folder of its own, removed when the executor is garbage-collected.
+    """
 
     def __init__(self, cwd: Path | None = None, *, extra_path: Sequence[Path] = ()) -> None:
         self.cwd = cwd
-        self.base_env = minimal_env(extra_path)
+        home = tempfile.mkdtemp(prefix="assay-home-")
+        weakref.finalize(self, shutil.rmtree, home, ignore_errors=True)
+        self.base_env = minimal_env(extra_path, home=home)
 
     async def run(
         self,
