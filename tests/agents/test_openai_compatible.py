@@ -46,7 +46,7 @@ def _answer(system: str) -> dict[str, Any]:
         )  # fmt: skip
     else:
         out = SecurityReview(verdict="approve", summary="ok")
-    args = out.model_dump(mode="json")
+    args: dict[str, Any] = out.model_dump(mode="json")
     args.pop("kind")
     return args
 

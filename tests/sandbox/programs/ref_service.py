@@ -14,6 +14,7 @@ from urllib.parse import parse_qs, urlparse
 class Handler(BaseHTTPRequestHandler):
     def do_GET(self) -> None:
         url = urlparse(self.path)
+        body: dict[str, object]
         if url.path == "/probe":
             q = parse_qs(url.query)
             host, port = q["host"][0], int(q["port"][0])
