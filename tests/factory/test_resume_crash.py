@@ -94,16 +94,50 @@ def _summary(run_dir: Path) -> dict[str, Any]:
             "commits": int(commits)}  # fmt: skip
 
 
-@pytest.mark.slow
-def test_kill_nine_and_resume(tmp_path: Path) -> None:
-    ref = tmp_path / "ref"
-    spec = _project(ref)
+def _reference(tmp: Path) -> dict[str, Any]:
+    """The summary of an uninterrupted run."""
+    spec = _project(tmp)
     done = subprocess.run(
-        _cmd("run", str(spec), "--runs-dir", str(ref / "runs")), cwd=ref,
-        env=_env(ref, "0"), capture_output=True, text=True, timeout=300, check=False,
+        _cmd("run", str(spec), "--runs-dir", str(tmp / "runs")), cwd=tmp,
+        env=_env(tmp, "0"), capture_output=True, text=True, timeout=300, check=False,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
-    expected = _summary(_run_dir(ref / "runs") or ref)
+    return _summary(_run_dir(tmp / "runs") or tmp)
+
+
+def _start(work: Path, spec: Path, runs: Path) -> tuple[subprocess.Popen[str], Path | None]:
+    """`assay run`, or `assay resume` once a run folder exists; and that folder."""
+    run_dir = _run_dir(runs)
+    args = ("resume", str(run_dir)) if run_dir else ("run", str(spec), "--runs-dir", str(runs))
+    proc = subprocess.Popen(
+        _cmd(*args), cwd=work, env=_env(work, "0.2"),
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    return proc, run_dir
+
+
+def _kill_after(proc: subprocess.Popen[str], runs: Path, goal: int, rng: random.Random) -> bool:
+    """Once the ledger holds `goal` completed steps, wait a random moment and kill -9 `proc`.
+
+    False when the process finished (or the deadline passed) before the kill.
+    """
+    deadline = time.monotonic() + 240
+    while proc.poll() is None and time.monotonic() < deadline:
+        found = _run_dir(runs)
+        if found and _count_steps(found) >= goal:
+            time.sleep(rng.uniform(0.0, 0.3))
+            break
+        time.sleep(0.05)
+    killed = proc.poll() is None
+    if killed:
+        proc.send_signal(signal.SIGKILL)
+    proc.communicate()
+    return killed
+
+
+@pytest.mark.slow
+def test_kill_nine_and_resume(tmp_path: Path) -> None:
+    expected = _reference(tmp_path / "ref")
     assert expected["finished"]["outcome"] == "converged"
 
     work = tmp_path / "crash"
@@ -113,34 +147,17 @@ def test_kill_nine_and_resume(tmp_path: Path) -> None:
     total = len(expected["steps"])
     # kill once the ledger holds a random number of completed steps, then a random moment later
     # (so the kill lands inside the next step: a model call, a gate run, a commit...)
-    targets = sorted(rng.sample(range(2, total - 1), 4))
     kills, seen = 0, []
-    for target in [*targets, None]:
-        run_dir = _run_dir(runs)
-        args = ("resume", str(run_dir)) if run_dir else ("run", str(spec), "--runs-dir", str(runs))
-        proc = subprocess.Popen(
-            _cmd(*args), cwd=work, env=_env(work, "0.2"),
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        )  # fmt: skip
-        if target is None:
-            _out, err = proc.communicate(timeout=300)
-            assert proc.returncode == 0, err
-            break
-        deadline = time.monotonic() + 240
+    for target in sorted(rng.sample(range(2, total - 1), 4)):
+        proc, run_dir = _start(work, spec, runs)
         at_start = _count_steps(run_dir) if run_dir else 0
-        goal = max(target, at_start + 1)  # always let the resumed run make some progress
-        while proc.poll() is None and time.monotonic() < deadline:
-            found = _run_dir(runs)
-            if found and _count_steps(found) >= goal:
-                time.sleep(rng.uniform(0.0, 0.3))
-                break
-            time.sleep(0.05)
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGKILL)
-            kills += 1
-        proc.communicate()
+        # always let the resumed run make some progress
+        kills += _kill_after(proc, runs, max(target, at_start + 1), rng)
         found = _run_dir(runs)
         seen.append(_count_steps(found) if found else 0)
+    proc, _ = _start(work, spec, runs)
+    _out, err = proc.communicate(timeout=300)
+    assert proc.returncode == 0, err
     print(f"kill -9 landed after {seen} completed steps (of {total})")
     assert kills >= 3, f"the kills mostly missed: {seen}"
     assert len(set(seen)) >= 3, f"kills landed at too few points: {seen}"
