@@ -89,7 +89,9 @@ def main() -> None:
             target = sorted((work / package).glob("*.py"))[i % 10]
             target.write_text(target.read_text() + f"\n\n# benchmark edit {i}\n")
             d.append(gate(work))
-        print(f"run {i + 1}/{args.runs}: a={a[-1]:.2f}s b={b[-1]:.2f}s c={c[-1]:.2f}s d={d[-1]:.2f}s")
+        print(
+            f"run {i + 1}/{args.runs}: a={a[-1]:.2f}s b={b[-1]:.2f}s c={c[-1]:.2f}s d={d[-1]:.2f}s"
+        )
     ma, mb, mc, md = (statistics.median(x) for x in (a, b, c, d))
     print(f"\n{args.package}: median of {args.runs} runs")
     print(f"(a) tools by hand, sequential : {ma:7.2f} s")
