@@ -218,3 +218,21 @@ def test_version_without_the_online_check(tmp_path: Path) -> None:
     assert semgrep_version(str(elsewhere)) == importlib.metadata.version("semgrep")
     with pytest.raises(ToolMissingError, match="nowhere"):
         semgrep_version(str(tmp_path / "nowhere" / "semgrep"))
+
+
+def test_editing_a_project_rule_file_invalidates_the_cache(tmp_path: Path) -> None:
+    """A project's own rule file is part of the cache key, like the tool's config."""
+    root = tmp_path / "proj"
+    (root / "rules").mkdir(parents=True)
+    (root / "app.py").write_text("print('hello')\n")
+    rule = "rules:\n  - id: house.no-{0}\n    languages: [python]\n    severity: WARNING\n"
+    rule += "    message: no {0}\n    pattern: {0}(...)\n"
+    (root / "rules" / "house.yaml").write_text(rule.format("input"))
+    settings = with_options(bundled=False, rules=["rules"])
+    first = gate_run(root, settings)
+    assert first.findings == [] and not first.cached
+    assert gate_run(root, settings).cached
+    (root / "rules" / "house.yaml").write_text(rule.format("print"))
+    edited = gate_run(root, settings)
+    assert not edited.cached
+    assert [f.rule_id for f in edited.findings] == ["house.no-print"]

@@ -157,7 +157,11 @@ class Scan:
 
 @runtime_checkable
 class Gate(Protocol):
-    """A quality gate. Built-in and third-party gates satisfy the same protocol."""
+    """A quality gate. Built-in and third-party gates satisfy the same protocol.
+
+    Optional attributes the runner also reads: ``options_model`` (a pydantic model validating the
+    gate's own policy keys), ``default_required`` (False makes the gate advisory by default) and
+    ``config_files(ctx) -> Sequence[str]`` (extra files whose content is part of the cache key)."""
 
     name: str
     """Unique, lower-case name used in config and output."""

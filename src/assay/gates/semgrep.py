@@ -110,6 +110,15 @@ class SemgrepGate:
         """semgrep's version (see `semgrep_version`)."""
         return semgrep_version(find_tool("semgrep"))
 
+    def config_files(self, ctx: GateContext) -> Sequence[str]:
+        """The project's own rule files: editing one invalidates every cached finding."""
+        found: list[str] = []
+        for entry in ctx.options["rules"]:
+            path = ctx.root / entry
+            files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+            found += [f.relative_to(ctx.root).as_posix() for f in files]
+        return found
+
     def inputs(self, ctx: GateContext) -> Sequence[str]:
         """Every ``.py`` file (stubs hold no code to scan)."""
         return [f for f in ctx.files if f.endswith(".py")]
