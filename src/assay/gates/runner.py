@@ -164,9 +164,9 @@ class GateRunner:
     def _cache_key(self, plan: _Plan, version: str, inputs: Sequence[str]) -> str:
         configs = [f for f in _TOOL_CONFIG_FILES if (self.root / f).is_file()]
         # A gate may name config files of its own (e.g. a project's semgrep rules).
-        extra = getattr(plan.gate, "config_files", None)
-        if callable(extra):
-            configs += [f for f in extra(plan.ctx) if (self.root / f).is_file()]
+        own_configs = getattr(plan.gate, "config_files", None)
+        if callable(own_configs):
+            configs += [f for f in own_configs(plan.ctx) if (self.root / f).is_file()]
         payload = json.dumps(
             [plan.gate.name, version, plan.ctx.options, self._hashes.combined(configs)],
             sort_keys=True,
