@@ -25,7 +25,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, computed_field, model_validator
 
 from assay.errors import ToolMissingError
-from assay.gates._tool import find_tool, relative, run_tool
+from assay.gates._tool import ToolRun, find_tool, relative, run_tool
 from assay.gates.base import Finding, GateContext, Scan, SeverityName
 
 __all__ = ["RULES_DIR", "SemgrepGate", "SemgrepOptions", "bundled_rule_files", "semgrep_version"]
@@ -131,31 +131,46 @@ class SemgrepGate:
         if not files:
             return Scan()
         ctx.report_dir.mkdir(parents=True, exist_ok=True)
-        report = ctx.report_dir / "semgrep.json"
-        env = {
-            **_ENV,
-            "SEMGREP_SETTINGS_FILE": str(ctx.report_dir / "semgrep-settings.yml"),
-            "SEMGREP_LOG_FILE": str(ctx.report_dir / "semgrep.log"),
-        }
-        argv = [*_command(find_tool("semgrep"), configs, ctx.options), "--", *files]
-        proc = await run_tool([*argv[:2], _FAST_START, *argv[2:]], cwd=ctx.root, env=env)
-        if proc.returncode != 0 and _FAST_START.split("=")[0] in proc.stderr:
-            proc = await run_tool(argv, cwd=ctx.root, env=env)  # a semgrep without the option
-        try:
-            data = json.loads(proc.stdout)
-        except json.JSONDecodeError:
-            return Scan(error=proc.describe_failure())
-        if not isinstance(data, dict):
-            return Scan(error=proc.describe_failure())
-        report.write_text(proc.stdout, encoding="utf-8")
-        errors = [e for e in data.get("errors") or [] if isinstance(e, dict)]
-        fatal = [e for e in errors if e.get("level") == "error"]
-        if fatal or proc.returncode not in (0, 1):
-            said = "\n".join(_describe_error(e) for e in fatal) or proc.describe_failure()
-            return Scan(error=f"semgrep failed: {said}", raw_report=report)
-        findings = [_finding(ctx.root, item) for item in data.get("results") or []]
-        findings += [_incomplete(ctx.root, e) for e in errors if _error_path(e)]
-        return Scan(findings=findings, raw_report=report)
+        proc = await _run_semgrep(ctx, configs, files)
+        return _parse(ctx.root, proc, ctx.report_dir / "semgrep.json")
+
+
+async def _run_semgrep(ctx: GateContext, configs: Sequence[str], files: Sequence[str]) -> ToolRun:
+    """One semgrep run over `files`, retried without the fast-start flag if semgrep rejects it."""
+    env = {
+        **_ENV,
+        "SEMGREP_SETTINGS_FILE": str(ctx.report_dir / "semgrep-settings.yml"),
+        "SEMGREP_LOG_FILE": str(ctx.report_dir / "semgrep.log"),
+    }
+    argv = [*_command(find_tool("semgrep"), configs, ctx.options), "--", *files]
+    proc = await run_tool([*argv[:2], _FAST_START, *argv[2:]], cwd=ctx.root, env=env)
+    if proc.returncode != 0 and _FAST_START.split("=")[0] in proc.stderr:
+        proc = await run_tool(argv, cwd=ctx.root, env=env)  # a semgrep without the option
+    return proc
+
+
+def _json_object(text: str) -> dict[str, Any] | None:
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError:
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def _parse(root: Path, proc: ToolRun, report: Path) -> Scan:
+    """Findings from semgrep's JSON; semgrep's own errors make the scan an error."""
+    data = _json_object(proc.stdout)
+    if data is None:
+        return Scan(error=proc.describe_failure())
+    report.write_text(proc.stdout, encoding="utf-8")
+    errors = [e for e in data.get("errors") or [] if isinstance(e, dict)]
+    fatal = [e for e in errors if e.get("level") == "error"]
+    if fatal or proc.returncode not in (0, 1):
+        said = "\n".join(_describe_error(e) for e in fatal) or proc.describe_failure()
+        return Scan(error=f"semgrep failed: {said}", raw_report=report)
+    findings = [_finding(root, item) for item in data.get("results") or []]
+    findings += [_incomplete(root, e) for e in errors if _error_path(e)]
+    return Scan(findings=findings, raw_report=report)
 
 
 @functools.cache

@@ -25,7 +25,7 @@ from assay.sandbox.docker import DEFAULT_IMAGE, docker_client
 
 __all__ = ["DEFAULT_PACKAGES", "build_image", "image_exists"]
 
-DEFAULT_PACKAGES = ("python3", "python3-pytest")
+DEFAULT_PACKAGES = ("python3", "python3-pytest", "python3-pytest-cov")
 """What the base image holds beyond Debian's minbase."""
 
 
