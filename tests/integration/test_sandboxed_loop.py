@@ -11,6 +11,7 @@ from assay.commands._holdout import ScenarioValidator
 from assay.commands.run import check_sandbox, select_gates
 from assay.config import FactoryConfig, GatePolicy, SandboxConfig, Settings
 from assay.factory.loop import Factory, RoleModels
+from assay.gates.base import Gate
 from assay.gates.pytest_gate import PytestGate
 from assay.gates.ruff import RuffGate
 from assay.ledger import Ledger
@@ -104,7 +105,7 @@ async def test_loop_serves_and_tests_generated_code_under_bwrap(
     settings = Settings(
         factory=FactoryConfig(max_iterations=1),
         sandbox=SandboxConfig(backend="bwrap", timeout_s=120, memory_mb=1024),
-        gates={"pytest": GatePolicy(coverage=40, source=["src"])},
+        gates={"pytest": GatePolicy.model_validate({"coverage": 40, "source": ["src"]})},
     )
     validator = ScenarioValidator(
         loaded.scenarios, judge=None, threshold=95, start_timeout=30,
@@ -135,7 +136,7 @@ def test_run_stops_early_without_a_sandbox(tmp_path: Path, monkeypatch: pytest.M
     monkeypatch.setenv("PATH", str(tmp_path))
     bwrap_problem.cache_clear()
     try:
-        gates = [PytestGate(settings=settings, untrusted=True)]
+        gates: list[Gate] = [PytestGate(settings=settings, untrusted=True)]
         with pytest.raises(SandboxUnavailable, match="no sandbox backend is available"):
             check_sandbox(settings, gates, None)
         check_sandbox(settings, [RuffGate()], None)  # nothing untrusted runs: no sandbox needed
