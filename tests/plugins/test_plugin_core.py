@@ -163,3 +163,23 @@ def test_listing_mode_records_without_raising(plugin) -> None:  # type: ignore[n
     assert (
         pm.records[name].problems[0].message == "could not be imported (ImportError: needs libfoo)"
     )
+
+
+def test_a_plugin_registered_in_process_is_called() -> None:
+    """`pm.register(obj, name=...)` without an entry point still provides its gates."""
+    from assay.gates.ruff import RuffGate
+    from assay.plugins import gates as registry_gates
+    from assay.plugins import hookimpl as impl
+    from assay.plugins import make_plugin_manager as make_pm
+
+    class InProcess:
+        @impl
+        def assay_gates(self) -> list[RuffGate]:
+            gate = RuffGate()
+            gate.name = "ruff-in-process"
+            return [gate]
+
+    pm = make_pm()
+    pm.register(InProcess(), name="in-process")
+    assert "in-process" in pm.plugin_order()
+    assert "ruff-in-process" in {g.name for g in registry_gates(pm)}

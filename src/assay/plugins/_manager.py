@@ -130,7 +130,14 @@ class AssayPluginManager(pluggy.PluginManager):
         """Names of the loaded plugins in calling order: built-ins, then sorted by name."""
         loaded = [r for r in self.records.values() if r.status == "loaded"]
         builtins = [r.name for r in loaded if r.origin == "builtin"]
-        return builtins + sorted(r.name for r in loaded if r.origin != "builtin")
+        others = {r.name for r in loaded if r.origin != "builtin"}
+        # Plugins registered in-process with `pm.register(obj, name=...)` have no record.
+        others |= {
+            name
+            for name, plugin in self.list_name_plugin()
+            if plugin is not None and name not in self.records
+        }
+        return builtins + sorted(others)
 
     def matches(self, wanted: str, record: PluginRecord) -> bool:
         """Whether a name from config denotes `record` (its own name or its distribution's)."""
