@@ -14,8 +14,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from assay.errors import ToolMissingError
+from assay.gates.base import GateContext
 
-__all__ = ["ToolRun", "find_tool", "relative", "run_tool", "tool_version"]
+__all__ = ["PythonToolGate", "ToolRun", "find_tool", "relative", "run_tool", "tool_version"]
 
 _VERSION = re.compile(r"\d+\.\d+(?:\.\d+)?(?:[.\-+]?\w+)*")
 
@@ -109,3 +110,26 @@ def relative(root: Path, filename: str) -> str:
         return path.resolve().relative_to(root.resolve()).as_posix()
     except ValueError:
         return Path(filename).as_posix()
+
+
+class PythonToolGate:
+    """Defaults for a gate that drives one executable over the project's Python files.
+
+    Subclasses set ``name``, ``tool``, ``executable``, ``cost`` and ``default_fail_on`` and write
+    ``scan``; they override ``applies`` / ``inputs`` only when they read more than Python.
+    """
+
+    executable: str
+    per_file = True
+
+    def applies(self, ctx: GateContext) -> bool:
+        """Any Python file."""
+        return bool(ctx.files)
+
+    def version(self) -> str:
+        """The executable's version."""
+        return tool_version(self.executable)
+
+    def inputs(self, ctx: GateContext) -> Sequence[str]:
+        """Every Python file."""
+        return ctx.files

@@ -16,7 +16,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from assay.gates._tool import find_tool, relative, run_tool, tool_version
+from assay.gates._tool import PythonToolGate, find_tool, relative, run_tool
 from assay.gates.base import Finding, GateContext, Scan, SeverityName
 
 __all__ = ["BanditGate", "BanditOptions"]
@@ -37,7 +37,7 @@ _SEVERITY: dict[str, SeverityName] = {"LOW": "low", "MEDIUM": "medium", "HIGH": 
 _CONFIDENCE = {"low": 1, "medium": 2, "high": 3, "undefined": 0}
 
 
-class BanditGate:
+class BanditGate(PythonToolGate):
     """bandit over each Python file."""
 
     name = "bandit"
@@ -47,18 +47,6 @@ class BanditGate:
     per_file = True
     default_fail_on: SeverityName = "medium"
     options_model = BanditOptions
-
-    def applies(self, ctx: GateContext) -> bool:
-        """Any Python file."""
-        return bool(ctx.files)
-
-    def version(self) -> str:
-        """bandit's version."""
-        return tool_version(self.executable)
-
-    def inputs(self, ctx: GateContext) -> Sequence[str]:
-        """Every Python file."""
-        return ctx.files
 
     def argv(self, ctx: GateContext, files: Sequence[str]) -> list[str]:
         """The bandit command line for `files`; a ``[tool.bandit]`` table in pyproject is used."""

@@ -14,7 +14,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from assay.gates._tool import find_tool, relative, run_tool, tool_version
+from assay.gates._tool import PythonToolGate, find_tool, relative, run_tool
 from assay.gates.base import Finding, GateContext, Scan, SeverityName
 
 __all__ = ["ComplexityGate", "ComplexityOptions"]
@@ -31,7 +31,7 @@ class ComplexityOptions(BaseModel):
     with, looser than mccabe's classic 10, which radon's counting makes noisy."""
 
 
-class ComplexityGate:
+class ComplexityGate(PythonToolGate):
     """``radon cc -j`` over each Python file."""
 
     name = "complexity"
@@ -41,14 +41,6 @@ class ComplexityGate:
     per_file = True
     default_fail_on: SeverityName = "low"
     options_model = ComplexityOptions
-
-    def applies(self, ctx: GateContext) -> bool:
-        """Any Python file."""
-        return bool(ctx.files)
-
-    def version(self) -> str:
-        """radon's version."""
-        return tool_version(self.executable)
 
     def inputs(self, ctx: GateContext) -> Sequence[str]:
         """Every Python file (radon reads only ``.py``)."""

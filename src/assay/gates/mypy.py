@@ -15,7 +15,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from assay.gates._tool import find_tool, relative, run_tool, tool_version
+from assay.gates._tool import PythonToolGate, find_tool, relative, run_tool
 from assay.gates.base import Finding, GateContext, Scan, SeverityName
 
 __all__ = ["MypyGate", "MypyOptions"]
@@ -34,7 +34,7 @@ class MypyOptions(BaseModel):
     """Extra command-line flags for mypy, e.g. ``["--python-version", "3.12"]``."""
 
 
-class MypyGate:
+class MypyGate(PythonToolGate):
     """mypy over every Python file, as one whole-project run."""
 
     name = "mypy"
@@ -44,18 +44,6 @@ class MypyGate:
     per_file = False
     default_fail_on: SeverityName = "low"
     options_model = MypyOptions
-
-    def applies(self, ctx: GateContext) -> bool:
-        """Any Python file."""
-        return bool(ctx.files)
-
-    def version(self) -> str:
-        """mypy's version."""
-        return tool_version(self.executable)
-
-    def inputs(self, ctx: GateContext) -> Sequence[str]:
-        """Every Python file (types flow across modules, so any change reruns mypy)."""
-        return ctx.files
 
     def argv(self, ctx: GateContext, files: Sequence[str]) -> list[str]:
         """The mypy command line for `files`."""

@@ -9,7 +9,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from assay.gates._tool import find_tool, run_tool, tool_version
+from assay.gates._tool import PythonToolGate, find_tool, run_tool
 from assay.gates.base import Finding, GateContext, Scan, SeverityName
 
 __all__ = ["RuffGate"]
@@ -30,27 +30,16 @@ class RuffOptions(BaseModel):
 _HIGH_PREFIXES = ("F", "E9", "S", "B")
 
 
-class RuffGate:
+class RuffGate(PythonToolGate):
     """ruff check + ruff format --check."""
 
     name = "ruff"
     tool = "ruff"
+    executable = "ruff"
     cost = 1
     per_file = True
     default_fail_on: SeverityName = "low"
     options_model = RuffOptions
-
-    def applies(self, ctx: GateContext) -> bool:
-        """Any Python file."""
-        return bool(ctx.files)
-
-    def version(self) -> str:
-        """ruff's version."""
-        return tool_version("ruff")
-
-    def inputs(self, ctx: GateContext) -> Sequence[str]:
-        """Every Python file."""
-        return ctx.files
 
     async def scan(self, ctx: GateContext, files: Sequence[str]) -> Scan:
         """Lint, then check formatting, of `files`."""

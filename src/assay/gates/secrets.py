@@ -15,7 +15,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from assay.gates._tool import find_tool, relative, run_tool, tool_version
+from assay.gates._tool import PythonToolGate, find_tool, relative, run_tool
 from assay.gates.base import Finding, GateContext, Scan, SeverityName
 
 __all__ = ["SecretsGate", "SecretsOptions"]
@@ -34,7 +34,7 @@ class SecretsOptions(BaseModel):
     """detect-secrets plugin class names to turn off, e.g. ``["HexHighEntropyString"]``."""
 
 
-class SecretsGate:
+class SecretsGate(PythonToolGate):
     """detect-secrets scan over each text file."""
 
     name = "secrets"
@@ -44,14 +44,6 @@ class SecretsGate:
     per_file = True
     default_fail_on: SeverityName = "low"
     options_model = SecretsOptions
-
-    def applies(self, ctx: GateContext) -> bool:
-        """Any Python file (assay gates Python projects; then every text file is scanned)."""
-        return bool(ctx.files)
-
-    def version(self) -> str:
-        """detect-secrets' version."""
-        return tool_version(self.executable)
 
     def inputs(self, ctx: GateContext) -> Sequence[str]:
         """Every non-excluded text file no larger than ``max_bytes``."""
