@@ -82,7 +82,8 @@ def _summary_table(report: GateReport) -> Table:
 def _print_text(console: Console, report: GateReport, verbose: bool) -> None:
     console.print(_summary_table(report))
     for r in report.results:
-        shown = [f for f in r.findings if f.waived_by is None]
+        live = [f for f in r.findings if f.waived_by is None]
+        shown = live if verbose else r.blocking_findings
         limit = len(shown) if verbose else 20
         for f in shown[:limit]:
             console.print(
@@ -91,8 +92,14 @@ def _print_text(console: Console, report: GateReport, verbose: bool) -> None:
                 highlight=False,
                 markup=True,
             )
-        if len(shown) > limit:
-            console.print(f"  ... and {len(shown) - limit} more from {r.gate} (use --verbose)")
+        hidden = len(live) - min(len(shown), limit)
+        if hidden > 0:
+            console.print(
+                f"  ... and {hidden} more from {r.gate}"
+                + ("" if verbose else f", {len(live) - len(shown)} below '{r.fail_on}'")
+                + " (--verbose shows all)",
+                highlight=False,
+            )
     for w in report.expired_waivers:
         console.print(
             f"[yellow]expired waiver[/] ({w.get('expires')}, owner {w.get('owner')}): "

@@ -12,7 +12,7 @@ import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, Protocol, runtime_checkable
+from typing import Any, Literal, Protocol, cast, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -48,9 +48,9 @@ class Severity(enum.IntEnum):
             raise ValueError(f"unknown severity {value!r}; expected one of {names}") from None
 
     @property
-    def label(self) -> str:
+    def label(self) -> SeverityName:
         """The lower-case name used in config and output."""
-        return self.name.lower()
+        return cast("SeverityName", self.name.lower())
 
 
 SeverityName = Literal["info", "low", "medium", "high", "critical"]
@@ -105,6 +105,8 @@ class GateResult(BaseModel):
     tool_version: str
     status: GateStatus
     required: bool
+    fail_on: SeverityName = "low"
+    """The lowest severity that failed the gate under the policy in force."""
     duration_s: float
     findings: list[Finding] = Field(default_factory=list)
     raw_report: str | None = None
@@ -117,6 +119,12 @@ class GateResult(BaseModel):
     """How many files the tool actually ran on (0 for a full cache hit)."""
     metrics: dict[str, float] = Field(default_factory=dict)
     """Numbers worth keeping, e.g. ``coverage``."""
+
+    @property
+    def blocking_findings(self) -> list[Finding]:
+        """Unwaived findings at or above `fail_on`: the ones that decide the status."""
+        floor = Severity.parse(self.fail_on)
+        return [f for f in self.findings if f.waived_by is None and f.level >= floor]
 
     @property
     def blocking(self) -> bool:

@@ -286,6 +286,7 @@ class GateRunner:
             tool_version=version,
             status=status,
             required=plan.required,
+            fail_on=plan.fail_on.label,
             duration_s=round(duration, 4),
             findings=findings or [],
             raw_report=raw_report,
