@@ -123,3 +123,24 @@ def test_a_plugin_backend_is_used_by_name(
     assert open_sandbox(workspace, SandboxConfig(backend="plain")).name == "local"
     with pytest.raises(SandboxUnavailable, match="plain"):
         open_sandbox(workspace, SandboxConfig(backend="nope"))
+
+
+async def test_bwrap_read_only_path_under_tmp_is_visible(tmp_path: Path) -> None:
+    """A read-only mount below /tmp (a checkout's virtualenv there) survives the private /tmp."""
+    from assay.sandbox.bwrap import bwrap_problem
+    from tests.conftest import require_or_skip
+
+    problem = bwrap_problem()
+    require_or_skip(problem is None, f"bwrap: {problem}")
+    assert str(tmp_path).startswith("/tmp/")
+    shared = tmp_path / "venv"
+    shared.mkdir()
+    (shared / "marker.txt").write_text("visible")
+    workspace = tmp_path / "ws"
+    workspace.mkdir()
+    box = BwrapSandbox(workspace, ro_paths=[shared])
+    result = await box.run(["/bin/cat", str(shared / "marker.txt")])
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout == "visible"
+    write = await box.run(["/bin/sh", "-c", f"echo x > {shared}/new.txt"])
+    assert write.exit_code != 0 and not (shared / "new.txt").exists()

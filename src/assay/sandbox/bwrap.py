@@ -113,11 +113,15 @@ class BwrapSandbox:
                 args += ["--ro-bind", f"/etc/{name}", f"/etc/{name}"]
         for name in ("passwd", "group"):
             args += ["--ro-bind", str(io / name), f"/etc/{name}"]
-        for path in self.ro_paths:
-            args += ["--ro-bind", str(path), str(path)]
         args += [
             # /tmp is a fresh private tmpfs, never the host's
             "--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp",  # noqa: S108  # nosec B108
+        ]  # fmt: skip
+        # After the tmpfs: bwrap mounts in order, so a read-only path under /tmp (a virtualenv in
+        # a checkout there) would otherwise be hidden by it.
+        for path in self.ro_paths:
+            args += ["--ro-bind", str(path), str(path)]
+        args += [
             "--bind", str(self.workspace), WORKSPACE,
             "--chdir", str(PurePosixPath(WORKSPACE) / inside_cwd(cwd)),
         ]  # fmt: skip
