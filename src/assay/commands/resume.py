@@ -27,6 +27,7 @@ from assay.ledger import LEDGER_FILE, Ledger, load_or_create_signer
 from assay.ledger.kinds import RUN_STARTED
 from assay.messages import Spec
 from assay.plugins import make_plugin_manager
+from assay.plugins import roles as plugin_roles
 
 __all__ = ["find_run", "register"]
 
@@ -69,7 +70,7 @@ def resume_command(
     check_sandbox(settings, gates, validator)
     factory = Factory(
         run_dir, spec=spec, settings=settings, models=models, gates=gates,
-        validator=validator, signer=load_or_create_signer(),
+        validator=validator, signer=load_or_create_signer(), roles=plugin_roles(pm),
     )  # fmt: skip
     console = Console(stderr=True)
     console.print(f"resuming [bold]{run_dir.name}[/]", highlight=False)

@@ -3,8 +3,8 @@
 Generated code is untrusted: the holdout service, its exec steps and the pytest gate run in the
 ``[tool.assay.sandbox]`` backend (``auto``: docker, else bwrap). When no backend is available the
 run stops before it starts, saying what to install. Plugins (``[tool.assay.plugins]``) are loaded
-once and supply gates, model providers (``<provider>:<model>``), sandbox backends and judges
-(``ASSAY_JUDGE``).
+once and supply gates, model providers (``<provider>:<model>``), sandbox backends, judges
+(``ASSAY_JUDGE``) and role agents (``assay_roles``).
 """
 
 from __future__ import annotations
@@ -35,6 +35,7 @@ from assay.ledger import load_or_create_signer
 from assay.messages import Spec
 from assay.plugins import AssayPluginManager, make_plugin_manager
 from assay.plugins import gates as plugin_gates
+from assay.plugins import roles as plugin_roles
 from assay.scenarios.loader import load_dir
 from assay.spec import load_spec
 from assay.testing import TESTING_MODELS_ENV, models_from_env
@@ -269,7 +270,7 @@ def run_command(
     run_dir = runs_dir.resolve() / run_id
     factory = Factory(
         run_dir, spec=spec, settings=settings, models=models, gates=gates_used,
-        validator=validator, signer=load_or_create_signer(), run_info=info,
+        validator=validator, signer=load_or_create_signer(), roles=plugin_roles(pm), run_info=info,
     )  # fmt: skip
     console = Console(stderr=True)
     console.print(f"run [bold]{run_id}[/] in {run_dir}", highlight=False)

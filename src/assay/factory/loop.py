@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import getpass
 import hashlib
-from collections.abc import Awaitable, Callable, Collection, Sequence
+from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,11 +23,12 @@ from pydantic_ai.exceptions import AgentRunError
 from pydantic_ai.models import Model
 
 import assay
-from assay.agents.architect import architect_agent, architect_prompt
-from assay.agents.coder import coder_agent, coder_prompt
+from assay.agents.architect import architect_prompt
+from assay.agents.coder import coder_prompt
 from assay.agents.recording import RecordingModel
-from assay.agents.reviewer import reviewer_agent, reviewer_prompt
-from assay.agents.tester import tester_agent, tester_prompt
+from assay.agents.reviewer import reviewer_prompt
+from assay.agents.roles import RoleAgents, RoleFactory
+from assay.agents.tester import tester_prompt
 from assay.agents.tools import WorkspaceDeps
 from assay.config import Settings
 from assay.errors import RunError
@@ -127,6 +128,7 @@ class Factory:
         signer: Signer | None = None,
         on_progress: Callable[[Progress], None] | None = None,
         run_info: dict[str, Any] | None = None,
+        roles: Mapping[str, RoleFactory] | None = None,
     ) -> None:
         self.run_dir = run_dir
         self.workspace = run_dir / "workspace"
@@ -140,6 +142,8 @@ class Factory:
         self.on_progress = on_progress
         self.run_info = dict(run_info or {})
         """Extra keys for ``run.started`` (e.g. the scenarios folder, for resume)."""
+        self.agents = RoleAgents(roles)
+        """Each role's agent: a plugin's (``assay.plugins.roles``) or the built-in one."""
         self.progress = Progress()
         self.ledger = Ledger.open(run_dir)
         self.budget = Budget(max_tokens=self.cfg.max_tokens, max_dollars=self.cfg.max_dollars)
@@ -286,8 +290,8 @@ class Factory:
         arch = self._model("architect", self.models.architect, "architect")
 
         async def design() -> Message:
-            deps = WorkspaceDeps(self.workspace)
-            return (await architect_agent(arch).run(architect_prompt(self.spec), deps=deps)).output
+            prompt, deps = architect_prompt(self.spec), WorkspaceDeps(self.workspace)
+            return (await self.agents.architect(arch).run(prompt, deps=deps)).output
 
         design_env = await self._message(
             "architect", sender="architect", model=arch.model_label, iteration=0,
@@ -310,7 +314,7 @@ class Factory:
             self._sync_workspace()
             prompt = tester_prompt(self.spec, the_design)
             deps = WorkspaceDeps(self.workspace)
-            return (await tester_agent(tester).run(prompt, deps=deps)).output
+            return (await self.agents.tester(tester).run(prompt, deps=deps)).output
 
         suite_env = await self._message(
             "tester", sender="tester", model=tester.model_label, iteration=0,
@@ -379,7 +383,7 @@ class Factory:
                 protected=protected, feedback=feedback,
             )  # fmt: skip
             deps = WorkspaceDeps(self.workspace)
-            return (await coder_agent(coder).run(prompt, deps=deps)).output
+            return (await self.agents.coder(coder).run(prompt, deps=deps)).output
 
         cs_env = await self._message(
             f"iter-{n}/coder", sender="coder", model=coder.model_label, iteration=n,
@@ -475,7 +479,7 @@ class Factory:
             self._sync_workspace()
             prompt = reviewer_prompt(design, changeset, report.findings)
             deps = WorkspaceDeps(self.workspace)
-            return (await reviewer_agent(reviewer).run(prompt, deps=deps)).output
+            return (await self.agents.reviewer(reviewer).run(prompt, deps=deps)).output
 
         env = await self._message(
             f"iter-{n}/review.message", sender="security-reviewer", model=reviewer.model_label,

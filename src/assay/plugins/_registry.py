@@ -172,8 +172,13 @@ def model_providers(pm: AssayPluginManager) -> dict[str, Factory]:
 
 
 def roles(pm: AssayPluginManager) -> dict[str, Factory]:
-    """Role name -> factory."""
-    return _factories(pm, "role")
+    """Role name -> factory ``(model) -> Agent``, checked: a wrong agent is reported by plugin.
+
+    Unknown role names are reported here; see `assay.agents.roles.checked_roles`.
+    """
+    from assay.agents.roles import checked_roles
+
+    return dict(checked_roles(pm))
 
 
 def judges(pm: AssayPluginManager) -> dict[str, Factory]:
