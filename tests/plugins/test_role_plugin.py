@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -127,3 +128,18 @@ def test_an_unknown_role_is_reported_by_name() -> None:
     pm = manager(Extra(), "extra-roles")
     with pytest.warns(PluginWarning, match=r"plugin 'extra-roles' offers unknown role"):
         assert roles(pm) == {}
+
+
+def test_the_docs_role_example_builds_a_checked_reviewer(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    doc = (Path(__file__).parents[2] / "docs" / "plugins.md").read_text(encoding="utf-8")
+    section = doc.split("## Replacing a role", 1)[1].split("\n## ", 1)[0]
+    [code] = re.findall(r"```python\n(.*?)```", section, flags=re.S)
+    (tmp_path / "assay_house_doc.py").write_text(code, encoding="utf-8")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    settings = Settings.model_validate({"plugins": {"load": ["assay_house_doc"]}})
+    pm = make_plugin_manager(settings=settings, autoload=False)
+    agent = roles(pm)["security-reviewer"](app.models()["security-reviewer"])
+    assert isinstance(agent, Agent) and agent.output_type is SecurityReview
+    assert not pm.problems
