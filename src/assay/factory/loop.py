@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import getpass
 import hashlib
+import shutil
 from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -301,6 +302,9 @@ class Factory:
         assert isinstance(the_design, Design)
 
         async def scaffold() -> dict[str, Any]:
+            # A kill mid-step can leave a partial scaffold, even its commit: start it over.
+            if self.workspace.exists():
+                shutil.rmtree(self.workspace)
             self.git.init()
             write_scaffold(self.workspace, self.spec, the_design)
             return self._commit(0, f"scaffold {self.spec.name} from its design\n\n"
