@@ -4,19 +4,30 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import json
 import os
 import re
 import shutil
 import subprocess
 import sys
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from assay.errors import ToolMissingError
 from assay.gates.base import GateContext
 
-__all__ = ["PythonToolGate", "ToolRun", "find_tool", "relative", "run_tool", "tool_version"]
+__all__ = [
+    "JsonReport",
+    "PythonToolGate",
+    "ToolRun",
+    "find_tool",
+    "relative",
+    "run_json_report",
+    "run_tool",
+    "tool_version",
+]
 
 _VERSION = re.compile(r"\d+\.\d+(?:\.\d+)?(?:[.\-+]?\w+)*")
 
@@ -133,3 +144,33 @@ class PythonToolGate:
     def inputs(self, ctx: GateContext) -> Sequence[str]:
         """Every Python file."""
         return ctx.files
+
+
+@dataclass(frozen=True, slots=True)
+class JsonReport:
+    """A tool's JSON object output, kept on disk as the gate's raw report, or why it failed."""
+
+    data: dict[str, Any] = field(default_factory=dict)
+    path: Path | None = None
+    error: str | None = None
+
+
+async def run_json_report(
+    argv: Sequence[str], ctx: GateContext, name: str, *, ok_codes: tuple[int, ...] = (0,)
+) -> JsonReport:
+    """Run a tool that prints one JSON object and save it as ``report_dir/name``.
+
+    Output that is not a JSON object, or an exit code outside `ok_codes`, is an error carrying
+    the tool's own words.
+    """
+    proc = await run_tool(argv, cwd=ctx.root)
+    try:
+        data = json.loads(proc.stdout)
+    except ValueError:
+        return JsonReport(error=proc.describe_failure())
+    if proc.returncode not in ok_codes or not isinstance(data, dict):
+        return JsonReport(error=proc.describe_failure())
+    ctx.report_dir.mkdir(parents=True, exist_ok=True)
+    path = ctx.report_dir / name
+    path.write_text(proc.stdout, encoding="utf-8")
+    return JsonReport(data, path)

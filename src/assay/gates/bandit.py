@@ -8,7 +8,6 @@ subprocess" are reported but do not fail every project. A file bandit cannot par
 
 from __future__ import annotations
 
-import json
 import tomllib
 from collections.abc import Sequence
 from pathlib import Path
@@ -16,7 +15,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from assay.gates._tool import PythonToolGate, find_tool, relative, run_tool
+from assay.gates._tool import PythonToolGate, find_tool, relative, run_json_report
 from assay.gates.base import Finding, GateContext, Scan, SeverityName
 
 __all__ = ["BanditGate", "BanditOptions"]
@@ -60,16 +59,10 @@ class BanditGate(PythonToolGate):
 
     async def scan(self, ctx: GateContext, files: Sequence[str]) -> Scan:
         """Run bandit over `files`; exit 1 only means it found something."""
-        proc = await run_tool(self.argv(ctx, files), cwd=ctx.root)
-        try:
-            data: dict[str, Any] = json.loads(proc.stdout)
-        except ValueError:
-            return Scan(error=proc.describe_failure())
-        if proc.returncode not in (0, 1):
-            return Scan(error=proc.describe_failure())
-        ctx.report_dir.mkdir(parents=True, exist_ok=True)
-        report = ctx.report_dir / "bandit.json"
-        report.write_text(proc.stdout, encoding="utf-8")
+        out = await run_json_report(self.argv(ctx, files), ctx, "bandit.json", ok_codes=(0, 1))
+        if out.error is not None:
+            return Scan(error=out.error)
+        data, report = out.data, out.path
         least = _CONFIDENCE[ctx.options["confidence"]]
         findings = [
             _finding(ctx.root, item)

@@ -8,13 +8,12 @@ radon cannot parse is a finding (``parse-error``).
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from assay.gates._tool import PythonToolGate, find_tool, relative, run_tool
+from assay.gates._tool import PythonToolGate, find_tool, relative, run_json_report
 from assay.gates.base import Finding, GateContext, Scan, SeverityName
 
 __all__ = ["ComplexityGate", "ComplexityOptions"]
@@ -52,16 +51,10 @@ class ComplexityGate(PythonToolGate):
 
     async def scan(self, ctx: GateContext, files: Sequence[str]) -> Scan:
         """Measure every block in `files` and report those above ``max``."""
-        proc = await run_tool(self.argv(ctx, files), cwd=ctx.root)
-        try:
-            data: dict[str, Any] = json.loads(proc.stdout)
-        except ValueError:
-            return Scan(error=proc.describe_failure())
-        if proc.returncode != 0:
-            return Scan(error=proc.describe_failure())
-        ctx.report_dir.mkdir(parents=True, exist_ok=True)
-        report = ctx.report_dir / "radon-cc.json"
-        report.write_text(proc.stdout, encoding="utf-8")
+        out = await run_json_report(self.argv(ctx, files), ctx, "radon-cc.json")
+        if out.error is not None:
+            return Scan(error=out.error)
+        data, report = out.data, out.path
         limit = int(ctx.options["max"])
         findings: list[Finding] = []
         for name, blocks in data.items():

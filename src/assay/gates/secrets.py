@@ -15,7 +15,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from assay.gates._tool import PythonToolGate, find_tool, relative, run_tool
+from assay.gates._tool import PythonToolGate, find_tool, relative, run_json_report
 from assay.gates.base import Finding, GateContext, Scan, SeverityName
 
 __all__ = ["SecretsGate", "SecretsOptions"]
@@ -59,16 +59,10 @@ class SecretsGate(PythonToolGate):
 
     async def scan(self, ctx: GateContext, files: Sequence[str]) -> Scan:
         """Scan `files` and report each potential secret."""
-        proc = await run_tool(self.argv(ctx, files), cwd=ctx.root)
-        try:
-            data: dict[str, Any] = json.loads(proc.stdout)
-        except ValueError:
-            return Scan(error=proc.describe_failure())
-        if proc.returncode != 0:
-            return Scan(error=proc.describe_failure())
-        ctx.report_dir.mkdir(parents=True, exist_ok=True)
-        report = ctx.report_dir / "detect-secrets.json"
-        report.write_text(proc.stdout, encoding="utf-8")
+        out = await run_json_report(self.argv(ctx, files), ctx, "detect-secrets.json")
+        if out.error is not None:
+            return Scan(error=out.error)
+        data, report = out.data, out.path
         known = _baseline(ctx.root / _BASELINE)
         findings = [
             _finding(ctx.root, item)

@@ -6,6 +6,7 @@ natural-language ``expect`` that `assay.scenarios.expect` can read exactly.
 
 from __future__ import annotations
 
+import abc
 import datetime as dt
 import functools
 import re
@@ -63,14 +64,14 @@ def _short(value: Any) -> str:
     return text if len(text) <= 120 else text[:117] + "..."
 
 
-class Check:
+class Check(abc.ABC):
     """Base of every deterministic check."""
 
     description: str
 
+    @abc.abstractmethod
     def evaluate(self, obs: Observation, history: Sequence[Observation]) -> Outcome:
         """Decide on `obs`; `history` holds the scenario's earlier observations, oldest first."""
-        raise NotImplementedError
 
     def _out(self, passed: bool, detail: str = "") -> Outcome:
         return Outcome(self.description, passed, "" if passed else detail)
