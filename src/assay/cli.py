@@ -1,12 +1,14 @@
 """The `assay` command. Subcommands live in `assay.commands`, one module each.
 
-`main()` is the single error boundary: expected errors print one line (exit 2 for user errors,
-3 for run errors), Ctrl-C exits 130, and anything unexpected prints a short line and the path of
-a log holding the traceback.
+`main()` is the single error boundary: expected errors print one line each (exit 1 for a verdict
+such as corrupt evidence, 2 for user errors, 3 for run errors), Ctrl-C prints one line and exits
+130, and anything unexpected prints a short line and the path of a log holding the traceback.
+Output follows `assay.terminal`: no line is ever wrapped, and user text is shown literally.
 """
 
 from __future__ import annotations
 
+import os
 import sys
 import tempfile
 import traceback
@@ -16,15 +18,17 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
-from rich.markup import escape
 from typer.exceptions import TyperException
 
 from assay import __version__
 from assay.commands import register
-from assay.errors import AssayError
-from assay.plugins import PluginWarning
+from assay.errors import AssayError, PluginWarning
+from assay.terminal import console, literal, set_quiet
 
 __all__ = ["build_app", "main"]
+
+#: Set by the shell when it asks for completions (Click's ``_<PROG>_COMPLETE`` convention).
+_COMPLETE_ENV = "_ASSAY_COMPLETE"
 
 
 def _version(value: bool) -> None:
@@ -37,11 +41,18 @@ def _root(
     version: Annotated[
         bool,
         typer.Option(
-            "--version", callback=_version, is_eager=True, help="Print the version and exit."
+            "--version", "-V", callback=_version, is_eager=True, help="Print the version and exit."
+        ),
+    ] = False,
+    quiet: Annotated[
+        bool,
+        typer.Option(
+            "--quiet", "-q", help="Print only findings, problems and errors; no progress or notes."
         ),
     ] = False,
 ) -> None:
     """assay: spec in, gated service and audit evidence out."""
+    set_quiet(quiet)
 
 
 def build_app(argv: list[str] | None = None) -> typer.Typer:
@@ -50,11 +61,11 @@ def build_app(argv: list[str] | None = None) -> typer.Typer:
         name="assay",
         help="A software factory for regulated environments: gates, scenarios, runs and evidence.",
         no_args_is_help=True,
-        add_completion=False,
+        add_completion=True,
         pretty_exceptions_enable=False,
     )
     app.callback()(_root)
-    register(app, argv)
+    register(app, argv, complete=_COMPLETE_ENV in os.environ)
     return app
 
 
@@ -63,7 +74,7 @@ def _plugin_warning_printer(err: Console, fallback: Any) -> Any:
 
     def show(message: Warning | str, category: type[Warning], *args: Any, **kw: Any) -> None:
         if issubclass(category, PluginWarning):
-            err.print(f"[yellow]warning:[/] {escape(str(message))}", highlight=False)
+            err.print(f"[yellow]warning:[/] {literal(message)}")
         else:
             fallback(message, category, *args, **kw)
 
@@ -72,31 +83,37 @@ def _plugin_warning_printer(err: Console, fallback: Any) -> Any:
 
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI and return its exit code."""
-    err = Console(stderr=True)
+    err = console(stderr=True)
     try:
         with warnings.catch_warnings():
             warnings.showwarning = _plugin_warning_printer(err, warnings.showwarning)
             args = sys.argv[1:] if argv is None else argv
             result = build_app(args)(args=args, standalone_mode=False, prog_name="assay")
     except AssayError as exc:
-        err.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, markup=True)
+        # A message may hold several lines on purpose (one per problem); each is shown whole.
+        first, *rest = str(exc).splitlines() or [""]
+        err.print(f"[bold red]error:[/] {literal(first)}")
+        for line in rest:
+            err.print(literal(line))
         return exc.exit_code
     except (typer.Abort, KeyboardInterrupt):
-        err.print("interrupted")
+        err.print("interrupted", markup=False)
         return 130
     except TyperException as exc:  # usage errors: bad option, missing argument, out of range
         show = getattr(exc, "show", None)
         if callable(show):
             show()
         else:
-            err.print(f"error: {exc.format_message()}", highlight=False, markup=False)
+            err.print(f"error: {exc.format_message()}", markup=False)
         return exc.exit_code
     except typer.Exit as exc:
+        if isinstance(exc.__cause__, KeyboardInterrupt):  # Typer turns Ctrl-C into Exit(130)
+            err.print("interrupted", markup=False)
         return exc.exit_code
     except Exception:
         log = Path(tempfile.gettempdir()) / "assay-crash.log"
         log.write_text(traceback.format_exc(), encoding="utf-8")
-        err.print(f"[bold red]internal error[/] (a bug in assay); traceback written to {log}")
+        err.print(f"[bold red]internal error[/] (a bug in assay); traceback: {literal(log)}")
         return 3
     return result if isinstance(result, int) else 0
 

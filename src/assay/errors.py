@@ -4,7 +4,13 @@
     ├── UserError              you can fix it: bad config, bad spec, bad path   (exit 2)
     │   ├── ConfigError        a key or value in [tool.assay] / assay.toml
     │   └── ToolMissingError   a tool a gate drives is not installed
+    ├── VerdictError           a verdict against you, not a mistake of yours     (exit 1)
+    │   └── CorruptLedgerError the evidence does not hold up: a ledger that cannot be read,
+    │                          or was edited, truncated or reordered
     └── RunError               the run could not finish: provider outage, crash (exit 3)
+
+`PluginWarning` lives here too (not in `assay.plugins`), so the CLI can recognise a plugin's
+warning without importing the plugin machinery.
 
 Third-party exceptions are translated into these where they enter assay, so the CLI's single
 error boundary only has to know this tree.
@@ -14,7 +20,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
-__all__ = ["AssayError", "ConfigError", "RunError", "ToolMissingError", "UserError"]
+__all__ = [
+    "AssayError",
+    "ConfigError",
+    "CorruptLedgerError",
+    "PluginWarning",
+    "RunError",
+    "ToolMissingError",
+    "UserError",
+    "VerdictError",
+]
 
 
 class AssayError(Exception):
@@ -44,5 +59,22 @@ class ToolMissingError(UserError):
     """A gate's tool is not installed or cannot start."""
 
 
+class VerdictError(AssayError):
+    """A verdict against you: what was checked does not hold up (not a usage error)."""
+
+    exit_code = 1
+
+
+class CorruptLedgerError(VerdictError):
+    """A run's ledger is corrupt or was tampered with: unreadable, edited, truncated, reordered.
+
+    The message names the ledger file and, when known, the first bad event.
+    """
+
+
 class RunError(AssayError):
     """A run could not complete; it can be resumed."""
+
+
+class PluginWarning(UserWarning):
+    """A plugin was skipped, or used something deprecated; the message names the plugin."""

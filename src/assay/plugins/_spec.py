@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING, Any
 import pluggy
 from pydantic import BaseModel, ConfigDict, Field
 
+from assay.errors import PluginWarning
+
 if TYPE_CHECKING:
     from assay.gates.base import Gate, GateReport
 
@@ -37,10 +39,6 @@ hookimpl = pluggy.HookimplMarker("assay")
 #: A named factory a plugin offers (a sandbox backend, model provider, role or judge).
 #: The subsystem that consumes it documents the arguments and the return type.
 Factory = Callable[..., Any]
-
-
-class PluginWarning(UserWarning):
-    """A plugin was skipped, or used something deprecated; the message names the plugin."""
 
 
 class PluginDeprecationWarning(PluginWarning):

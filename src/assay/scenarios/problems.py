@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from assay.terminal import plain
+
 __all__ = ["Problem", "ProblemSeverity"]
 
 ProblemSeverity = Literal["error", "warning"]
@@ -22,4 +24,6 @@ class Problem:
     message: str
 
     def __str__(self) -> str:
-        return f"{self.file}:{self.line}:{self.col}: {self.rule} {self.severity}: {self.message}"
+        """``file:line:col: RULE severity: message`` on one line, control characters escaped."""
+        where = f"{plain(self.file)}:{self.line}:{self.col}"
+        return f"{where}: {self.rule} {self.severity}: {plain(self.message)}"
