@@ -16,6 +16,13 @@ COMPAT = REPO / "tests" / "compat" / "octopusgarden"  # copied unchanged from ..
 SARIF_SCHEMA = REPO / "tests" / "schemas" / "sarif-schema-2.1.0.json"
 
 
+def line_with(text: str, *parts: str) -> str:
+    """The one line of `text` holding every part: output must never split what belongs together."""
+    lines = [line for line in text.splitlines() if all(p in line for p in parts)]
+    assert lines, f"no single line holds all of {parts!r} in:\n{text}"
+    return lines[0]
+
+
 def require_or_skip(available: bool, reason: str) -> None:
     """Skip when a system tool is missing, except in CI (ASSAY_REQUIRE_SANDBOX=1) where it fails."""
     if available:

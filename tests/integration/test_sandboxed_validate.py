@@ -10,7 +10,7 @@ import pytest
 
 from assay.cli import main
 from assay.sandbox.bwrap import bwrap_problem
-from tests.conftest import COMPAT, REPO, require_or_skip
+from tests.conftest import COMPAT, REPO, line_with, require_or_skip
 
 REFERENCE = REPO / "tests" / "reference"
 HELLO = COMPAT / "hello-api" / "scenarios"
@@ -68,8 +68,9 @@ def test_service_dying_mid_run_under_bwrap_is_diagnosed(
     start = f"env EXIT_AFTER=2 {sys.executable} hello_api.py"
     args = ["validate", "-s", str(folder), "--code", str(REFERENCE), "--start", start]
     assert main([*args, "--sandbox", "bwrap", "-v"]) == 1
-    out = capsys.readouterr().out.replace("\n", "")
-    assert "cannot connect" in out and "exited with code 3" in out
+    out = capsys.readouterr().out
+    line_with(out, "cannot connect")
+    line_with(out, "exited with code 3")
 
 
 def test_start_failure_under_bwrap_shows_output(
@@ -78,8 +79,9 @@ def test_start_failure_under_bwrap_shows_output(
     start = f"{sys.executable} -c \"print('booting'); raise SystemExit(4)\""
     args = ["validate", "-s", str(HELLO), "--code", str(tmp_path), "--start", start]
     assert main([*args, "--sandbox", "bwrap", "--start-timeout", "20"]) == 3
-    err = capsys.readouterr().err.replace("\n", "")
-    assert "exited with code 4 before becoming healthy" in err and "booting" in err
+    err = capsys.readouterr().err
+    line_with(err, "exited with code 4 before becoming healthy")
+    assert "booting" in err
 
 
 def test_no_backend_available_says_what_to_install(
@@ -96,8 +98,8 @@ def test_no_backend_available_says_what_to_install(
         assert main(args) == 2
     finally:
         bwrap_problem.cache_clear()
-    err = capsys.readouterr().err.replace("\n", " ")
-    assert "no sandbox backend is available" in err
+    err = capsys.readouterr().err
+    line_with(err, "no sandbox backend is available")
     assert "apt-get install bubblewrap" in err and "--sandbox local" in err
     assert "Traceback" not in err
 
@@ -105,7 +107,7 @@ def test_no_backend_available_says_what_to_install(
 def test_sandbox_flag_is_for_code_only(capsys: pytest.CaptureFixture[str]) -> None:
     args = ["validate", "-s", str(HELLO), "--target", "http://127.0.0.1:1", "--sandbox", "bwrap"]
     assert main(args) == 2
-    assert "--sandbox applies to --code" in capsys.readouterr().err.replace("\n", " ")
+    line_with(capsys.readouterr().err, "--sandbox applies to --code")
 
 
 def test_local_is_refused_under_a_regulated_policy(
@@ -115,4 +117,4 @@ def test_local_is_refused_under_a_regulated_policy(
     (tmp_path / "assay.toml").write_text("regulated = true\n")
     args = ["validate", "-s", str(HELLO), "--code", str(tmp_path), "--start", "x"]
     assert main([*args, "--sandbox", "local"]) == 2
-    assert "refused under a regulated policy" in capsys.readouterr().err.replace("\n", " ")
+    line_with(capsys.readouterr().err, "refused under a regulated policy")

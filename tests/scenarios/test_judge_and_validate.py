@@ -12,6 +12,7 @@ from pydantic_ai.models.function import FunctionModel
 
 from assay.agents.judge import Judge, JudgeRequest
 from assay.cli import main
+from tests.conftest import line_with
 
 REFERENCE = Path(__file__).resolve().parents[1] / "reference"
 COMPAT = Path(__file__).resolve().parents[1] / "compat" / "octopusgarden"
@@ -92,7 +93,7 @@ def test_validate_error_messages(tmp_path: Path, capsys: pytest.CaptureFixture[s
     unknown.mkdir()
     (unknown / "u.yaml").write_text("id: u\nsteps:\n  - description: d\n    smtp: {}\n")
     assert main(["validate", "-s", str(unknown), "--target", "http://127.0.0.1:1"]) == 2
-    assert f"{unknown / 'u.yaml'}:3:5: SC015" in capsys.readouterr().err.replace("\n", "")
+    line_with(capsys.readouterr().err, f"{unknown / 'u.yaml'}:3:5: SC015")
 
     assert main(["validate", "-s", str(HELLO)]) == 2
     assert "exactly one of --target" in capsys.readouterr().err
@@ -100,8 +101,9 @@ def test_validate_error_messages(tmp_path: Path, capsys: pytest.CaptureFixture[s
     never = ["--code", str(tmp_path), "--start", f"{sys.executable} -c \"print('booting')\""]
     never += ["--sandbox", "local"]
     assert main(["validate", "-s", str(HELLO), *never, "--start-timeout", "5"]) == 3
-    err = capsys.readouterr().err.replace("\n", "")
-    assert "exited with code 0 before becoming healthy" in err and "booting" in err
+    err = capsys.readouterr().err
+    line_with(err, "exited with code 0 before becoming healthy")
+    assert "booting" in err
 
     hang = [
         "--code",
@@ -125,13 +127,13 @@ def test_undefined_variable_and_connection_refused_mid_run(
         "      method: GET\n      path: /items/{ghost}\n    expect: Status 200.\n"
     )
     assert main(["validate", "-s", str(folder), *_start()]) == 1
-    out = capsys.readouterr().out.replace("\n", "")
-    assert "undef.yaml:3" in out and "undefined variable {ghost}" in out
+    line_with(capsys.readouterr().out, "undef.yaml:3", "undefined variable {ghost}")
 
     # the service answers the health check and one request, then dies
     (folder / "undef.yaml").unlink()
     (folder / "crud.yaml").write_text((HELLO / "crud.yaml").read_text())
     assert main(["validate", "-s", str(folder), *_start(exit_after=2), "-v"]) == 1
-    out = capsys.readouterr().out.replace("\n", "")
-    assert "cannot connect" in out and "exited with code 3" in out
+    out = capsys.readouterr().out
+    line_with(out, "cannot connect")
+    line_with(out, "exited with code 3")
     assert "Traceback" not in out

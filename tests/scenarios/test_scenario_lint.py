@@ -8,6 +8,7 @@ import pytest
 
 from assay.cli import main
 from assay.scenarios.loader import ScenarioLoadError, load_dir, load_file
+from tests.conftest import line_with
 
 COMPAT = Path(__file__).resolve().parents[1] / "compat" / "octopusgarden"
 
@@ -120,6 +121,6 @@ def test_lint_cli_exit_codes(tmp_path: Path, capsys: pytest.CaptureFixture[str])
     assert "28 scenario(s): 0 error(s)" in out
     bad = _write(tmp_path, "id: x\nsteps:\n  - description: d\n    smtp: {}\n")
     assert main(["scenarios", "lint", str(bad)]) == 1
-    assert f"{bad}:3:5: SC015" in capsys.readouterr().out.replace("\n", "")
+    line_with(capsys.readouterr().out, f"{bad}:3:5: SC015")
     assert main(["scenarios", "lint", str(tmp_path / "missing")]) == 2
     assert "does not exist" in capsys.readouterr().err

@@ -6,11 +6,11 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 
 from assay.evidence.approval import approve_run
 from assay.evidence.runs import resolve_run
 from assay.ledger import load_or_create_signer
+from assay.terminal import info_console, literal
 
 __all__ = ["approve_command", "register"]
 
@@ -28,10 +28,9 @@ def approve_command(
     run_dir = resolve_run(run)
     signer = load_or_create_signer(key)
     event = approve_run(run_dir, approver, reason, signer)
-    Console(soft_wrap=True).print(
-        f"approval by {approver} recorded as event {event.seq} of run {event.run_id}, "
-        f"signed by key {signer.key_id[:16]}",
-        highlight=False,
+    info_console().print(
+        f"approval by {literal(approver)} recorded as event {event.seq} of run "
+        f"{literal(event.run_id)}, signed by key {signer.key_id[:16]}"
     )
     return 0
 

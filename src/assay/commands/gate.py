@@ -10,7 +10,6 @@ from typing import Annotated
 import typer
 from rich.console import Console
 from rich.live import Live
-from rich.markup import escape
 from rich.table import Table
 
 from assay.config import Settings, find_config, load_settings
@@ -20,6 +19,7 @@ from assay.gates.output import to_json, to_junit, to_sarif
 from assay.gates.runner import GateEvent, GateRunner
 from assay.plugins import gates as plugin_gates
 from assay.plugins import make_plugin_manager
+from assay.terminal import Cell, console, info_console, literal, print_table
 
 __all__ = ["OutputFormat", "collect_gates", "register"]
 
@@ -58,55 +58,56 @@ def _select(gates: list[Gate], only: list[str], skip: list[str]) -> list[Gate]:
 def _progress_table(states: dict[str, str]) -> Table:
     table = Table(show_header=False, box=None)
     for name, state in states.items():
-        table.add_row(name, state)
+        table.add_row(literal(name), literal(state))
     return table
 
 
-def _summary_table(report: GateReport) -> Table:
-    table = Table(title=f"assay gate {report.root}")
-    for col in ("gate", "status", "required", "findings", "time", "detail"):
-        table.add_column(col)
+def _summary_rows(report: GateReport) -> list[list[Cell]]:
+    rows: list[list[Cell]] = []
     for r in report.results:
         live = [f for f in r.findings if f.waived_by is None]
-        table.add_row(
-            r.gate,
-            f"[{_STYLE[r.status]}]{r.status}[/]",
-            "yes" if r.required else "advisory",
-            str(len(live)),
-            f"{r.duration_s:.1f}s" + (" (cached)" if r.cached else ""),
-            r.message,
+        rows.append(
+            [
+                r.gate,
+                (str(r.status), _STYLE[r.status]),
+                "yes" if r.required else "advisory",
+                str(len(live)),
+                f"{r.duration_s:.1f}s" + (" (cached)" if r.cached else ""),
+                r.message,
+            ]
         )
-    return table
+    return rows
 
 
-def _print_text(console: Console, report: GateReport, verbose: bool) -> None:
-    console.print(_summary_table(report))
+def _print_text(out: Console, notes: Console, report: GateReport, verbose: bool) -> None:
+    """The summary table and notes on `notes` (silent under -q); findings and verdict on `out`."""
+    columns = ("gate", "status", "required", "findings", "time", "detail")
+    print_table(notes, f"assay gate {report.root}", columns, _summary_rows(report))
     for r in report.results:
         live = [f for f in r.findings if f.waived_by is None]
         shown = live if verbose else r.blocking_findings
         limit = len(shown) if verbose else 20
         for f in shown[:limit]:
-            console.print(
-                f"  {f.file}:{f.line}:{f.column}: [bold]{escape(f.rule_id)}[/] "
-                f"{escape(f'[{f.severity}]')} {escape(f.message)}",
-                highlight=False,
-                markup=True,
+            # One whole line per finding, so editors and CI problem matchers can parse it.
+            out.print(
+                f"{literal(_shown_path(report.root, f.file))}:{f.line}:{f.column}: "
+                f"[bold]{literal(f.rule_id)}[/] {literal(f'[{f.severity}]')} {literal(f.message)}"
             )
         hidden = len(live) - min(len(shown), limit)
         if hidden > 0:
-            console.print(
-                f"  ... and {hidden} more from {r.gate}"
+            notes.print(
+                f"  ... and {hidden} more from {literal(r.gate)}"
                 + ("" if verbose else f", {len(live) - len(shown)} below '{r.fail_on}'")
-                + " (--verbose shows all)",
-                highlight=False,
+                + " (--verbose shows all)"
             )
     for w in report.expired_waivers:
-        console.print(
-            f"[yellow]expired waiver[/] ({w.get('expires')}, owner {w.get('owner')}): "
-            f"{w.get('rule') or w.get('fingerprint')}: {w.get('reason')}"
+        out.print(
+            f"[yellow]expired waiver[/] ({literal(w.get('expires'))}, owner "
+            f"{literal(w.get('owner'))}): {literal(w.get('rule') or w.get('fingerprint'))}: "
+            f"{literal(w.get('reason'))}"
         )
     colour = "green" if report.passed else "red"
-    console.print(f"[bold {colour}]{report.summary}[/]")
+    notes.print(f"[bold {colour}]{literal(report.summary)}[/]")
 
 
 def gate_command(
@@ -142,10 +143,12 @@ def gate_command(
     root = _project_root(path)
     settings = load_settings(config if config is not None else find_config(root))
     gates = _select(collect_gates(settings), only or [], skip or [])
-    console = Console(stderr=fmt is not OutputFormat.TEXT or output is not None)
+    to_stderr = fmt is not OutputFormat.TEXT or output is not None
+    notes = info_console(stderr=to_stderr)
     states = {g.name: "queued" for g in sorted(gates, key=lambda g: (g.cost, g.name))}
 
-    with Live(_progress_table(states), console=console, transient=True) as live:
+    # The live view is drawn only on a terminal (Rich skips it when piped) and never under -q.
+    with Live(_progress_table(states), console=notes, transient=True) as live:
 
         def on_event(event: GateEvent) -> None:
             states[event.gate] = str(event.result.status) if event.result else event.state
@@ -164,8 +167,19 @@ def gate_command(
 
     if report.summary == "no gate applies":
         raise UserError(f"no gate applies to {root}: it holds no Python files")
-    _emit_report(console, report, fmt, output, verbose)
+    _emit_report(console(stderr=to_stderr), notes, report, fmt, output, verbose)
     return 0 if report.passed else 1
+
+
+def _shown_path(root: str, file: str) -> str:
+    """`file` (relative to the project) as a path that opens from the current folder."""
+    if not file:
+        return root
+    full = Path(root) / file
+    try:
+        return str(full.relative_to(Path.cwd()))
+    except ValueError:
+        return str(full)
 
 
 def _project_root(path: Path) -> Path:
@@ -178,7 +192,12 @@ def _project_root(path: Path) -> Path:
 
 
 def _emit_report(
-    console: Console, report: GateReport, fmt: OutputFormat, output: Path | None, verbose: bool
+    out: Console,
+    notes: Console,
+    report: GateReport,
+    fmt: OutputFormat,
+    output: Path | None,
+    verbose: bool,
 ) -> None:
     """Print the report as text, or render it as `fmt` to `output` (stdout when None)."""
     rendered = {
@@ -187,7 +206,7 @@ def _emit_report(
         OutputFormat.JUNIT: to_junit,
     }
     if fmt is OutputFormat.TEXT:
-        _print_text(console, report, verbose)
+        _print_text(out, notes, report, verbose)
         if output is not None:
             output.write_text(to_json(report), encoding="utf-8")
         return
@@ -196,7 +215,7 @@ def _emit_report(
         typer.echo(text)
         return
     output.write_text(text, encoding="utf-8")
-    console.print(f"{report.summary}; {fmt} report written to {output}")
+    notes.print(f"{literal(report.summary)}; {fmt} report written to {literal(output)}")
 
 
 def register(app: typer.Typer) -> None:

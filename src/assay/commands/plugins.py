@@ -8,13 +8,11 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
-from rich.markup import escape
-from rich.table import Table
 
 import assay
 from assay.config import find_config, load_settings
 from assay.plugins import PluginError, PluginInfo, describe_plugins, load_plugins
+from assay.terminal import Cell, console, info_console, literal, print_table
 
 __all__ = ["ListFormat", "register"]
 
@@ -29,27 +27,27 @@ class ListFormat(enum.StrEnum):
 _STATUS_STYLE = {"loaded": "green", "blocked": "yellow", "broken": "bold red", "not-loaded": "dim"}
 
 
-def _table(infos: list[PluginInfo]) -> Table:
-    table = Table(title=f"assay plugins (plugin API {assay.PLUGIN_API_VERSION})")
-    for col in ("plugin", "status", "distribution", "provides", "problems"):
-        table.add_column(col)
+def _rows(infos: list[PluginInfo]) -> list[list[Cell]]:
+    rows: list[list[Cell]] = []
     for info in infos:
         dist = f"{info.distribution} {info.version or ''}".strip() if info.distribution else "-"
         provides = "; ".join(f"{k}: {', '.join(v)}" for k, v in info.provides.items())
         extra = [h for h in info.hooks if h == "assay_gate_classes"]
-        status = f"[{_STATUS_STYLE.get(info.status, '')}]{info.status}[/]"
+        status = str(info.status)
         if info.origin == "builtin":
             status += " (built-in)"
         elif info.required:
             status += " (required)"
-        table.add_row(
-            escape(info.name),
-            status,
-            escape(dist),
-            escape(provides + (f" [deprecated hook {extra[0]}]" if extra else "")) or "-",
-            escape("; ".join(info.problems)),
+        rows.append(
+            [
+                info.name,
+                (status, _STATUS_STYLE.get(info.status, "")),
+                dist,
+                provides + (f" [deprecated hook {extra[0]}]" if extra else "") or "-",
+                "; ".join(info.problems),
+            ]
         )
-    return table
+    return rows
 
 
 def plugins_command(
@@ -78,12 +76,14 @@ def plugins_command(
         }
         typer.echo(json.dumps(payload, indent=2))
     else:
-        console = Console()
-        console.print(_table(infos))
+        out = console()
+        title = f"assay plugins (plugin API {assay.PLUGIN_API_VERSION})"
+        columns = ("plugin", "status", "distribution", "provides", "problems")
+        print_table(out, title, columns, _rows(infos))
         for problem in unattached:
-            console.print(f"[bold red]{escape(str(problem))}[/]")
+            out.print(f"[bold red]{literal(problem)}[/]")
         if not pm.autoload:
-            console.print("autoload is off (ASSAY_DISABLE_PLUGIN_AUTOLOAD=1)")
+            info_console().print("autoload is off (ASSAY_DISABLE_PLUGIN_AUTOLOAD=1)")
     for problem in pm.problems:
         if pm.is_required(problem.plugin):
             raise PluginError(problem, pm.source)

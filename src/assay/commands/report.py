@@ -6,11 +6,11 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 
 from assay.evidence.bundle import write_bundle
 from assay.evidence.runs import resolve_run
 from assay.ledger import load_or_create_signer
+from assay.terminal import info_console, literal
 
 __all__ = ["register", "report_command"]
 
@@ -35,13 +35,13 @@ def report_command(
     signer = load_or_create_signer(key)
     bundle = write_bundle(run_dir, out, signer, approval_required=require_approval)
     s = bundle.summary
-    console = Console(soft_wrap=True)
-    console.print(
-        f"evidence bundle for run {s.run_id} written to {out} ({len(bundle.files) + 2} files), "
-        f"signed by key {signer.key_id[:16]}"
+    notes = info_console()
+    notes.print(
+        f"evidence bundle for run {literal(s.run_id)} written to {literal(out)} "
+        f"({len(bundle.files) + 2} files), signed by key {signer.key_id[:16]}"
     )
     state = "releasable" if s.releasable else "not releasable: " + "; ".join(s.releasable_reasons)
-    console.print(f"outcome {s.outcome}; {state}", highlight=False)
+    notes.print(f"outcome {literal(s.outcome)}; {literal(state)}")
     return 0
 
 

@@ -7,12 +7,11 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
-from rich.table import Table
 
 from assay.errors import UserError
 from assay.ledger import LEDGER_FILE, Ledger
 from assay.ledger.kinds import LOOP_DECISION, RUN_FINISHED, RUN_STARTED
+from assay.terminal import Cell, console, print_table
 
 __all__ = ["list_runs", "register"]
 
@@ -53,16 +52,15 @@ def runs_command(
     if as_json:
         typer.echo(json.dumps(rows, indent=2))
         return 0
-    table = Table(title=f"runs in {runs_dir}")
-    for col in ("run", "spec", "started", "status", "iterations", "best", "tokens", "cost"):
-        table.add_column(col)
+    cells: list[list[Cell]] = []
     for r in rows:
         best = "-" if r["best_score"] is None else f"{float(r['best_score']):.1f}"
-        table.add_row(
+        cells.append([
             r["run"], r["spec"], r["started"][:19], r["status"], str(r["iterations"]), best,
             f"{int(r['tokens']):,}", f"${float(r['cost_usd']):.4f}",
-        )  # fmt: skip
-    Console().print(table)
+        ])  # fmt: skip
+    columns = ("run", "spec", "started", "status", "iterations", "best", "tokens", "cost")
+    print_table(console(), f"runs in {runs_dir}", columns, cells)
     return 0
 
 

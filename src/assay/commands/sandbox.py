@@ -6,11 +6,10 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
-from rich.table import Table
 
 from assay.config import find_config, load_settings
 from assay.errors import UserError
+from assay.terminal import Cell, console, info_console, literal, print_table
 
 __all__ = ["register"]
 
@@ -36,16 +35,18 @@ def build_image_command(
 
     settings = load_settings(config if config is not None else find_config(Path.cwd()))
     name = image or settings.sandbox.image
-    console = Console(stderr=True)
+    notes = info_console(stderr=True)
     built = build_image(
         name,
         force=force,
         suite=suite,
         mirror=mirror,
         base_url=settings.sandbox.docker_host,
-        say=lambda msg: console.print(msg, highlight=False),
+        say=lambda msg: notes.print(literal(msg)),
     )
-    console.print(f"{name}: {'built' if built else 'already present (use --force to rebuild)'}")
+    notes.print(
+        f"{literal(name)}: {'built' if built else 'already present (use --force to rebuild)'}"
+    )
     return 0
 
 
@@ -60,14 +61,13 @@ def check_command(
 
     settings = load_settings(config if config is not None else find_config(Path.cwd()))
     problems = backend_problems(settings.sandbox)
-    table = Table(title="assay sandbox backends")
-    table.add_column("backend")
-    table.add_column("status")
-    for name, problem in problems.items():
-        table.add_row(name, "[green]ok[/]" if problem is None else f"[red]{problem}[/]")
-    table.add_row("local", "[yellow]no isolation; only by name, refused when regulated[/]")
-    console = Console()
-    console.print(table)
+    rows: list[list[Cell]] = [
+        [name, ("ok", "green") if problem is None else (problem, "red")]
+        for name, problem in problems.items()
+    ]
+    rows.append(["local", ("no isolation; only by name, refused when regulated", "yellow")])
+    out = console()
+    print_table(out, "assay sandbox backends", ("backend", "status"), rows)
     chosen = next((n for n, p in problems.items() if p is None), None)
     configured = settings.sandbox.backend
     if configured not in ("auto", "docker", "bwrap", "local"):
@@ -80,13 +80,13 @@ def check_command(
                 f"local) nor offered by a plugin ({', '.join(sorted(offered)) or 'none installed'})"
             )
     if configured != "auto":
-        console.print(f"configured backend: {configured}")
+        out.print(f"configured backend: {literal(configured)}")
     if chosen is None:
         raise UserError(
             "no isolating sandbox is available: install bubblewrap, or start Docker/Podman and "
             "run `assay sandbox build-image`"
         )
-    console.print(f"auto picks: {chosen}")
+    out.print(f"auto picks: {literal(chosen)}")
     return 0
 
 

@@ -11,13 +11,13 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
-from rich.markup import escape
 
 from assay.errors import UserError
 from assay.scenarios.loader import LoadResult, load_dir
 from assay.scenarios.model import Scenario, Step
 from assay.scenarios.problems import Problem
 from assay.scenarios.runner import step_checks
+from assay.terminal import console, info_console, literal
 
 __all__ = ["register"]
 
@@ -53,12 +53,12 @@ def lint_command(
     if fmt is LintFormat.JSON:
         typer.echo(json.dumps(_json_summary(result, len(steps), decided), indent=2))
         return 1 if failed else 0
-    console = Console(highlight=False)
-    _print_problems(console, result.problems)
+    out = console()
+    _print_problems(out, result.problems)
     if explain:
-        _print_explanation(console, result.scenarios)
+        _print_explanation(out, result.scenarios)
     share = f"{decided}/{len(steps)} steps decided without a model" if steps else "no steps"
-    console.print(
+    info_console().print(
         f"{result.files} file(s), {len(result.scenarios)} scenario(s): "
         f"{len(result.errors)} error(s), {len(result.warnings)} warning(s); {share}"
     )
@@ -78,25 +78,26 @@ def _json_summary(result: LoadResult, steps: int, decided: int) -> dict[str, Any
     }
 
 
-def _print_problems(console: Console, problems: Sequence[Problem]) -> None:
-    """One ``file:line:col: RULE message`` line per problem, errors red, warnings yellow."""
+def _print_problems(out: Console, problems: Sequence[Problem]) -> None:
+    """One whole ``file:line:col: RULE message`` line per problem, errors red, warnings yellow."""
     for p in problems:
         colour = "red" if p.severity == "error" else "yellow"
-        console.print(
-            f"{escape(p.file)}:{p.line}:{p.col}: [{colour}]{p.rule}[/] {escape(p.message)}"
+        out.print(
+            f"{literal(p.file)}:{p.line}:{p.col}: [{colour}]{literal(p.rule)}[/] "
+            f"{literal(p.message)}"
         )
 
 
-def _print_explanation(console: Console, scenarios: Sequence[Scenario]) -> None:
+def _print_explanation(out: Console, scenarios: Sequence[Scenario]) -> None:
     """For each step, the checks decided by rule and the sentences left to the judge."""
     for sc in scenarios:
         for st in sc.steps:
             checks, rest = step_checks(st)
-            console.print(f"[bold]{escape(st.where)}[/] {escape(sc.id)}: {escape(st.description)}")
+            out.print(f"[bold]{literal(st.where)}[/] {literal(sc.id)}: {literal(st.description)}")
             for c in checks:
-                console.print(f"    [green]rule[/]  {escape(c.description)}")
+                out.print(f"    [green]rule[/]  {literal(c.description)}")
             for sentence in rest:
-                console.print(f"    [yellow]judge[/] {escape(sentence)}")
+                out.print(f"    [yellow]judge[/] {literal(sentence)}")
 
 
 def _without_model(step: Step) -> bool:

@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 
 from assay.agents.judge import DEFAULT_SAMPLES, judge_model_from_env, make_judge
 from assay.config import Settings, find_config, load_settings
@@ -30,6 +29,7 @@ from assay.scenarios.results import ValidationReport
 from assay.scenarios.runner import RunOptions, ScenarioRunner
 from assay.scenarios.scoring import DEFAULT_THRESHOLD
 from assay.scenarios.service import start_service
+from assay.terminal import console, info_console, literal
 
 __all__ = ["ValidateFormat", "open_code_sandbox", "register", "run_validation"]
 
@@ -227,16 +227,17 @@ def validate_command(
     finally:
         if box is not None:
             box.close()
-    console = Console(stderr=fmt is not ValidateFormat.TEXT or output is not None)
+    to_stderr = fmt is not ValidateFormat.TEXT or output is not None
+    notes = info_console(stderr=to_stderr)
     if fmt is ValidateFormat.TEXT:
-        print_report(console, report, verbose=verbose)
+        print_report(console(stderr=to_stderr), notes, report, verbose=verbose)
         if output is not None:
             output.write_text(to_json(report), encoding="utf-8")
     else:
         text = to_json(report) if fmt is ValidateFormat.JSON else to_junit(report)
         if output is not None:
             output.write_text(text, encoding="utf-8")
-            console.print(f"{report.summary}; {fmt} report written to {output}")
+            notes.print(f"{literal(report.summary)}; {fmt} report written to {literal(output)}")
         else:
             typer.echo(text)
     return 0 if report.passed else 1

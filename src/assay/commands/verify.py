@@ -6,11 +6,10 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
-from rich.markup import escape
 
 from assay.evidence.runs import resolve_run
 from assay.evidence.verify import verify_target
+from assay.terminal import console, info_console, literal
 
 __all__ = ["register", "verify_command"]
 
@@ -27,21 +26,21 @@ def verify_command(
     if not path.is_dir():
         path = resolve_run(target)
     result = verify_target(path, trusted=set(trust) if trust else None)
-    console = Console(soft_wrap=True)
+    notes, out = info_console(), console()
     for warning in result.warnings:
-        console.print(f"[yellow]note:[/] {escape(warning)}")
+        notes.print(f"[yellow]note:[/] {literal(warning)}")
     if result.ok:
-        console.print(
-            f"[bold green]verified[/] {escape(str(path))}: {result.events} events, "
+        notes.print(
+            f"[bold green]verified[/] {literal(path)}: {result.events} events, "
             f"{result.checkpoints} signed checkpoint(s)"
         )
         return 0
     first, *rest = result.problems
-    console.print(f"[bold red]FAILED[/] {escape(str(path))}: first bad: {escape(str(first))}")
+    out.print(f"[bold red]FAILED[/] {literal(path)}: first bad: {literal(first)}")
     for problem in rest[:20]:
-        console.print(f"  also: {escape(str(problem))}")
+        out.print(f"  also: {literal(problem)}")
     if len(rest) > 20:
-        console.print(f"  ... and {len(rest) - 20} more")
+        out.print(f"  ... and {len(rest) - 20} more")
     return 1
 
 

@@ -1,14 +1,13 @@
-"""Render a `ValidationReport`: a Rich table for people, JSON and JUnit XML for machines."""
+"""Render a `ValidationReport`: table and step lines for people, JSON and JUnit for machines."""
 
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 
 from rich.console import Console
-from rich.markup import escape
-from rich.table import Table
 
 from assay.scenarios.results import ScenarioStatus, StepStatus, ValidationReport
+from assay.terminal import Cell, literal, print_table
 
 __all__ = ["print_report", "to_json", "to_junit"]
 
@@ -68,31 +67,33 @@ def to_junit(report: ValidationReport) -> str:
     return ET.tostring(root, encoding="unicode", xml_declaration=True) + "\n"
 
 
-def print_report(console: Console, report: ValidationReport, *, verbose: bool = False) -> None:
-    """The table of scenarios, then each failing step with its file:line and reason."""
-    table = Table(title=f"assay validate {report.target}")
-    for col in ("scenario", "status", "score", "weight", "steps", "detail"):
-        table.add_column(col)
-    for sc in report.scenarios:
-        table.add_row(
+def print_report(
+    out: Console, notes: Console, report: ValidationReport, *, verbose: bool = False
+) -> None:
+    """The table of scenarios and the verdict on `notes` (silent under -q); on `out`, each
+    failing step as one whole ``file:line`` line with its reason."""
+    rows: list[list[Cell]] = [
+        [
             sc.id,
-            f"[{_STYLE[sc.status]}]{sc.status}[/]",
+            (str(sc.status), _STYLE[sc.status]),
             f"{sc.score:.1f}",
             f"{sc.weight:g}",
             str(len(sc.steps)),
-            escape(sc.message[:80]),
-        )
-    console.print(table)
+            sc.message,
+        ]
+        for sc in report.scenarios
+    ]
+    columns = ("scenario", "status", "score", "weight", "steps", "detail")
+    print_table(notes, f"assay validate {report.target}", columns, rows)
     for sc in report.scenarios:
         for step in sc.failing_steps if not verbose else [*sc.setup, *sc.steps]:
             judge = ""
             if step.judge:
                 judge = f" judge {step.judge.mean:.1f}±{step.judge.spread:.1f} {step.judge.scores}"
-            console.print(
-                f"  {escape(step.where)} [bold]{escape(sc.id)}[/] {step.phase} {step.index + 1} "
-                f"{escape(step.description)}: [{'red' if step.score == 0 else 'yellow'}]"
-                f"{step.status}[/]{escape(judge)} {escape(step.message)}",
-                highlight=False,
+            out.print(
+                f"{literal(step.where)}: [bold]{literal(sc.id)}[/] {step.phase} {step.index + 1} "
+                f"{literal(step.description)}: [{'red' if step.score == 0 else 'yellow'}]"
+                f"{step.status}[/]{literal(judge)} {literal(step.message)}"
             )
     share = (
         f"{report.steps_without_model}/{report.steps_total} steps decided without a model"
@@ -100,5 +101,5 @@ def print_report(console: Console, report: ValidationReport, *, verbose: bool = 
         else "no steps ran"
     )
     colour = "green" if report.passed else "red"
-    console.print(f"{share}")
-    console.print(f"[bold {colour}]{escape(report.summary)}[/]")
+    notes.print(share)
+    notes.print(f"[bold {colour}]{literal(report.summary)}[/]")
