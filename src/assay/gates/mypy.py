@@ -42,6 +42,7 @@ class MypyGate(PythonToolGate):
     executable = "mypy"
     cost = 5
     per_file = False
+    checks_selection = True  # on staged files: mypy checks them with the project's config
     default_fail_on: SeverityName = "low"
     options_model = MypyOptions
 

@@ -1,15 +1,31 @@
-"""The gate runner: cheapest first, concurrently, cached, judged under the policy."""
+"""The gate runner: cheapest first, concurrently, cached, judged under the policy.
+
+A run covers the whole project, or only a selection of its files (``files``: what a pre-commit
+hook passes, the staged files). On a selection:
+
+- per-file gates scan only the selected files (excludes still apply), and their cache keeps the
+  entries of every other file, so the next whole-project run rescans nothing that did not change;
+- a whole-project gate that declares ``checks_selection = True`` (mypy) runs on the selected files
+  with the project's configuration; it reads whatever they import, so its cache key covers every
+  input of the whole project, and it reports only findings in the selected files (or none);
+- any other whole-project gate (pytest, depaudit) is ``not-applicable`` unless it was asked for
+  by name (``requested``, i.e. ``--only``); then it runs over the whole project as usual;
+- files that were not selected are never read by a gate, whether git tracks them or not;
+- a selection in which no gate finds anything to check passes: there is nothing to judge.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import functools
 import hashlib
 import json
 import os
+import sys
 import time
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Collection, Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +46,7 @@ from assay.gates.base import (
     fingerprint,
 )
 from assay.gates.cache import CachedFile, GateCache, GateCacheEntry
-from assay.gates.workspace import FileHashes, list_files
+from assay.gates.workspace import FileHashes, list_files, select_files
 
 __all__ = ["GateEvent", "GateRunner", "run_gates"]
 
@@ -57,6 +73,20 @@ class _Plan:
     ctx: GateContext
     required: bool
     fail_on: Severity
+    whole: GateContext | None = None
+    """For a whole-project gate run on a selection: the whole project's context (cache key)."""
+    skip: str | None = None
+    """Why the gate does not run at all (a whole-project gate on a selection)."""
+
+    @property
+    def selection(self) -> frozenset[str] | None:
+        """The files a whole-project gate on a selection may report findings in."""
+        return frozenset(self.ctx.all_files) if self.whole is not None else None
+
+    @property
+    def cache_name(self) -> str:
+        """The cache slot: a gate's whole-project result survives a run on a selection."""
+        return f"{self.gate.name}@selection" if self.whole is not None else self.gate.name
 
 
 @dataclass(slots=True)
@@ -71,6 +101,11 @@ class GateRunner:
     jobs: int | None = None
     on_event: Callable[[GateEvent], None] | None = None
     today: dt.date = field(default_factory=dt.date.today)
+    files: Sequence[str] | None = None
+    """Check only these files (relative to `root` or absolute under it; a folder stands for the
+    files under it); None: the whole project. See the module docstring."""
+    requested: Collection[str] = ()
+    """Gates asked for by name: a whole-project gate runs on a selection only when named here."""
     _hashes: FileHashes = field(init=False)
     _stop: bool = field(init=False, default=False)
 
@@ -92,30 +127,30 @@ class GateRunner:
     # -- planning -----------------------------------------------------------------------------
 
     def _plan(self) -> list[_Plan]:
-        base = self.settings.source.parent.resolve() if self.settings.source else None
-        all_files = tuple(list_files(self.root, self.settings.exclude, base=base))
-        py_files = tuple(f for f in all_files if f.endswith((".py", ".pyi")))
         report_root = self.root / ".assay" / "reports"
+        contexts = _Contexts(self)
         plans = []
         for gate in sorted(self.gates, key=lambda g: (g.cost, g.name)):
             policy = self.settings.gate_policy(gate.name)
             if not policy.enabled:
                 continue
-            ctx = GateContext(
-                root=self.root,
-                files=py_files,
-                options=_validated_options(gate, policy, self.settings.source),
+            options = _validated_options(gate, policy, self.settings.source)
+            ctx, whole, skip = contexts.pick(gate, self.requested)
+            ctx = replace(
+                ctx,
+                options=options,
                 report_dir=report_root / gate.name,
-                all_files=all_files,
                 tool_cache=self.cache_dir / gate.name if self.cache_dir else None,
             )
+            if whole is not None:
+                whole = replace(whole, options=options)
             required = policy.required
             if required is None:
                 required = bool(getattr(gate, "default_required", True))
             fail_on = Severity.parse(
                 policy.fail_on or getattr(gate, "default_fail_on", None) or self.settings.fail_on
             )
-            plans.append(_Plan(gate, policy, ctx, required, fail_on))
+            plans.append(_Plan(gate, policy, ctx, required, fail_on, whole, skip))
         return plans
 
     # -- running ------------------------------------------------------------------------------
@@ -138,6 +173,8 @@ class GateRunner:
     async def _run_one(self, plan: _Plan) -> GateResult:
         started = time.perf_counter()
         gate, ctx = plan.gate, plan.ctx
+        if plan.skip is not None:
+            return self._result(plan, GateStatus.NOT_APPLICABLE, 0.0, message=plan.skip)
         try:
             if not gate.applies(ctx):
                 return self._result(
@@ -158,6 +195,10 @@ class GateRunner:
             cached, scanned = False, len(inputs)
         except ToolMissingError as exc:
             scan, cached, scanned = Scan(error=str(exc)), False, 0
+        selection = plan.selection
+        if selection is not None:
+            kept = [f for f in scan.findings if not f.file or f.file in selection]
+            scan = replace(scan, findings=kept)
         duration = time.perf_counter() - started
         return self._judge(plan, version, scan, duration, cached=cached, scanned=scanned)
 
@@ -168,26 +209,37 @@ class GateRunner:
         if callable(own_configs):
             configs += [f for f in own_configs(plan.ctx) if (self.root / f).is_file()]
         payload = json.dumps(
-            [plan.gate.name, version, plan.ctx.options, self._hashes.combined(configs)],
+            [
+                plan.gate.name,
+                version,
+                _code_digest(type(plan.gate)),
+                plan.ctx.options,
+                self._hashes.combined(configs),
+            ],
             sort_keys=True,
             default=str,
         )
         base = hashlib.sha256(payload.encode()).hexdigest()
         if plan.gate.per_file:
             return base
+        if plan.whole is not None:
+            # The tool reads what the selected files import: every project input counts.
+            everything = self._hashes.combined(plan.gate.inputs(plan.whole))
+            picked = json.dumps(sorted(inputs))
+            return hashlib.sha256(f"{base}:{everything}:{picked}".encode()).hexdigest()
         return hashlib.sha256(f"{base}:{self._hashes.combined(inputs)}".encode()).hexdigest()
 
     async def _scan_cached(
         self, plan: _Plan, cache: GateCache | None, key: str, inputs: list[str]
     ) -> tuple[Scan, bool, int]:
-        entry = cache.load(plan.gate.name, key) if cache else None
+        entry = cache.load(plan.cache_name, key) if cache else None
         if plan.gate.per_file:
             return await self._scan_per_file(plan, cache, key, inputs, entry)
         if entry is not None:
             return _scan_from(entry, entry.findings), True, 0
         scan = await plan.gate.scan(plan.ctx, inputs)
         if cache and _conclusive(scan):
-            cache.store(plan.gate.name, _entry_from(key, scan))
+            cache.store(plan.cache_name, _entry_from(key, scan))
         return scan, False, len(inputs)
 
     async def _scan_per_file(
@@ -214,10 +266,13 @@ class GateRunner:
             metrics=scan.metrics,
         )
         if cache:
+            # A whole-project run forgets files that are gone; a run on a selection keeps the
+            # entries of the files it did not look at (each is checked against its digest).
+            kept = files if self.files is None else {**known, **files}
             stored = _entry_from(key, merged)
             cache.store(
                 plan.gate.name,
-                stored.model_copy(update={"files": files, "findings": project_level}),
+                stored.model_copy(update={"files": kept, "findings": project_level}),
             )
         return merged, False, len(stale)
 
@@ -300,10 +355,11 @@ class GateRunner:
         applicable = [r for r in results if r.status is not GateStatus.NOT_APPLICABLE]
         blocking = [r for r in results if r.blocking]
         expired: list[Waiver] = [w for w in self.settings.waivers if w.expired(self.today)]
+        selected = self.files is not None
         return GateReport(
             root=str(self.root),
-            passed=bool(applicable) and not blocking,
-            summary=_summary(applicable, blocking),
+            passed=(selected or bool(applicable)) and not blocking,
+            summary=_summary(applicable, blocking, selected=selected),
             results=results,
             duration_s=round(took, 4),
             policy=self.settings.model_dump(mode="json"),
@@ -314,6 +370,61 @@ class GateRunner:
     def _emit(self, event: GateEvent) -> None:
         if self.on_event is not None:
             self.on_event(event)
+
+
+_WHOLE_PROJECT = (
+    "checks the whole project, so it does not run on selected files (name it with --only to run "
+    "it over the whole project)"
+)
+
+
+class _Contexts:
+    """The file lists gates see: the whole project's, and the selection's when there is one.
+
+    Each list is built at most once per run, and the whole project is walked only when a gate
+    needs it (no selection, a whole-project gate's cache key, a gate asked for by name).
+    """
+
+    def __init__(self, runner: GateRunner) -> None:
+        self._runner = runner
+        self._base = runner.settings.source.parent.resolve() if runner.settings.source else None
+        self._whole: GateContext | None = None
+        self._picked: GateContext | None = None
+
+    def _context(self, all_files: Sequence[str]) -> GateContext:
+        files = tuple(all_files)
+        py_files = tuple(f for f in files if f.endswith((".py", ".pyi")))
+        root = self._runner.root
+        return GateContext(root=root, files=py_files, options={}, report_dir=root, all_files=files)
+
+    def whole(self) -> GateContext:
+        if self._whole is None:
+            runner = self._runner
+            found = list_files(runner.root, runner.settings.exclude, base=self._base)
+            self._whole = self._context(found)
+        return self._whole
+
+    def picked(self, files: Sequence[str]) -> GateContext:
+        if self._picked is None:
+            runner = self._runner
+            found = select_files(runner.root, files, runner.settings.exclude, base=self._base)
+            self._picked = self._context(found)
+        return self._picked
+
+    def pick(
+        self, gate: Gate, requested: Collection[str]
+    ) -> tuple[GateContext, GateContext | None, str | None]:
+        """`gate`'s context; the whole project's when it runs on a selection; why it is skipped."""
+        files = self._runner.files
+        if files is None:
+            return self.whole(), None, None
+        if gate.per_file:
+            return self.picked(files), None, None
+        if getattr(gate, "checks_selection", False):
+            return self.picked(files), self.whole(), None
+        if gate.name in requested:
+            return self.whole(), None, None
+        return self.picked(files), None, _WHOLE_PROJECT
 
 
 def _validated_options(gate: Gate, policy: GatePolicy, source: Path | None) -> dict[str, Any]:
@@ -334,12 +445,31 @@ def _validated_options(gate: Gate, policy: GatePolicy, source: Path | None) -> d
         raise ConfigError(err["msg"], file=source, key=f"{key_prefix}.{loc}") from None
 
 
-def _summary(applicable: list[GateResult], blocking: list[GateResult]) -> str:
+def _summary(applicable: list[GateResult], blocking: list[GateResult], *, selected: bool) -> str:
     if not applicable:
-        return "no gate applies"
+        return "nothing to check in the selected files" if selected else "no gate applies"
     if blocking:
         return "failed: " + ", ".join(f"{r.gate} ({r.status})" for r in blocking)
     return f"passed: {len(applicable)} gate(s) evaluated"
+
+
+@functools.cache
+def _code_digest(gate_class: type) -> str:
+    """assay's version and the source of the modules defining `gate_class` and its bases.
+
+    A gate's findings depend on how it reads its tool's output (and what it drops, e.g. the
+    secrets gate's pinned revisions), so a changed gate invalidates what it cached before.
+    """
+    digest = hashlib.sha256(assay.__version__.encode())
+    for name in dict.fromkeys(cls.__module__ for cls in gate_class.__mro__):
+        source = getattr(sys.modules.get(name), "__file__", None)
+        if source is None or name in ("builtins", "typing"):
+            continue
+        try:
+            digest.update(Path(source).read_bytes())
+        except OSError:
+            digest.update(source.encode())
+    return digest.hexdigest()
 
 
 def _in_order(inputs: list[str], files: dict[str, CachedFile]) -> list[Finding]:

@@ -3,10 +3,17 @@
 A project's ``.secrets.baseline`` (detect-secrets' own format) is honoured read-only: a secret
 recorded there for the same file is a known, accepted one and is not reported again. Binary files
 and files larger than ``max_bytes`` are skipped.
+
+One false positive is dropped, narrowly: detect-secrets' hex-entropy check flags the commit SHA a
+``.pre-commit-config.yaml`` pins a hook repository to (``rev: <40 hex digits>``, as ``pre-commit
+autoupdate --freeze`` writes it). Only that detector, only in that file, only on a line that is
+nothing but such a ``rev:`` (and an optional comment), and only when the flagged value is the SHA
+itself; anything else in the file, on that line's comment included, is still reported.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from collections.abc import Sequence
@@ -21,6 +28,11 @@ from assay.gates.base import Finding, GateContext, Scan, SeverityName
 __all__ = ["SecretsGate", "SecretsOptions"]
 
 _BASELINE = ".secrets.baseline"
+
+# Files whose `rev:` lines pin git commits, by file name; the pattern of such a line.
+_PIN_FILES = frozenset({".pre-commit-config.yaml", ".pre-commit-config.yml"})
+_PINNED_REV = re.compile(r"""^\s*(?:-\s+)?rev:\s*(["']?)([0-9a-f]{40})\1\s*(?:#.*)?$""")
+_HEX_ENTROPY = "Hex High Entropy String"
 
 
 class SecretsOptions(BaseModel):
@@ -45,6 +57,11 @@ class SecretsGate(PythonToolGate):
     default_fail_on: SeverityName = "low"
     options_model = SecretsOptions
 
+    def applies(self, ctx: GateContext) -> bool:
+        """Any text file to scan (a secret in a staged YAML file counts without any Python)."""
+        limit = int(ctx.options["max_bytes"])
+        return any(f != _BASELINE and _is_text(ctx.root / f, limit) for f in ctx.all_files)
+
     def inputs(self, ctx: GateContext) -> Sequence[str]:
         """Every non-excluded text file no larger than ``max_bytes``."""
         limit = int(ctx.options["max_bytes"])
@@ -64,13 +81,46 @@ class SecretsGate(PythonToolGate):
             return Scan(error=out.error)
         data, report = out.data, out.path
         known = _baseline(ctx.root / _BASELINE)
+        pins = _Pins(ctx.root)
         findings = [
             _finding(ctx.root, item)
             for items in data.get("results", {}).values()
             for item in items
             if (item.get("filename"), item.get("hashed_secret")) not in known
+            and not pins.is_pinned_rev(item)
         ]
         return Scan(findings=findings, raw_report=report)
+
+
+class _Pins:
+    """Recognises the commit SHA of a pinned ``rev:`` in a pre-commit config (see above)."""
+
+    def __init__(self, root: Path) -> None:
+        self._root = root
+        self._lines: dict[str, list[str]] = {}
+
+    def is_pinned_rev(self, item: dict[str, Any]) -> bool:
+        """Whether detect-secrets' `item` is exactly the SHA on a pinned ``rev:`` line."""
+        name = str(item.get("filename", ""))
+        if item.get("type") != _HEX_ENTROPY or Path(name).name not in _PIN_FILES:
+            return False
+        lines = self._read(name)
+        number = int(item.get("line_number") or 0)
+        match = _PINNED_REV.match(lines[number - 1]) if 0 < number <= len(lines) else None
+        if match is None:
+            return False
+        # detect-secrets records the SHA-1 of the flagged value: it must be the pin itself.
+        digest = hashlib.sha1(match.group(2).encode(), usedforsecurity=False).hexdigest()
+        return digest == item.get("hashed_secret")
+
+    def _read(self, name: str) -> list[str]:
+        if name not in self._lines:
+            try:
+                text = (self._root / name).read_text(encoding="utf-8", errors="replace")
+            except OSError:
+                text = ""
+            self._lines[name] = text.splitlines()
+        return self._lines[name]
 
 
 def _is_text(path: Path, limit: int) -> bool:
