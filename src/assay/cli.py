@@ -81,6 +81,18 @@ def _plugin_warning_printer(err: Console, fallback: Any) -> Any:
     return show
 
 
+def _invoke(app: typer.Typer, args: list[str]) -> Any:
+    """Parse `args` and run the command, letting Ctrl-C reach `main` as KeyboardInterrupt.
+
+    (Typer's own entry point turns Ctrl-C into a silent exit code; the contract is one line.)
+    """
+    command = typer.main.get_command(app)
+    if _COMPLETE_ENV in os.environ:  # the shell asks for completions: Click answers and exits
+        return command.main(args=args, prog_name="assay")
+    with command.make_context("assay", list(args)) as ctx:
+        return command.invoke(ctx)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI and return its exit code."""
     err = console(stderr=True)
@@ -88,7 +100,7 @@ def main(argv: list[str] | None = None) -> int:
         with warnings.catch_warnings():
             warnings.showwarning = _plugin_warning_printer(err, warnings.showwarning)
             args = sys.argv[1:] if argv is None else argv
-            result = build_app(args)(args=args, standalone_mode=False, prog_name="assay")
+            result = _invoke(build_app(args), args)
     except AssayError as exc:
         # A message may hold several lines on purpose (one per problem); each is shown whole.
         first, *rest = str(exc).splitlines() or [""]
@@ -107,8 +119,6 @@ def main(argv: list[str] | None = None) -> int:
             err.print(f"error: {exc.format_message()}", markup=False)
         return exc.exit_code
     except typer.Exit as exc:
-        if isinstance(exc.__cause__, KeyboardInterrupt):  # Typer turns Ctrl-C into Exit(130)
-            err.print("interrupted", markup=False)
         return exc.exit_code
     except Exception:
         log = Path(tempfile.gettempdir()) / "assay-crash.log"

@@ -39,7 +39,7 @@ COMMANDS: dict[str, CommandEntry] = {
     "runs": CommandEntry("assay.commands.runs", "List runs."),
     "gate": CommandEntry(
         "assay.commands.gate",
-        "Run the quality gates on PATH. Exit 0 passed, 1 a required gate failed, 2 usage error.",
+        "Run the quality gates on PATHS. Exit 0 passed, 1 a required gate failed, 2 usage error.",
     ),
     "validate": CommandEntry(
         "assay.commands.validate",
