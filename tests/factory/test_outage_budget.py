@@ -14,7 +14,7 @@ from pydantic_ai.models.function import AgentInfo, FunctionModel
 from rich.console import Console
 
 from assay.agents.pricing import cost_of
-from assay.commands.run import _view
+from assay.commands._factory import _view
 from assay.config import FactoryConfig, ModelPrice, ModelsConfig, Settings
 from assay.errors import RunError
 from assay.factory.budget import Budget, BudgetExceeded

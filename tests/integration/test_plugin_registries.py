@@ -12,7 +12,7 @@ from pydantic_ai.models.function import AgentInfo, FunctionModel
 
 from assay.agents.judge import Judge, JudgeRequest, Verdict, make_judge
 from assay.agents.models import build_model
-from assay.commands.run import build_role_models
+from assay.commands._factory import build_role_models
 from assay.config import ModelsConfig, SandboxConfig, Settings
 from assay.errors import UserError
 from assay.messages import Judgement

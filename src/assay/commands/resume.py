@@ -11,23 +11,10 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 
-from assay.commands.run import (
-    build_role_models,
-    check_sandbox,
-    execute,
-    scenario_validator,
-    select_gates,
-)
-from assay.config import Settings
+from assay._extras import require_factory
 from assay.errors import UserError
-from assay.factory.loop import Factory
-from assay.ledger import LEDGER_FILE, Ledger, load_or_create_signer
-from assay.ledger.kinds import RUN_STARTED
-from assay.messages import Spec
-from assay.plugins import make_plugin_manager
-from assay.plugins import roles as plugin_roles
+from assay.ledger import LEDGER_FILE
 
 __all__ = ["find_run", "register"]
 
@@ -49,6 +36,23 @@ def resume_command(
     no_live: Annotated[bool, typer.Option("--no-live", help="No live progress display.")] = False,
 ) -> int:
     """Resume RUN. Exit 0 converged, 1 stopped otherwise, 2 usage error, 3 run error."""
+    require_factory("assay resume")
+    from assay.commands._factory import (
+        build_role_models,
+        check_sandbox,
+        execute,
+        scenario_validator,
+        select_gates,
+    )
+    from assay.config import Settings
+    from assay.factory.loop import Factory
+    from assay.ledger import Ledger, load_or_create_signer
+    from assay.ledger.kinds import RUN_STARTED
+    from assay.messages import Spec
+    from assay.plugins import make_plugin_manager
+    from assay.plugins import roles as plugin_roles
+    from assay.terminal import info_console, literal
+
     run_dir = find_run(run, runs_dir)
     with Ledger.open(run_dir, create=False) as ledger:
         started = ledger.completed("run.started")
@@ -72,9 +76,9 @@ def resume_command(
         run_dir, spec=spec, settings=settings, models=models, gates=gates,
         validator=validator, signer=load_or_create_signer(), roles=plugin_roles(pm),
     )  # fmt: skip
-    console = Console(stderr=True)
-    console.print(f"resuming [bold]{run_dir.name}[/]", highlight=False)
-    outcome = execute(factory, run_dir.name, console, live=not no_live and console.is_terminal)
+    notes = info_console(stderr=True)
+    notes.print(f"resuming [bold]{literal(run_dir.name)}[/]")
+    outcome = execute(factory, run_dir.name, notes, live=not no_live)
     return 0 if outcome.outcome == "converged" else 1
 
 
