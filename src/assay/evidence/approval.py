@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from assay.errors import UserError
+from assay.errors import CorruptLedgerError, UserError
 from assay.ledger import Event, Ledger, Signer, canonical, verify_run, verify_signature
 from assay.ledger import kinds as k
 
@@ -97,12 +97,14 @@ def valid_approvals(events: list[Event]) -> tuple[list[Event], list[str]]:
 def approve_run(run_dir: Path, approver: str, reason: str, signer: Signer) -> Event:
     """Record a signed approval of the run's current head, then seal the ledger with a checkpoint.
 
-    Refuses (UserError) a run that does not verify, has not finished, or an approver who
-    generated the change or has already approved it.
+    Refuses a run that does not verify (`CorruptLedgerError`, exit 1), and (`UserError`) one
+    that has not finished or an approver who generated the change or has already approved it.
     """
     check = verify_run(run_dir)
     if not check.ok:
-        raise UserError(f"{run_dir} does not verify, refusing to approve it: {check.problems[0]}")
+        raise CorruptLedgerError(
+            f"{run_dir} does not verify, refusing to approve it: {check.problems[0]}"
+        )
     if not reason.strip():
         raise UserError("an approval needs a reason (--reason)")
     with Ledger.open(run_dir, create=False) as ledger:

@@ -25,7 +25,7 @@ from pathlib import Path
 from cryptography.hazmat.primitives import serialization
 
 from assay.config import find_config, load_settings
-from assay.errors import UserError
+from assay.errors import CorruptLedgerError, UserError
 from assay.evidence.controls import control_rows
 from assay.evidence.dsse import sign_envelope
 from assay.evidence.html import render_html
@@ -74,10 +74,15 @@ def _plugin_sections(run_dir: Path, workspace: Path, summary: RunSummary) -> lis
 def write_bundle(
     run_dir: Path, out: Path, signer: Signer, *, approval_required: bool | None = None
 ) -> Bundle:
-    """Verify the run, then write its evidence bundle into `out` and sign it."""
+    """Verify the run, then write its evidence bundle into `out` and sign it.
+
+    `CorruptLedgerError` (exit 1) when the run does not verify: no bundle is written.
+    """
     check = verify_run(run_dir)
     if not check.ok:
-        raise UserError(f"{run_dir} does not verify, refusing to report on it: {check.problems[0]}")
+        raise CorruptLedgerError(
+            f"{run_dir} does not verify, refusing to report on it: {check.problems[0]}"
+        )
     run_id, rows = read_rows(run_dir / "ledger.sqlite")
     events = [Event.from_body(body, digest) for _seq, body, digest in rows]
     summary = summarize(events, run_id=run_id, approval_required=approval_required)

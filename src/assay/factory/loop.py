@@ -146,7 +146,7 @@ class Factory:
         self.agents = RoleAgents(roles)
         """Each role's agent: a plugin's (``assay.plugins.roles``) or the built-in one."""
         self.progress = Progress()
-        self.ledger = Ledger.open(run_dir)
+        self.ledger = Ledger.open(run_dir, check=True)  # never resume on a tampered chain
         self.budget = Budget(max_tokens=self.cfg.max_tokens, max_dollars=self.cfg.max_dollars)
         self.recorder = LedgerRecorder(self.ledger, self.budget, prices=settings.models.prices)
         self.recorder.replay()

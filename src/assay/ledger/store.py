@@ -1,4 +1,10 @@
-"""The SQLite ledger of one run: append-only, hash-chained, durable before `append` returns."""
+"""The SQLite ledger of one run: append-only, hash-chained, durable before `append` returns.
+
+Damage is a verdict, not a usage error: a ledger file that SQLite cannot read (garbage, truncated,
+malformed), that is not an assay ledger, or whose events do not decode raises
+`CorruptLedgerError` (exit 1). Other database failures (locked, disk full, permissions) are
+`RunError` (exit 3), as before.
+"""
 
 from __future__ import annotations
 
@@ -8,18 +14,18 @@ import json
 import os
 import sqlite3
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from assay.errors import RunError, UserError
+from assay.errors import AssayError, CorruptLedgerError, RunError, UserError
 from assay.ledger.blobs import BlobStore
 from assay.ledger.canonical import GENESIS, canonical, sha256_hex
 from assay.ledger.event import Event
 from assay.ledger.keys import Signer
 
-__all__ = ["HEAD_FILE", "LEDGER_FILE", "Ledger", "checkpoint_statement"]
+__all__ = ["HEAD_FILE", "LEDGER_FILE", "Ledger", "Listener", "checkpoint_statement"]
 
 LEDGER_FILE = "ledger.sqlite"
 HEAD_FILE = "head.json"
@@ -48,6 +54,28 @@ def checkpoint_statement(run_id: str, seq: int, root: str) -> bytes:
     return canonical({"type": "assay.checkpoint/v1", "run_id": run_id, "seq": seq, "root": root})
 
 
+Listener = Callable[[Event], None]
+"""Called with each event right after it was durably appended (see `Ledger.subscribe`)."""
+
+_CORRUPT_CODES = frozenset({sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB})
+_TABLES = frozenset({"meta", "events"})
+
+
+def _db_error(path: Path, doing: str, exc: sqlite3.DatabaseError) -> AssayError:
+    """`CorruptLedgerError` when SQLite says the file is damaged, else `RunError`."""
+    code = getattr(exc, "sqlite_errorcode", None)
+    if code is not None and code & 0xFF in _CORRUPT_CODES:
+        return CorruptLedgerError(f"{path}: the ledger is corrupt ({exc})")
+    return RunError(f"{path}: cannot {doing} the ledger ({exc})")
+
+
+def _event(path: Path, body: bytes, digest: str, where: str) -> Event:
+    try:
+        return Event.from_body(body, digest)
+    except ValueError as exc:
+        raise CorruptLedgerError(f"{path}: {where} is damaged ({exc})") from None
+
+
 def _now() -> str:
     return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
@@ -55,7 +83,7 @@ def _now() -> str:
 class Ledger:
     """The event log of one run folder. Use `Ledger.open`; close it (or use ``with``)."""
 
-    __slots__ = ("_conn", "_lock", "blobs", "path", "run_dir", "run_id")
+    __slots__ = ("_conn", "_listeners", "_lock", "blobs", "path", "run_dir", "run_id")
 
     def __init__(self, run_dir: Path, conn: sqlite3.Connection, run_id: str) -> None:
         self.run_dir = run_dir
@@ -64,39 +92,50 @@ class Ledger:
         self.blobs = BlobStore(run_dir / "blobs")
         self._conn = conn
         self._lock = threading.Lock()
+        self._listeners: list[Listener] = []
 
     @classmethod
-    def open(cls, run_dir: Path, *, run_id: str | None = None, create: bool = True) -> Ledger:
+    def open(
+        cls,
+        run_dir: Path,
+        *,
+        run_id: str | None = None,
+        create: bool = True,
+        check: bool = False,
+    ) -> Ledger:
         """Open the ledger in `run_dir`, creating folder and ledger unless `create` is False.
 
         `run_id` defaults to the folder's name; opening an existing ledger with a different
-        `run_id` is an error.
+        `run_id` is an error. An existing file that is damaged or is not an assay ledger raises
+        `CorruptLedgerError`; nothing is written to it. With `check`, so does a chain that does
+        not verify (see `check`): use it before appending to a ledger written earlier.
         """
         path = run_dir / LEDGER_FILE
         if not path.is_file():
             if not create:
                 raise UserError(f"no ledger at {path}: not a run folder")
             run_dir.mkdir(parents=True, exist_ok=True)
+        existed = path.is_file() and path.stat().st_size > 0
         try:
             conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=FULL")
-            conn.execute("PRAGMA busy_timeout=10000")
-            conn.executescript(_SCHEMA)
-            stored = conn.execute("SELECT value FROM meta WHERE key='run_id'").fetchone()
-            wanted = run_id or run_dir.resolve().name
-            if stored is None:
-                conn.execute("INSERT OR IGNORE INTO meta VALUES ('run_id', ?)", (wanted,))
-                conn.execute(
-                    "INSERT OR IGNORE INTO meta VALUES ('schema', ?)", (str(SCHEMA_VERSION),)
-                )
-                stored = conn.execute("SELECT value FROM meta WHERE key='run_id'").fetchone()
         except sqlite3.DatabaseError as exc:
-            raise RunError(f"{path}: cannot open the ledger ({exc})") from None
-        if run_id is not None and stored[0] != run_id:
+            raise _db_error(path, "open", exc) from None
+        try:
+            stored = _prepare(conn, path, existed, run_id or run_dir.resolve().name)
+        except BaseException:
             conn.close()
-            raise UserError(f"{path} belongs to run '{stored[0]}', not '{run_id}'")
-        return cls(run_dir, conn, str(stored[0]))
+            raise
+        if run_id is not None and stored != run_id:
+            conn.close()
+            raise UserError(f"{path} belongs to run '{stored}', not '{run_id}'")
+        ledger = cls(run_dir, conn, stored)
+        if check:
+            try:
+                ledger.check()
+            except BaseException:
+                ledger.close()
+                raise
+        return ledger
 
     def __enter__(self) -> Ledger:
         return self
@@ -116,11 +155,28 @@ class Ledger:
                 self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
             self._conn.close()
 
+    def subscribe(self, listener: Listener) -> Callable[[], None]:
+        """Call `listener` with every event appended from now on; returns an unsubscribe.
+
+        A listener runs right after the event is durable (committed and fsynced), outside the
+        ledger's lock, in subscription order, and only for events actually written: an
+        idempotent `append` of a step already recorded calls nobody. What a listener raises
+        reaches the caller of `append` (the event is recorded all the same).
+        """
+        self._listeners.append(listener)
+
+        def unsubscribe() -> None:
+            with contextlib.suppress(ValueError):
+                self._listeners.remove(listener)
+
+        return unsubscribe
+
     def append(self, kind: str, payload: dict[str, Any], *, step: str | None = None) -> Event:
         """Append an event; it is committed to disk (fsync) before this returns.
 
         With `step` set, the call is idempotent: if an event with that step exists already it
-        is returned unchanged and nothing is written (the first write wins).
+        is returned unchanged and nothing is written (the first write wins). Listeners
+        (`subscribe`) are called with each event written.
         """
         if not kind:
             raise ValueError("an event needs a kind")
@@ -128,22 +184,27 @@ class Ledger:
             try:
                 self._conn.execute("BEGIN IMMEDIATE")
                 try:
-                    event = self._append_locked(kind, payload, step)
+                    event, written = self._append_locked(kind, payload, step)
                 except BaseException:
                     self._conn.execute("ROLLBACK")
                     raise
                 self._conn.execute("COMMIT")
             except sqlite3.DatabaseError as exc:
-                raise RunError(f"{self.path}: cannot append to the ledger ({exc})") from None
+                raise _db_error(self.path, "append to", exc) from None
+        if written:
+            for listener in list(self._listeners):
+                listener(event)
         return event
 
-    def _append_locked(self, kind: str, payload: dict[str, Any], step: str | None) -> Event:
+    def _append_locked(
+        self, kind: str, payload: dict[str, Any], step: str | None
+    ) -> tuple[Event, bool]:
         if step is not None:
             row = self._conn.execute(
                 "SELECT body, hash FROM events WHERE step = ?", (step,)
             ).fetchone()
             if row is not None:
-                return Event.from_body(row[0], row[1])
+                return _event(self.path, row[0], row[1], f"the event of step {step!r}"), False
         head = self._conn.execute(
             "SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1"
         ).fetchone()
@@ -158,20 +219,27 @@ class Ledger:
             "INSERT INTO events (seq, kind, step, body, hash) VALUES (?, ?, ?, ?, ?)",
             (seq, kind, step, data, digest),
         )
-        return Event.from_body(data, digest)
+        return Event.from_body(data, digest), True
+
+    def _query(self, sql: str, args: tuple[Any, ...] = ()) -> list[Any]:
+        """Every row of a read, with SQLite's failures translated."""
+        with self._lock:
+            try:
+                return self._conn.execute(sql, args).fetchall()
+            except sqlite3.DatabaseError as exc:
+                raise _db_error(self.path, "read", exc) from None
 
     def completed(self, step: str) -> Event | None:
         """The event recorded for `step`, or None when that step has not completed."""
-        with self._lock:
-            row = self._conn.execute(
-                "SELECT body, hash FROM events WHERE step = ?", (step,)
-            ).fetchone()
-        return None if row is None else Event.from_body(row[0], row[1])
+        rows = self._query("SELECT body, hash FROM events WHERE step = ?", (step,))
+        if not rows:
+            return None
+        return _event(self.path, rows[0][0], rows[0][1], f"the event of step {step!r}")
 
     def events(self, *, kind: str | None = None) -> Iterator[Event]:
-        """Every event in order (optionally only one kind)."""
-        for _seq, body, digest in self.rows(kind=kind):
-            yield Event.from_body(body, digest)
+        """Every event in order (optionally only one kind); `CorruptLedgerError` on a bad one."""
+        for seq, body, digest in self.rows(kind=kind):
+            yield _event(self.path, body, digest, f"event {seq}")
 
     def rows(self, *, kind: str | None = None) -> Iterator[tuple[int, bytes, str]]:
         """Raw ``(seq, body, hash)`` rows in order, as stored (what `verify` checks)."""
@@ -179,22 +247,41 @@ class Ledger:
         args: tuple[str, ...] = ()
         if kind is not None:
             sql, args = sql + " WHERE kind = ?", (kind,)
-        with self._lock:
-            rows = self._conn.execute(sql + " ORDER BY seq", args).fetchall()
+        rows = self._query(sql + " ORDER BY seq", args)
         for seq, body, digest in rows:
             yield int(seq), bytes(body) if not isinstance(body, str) else body.encode(), str(digest)
 
     def head(self) -> Event | None:
         """The last event, or None for an empty ledger."""
-        with self._lock:
-            row = self._conn.execute(
-                "SELECT body, hash FROM events ORDER BY seq DESC LIMIT 1"
-            ).fetchone()
-        return None if row is None else Event.from_body(row[0], row[1])
+        rows = self._query("SELECT seq, body, hash FROM events ORDER BY seq DESC LIMIT 1")
+        if not rows:
+            return None
+        return _event(self.path, rows[0][1], rows[0][2], f"event {rows[0][0]}")
 
     def __len__(self) -> int:
-        with self._lock:
-            return int(self._conn.execute("SELECT COUNT(*) FROM events").fetchone()[0])
+        return int(self._query("SELECT COUNT(*) FROM events")[0][0])
+
+    def check(self) -> None:
+        """Raise `CorruptLedgerError` naming the first problem unless the chain is intact.
+
+        Checks what `verify_run` checks of the events themselves: each hash, the sequence, the
+        links, the run id, checkpoint signatures and, when there is one, the signed head
+        (``head.json``). Not the blobs, and not that the run was sealed, nor that ``head.json``
+        exists (a kill between a checkpoint and its head file leaves a resumable run).
+        """
+        from assay.ledger.verify import Verification, check_head, verify_chain
+
+        result = Verification(target=self.run_dir)
+        rows = list(self.rows())
+        verify_chain(rows, result, run_id=self.run_id)
+        head_file = self.run_dir / HEAD_FILE
+        if head_file.is_file():
+            hashes = {seq: digest for seq, _body, digest in rows}
+            check_head(head_file, self.run_id, hashes, result, None)
+        if result.problems:
+            raise CorruptLedgerError(
+                f"{self.path} does not verify: {result.problems[0]} (see `assay verify`)"
+            )
 
     def put_blob(self, data: bytes) -> str:
         """Store `data` content-addressed (fsynced); returns its sha256 hex digest."""
@@ -232,3 +319,32 @@ class Ledger:
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, target)
+
+
+def _check_schema(conn: sqlite3.Connection, path: Path) -> None:
+    """An existing ledger file must hold the ledger's tables (never create them in another file)."""
+    names = {
+        str(row[0]) for row in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")
+    }
+    missing = sorted(_TABLES - names)
+    if missing:
+        raise CorruptLedgerError(f"{path}: not an assay ledger (no {' or '.join(missing)} table)")
+
+
+def _prepare(conn: sqlite3.Connection, path: Path, existed: bool, wanted: str) -> str:
+    """Configure the connection, create the schema in a new file; returns the stored run id."""
+    try:
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=FULL")
+        conn.execute("PRAGMA busy_timeout=10000")
+        if existed:
+            _check_schema(conn, path)
+        conn.executescript(_SCHEMA)
+        stored = conn.execute("SELECT value FROM meta WHERE key='run_id'").fetchone()
+        if stored is None:
+            conn.execute("INSERT OR IGNORE INTO meta VALUES ('run_id', ?)", (wanted,))
+            conn.execute("INSERT OR IGNORE INTO meta VALUES ('schema', ?)", (str(SCHEMA_VERSION),))
+            stored = conn.execute("SELECT value FROM meta WHERE key='run_id'").fetchone()
+    except sqlite3.DatabaseError as exc:
+        raise _db_error(path, "open", exc) from None
+    return str(stored[0])

@@ -3,6 +3,10 @@
 `verify_chain` walks ``(position, body, hash)`` rows from any source (the SQLite ledger or a
 bundle's ``ledger.jsonl``) and reports every problem it finds, first one first, so the first
 problem names the culprit: the first event that was changed, removed, inserted or reordered.
+
+A ledger file that cannot be read at all (garbage, truncated, not an assay ledger) is a failed
+verification too: `verify_run` reports it as a problem of ``ledger.sqlite``, and `read_rows`
+raises `CorruptLedgerError` (exit 1), never a usage error.
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from assay.errors import UserError
+from assay.errors import CorruptLedgerError, UserError
 from assay.ledger.blobs import BlobStore, is_digest
 from assay.ledger.canonical import GENESIS, sha256_hex
 from assay.ledger.event import Event
@@ -140,21 +144,44 @@ def _check_checkpoint(
     result.last_checkpoint_seq = event.seq
 
 
-def read_rows(path: Path) -> tuple[str, list[tuple[int, bytes, str]]]:
-    """The run id and every ``(seq, body, hash)`` row of a ledger file, opened read-only."""
+_CORRUPT_CODES = frozenset({sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB})
+
+
+class _Unreadable(Exception):
+    """The ledger file cannot be read as an assay ledger; the message says why."""
+
+
+def _read(path: Path) -> tuple[str, list[tuple[int, bytes, str]]]:
     try:
         conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
         try:
+            tables = conn.execute("SELECT name FROM sqlite_master WHERE type='table'").fetchall()
+            missing = sorted({"meta", "events"} - {str(t[0]) for t in tables})
+            if missing:
+                raise _Unreadable(f"not an assay ledger (no {' or '.join(missing)} table)")
             meta = conn.execute("SELECT value FROM meta WHERE key='run_id'").fetchone()
             rows = conn.execute("SELECT seq, body, hash FROM events ORDER BY seq").fetchall()
         finally:
             conn.close()
     except sqlite3.DatabaseError as exc:
-        raise UserError(f"{path}: not a readable assay ledger ({exc})") from None
+        if getattr(exc, "sqlite_errorcode", 0) & 0xFF in _CORRUPT_CODES:
+            raise _Unreadable(f"not a readable assay ledger ({exc})") from None
+        raise UserError(f"{path}: cannot read the ledger ({exc})") from None
     run_id = str(meta[0]) if meta else path.parent.name
     return run_id, [
         (int(s), b.encode() if isinstance(b, str) else bytes(b), str(h)) for s, b, h in rows
     ]
+
+
+def read_rows(path: Path) -> tuple[str, list[tuple[int, bytes, str]]]:
+    """The run id and every ``(seq, body, hash)`` row of a ledger file, opened read-only.
+
+    `CorruptLedgerError` when the file is not a readable assay ledger.
+    """
+    try:
+        return _read(path)
+    except _Unreadable as exc:
+        raise CorruptLedgerError(f"{path}: {exc}") from None
 
 
 def verify_run(run_dir: Path, *, trusted: set[str] | None = None) -> Verification:
@@ -163,7 +190,11 @@ def verify_run(run_dir: Path, *, trusted: set[str] | None = None) -> Verificatio
     if not path.is_file():
         raise UserError(f"no ledger at {path}: not a run folder")
     result = Verification(target=run_dir)
-    run_id, rows = read_rows(path)
+    try:
+        run_id, rows = _read(path)
+    except _Unreadable as exc:
+        result.fail(str(exc), file=LEDGER_FILE)
+        return result
     blobs = BlobStore(run_dir / "blobs")
     verify_chain(rows, result, run_id=run_id, blobs=blobs, trusted=trusted)
     for blob in blobs:
