@@ -3,6 +3,9 @@
 One call per step, as OctopusGarden does, is noisy. This judge samples ``samples`` times
 (concurrently), reports the mean and the spread (population standard deviation), and keeps every
 sample for the record. It knows nothing about scenario files: the caller renders the request.
+
+This module imports without pydantic-ai (the ``factory`` extra), because `assay validate` and the
+scenario runner import it whether or not a judge is configured; building a `Judge` needs it.
 """
 
 from __future__ import annotations
@@ -13,17 +16,16 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from pydantic_ai import Agent
-from pydantic_ai.exceptions import AgentRunError, ModelAPIError
-from pydantic_ai.exceptions import UserError as PydanticAIUserError
-from pydantic_ai.models import Model
-from pydantic_ai.settings import ModelSettings
-
+from assay._extras import FACTORY, require
 from assay.agents.models import build_model
 from assay.errors import RunError, UserError
 from assay.messages import Judgement
 
 if TYPE_CHECKING:
+    from pydantic_ai import Agent
+    from pydantic_ai.models import Model
+    from pydantic_ai.settings import ModelSettings
+
     from assay.config import Settings
     from assay.plugins import AssayPluginManager
 
@@ -123,6 +125,9 @@ class Judge:
             raise UserError(f"judge samples must be at least 1, got {samples}")
         if temperature is not None and not 0 <= temperature <= 2:
             raise UserError(f"judge temperature must be between 0 and 2, got {temperature}")
+        require("pydantic_ai", FACTORY, "the LLM judge")
+        from pydantic_ai import Agent
+
         self.model = model
         self.samples = samples
         self.temperature = temperature
@@ -140,6 +145,9 @@ class Judge:
         return f"{self.model.system}:{self.model.model_name}"
 
     async def _one(self, prompt: str) -> Judgement:
+        from pydantic_ai.exceptions import AgentRunError, ModelAPIError
+        from pydantic_ai.exceptions import UserError as PydanticAIUserError
+
         try:
             result = await self._agent.run(prompt, model_settings=self._settings)
         except (AgentRunError, ModelAPIError, PydanticAIUserError) as exc:

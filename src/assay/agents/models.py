@@ -7,6 +7,9 @@ to an OpenAI-compatible server (Ollama, vLLM, llama.cpp) when a base URL is set 
 ``OPENAI_BASE_URL`` or ``[tool.assay.models] base_url``). Any other ``<provider>:<name>`` is
 looked up among the model providers plugins offer (hook ``assay_model_providers``): the factory
 is called with ``<name>`` and returns a pydantic-ai ``Model``.
+
+Choosing models needs nothing optional; building one needs pydantic-ai (the ``factory`` extra) and
+raises `assay._extras.MissingExtra` without it.
 """
 
 from __future__ import annotations
@@ -15,12 +18,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
-from pydantic_ai.models import Model
-
+from assay._extras import FACTORY, require
 from assay.config import ModelsConfig
 from assay.errors import UserError
 
 if TYPE_CHECKING:
+    from pydantic_ai.models import Model
+
     from assay.plugins import AssayPluginManager
 
 __all__ = ["ROLES", "AgentRole", "ModelChoice", "build_model", "resolve_models"]
@@ -95,7 +99,9 @@ def build_model(
     provider, sep, name = spec.partition(":")
     if not sep or not name:
         raise UserError(f"model {spec!r} must look like 'anthropic:<name>' or 'openai:<name>'")
+    needed_for = f"the model {spec!r}"
     if provider == "anthropic":
+        require("pydantic_ai.models.anthropic", FACTORY, needed_for)
         from pydantic_ai.models.anthropic import AnthropicModel
         from pydantic_ai.providers.anthropic import AnthropicProvider
 
@@ -104,6 +110,7 @@ def build_model(
             raise UserError(f"model {spec!r} needs ANTHROPIC_API_KEY in the environment")
         return AnthropicModel(name, provider=AnthropicProvider(api_key=key))
     if provider == "openai":
+        require("pydantic_ai.models.openai", FACTORY, needed_for)
         from pydantic_ai.models.openai import OpenAIChatModel
         from pydantic_ai.providers.openai import OpenAIProvider
 
@@ -122,6 +129,9 @@ def build_model(
 
 def _plugin_model(provider: str, name: str, spec: str, plugins: AssayPluginManager | None) -> Model:
     from assay.plugins import make_plugin_manager, model_providers
+
+    require("pydantic_ai", FACTORY, f"the model {spec!r}")
+    from pydantic_ai.models import Model
 
     offered = model_providers(plugins if plugins is not None else make_plugin_manager())
     factory = offered.get(provider)

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from assay._extras import install_hint
 from assay.errors import ToolMissingError
 from assay.gates.base import GateContext
 
@@ -48,17 +49,23 @@ class ToolRun:
         return f"{Path(self.argv[0]).name} exited {self.returncode}: {tail}"
 
 
-def find_tool(name: str) -> str:
-    """Absolute path of `name`, preferring the interpreter's own environment over PATH."""
+def find_tool(name: str, *, extra: str | None = None) -> str:
+    """Absolute path of `name`: the one beside the running interpreter, else the one on PATH.
+
+    `extra` names the assay extra that installs the tool when assay does not depend on it
+    (``semgrep``); the `ToolMissingError` says how to install it either way.
+    """
     beside = Path(sys.executable).parent / name
     if beside.is_file() and os.access(beside, os.X_OK):
         return str(beside)
     found = shutil.which(name)
     if found is None:
-        raise ToolMissingError(
-            f"'{name}' is not installed: install assay with its dependencies "
-            f"(pip install assay) or put '{name}' on PATH"
+        how = (
+            f"install assay[{extra}] ({install_hint(extra)})"
+            if extra
+            else "install assay with its dependencies (pip install assay)"
         )
+        raise ToolMissingError(f"'{name}' is not installed: {how} or put '{name}' on PATH")
     return found
 
 

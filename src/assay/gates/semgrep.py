@@ -6,6 +6,9 @@ costs several seconds. The severity of a finding comes from its rule: the pack u
 CRITICAL/HIGH/MEDIUM/LOW scale, and legacy ERROR/WARNING/INFO map to high/medium/low as semgrep
 documents them. Inline ``# nosemgrep`` comments are ignored unless the policy allows them, because
 in assay a finding is accepted by a waiver with a reason, an owner and an expiry date.
+
+semgrep is an extra (``pip install 'assay[semgrep]'``): the gate runs the ``semgrep`` beside the
+running interpreter, else the one on PATH, else it is ``error`` saying how to install it.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, computed_field, model_validator
 
+from assay._extras import SEMGREP
 from assay.errors import ToolMissingError
 from assay.gates._tool import ToolRun, find_tool, relative, run_tool
 from assay.gates.base import Finding, GateContext, Scan, SeverityName
@@ -108,7 +112,7 @@ class SemgrepGate:
 
     def version(self) -> str:
         """semgrep's version (see `semgrep_version`)."""
-        return semgrep_version(find_tool("semgrep"))
+        return semgrep_version(find_tool("semgrep", extra=SEMGREP))
 
     def config_files(self, ctx: GateContext) -> Sequence[str]:
         """The project's own rule files: editing one invalidates every cached finding."""
@@ -142,7 +146,7 @@ async def _run_semgrep(ctx: GateContext, configs: Sequence[str], files: Sequence
         "SEMGREP_SETTINGS_FILE": str(ctx.report_dir / "semgrep-settings.yml"),
         "SEMGREP_LOG_FILE": str(ctx.report_dir / "semgrep.log"),
     }
-    argv = [*_command(find_tool("semgrep"), configs, ctx.options), "--", *files]
+    argv = [*_command(find_tool("semgrep", extra=SEMGREP), configs, ctx.options), "--", *files]
     proc = await run_tool([*argv[:2], _FAST_START, *argv[2:]], cwd=ctx.root, env=env)
     if proc.returncode != 0 and _FAST_START.split("=")[0] in proc.stderr:
         proc = await run_tool(argv, cwd=ctx.root, env=env)  # a semgrep without the option

@@ -10,6 +10,9 @@ so files it writes stay the caller's.
 
 The API endpoint is, in order: the ``base_url`` argument, ``$DOCKER_HOST``, Podman's rootful
 socket ``/run/podman/podman.sock``, Docker's ``/var/run/docker.sock``.
+
+Without the docker SDK (``pip install 'assay[factory]'``) importing this module raises
+`assay._extras.MissingExtra`; `assay.sandbox.select` then reports the backend unavailable.
 """
 
 from __future__ import annotations
@@ -26,11 +29,16 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-import docker
-import docker.errors
-import requests
-from docker.types import LogConfig, Mount, Ulimit
-from docker.utils.socket import frames_iter
+from assay._extras import FACTORY, MissingExtra
+
+try:
+    import docker
+    import docker.errors
+    import requests
+    from docker.types import LogConfig, Mount, Ulimit
+    from docker.utils.socket import frames_iter
+except ImportError as exc:  # the docker SDK comes with the factory extra
+    raise MissingExtra(FACTORY, "the docker sandbox backend", str(exc)) from exc
 
 from assay.errors import UserError
 from assay.sandbox._process import Capped

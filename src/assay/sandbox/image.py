@@ -17,8 +17,13 @@ import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-import docker.errors
-import requests
+from assay._extras import FACTORY, MissingExtra
+
+try:
+    import docker.errors
+    import requests
+except ImportError as exc:  # the docker SDK comes with the factory extra
+    raise MissingExtra(FACTORY, "building the sandbox image", str(exc)) from exc
 
 from assay.errors import RunError, ToolMissingError, UserError
 from assay.sandbox.docker import DEFAULT_IMAGE, docker_client

@@ -6,6 +6,9 @@ called as ``factory(workspace, config, regulated=...)`` and returns a `Sandbox`.
 Order of strength: ``docker`` (separate root filesystem, non-root user, no capabilities,
 seccomp, cgroup limits) when its API answers and the image exists, then ``bwrap`` (namespaces
 plus cgroup limits on the host's read-only /usr). ``local`` is never chosen automatically.
+
+The docker backend needs the docker SDK (the ``factory`` extra); without it the backend is
+reported unavailable with what to install, and ``auto`` picks bwrap.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from assay._extras import MissingExtra
 from assay.config import SandboxConfig
 from assay.sandbox.base import Limits, Sandbox, SandboxUnavailable
 from assay.sandbox.bwrap import BwrapSandbox, bwrap_problem
@@ -65,13 +69,16 @@ def limits_from(config: SandboxConfig) -> Limits:
 
 def backend_problems(config: SandboxConfig | None = None) -> dict[str, str | None]:
     """Each isolating backend -> None when usable here, else what is missing."""
-    from assay.sandbox.docker import docker_problem
-
     cfg = config or SandboxConfig()
-    return {
-        "docker": docker_problem(cfg.image, cfg.docker_host),
-        "bwrap": bwrap_problem(),
-    }
+    return {"docker": _docker_problem(cfg), "bwrap": bwrap_problem()}
+
+
+def _docker_problem(cfg: SandboxConfig) -> str | None:
+    try:
+        from assay.sandbox.docker import docker_problem
+    except MissingExtra as exc:  # no docker SDK
+        return str(exc)
+    return docker_problem(cfg.image, cfg.docker_host)
 
 
 def resolve_backend(config: SandboxConfig | None = None, backend: str | None = None) -> str:
@@ -117,7 +124,10 @@ def open_sandbox(
     limits = limits_from(cfg)
     extra_ro = [Path(p) for p in cfg.ro_paths] + [p for p in ro_paths if p.exists()]
     if name == "docker":
-        from assay.sandbox.docker import DockerSandbox
+        try:
+            from assay.sandbox.docker import DockerSandbox
+        except MissingExtra as exc:
+            raise SandboxUnavailable(str(exc)) from exc
 
         return DockerSandbox(
             workspace,
