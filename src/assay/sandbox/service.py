@@ -9,6 +9,7 @@ client from `transport()` / `async_transport()` and `base_url`.
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 from pathlib import Path
 from types import TracebackType
@@ -23,6 +24,30 @@ __all__ = ["FORWARDER", "Service", "ServiceProcess"]
 
 FORWARDER = Path(__file__).with_name("_forward.py")
 """The forwarder script that is mounted read-only into the sandbox."""
+
+_SUN_PATH_MAX = 107
+"""Bytes a Unix socket path may have on Linux (``sun_path`` is 108, with its NUL)."""
+
+
+class _SocketPath:
+    """A path that connects to `uds` even when its folder is deeper than a socket path may be.
+
+    A deep ``$TMPDIR`` makes the socket's path longer than ``sun_path`` allows, and connect()
+    fails. Then the folder is held open (``O_PATH``) and reached as ``/proc/self/fd/N/name``,
+    which is short wherever the folder is. The folder must exist when this is made.
+    """
+
+    def __init__(self, uds: Path) -> None:
+        self._fd: int | None = None
+        self.path = str(uds)
+        if len(os.fsencode(self.path)) > _SUN_PATH_MAX and Path("/proc/self/fd").is_dir():
+            self._fd = os.open(uds.parent, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+            self.path = f"/proc/self/fd/{self._fd}/{uds.name}"
+
+    def close(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
 
 
 class ServiceProcess(Protocol):
@@ -46,6 +71,7 @@ class Service:
         self._process = process
         self.uds = uds
         """The Unix socket the host connects to (None for the local backend, which uses TCP)."""
+        self._connect = _SocketPath(uds) if uds is not None else None
         self.base_url = base_url
         self.backend = backend
         self.result: RunResult | None = None
@@ -53,11 +79,11 @@ class Service:
 
     def transport(self) -> httpx.HTTPTransport:
         """A sync httpx transport that reaches the service."""
-        return httpx.HTTPTransport(uds=str(self.uds) if self.uds else None)
+        return httpx.HTTPTransport(uds=self._connect.path if self._connect else None)
 
     def async_transport(self) -> httpx.AsyncHTTPTransport:
         """An async httpx transport that reaches the service."""
-        return httpx.AsyncHTTPTransport(uds=str(self.uds) if self.uds else None)
+        return httpx.AsyncHTTPTransport(uds=self._connect.path if self._connect else None)
 
     def client(self, **kwargs: object) -> httpx.Client:
         """An httpx client with the transport and base URL set."""
@@ -107,6 +133,8 @@ class Service:
         """Stop the service (idempotent) and return its output."""
         if self.result is None:
             self.result = await self._process.stop()
+            if self._connect is not None:
+                self._connect.close()
         return self.result
 
     async def __aenter__(self) -> Service:
