@@ -8,7 +8,9 @@ One false positive is dropped, narrowly: detect-secrets' hex-entropy check flags
 ``.pre-commit-config.yaml`` pins a hook repository to (``rev: <40 hex digits>``, as ``pre-commit
 autoupdate --freeze`` writes it). Only that detector, only in that file, only on a line that is
 nothing but such a ``rev:`` (and an optional comment), and only when the flagged value is the SHA
-itself; anything else in the file, on that line's comment included, is still reported.
+itself. Every other finding in the file is still reported. detect-secrets reports a value once per
+file, at its first line; when the pinned SHA also appears elsewhere in the file (as a token, say),
+the finding is kept and moved to that line.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from assay.gates._tool import PythonToolGate, find_tool, relative, run_json_report
-from assay.gates.base import Finding, GateContext, Scan, SeverityName
+from assay.gates.base import Finding, GateContext, RuleInfo, Scan, SeverityName
 
 __all__ = ["SecretsGate", "SecretsOptions"]
 
@@ -83,11 +85,11 @@ class SecretsGate(PythonToolGate):
         known = _baseline(ctx.root / _BASELINE)
         pins = _Pins(ctx.root)
         findings = [
-            _finding(ctx.root, item)
+            _finding(ctx.root, kept)
             for items in data.get("results", {}).values()
             for item in items
             if (item.get("filename"), item.get("hashed_secret")) not in known
-            and not pins.is_pinned_rev(item)
+            and (kept := pins.unpinned(item)) is not None
         ]
         return Scan(findings=findings, raw_report=report)
 
@@ -99,19 +101,30 @@ class _Pins:
         self._root = root
         self._lines: dict[str, list[str]] = {}
 
-    def is_pinned_rev(self, item: dict[str, Any]) -> bool:
-        """Whether detect-secrets' `item` is exactly the SHA on a pinned ``rev:`` line."""
+    def unpinned(self, item: dict[str, Any]) -> dict[str, Any] | None:
+        """detect-secrets' `item`, None when it is only a pinned ``rev:``, or moved off the pin.
+
+        A value is reported once per file, at its first line: if the pinned SHA also stands
+        elsewhere, the finding moves to the first line where it is not a pin.
+        """
         name = str(item.get("filename", ""))
         if item.get("type") != _HEX_ENTROPY or Path(name).name not in _PIN_FILES:
-            return False
+            return item
         lines = self._read(name)
         number = int(item.get("line_number") or 0)
         match = _PINNED_REV.match(lines[number - 1]) if 0 < number <= len(lines) else None
         if match is None:
-            return False
+            return item
+        sha = match.group(2)
         # detect-secrets records the SHA-1 of the flagged value: it must be the pin itself.
-        digest = hashlib.sha1(match.group(2).encode(), usedforsecurity=False).hexdigest()
-        return digest == item.get("hashed_secret")
+        flagged = hashlib.sha1(sha.encode(), usedforsecurity=False).hexdigest()
+        if flagged != item.get("hashed_secret"):
+            return item
+        for at, text in enumerate(lines, start=1):
+            pin = _PINNED_REV.match(text)
+            if sha in text and (pin is None or pin.group(2) != sha):
+                return {**item, "line_number": at}
+        return None
 
     def _read(self, name: str) -> list[str]:
         if name not in self._lines:
@@ -159,4 +172,6 @@ def _finding(root: Path, item: dict[str, Any]) -> Finding:
         file=relative(root, str(item.get("filename", ""))),
         line=int(item.get("line_number") or 0),
         message=f"possible secret: {kind} (hashed {str(item.get('hashed_secret', ''))[:12]})",
+        # detect-secrets names the kind of secret; a credential in a file is CWE-798.
+        rule=RuleInfo(name=kind, summary=f"A possible secret: {kind}.", security=True, cwe=(798,)),
     )
