@@ -126,7 +126,7 @@ def _message(p: Mapping[str, Any]) -> str | None:
     message = p.get("message")
     if not isinstance(message, dict):
         return None
-    sender = _str(p, "sender", 40) or "?"
+    sender = _str(p, "sender", 40) or "unknown"
     kind = message.get("kind")
     if kind == "design":
         modules, planned = _dicts(message.get("modules")), message.get("file_plan")
@@ -156,14 +156,14 @@ def _message(p: Mapping[str, Any]) -> str | None:
 
 
 def _model_request(p: Mapping[str, Any]) -> str:
-    role = _str(p, "role", 40) or "?"
+    role = _str(p, "role", 40) or "unknown"
     count = _int(p.get("messages"))
     model = _str(p, "model", 80) or "?"
     return f"{_iter(p, role)} model call to {model} ({_count(count, 'message')})"
 
 
 def _model_response(p: Mapping[str, Any]) -> str:
-    role = _str(p, "role", 40) or "?"
+    role = _str(p, "role", 40) or "unknown"
     tokens = f"{_int(p.get('tokens_in')):,} tokens in / {_int(p.get('tokens_out')):,} out"
     return (
         f"{_iter(p, role)} model reply from {_str(p, 'model', 80) or '?'}, {tokens}, "
