@@ -111,17 +111,22 @@ def test_sarif_validates_against_the_oasis_schema(bandit_reports: dict[str, str]
     assert all(r["partialFingerprints"]["assayFingerprint/v1"] for r in bandit_run["results"])
 
 
-def test_junit_parses_with_one_case_per_gate(bandit_reports: dict[str, str]) -> None:
+def test_junit_parses_with_a_suite_per_gate(bandit_reports: dict[str, str]) -> None:
     junit = bandit_reports["junit"].split("?>", 1)[1]
     # parses the report assay just wrote
-    suite = ET.fromstring(junit)  # nosec B314
-    cases = {c.get("name"): c for c in suite.iter("testcase")}
-    assert set(cases) == {"bandit", "complexity"}
-    failure = cases["bandit"].find("failure")
+    root = ET.fromstring(junit)  # nosec B314
+    assert root.tag == "testsuites"
+    suites = {s.get("name"): s for s in root.iter("testsuite")}
+    assert set(suites) == {"assay.gates.bandit", "assay.gates.complexity"}
+    bandit = {c.get("name"): c for c in suites["assay.gates.bandit"].iter("testcase")}
+    b602 = bandit["B602 at app.py:7:5"]
+    assert (b602.get("file"), b602.get("line")) == ("app.py", "7")
+    failure = b602.find("failure")
     assert failure is not None and "B602" in (failure.text or "")
-    unparsable = cases["complexity"].find("failure")  # radon cannot parse broken.py either
-    assert unparsable is not None and "parse-error" in (unparsable.text or "")
-    assert suite.get("failures") == "2"
+    complexity = list(suites["assay.gates.complexity"].iter("testcase"))
+    assert [c.get("name") for c in complexity] == ["parse-error at broken.py"]  # radon too
+    assert complexity[0].find("failure") is not None
+    assert root.get("failures") == str(len(bandit) + 1)
 
 
 def test_json_round_trips_into_a_gate_report(bandit_reports: dict[str, str]) -> None:

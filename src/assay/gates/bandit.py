@@ -1,9 +1,13 @@
 """The bandit gate: Python security lint, per file, read from bandit's JSON report.
 
-bandit's own severity maps one to one onto assay's (LOW, MEDIUM, HIGH). The default threshold is
-``medium`` so that low-severity notices such as "consider the security implications of importing
-subprocess" are reported but do not fail every project. A file bandit cannot parse is a finding
-(``parse-error``), never a silent pass.
+bandit's own severity maps one to one onto assay's (LOW, MEDIUM, HIGH), with one exception: bandit
+rates its hard-coded password checks (CWE-259, B105-B107) LOW, while assay's semgrep rule and the
+secrets gate rate a credential in the source high; such findings are at least ``medium``, so the
+same line is not a note in one gate and an error in another. The default threshold is ``medium``
+so that low-severity notices such as "consider the security implications of importing subprocess"
+are reported but do not fail every project. bandit's confidence, CWE, test name and documentation
+link go with each finding. A file bandit cannot parse is a finding (``parse-error``), never a
+silent pass.
 """
 
 from __future__ import annotations
@@ -11,12 +15,12 @@ from __future__ import annotations
 import tomllib
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 from pydantic import BaseModel, ConfigDict
 
 from assay.gates._tool import PythonToolGate, find_tool, relative, run_json_report
-from assay.gates.base import Finding, GateContext, Scan, SeverityName
+from assay.gates.base import Confidence, Finding, GateContext, RuleInfo, Scan, SeverityName
 
 __all__ = ["BanditGate", "BanditOptions"]
 
@@ -34,6 +38,9 @@ class BanditOptions(BaseModel):
 
 _SEVERITY: dict[str, SeverityName] = {"LOW": "low", "MEDIUM": "medium", "HIGH": "high"}
 _CONFIDENCE = {"low": 1, "medium": 2, "high": 3, "undefined": 0}
+# Hard-coded credentials (password, credentials): rated at least medium (see the module doc).
+_CREDENTIAL_CWES = frozenset({259, 798})
+_PARSE_ERROR = RuleInfo(name="parse-error", summary="bandit could not parse the file.")
 
 
 class BanditGate(PythonToolGate):
@@ -76,6 +83,7 @@ class BanditGate(PythonToolGate):
                 severity="medium",
                 file=relative(ctx.root, str(err.get("filename", ""))),
                 message=f"bandit could not scan this file: {err.get('reason', 'unknown error')}",
+                rule=_PARSE_ERROR,
             )
             for err in data.get("errors", [])
         ]
@@ -90,13 +98,52 @@ def _has_bandit_table(pyproject: Path) -> bool:
         return False
 
 
+def _cwe(item: dict[str, Any]) -> tuple[int, ...]:
+    cwe = item.get("issue_cwe")
+    number = cwe.get("id") if isinstance(cwe, dict) else None
+    return (number,) if isinstance(number, int) and number > 0 else ()
+
+
+def _rule(item: dict[str, Any]) -> RuleInfo:
+    """bandit's test name, documentation link and CWE for the finding's test.
+
+    The checks of bandit's blacklists all share the test name ``blacklist``; their issue text is
+    the blacklist entry's fixed message, so it stands as the summary.
+    """
+    name = str(item.get("test_name", ""))
+    summary = name.replace("_", " ").capitalize()
+    if name == "blacklist" or not summary:
+        summary = str(item.get("issue_text", ""))
+    return RuleInfo(
+        name=name,
+        summary=summary,
+        help_uri=str(item.get("more_info") or ""),
+        security=True,
+        cwe=_cwe(item),
+    )
+
+
+def _severity(item: dict[str, Any]) -> SeverityName:
+    severity = _SEVERITY.get(str(item.get("issue_severity", "")).upper(), "medium")
+    if severity == "low" and _CREDENTIAL_CWES.intersection(_cwe(item)):
+        return "medium"
+    return severity
+
+
+def _confidence(item: dict[str, Any]) -> Confidence | None:
+    value = str(item.get("issue_confidence", "")).lower()
+    return cast("Confidence", value) if value in ("low", "medium", "high") else None
+
+
 def _finding(root: Path, item: dict[str, Any]) -> Finding:
     return Finding(
         gate="bandit",
         rule_id=str(item.get("test_id", "bandit")),
-        severity=_SEVERITY.get(str(item.get("issue_severity", "")).upper(), "medium"),
+        severity=_severity(item),
         file=relative(root, str(item.get("filename", ""))),
         line=int(item.get("line_number") or 0),
         column=int(item.get("col_offset") or 0) + 1,
         message=f"{item.get('issue_text', '')} ({item.get('test_name', '')})",
+        confidence=_confidence(item),
+        rule=_rule(item),
     )

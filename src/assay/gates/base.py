@@ -17,12 +17,14 @@ from typing import Any, Literal, Protocol, cast, runtime_checkable
 from pydantic import BaseModel, ConfigDict, Field
 
 __all__ = [
+    "Confidence",
     "Finding",
     "Gate",
     "GateContext",
     "GateReport",
     "GateResult",
     "GateStatus",
+    "RuleInfo",
     "Scan",
     "Severity",
     "fingerprint",
@@ -56,6 +58,36 @@ class Severity(enum.IntEnum):
 SeverityName = Literal["info", "low", "medium", "high", "critical"]
 
 
+Confidence = Literal["low", "medium", "high"]
+
+
+class RuleInfo(BaseModel):
+    """What the tool says about the rule behind a finding, for the rule descriptions of SARIF.
+
+    Rule-level facts only: every finding of one rule carries the same values. Each field has a
+    default so findings from plugins, and findings cached before a field existed, still load.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    name: str = ""
+    """A readable identifier, e.g. ``unused-import`` or ``hardcoded_password_string``."""
+    summary: str = ""
+    """One line saying what the rule looks for."""
+    description: str = ""
+    """A longer explanation (plain text or Markdown) when the tool gives one."""
+    help_uri: str = ""
+    """The rule's documentation page, when the tool has one."""
+    tags: tuple[str, ...] = ()
+    """The tool's own categories, e.g. ``("Pyflakes", "suspicious")``."""
+    security: bool = False
+    """A security rule: SARIF tags it ``security`` and gives it a ``security-severity``."""
+    cwe: tuple[int, ...] = ()
+    """CWE numbers the rule maps to."""
+    references: tuple[str, ...] = ()
+    """Further reading the tool links to (beyond `help_uri` and the CWE pages)."""
+
+
 class Finding(BaseModel):
     """One problem a tool reported, in assay's common shape."""
 
@@ -79,6 +111,10 @@ class Finding(BaseModel):
     """Stable identity across runs and line shifts (see `fingerprint`)."""
     waived_by: str | None = None
     """The waiver's reason when a waiver covers this finding."""
+    confidence: Confidence | None = None
+    """How sure the tool is that this match is real, when it says."""
+    rule: RuleInfo = RuleInfo()
+    """What the tool says about `rule_id`; not part of the fingerprint."""
 
     @property
     def level(self) -> Severity:

@@ -14,9 +14,23 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from assay.gates._tool import PythonToolGate, find_tool, relative, run_json_report
-from assay.gates.base import Finding, GateContext, Scan, SeverityName
+from assay.gates.base import Finding, GateContext, RuleInfo, Scan, SeverityName
 
 __all__ = ["ComplexityGate", "ComplexityOptions"]
+
+
+_COMPLEXITY_RULE = RuleInfo(
+    name="cyclomatic-complexity",
+    summary="A function or method is above the maximum cyclomatic complexity.",
+    description=(
+        "radon counts the decisions in a function (branches, loops, except clauses, boolean "
+        "operators, comprehension conditions); above the policy's maximum the function is hard "
+        "to test and review. Split it into smaller functions."
+    ),
+    help_uri="https://radon.readthedocs.io/en/latest/intro.html#cyclomatic-complexity",
+    tags=("maintainability",),
+)
+_PARSE_ERROR = RuleInfo(name="parse-error", summary="radon could not parse the file.")
 
 
 class ComplexityOptions(BaseModel):
@@ -96,6 +110,7 @@ def _finding(file: str, block: dict[str, Any], limit: int) -> Finding:
         line=int(block.get("lineno") or 0),
         column=int(block.get("col_offset") or 0) + 1,
         message=f"{_title(block)} has cyclomatic complexity {complexity} (max {limit})",
+        rule=_COMPLEXITY_RULE,
     )
 
 
@@ -106,4 +121,5 @@ def _parse_error(file: str, reason: str) -> Finding:
         severity="medium",
         file=file,
         message=f"radon could not parse this file: {reason}",
+        rule=_PARSE_ERROR,
     )

@@ -20,11 +20,12 @@ import tomllib
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import quote
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from assay.gates._tool import ToolRun, find_tool, run_tool, tool_version
-from assay.gates.base import Finding, GateContext, Scan, SeverityName, fingerprint
+from assay.gates.base import Finding, GateContext, RuleInfo, Scan, SeverityName, fingerprint
 
 __all__ = ["DepAuditGate", "DepAuditOptions", "is_network_failure"]
 
@@ -189,6 +190,23 @@ def _finding(
         message=f"{name} {version}: {summary} (fixed in: {fixes}"
         + (f"; aka {aliases})" if aliases else ")"),
         fingerprint=_fingerprint(name, version, str(vuln.get("id", ""))),
+        rule=_rule(vuln),
+    )
+
+
+def _rule(vuln: dict[str, Any]) -> RuleInfo:
+    """A vulnerability as a rule: its id, aliases and OSV's page for it (OSV serves every id
+    pip-audit reports, PYSEC and GHSA alike)."""
+    vuln_id = str(vuln.get("id", "vulnerability"))
+    aliases = tuple(str(a) for a in vuln.get("aliases") or [])
+    summary = " ".join(str(vuln.get("description") or "").split())
+    return RuleInfo(
+        name=vuln_id,
+        summary=f"Known vulnerability {vuln_id}" + (f" ({', '.join(aliases)})" if aliases else ""),
+        description=summary,
+        help_uri=f"https://osv.dev/vulnerability/{quote(vuln_id)}",
+        tags=("dependency", *aliases),
+        security=True,
     )
 
 

@@ -4,10 +4,15 @@ Strict by default. ``--ignore-missing-imports`` is on by default because an arbi
 third-party dependencies are often not installed where assay runs, and "cannot find module" is
 a fact about the environment, not about the code. mypy keeps its incremental cache under
 ``.assay/cache/mypy`` so a rerun after a small change is quick.
+
+Type errors are ``medium`` (a SARIF warning), syntax errors included: they fail the gate under its
+default ``fail_on = "low"`` like any other. Each error code is described by mypy's own table of
+codes and linked to the page mypy itself points at ("See https://mypy.rtfd.io/... for more info").
 """
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Sequence
 from pathlib import Path
@@ -16,9 +21,13 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict
 
 from assay.gates._tool import PythonToolGate, find_tool, relative, run_tool
-from assay.gates.base import Finding, GateContext, Scan, SeverityName
+from assay.gates.base import Finding, GateContext, RuleInfo, Scan, SeverityName
 
 __all__ = ["MypyGate", "MypyOptions"]
+
+
+# mypy's own link to an error code's documentation (mypy.errors.BASE_RTD_URL, which mypy prints).
+_CODE_URI = "https://mypy.rtfd.io/en/stable/_refs.html#code-{}"
 
 
 class MypyOptions(BaseModel):
@@ -86,14 +95,37 @@ def _json_lines(stdout: str) -> list[dict[str, Any]]:
     return items
 
 
+@functools.cache
+def _code_descriptions() -> dict[str, str]:
+    """mypy's one-line description of each error code, when this interpreter has mypy."""
+    try:
+        from mypy.errorcodes import error_codes
+    except ImportError:
+        return {}
+    return {code: info.description for code, info in error_codes.items()}
+
+
+def _rule(code: str | None) -> RuleInfo:
+    if not code:
+        return RuleInfo(name="error", summary="A mypy error without an error code.")
+    return RuleInfo(
+        name=code,
+        summary=_code_descriptions().get(code, ""),
+        help_uri=_CODE_URI.format(code),
+        tags=("typing",),
+    )
+
+
 def _finding(root: Path, item: dict[str, Any]) -> Finding:
     column = int(item.get("column") or 0)
+    code = str(item["code"]) if item.get("code") else None
     return Finding(
         gate="mypy",
-        rule_id=str(item.get("code") or "error"),
-        severity="high" if item.get("code") == "syntax" else "medium",
+        rule_id=code or "error",
+        severity="medium",
         file=relative(root, str(item.get("file", ""))),
         line=max(int(item.get("line") or 0), 0),
         column=column + 1 if column >= 0 else 0,
         message=str(item.get("message", "")) + (f" ({item['hint']})" if item.get("hint") else ""),
+        rule=_rule(code),
     )

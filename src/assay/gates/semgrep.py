@@ -30,7 +30,7 @@ from pydantic import BaseModel, ConfigDict, Field, computed_field, model_validat
 from assay._extras import SEMGREP
 from assay.errors import ToolMissingError
 from assay.gates._tool import ToolRun, find_tool, relative, run_tool
-from assay.gates.base import Finding, GateContext, Scan, SeverityName
+from assay.gates.base import Confidence, Finding, GateContext, RuleInfo, Scan, SeverityName
 
 __all__ = ["RULES_DIR", "SemgrepGate", "SemgrepOptions", "bundled_rule_files", "semgrep_version"]
 
@@ -47,6 +47,7 @@ _SEVERITY: dict[str, SeverityName] = {
     "INFO": "low",
 }
 _CWE = re.compile(r"CWE-\d+")
+_CONFIDENCE: dict[str, Confidence] = {"LOW": "low", "MEDIUM": "medium", "HIGH": "high"}
 _VERSION = re.compile(r"\d+\.\d+\.\d+\S*")
 # semgrep validates rules with jsonschema in Python before the scan (~2.5 s of start-up); the
 # scan itself still reports a broken rule. The option is marked internal, so a semgrep that lacks
@@ -236,15 +237,39 @@ def _finding(root: Path, item: dict[str, Any]) -> Finding:
     extra = item.get("extra") or {}
     start = item.get("start") or {}
     message = " ".join(str(extra.get("message", "")).split())
-    cwe = _cwe(extra.get("metadata") or {})
+    metadata = extra.get("metadata") or {}
+    cwe = _cwe(metadata)
+    rule_id = str(item.get("check_id", "semgrep"))
     return Finding(
         gate="semgrep",
-        rule_id=str(item.get("check_id", "semgrep")),
+        rule_id=rule_id,
         severity=_SEVERITY.get(str(extra.get("severity", "")).upper(), "info"),
         file=relative(root, str(item.get("path", ""))),
         line=int(start.get("line") or 0),
         column=int(start.get("col") or 0),
         message=f"{message} [{cwe}]" if cwe else message,
+        confidence=_CONFIDENCE.get(str(metadata.get("confidence", "")).upper()),
+        rule=_rule(rule_id, message, metadata),
+    )
+
+
+def _rule(rule_id: str, message: str, metadata: dict[str, Any]) -> RuleInfo:
+    """The rule as its metadata describes it (``shortDescription``, ``cwe``, ``references``,
+    ``source``, ``category``), with its message as the description, as semgrep's SARIF has it."""
+    cwes = metadata.get("cwe")
+    cwe_list = cwes if isinstance(cwes, list) else [cwes] if cwes else []
+    references = metadata.get("references")
+    links = [str(r) for r in references] if isinstance(references, list) else []
+    category = str(metadata.get("category") or "")
+    return RuleInfo(
+        name=rule_id,
+        summary=str(metadata.get("shortDescription") or ""),
+        description=message,
+        help_uri=str(metadata.get("source") or (links[0] if links else "")),
+        tags=(category,) if category and category != "security" else (),
+        security=category == "security" or bool(cwe_list),
+        cwe=tuple(int(m.group(0)[4:]) for c in cwe_list if (m := _CWE.search(str(c)))),
+        references=tuple(links),
     )
 
 
