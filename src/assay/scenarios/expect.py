@@ -61,8 +61,8 @@ def _value(token: str) -> Any:
     if token.startswith("'"):
         return token[1:-1]
     if token in ("true", "false"):
-        return token == "true"  # noqa: S105
-    if token == "null":  # noqa: S105
+        return token == "true"  # noqa: S105  # nosec B105
+    if token == "null":  # noqa: S105  # nosec B105
         return None
     return float(token) if "." in token else int(token)
 
