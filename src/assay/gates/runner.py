@@ -372,10 +372,7 @@ class GateRunner:
             self.on_event(event)
 
 
-_WHOLE_PROJECT = (
-    "checks the whole project, so it does not run on selected files (name it with --only to run "
-    "it over the whole project)"
-)
+_WHOLE_PROJECT = "checks the whole project: not run on selected files (--only {gate} runs it)"
 
 
 class _Contexts:
@@ -424,7 +421,7 @@ class _Contexts:
             return self.picked(files), self.whole(), None
         if gate.name in requested:
             return self.whole(), None, None
-        return self.picked(files), None, _WHOLE_PROJECT
+        return self.picked(files), None, _WHOLE_PROJECT.format(gate=gate.name)
 
 
 def _validated_options(gate: Gate, policy: GatePolicy, source: Path | None) -> dict[str, Any]:
