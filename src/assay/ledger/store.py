@@ -334,11 +334,11 @@ def _check_schema(conn: sqlite3.Connection, path: Path) -> None:
 def _prepare(conn: sqlite3.Connection, path: Path, existed: bool, wanted: str) -> str:
     """Configure the connection, create the schema in a new file; returns the stored run id."""
     try:
+        conn.execute("PRAGMA busy_timeout=10000")
+        if existed:  # before anything writes, even the journal mode
+            _check_schema(conn, path)
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=FULL")
-        conn.execute("PRAGMA busy_timeout=10000")
-        if existed:
-            _check_schema(conn, path)
         conn.executescript(_SCHEMA)
         stored = conn.execute("SELECT value FROM meta WHERE key='run_id'").fetchone()
         if stored is None:
