@@ -167,20 +167,13 @@ def test_the_manifest_describes_hooks_on_the_staged_files() -> None:
     assert "--skip" not in hooks["assay-gate"]["entry"]
 
 
-def test_hooks_check_the_staged_files_and_nothing_else(box: Sandbox) -> None:
-    box.write("clean.py", CLEAN)
-    box.write("stray.py", STRAY)  # on disk, never staged
-    box.write("notes.ini", STRAY_INI)  # likewise
-    box.git("add", ".pre-commit-config.yaml", "clean.py")
-    installed = box.run(BIN / "pre-commit", "install")
-    assert installed.returncode == 0, installed.stdout + installed.stderr
+def commit(box: Sandbox, message: str) -> tuple[int, str]:
+    """`git commit` through the installed hook: exit code and everything it printed."""
+    proc = box.run("git", "commit", "-m", message)
+    return proc.returncode, proc.stdout + proc.stderr
 
-    # A clean commit, with a pinned rev in its config and bad files left untracked, goes through.
-    first = box.run("git", "commit", "-m", "first")
-    output = first.stdout + first.stderr
-    assert first.returncode == 0, output
-    assert "pinned noop....." in output  # pre-commit did use the pinned repository
-    assert "stray.py" not in output and "notes.ini" not in output
+
+def assert_clean_reports(box: Sandbox) -> None:
     full, fast = box.report("assay-gate"), box.report("assay-gate-fast")
     assert full.passed and fast.passed
     assert full.findings == [] and fast.findings == []
@@ -192,20 +185,41 @@ def test_hooks_check_the_staged_files_and_nothing_else(box: Sandbox) -> None:
     assert {r.gate for r in fast.results} == {"ruff", "complexity", "secrets", "bandit"}
     secrets = next(r for r in full.results if r.gate == "secrets")
     assert secrets.files_scanned == 2  # clean.py and the config with its pinned rev
+
+
+def assert_only_bad_reported(box: Sandbox) -> None:
+    for hook_id in ("assay-gate", "assay-gate-fast"):
+        report = box.report(hook_id)
+        assert not report.passed
+        assert {(f.file, f.rule_id) for f in report.findings} == {("bad.py", "F401")}
+
+
+def test_hooks_check_the_staged_files_and_nothing_else(box: Sandbox) -> None:
+    box.write("clean.py", CLEAN)
+    box.write("stray.py", STRAY)  # on disk, never staged
+    box.write("notes.ini", STRAY_INI)  # likewise
+    box.git("add", ".pre-commit-config.yaml", "clean.py")
+    installed = box.run(BIN / "pre-commit", "install")
+    assert installed.returncode == 0, installed.stdout + installed.stderr
+
+    # A clean commit, with a pinned rev in its config and bad files left untracked, goes through.
+    code, output = commit(box, "first")
+    assert code == 0, output
+    assert "pinned noop....." in output  # pre-commit did use the pinned repository
+    assert "stray.py" not in output
+    assert "notes.ini" not in output
+    assert_clean_reports(box)
     assert box.git("status", "--porcelain", "--untracked-files=no") == ""
 
     # A staged bad file stops the commit, and the output names it (and only it).
     box.write("bad.py", BAD)
     box.git("add", "bad.py")
-    second = box.run("git", "commit", "-m", "second")
-    output = second.stdout + second.stderr
-    assert second.returncode != 0, output
+    code, output = commit(box, "second")
+    assert code != 0, output
     assert "bad.py" in output
-    assert "stray.py" not in output and "notes.ini" not in output
-    for hook_id in ("assay-gate", "assay-gate-fast"):
-        report = box.report(hook_id)
-        assert not report.passed
-        assert {(f.file, f.rule_id) for f in report.findings} == {("bad.py", "F401")}
+    assert "stray.py" not in output
+    assert "notes.ini" not in output
+    assert_only_bad_reported(box)
     assert box.git("log", "--format=%s") == "first"
 
 
