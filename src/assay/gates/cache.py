@@ -2,6 +2,12 @@
 
 A whole-project gate is skipped when the digest of all its inputs matches. A per-file gate keeps
 findings per file, so only files whose content changed are scanned again.
+
+A run on some files only (``assay gate FILE...``) shares a per-file gate's entry: it rescans the
+named files that changed and keeps every other file's findings, each still checked against its
+digest. A whole-project gate run on some files (mypy) is stored in a slot of its own
+(``<gate>@selection``), keyed by the whole project's inputs and the files named, so it neither
+reuses nor replaces the whole-project result.
 """
 
 from __future__ import annotations
@@ -33,7 +39,8 @@ class GateCacheEntry(BaseModel):
     """Digest of the gate's name, tool version, options and config files (and, for whole-project
     gates, every input's content)."""
     files: dict[str, CachedFile] = Field(default_factory=dict)
-    """Per-file gates: findings by relative path."""
+    """Per-file gates: findings by relative path (after a run on some files, also the entries of
+    files that run did not look at)."""
     findings: list[Finding] = Field(default_factory=list)
     """Whole-project gates, and project-level findings of per-file gates."""
     raw_report: str | None = None
