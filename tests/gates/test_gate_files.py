@@ -126,6 +126,9 @@ def test_named_files_are_filtered_as_the_walk_filters(tmp_path: Path) -> None:
     assert select_files(tmp_path, [str(tmp_path / "pkg" / "b.py"), "/elsewhere/b.py"]) == [
         "pkg/b.py"
     ]
+    link = tmp_path.parent / f"{tmp_path.name}-link"
+    link.symlink_to(tmp_path / "pkg", target_is_directory=True)
+    assert select_files(tmp_path, [str(link / "b.py")]) == ["pkg/b.py"]
 
 
 # -- what is checked ------------------------------------------------------------------------------

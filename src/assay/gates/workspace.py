@@ -96,10 +96,11 @@ def _normal(root: Path, raw: str) -> str | None:
     """`raw` (relative to `root`, or absolute) as a clean relative path; None when outside."""
     path = Path(raw)
     if path.is_absolute():
-        try:
-            path = path.relative_to(root)
-        except ValueError:
+        if not path.is_relative_to(root):  # perhaps named through a symlinked folder
+            path = path.parent.resolve() / path.name
+        if not path.is_relative_to(root):
             return None
+        path = path.relative_to(root)
     parts = [p for p in path.parts if p not in ("", ".")]
     if ".." in parts:
         return None
