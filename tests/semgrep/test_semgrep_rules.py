@@ -93,6 +93,12 @@ def test_every_rule_is_well_formed() -> None:
         cwe = rule["metadata"]["cwe"]
         assert cwe and all(re.match(r"CWE-\d+: \S", c) for c in cwe), where
         assert rule["metadata"]["category"] == "security", where
+        # what SARIF viewers show: a title, and links (each CWE's page among them)
+        assert 3 <= len(rule["metadata"]["shortDescription"].split()) <= 12, where
+        references = rule["metadata"]["references"]
+        assert all(url.startswith("https://") for url in references), where
+        for number in re.findall(r"CWE-(\d+):", " ".join(cwe)):
+            assert f"https://cwe.mitre.org/data/definitions/{number}.html" in references, where
 
 
 def test_rule_pack_ships_in_the_wheel(tmp_path: Path) -> None:
