@@ -32,10 +32,6 @@ __all__ = [
     "set_quiet",
 ]
 
-# Bidirectional overrides and isolates reorder what a reader sees (CVE-2021-42574): escape them too.
-_BIDI = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u200e\u200f")
-_NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
-
 
 @dataclass
 class _State:
@@ -56,19 +52,12 @@ def is_quiet() -> bool:
 
 
 def plain(text: object) -> str:
-    """`text` with control and bidi characters shown escaped; one line, printed as is."""
-    out = []
-    for ch in str(text):
-        code = ord(ch)
-        if ch in _NAMED:
-            out.append(_NAMED[ch])
-        elif code < 0x20 or 0x7F <= code < 0xA0:
-            out.append(f"\\x{code:02x}")
-        elif ch in _BIDI:
-            out.append(f"\\u{code:04x}")
-        else:
-            out.append(ch)
-    return "".join(out)
+    """`text` on one line, printed as is: what does not print is shown as its Python escape.
+
+    That covers newlines, tabs, ESC, NUL, U+2028 and the bidirectional overrides that reorder
+    what a reader sees (CVE-2021-42574); letters of any script and ``[brackets]`` are kept.
+    """
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in str(text))
 
 
 def literal(text: object) -> str:

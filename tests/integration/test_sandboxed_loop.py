@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from assay.commands._holdout import ScenarioValidator
 from assay.commands._factory import check_sandbox, select_gates
+from assay.commands._holdout import ScenarioValidator
 from assay.config import FactoryConfig, GatePolicy, SandboxConfig, Settings
 from assay.factory.loop import Factory, RoleModels
 from assay.gates.base import Gate

@@ -54,7 +54,7 @@ def resume_command(
     from assay.terminal import info_console, literal
 
     run_dir = find_run(run, runs_dir)
-    with Ledger.open(run_dir, create=False) as ledger:
+    with Ledger.open(run_dir, create=False, check=True) as ledger:
         started = ledger.completed("run.started")
         if started is None or started.kind != RUN_STARTED:
             raise UserError(f"{run_dir}: the run never started; start it again with assay run")

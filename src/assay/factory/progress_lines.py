@@ -33,6 +33,7 @@ from typing import IO, TYPE_CHECKING, Any
 from assay.gates.base import GateStatus, Severity
 from assay.ledger import Event
 from assay.ledger import kinds as k
+from assay.terminal import plain as one_line
 
 if TYPE_CHECKING:
     from assay.factory.loop import Factory, Progress
@@ -48,12 +49,9 @@ _CI_TRUE = frozenset({"1", "true", "yes"})
 
 
 def plain(value: object, limit: int = _TEXT_MAX) -> str:
-    """`value` as text fit for one line: control characters escaped, cut to `limit` characters.
-
-    Characters that do not print (``\\n``, ``\\t``, ESC, NUL, U+2028, ...) become their ``repr``
-    escape; everything else, including ``[markup]`` and non-ASCII letters, is kept as it is.
-    """
-    text = "".join(c if c.isprintable() else repr(c)[1:-1] for c in str(value))
+    """`value` as one line (`assay.terminal.plain`: what does not print is escaped), cut to
+    `limit` characters."""
+    text = one_line(value)
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
