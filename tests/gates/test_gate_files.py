@@ -105,8 +105,8 @@ def test_a_missing_file_is_a_usage_error(tmp_path: Path) -> None:
 
 
 def test_named_files_are_filtered_as_the_walk_filters(tmp_path: Path) -> None:
-    write(
-        tmp_path,
+    root = write(
+        tmp_path / "proj",
         {
             "a.py": CLEAN,
             "pkg/b.py": CLEAN,
@@ -118,17 +118,15 @@ def test_named_files_are_filtered_as_the_walk_filters(tmp_path: Path) -> None:
         },
     )
     named = ["a.py", "./pkg", "tests/fixtures/bad.py", ".venv/lib/x.py", "tagged/y.py", "../a.py"]
-    assert select_files(tmp_path, named, ["tests/fixtures"]) == [
+    assert select_files(root, named, ["tests/fixtures"]) == [
         "a.py",
         "pkg/b.py",
         "pkg/data/c.txt",
     ]
-    assert select_files(tmp_path, [str(tmp_path / "pkg" / "b.py"), "/elsewhere/b.py"]) == [
-        "pkg/b.py"
-    ]
-    link = tmp_path.parent / f"{tmp_path.name}-link"
-    link.symlink_to(tmp_path / "pkg", target_is_directory=True)
-    assert select_files(tmp_path, [str(link / "b.py")]) == ["pkg/b.py"]
+    assert select_files(root, [str(root / "pkg" / "b.py"), "/elsewhere/b.py"]) == ["pkg/b.py"]
+    link = tmp_path / "link"
+    link.symlink_to(root / "pkg", target_is_directory=True)
+    assert select_files(root, [str(link / "b.py")]) == ["pkg/b.py"]
 
 
 # -- what is checked ------------------------------------------------------------------------------
