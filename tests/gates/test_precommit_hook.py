@@ -151,9 +151,11 @@ def box(tmp_path: Path) -> Sandbox:
 def test_the_manifest_describes_hooks_on_the_staged_files() -> None:
     hooks = {h["id"]: h for h in manifest_hooks()}
     assert set(hooks) == {"assay-gate", "assay-gate-fast"}
+    # Only what the gates need: the core install, and the semgrep extra where semgrep runs.
+    assert hooks["assay-gate"]["additional_dependencies"] == [".[semgrep]"]
+    assert hooks["assay-gate-fast"].get("additional_dependencies", []) == []
     for hook in hooks.values():
         assert hook["language"] == "python"
-        assert hook.get("additional_dependencies", []) == []
         assert hook.get("pass_filenames", True) is True
         assert not hook.get("always_run", False)
         assert hook["require_serial"] is True
