@@ -1,25 +1,26 @@
-"""`assay gate [PATH]`: run the quality gates over a project and give one verdict."""
+"""`assay gate [PATHS]`: run the quality gates over a project, or some of its files; one verdict.
+
+The gate machinery (pydantic models, the runner, the plugins) is imported when the command runs,
+not when it is registered, so ``assay gate --help`` answers at once.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import enum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
-from rich.live import Live
 from rich.table import Table
 
-from assay.config import Settings, find_config, load_settings
 from assay.errors import UserError
-from assay.gates.base import Gate, GateReport, GateStatus
-from assay.gates.output import to_json, to_junit, to_sarif
-from assay.gates.runner import GateEvent, GateRunner
-from assay.plugins import gates as plugin_gates
-from assay.plugins import make_plugin_manager
 from assay.terminal import Cell, console, info_console, literal, print_table
+
+if TYPE_CHECKING:
+    from assay.config import Settings
+    from assay.gates.base import Gate, GateReport
 
 __all__ = ["OutputFormat", "collect_gates", "register"]
 
@@ -33,17 +34,21 @@ class OutputFormat(enum.StrEnum):
     JUNIT = "junit"
 
 
+#: How each `GateStatus` (a string enum) is coloured on a terminal.
 _STYLE = {
-    GateStatus.PASSED: "green",
-    GateStatus.FAILED: "red",
-    GateStatus.ERROR: "bold red",
-    GateStatus.NOT_EVALUATED: "yellow",
-    GateStatus.NOT_APPLICABLE: "dim",
+    "passed": "green",
+    "failed": "red",
+    "error": "bold red",
+    "not-evaluated": "yellow",
+    "not-applicable": "dim",
 }
 
 
 def collect_gates(settings: Settings | None = None) -> list[Gate]:
     """Every gate offered by the built-ins and the plugins `settings` allow, by unique name."""
+    from assay.plugins import gates as plugin_gates
+    from assay.plugins import make_plugin_manager
+
     return plugin_gates(make_plugin_manager(settings=settings))
 
 
@@ -111,7 +116,16 @@ def _print_text(out: Console, notes: Console, report: GateReport, verbose: bool)
 
 
 def gate_command(
-    path: Annotated[Path, typer.Argument(help="Project folder to check.")] = Path("."),
+    paths: Annotated[
+        list[Path] | None,
+        typer.Argument(
+            help="Project folder to check (default: the current one), or files to check: then the "
+            "project is found from them and only they are checked (pre-commit passes the staged "
+            "files).",
+            metavar="PATHS",
+            show_default=False,
+        ),
+    ] = None,
     fmt: Annotated[
         OutputFormat, typer.Option("--format", "-f", help="Output format.")
     ] = OutputFormat.TEXT,
@@ -139,8 +153,15 @@ def gate_command(
     ] = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show every finding.")] = False,
 ) -> int:
-    """Run the quality gates on PATH. Exit 0 passed, 1 a required gate failed, 2 usage error."""
-    root = _project_root(path)
+    """Run the quality gates on PATHS. Exit 0 passed, 1 a required gate failed, 2 usage error."""
+    from rich.live import Live
+
+    from assay.config import find_config, load_settings
+    from assay.gates.runner import GateEvent, GateRunner
+    from assay.gates.workspace import resolve_target
+
+    target = resolve_target(paths or [Path(".")])
+    root = target.root
     settings = load_settings(config if config is not None else find_config(root))
     gates = _select(collect_gates(settings), only or [], skip or [])
     to_stderr = fmt is not OutputFormat.TEXT or output is not None
@@ -162,11 +183,13 @@ def gate_command(
             fail_fast=fail_fast,
             jobs=jobs,
             on_event=on_event,
+            files=target.files,
+            requested=only or (),
         )
         report = asyncio.run(runner.run())
 
     if report.summary == "no gate applies":
-        raise UserError(f"no gate applies to {root}: it holds no Python files")
+        raise UserError(f"no gate applies to {root}: it holds no file any gate checks")
     _emit_report(console(stderr=to_stderr), notes, report, fmt, output, verbose)
     return 0 if report.passed else 1
 
@@ -182,15 +205,6 @@ def _shown_path(root: str, file: str) -> str:
         return str(full)
 
 
-def _project_root(path: Path) -> Path:
-    """`path` resolved, or a clear error when it is missing or not a folder."""
-    if not path.exists():
-        raise UserError(f"path does not exist: {path}")
-    if not path.is_dir():
-        raise UserError(f"not a folder: {path}")
-    return path.resolve()
-
-
 def _emit_report(
     out: Console,
     notes: Console,
@@ -200,6 +214,8 @@ def _emit_report(
     verbose: bool,
 ) -> None:
     """Print the report as text, or render it as `fmt` to `output` (stdout when None)."""
+    from assay.gates.output import to_json, to_junit, to_sarif
+
     rendered = {
         OutputFormat.JSON: to_json,
         OutputFormat.SARIF: to_sarif,
