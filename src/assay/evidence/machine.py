@@ -13,7 +13,15 @@ from typing import Any
 from xml.etree import ElementTree as ET
 
 from assay.evidence.summary import RunSummary, SecurityReviewRow
-from assay.gates.base import Finding, GateResult, GateStatus, RuleInfo, Severity, SeverityName
+from assay.gates.base import (
+    Finding,
+    GateResult,
+    GateStatus,
+    RuleInfo,
+    Severity,
+    SeverityName,
+    fingerprint,
+)
 from assay.gates.output import (
     SARIF_SCHEMA,
     SourceRoot,
@@ -42,13 +50,15 @@ def _review_finding(f: dict[str, Any]) -> Finding:
     rule_id = str(f.get("cwe") or f.get("rule_id") or "security-review")
     match = _CWE.fullmatch(rule_id)
     line = f.get("line")
+    file, message = str(f.get("file") or ""), str(f.get("message") or "security review finding")
     return Finding(
         gate="security-review",
         rule_id=rule_id,
         severity=_severity(f.get("severity", "medium")),
-        file=str(f.get("file") or ""),
+        file=file,
         line=line if isinstance(line, int) and line > 0 else 0,
-        message=str(f.get("message") or "security review finding"),
+        message=message,
+        fingerprint=fingerprint(rule_id, file, message),  # as the review gate computes it
         rule=RuleInfo(
             name=rule_id,
             summary=f"Weakness {rule_id} found by the security review",
@@ -110,7 +120,7 @@ def merged_junit(s: RunSummary) -> str:
         case = ET.SubElement(suite, "testcase", classname="assay.security", name="review")
         if review.verdict != "approve":
             worst = max(
-                (Severity.parse(str(f.get("severity", "info"))) for f in review.findings),
+                (Severity.parse(_severity(f.get("severity", "info"))) for f in review.findings),
                 default=Severity.INFO,
             )
             ET.SubElement(case, "failure", message=f"verdict {review.verdict}, worst {worst.label}")

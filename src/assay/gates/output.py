@@ -210,9 +210,10 @@ def _sarif_result(f: Finding, where: SourceRoot, rule_index: int) -> dict[str, A
         "level": sarif_level(f),
         "message": {"text": f.message or f.rule_id},
         "locations": [_location(f, where)],
-        "partialFingerprints": {"assayFingerprint/v1": f.fingerprint},
         "properties": properties,
     }
+    if f.fingerprint:  # the runner gives every gate finding one; GitHub computes its own else
+        result["partialFingerprints"] = {"assayFingerprint/v1": f.fingerprint}
     if f.waived_by is not None:
         result["suppressions"] = [{"kind": "external", "justification": f.waived_by}]
     return result
