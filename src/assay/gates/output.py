@@ -233,7 +233,7 @@ def _information_uri(tool: str) -> str:
     """The tool's home page from its package metadata; assay's own for anything else."""
     try:
         meta = importlib.metadata.metadata(tool)
-    except importlib.metadata.PackageNotFoundError:
+    except (importlib.metadata.PackageNotFoundError, ValueError):  # not a distribution's name
         return ASSAY_URI
     urls = {
         label.strip().lower(): url.strip()
