@@ -14,7 +14,7 @@ from junitparser import Attr, Error, Failure, IntAttr, JUnitXml, Skipped, TestCa
 
 from assay.cli import main
 from assay.gates.base import Finding, GateReport, GateResult, GateStatus
-from assay.gates.output import to_junit
+from assay.gates.output import source_root, to_junit
 
 APP = '''"""Planted problems."""
 import os
@@ -161,7 +161,8 @@ def test_file_level_and_project_level_findings(tmp_path: Path) -> None:
         results=[_result("ruff", GateStatus.FAILED, "2 finding(s)", findings=findings)],
     )  # fmt: skip
     located = [(c.file, c.line) for c in cases(suites(to_junit(report))["assay.gates.ruff"])]
-    assert located == [("a.py", 1), (".", None)]
+    where = source_root(str(tmp_path))  # tmp_path itself, unless inside a git work tree
+    assert located == [(where.path("a.py"), 1), (where.path(""), None)]
 
 
 def test_the_json_report_still_round_trips(gated: dict[str, Any]) -> None:

@@ -295,6 +295,8 @@ def test_outside_a_repository_paths_are_relative_to_the_gated_folder(tmp_path: P
     finding = Finding(gate="ruff", rule_id="F401", severity="medium", file="pkg/a.py", line=3,
                       message="unused", fingerprint="f" * 32)  # fmt: skip
     (tmp_path / "pkg").mkdir()
+    if source_root(str(tmp_path)).base != tmp_path:
+        pytest.skip("the temporary folder is inside a git work tree")
     doc = sarif_document(_report(str(tmp_path), [finding], GateStatus.FAILED))
     (run,) = doc["runs"]
     assert run["originalUriBaseIds"]["%SRCROOT%"]["uri"] == tmp_path.as_uri() + "/"
