@@ -200,3 +200,29 @@ def test_in_bwrap_the_workspace_venv_is_not_used_but_a_configured_one_is(
         r" with \S+/deps/bin/python \(\[tool\.assay\.gates\.pytest\] python\)",
         result["tool_version"],
     )
+
+
+def test_auto_under_docker_runs_the_images_python3(tmp_path: Path) -> None:
+    from assay.sandbox.docker import docker_problem
+
+    problem = docker_problem()
+    require_or_skip(problem is None, f"docker: {problem}")
+    root = make_project(tmp_path / "boxed", 'sandbox = "auto"\n')
+    (root / "shop.py").write_text("def total(n: int) -> int:\n    return n * 7\n")
+    out = tmp_path / "report.json"
+    argv = ["gate", str(root), "--only", "pytest", "--format", "json", "-o", str(out)]
+    assert main(argv) == 1
+    (result,) = json.loads(out.read_text())["results"]
+    assert result["tool_version"] == "not inspected on the host: python3 (in the docker image)"
+    assert result["status"] == "error"  # bookworm's pytest-cov 4.0 writes no JSON
+    assert result["message"].startswith(
+        "the test interpreter python3 (in the docker image) has a pytest-cov that cannot write "
+        "JSON reports"
+    ), result["message"]
+
+    (root / "pyproject.toml").write_text(
+        (root / "pyproject.toml").read_text() + "coverage = 0\n"
+    )  # then --cov is left out
+    assert main(argv) == 0
+    (result,) = json.loads(out.read_text())["results"]
+    assert result["status"] == "passed" and result["metrics"]["tests"] == 1

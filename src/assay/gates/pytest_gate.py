@@ -339,9 +339,22 @@ class PytestGate:
             self.settings = load_settings(find_config(ctx.root))
         return self.settings
 
+    def resolved_backend(self, ctx: GateContext) -> str | None:
+        """`backend` with ``auto`` resolved to docker or bwrap, as `open_sandbox` will: the
+        interpreter depends on it. ``auto`` stays when nothing is available (opening fails)."""
+        backend = self.backend(ctx)
+        if backend != "auto":
+            return backend
+        from assay.sandbox.select import resolve_backend
+
+        try:
+            return resolve_backend(self._settings(ctx).sandbox, backend)
+        except UserError:
+            return backend
+
     def interpreter(self, ctx: GateContext) -> Interpreter:
         """The interpreter the tests of `ctx` run with (`choose_interpreter`)."""
-        return choose_interpreter(ctx, self.backend(ctx))
+        return choose_interpreter(ctx, self.resolved_backend(ctx))
 
     def open_sandbox(self, ctx: GateContext, backend: str) -> Sandbox:
         """A sandbox on the project root with the test interpreter mounted read-only."""
@@ -411,7 +424,7 @@ class PytestGate:
         junit, coverage = ctx.report_dir / "junit.xml", ctx.report_dir / "coverage.json"
         for stale in (junit, coverage):
             stale.unlink(missing_ok=True)
-        backend = self.backend(ctx)
+        backend = self.resolved_backend(ctx)
         interpreter = choose_interpreter(ctx, backend)
         try:
             env = await self._environment(interpreter, ctx.root)
@@ -455,6 +468,12 @@ def _outcome(
             return Scan(
                 error=f"the test interpreter {what} has no pytest-cov (set "
                 "[tool.assay.gates.pytest] coverage = 0 to run without coverage)"
+            )
+        if re.search(r"--cov-report: invalid choice: .json:", said):
+            return Scan(
+                error=f"the test interpreter {what} has a pytest-cov that cannot write JSON "
+                "reports (4.0 or older; Debian bookworm's, in the sandbox image, is 4.0): install "
+                "a newer one there, or set [tool.assay.gates.pytest] coverage = 0"
             )
     if proc.returncode not in (0, 1, 2) or not junit.is_file():
         return Scan(error=f"{proc.describe_failure()}\n{ran}")
