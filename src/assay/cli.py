@@ -18,7 +18,11 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
-from typer.exceptions import TyperException
+
+try:
+    from typer.exceptions import TyperException  # typer >= 0.26 vendors click
+except ImportError:  # older typer raises click's own exceptions
+    from click.exceptions import ClickException as TyperException  # type: ignore[assignment]
 
 from assay import __version__
 from assay.commands import register

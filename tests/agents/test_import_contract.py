@@ -13,7 +13,8 @@ LINT = Path(sys.executable).with_name("lint-imports")
 
 
 def _lint(cwd: Path, src: Path) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "PYTHONPATH": str(src)}
+    # import-linter prints through Rich, which wraps at $COLUMNS: fix a width so nothing does.
+    env = {**os.environ, "PYTHONPATH": str(src), "COLUMNS": "500"}
     return subprocess.run(
         [str(LINT), "--no-cache"], cwd=cwd, env=env, capture_output=True, text=True, check=False
     )
