@@ -124,6 +124,9 @@ def main(argv: list[str] | None = None) -> int:
         return exc.exit_code
     except typer.Exit as exc:
         return exc.exit_code
+    except BrokenPipeError:  # `assay … | head`: the reader left; say nothing more, as Click does
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
     except Exception:
         log = Path(tempfile.gettempdir()) / "assay-crash.log"
         log.write_text(traceback.format_exc(), encoding="utf-8")

@@ -21,7 +21,9 @@ from assay.commands import COMMANDS
 from assay.terminal import literal, plain
 
 ASSAY = [sys.executable, "-m", "assay.cli"]
-FINDING = re.compile(r"^(?P<file>.+):(?P<line>\d+):(?P<col>\d+): (?P<rule>\S+) \[(?P<sev>\w+)\] ")
+FINDING = re.compile(
+    r"^(?P<file>.+?)(?::(?P<line>\d+):(?P<col>\d+))?: (?P<rule>\S+) \[(?P<sev>\w+)\] "
+)
 BAD = "import os\nimport pickle\n\n\ndef load(blob):\n    return pickle.loads(blob)\n"
 
 
@@ -59,7 +61,7 @@ def test_piped_findings_are_whole_lines_that_match_the_json(
     text = run(*args, env=env)
     assert text.returncode == 1, text.stderr
     parsed = {
-        (m["file"], int(m["line"]), int(m["col"]), m["rule"])
+        (m["file"], int(m["line"] or 0), int(m["col"] or 0), m["rule"])
         for line in text.stdout.splitlines()
         if (m := FINDING.match(line))
     }

@@ -94,8 +94,10 @@ def _print_text(out: Console, notes: Console, report: GateReport, verbose: bool)
         limit = len(shown) if verbose else 20
         for f in shown[:limit]:
             # One whole line per finding, so editors and CI problem matchers can parse it.
+            # A finding about a whole file (line 0: not formatted, too large) has no position.
+            where = f":{f.line}:{f.column}" if f.line > 0 else ""
             out.print(
-                f"{literal(_shown_path(report.root, f.file))}:{f.line}:{f.column}: "
+                f"{literal(_shown_path(report.root, f.file))}{where}: "
                 f"[bold]{literal(f.rule_id)}[/] {literal(f'[{f.severity}]')} {literal(f.message)}"
             )
         hidden = len(live) - min(len(shown), limit)
