@@ -43,7 +43,7 @@ def run(*argv: str, env: dict[str, str] | None = None) -> subprocess.CompletedPr
 @pytest.fixture
 def deep_project(tmp_path: Path) -> Path:
     """A project whose absolute path is longer than 150 characters, holding bad code."""
-    root = tmp_path
+    root = tmp_path / "project"
     while len(str(root)) < 160:
         root = root / ("deeply-nested-folder-" + "x" * 20)
     root.mkdir(parents=True)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -98,13 +99,20 @@ _FACTS_JS = """JSON.stringify({
 })"""
 
 
+# Chromium keeps a singleton Unix socket under $TMPDIR. A deep TMPDIR makes that path longer than
+# a socket path may be and Chromium never starts, so its profile, and its TMPDIR, is a private
+# folder under the system's /tmp instead.
+_SHORT_TMP = "/tmp"  # nosec B108 - only the parent of mkdtemp's private (0700) folder
+
+
 def visit(page: Path, *, screenshot: bool = False, width: int = 1200) -> PageVisit:
     """Load `page` (a local file) in headless Chromium and return what it requested and logged."""
-    with tempfile.TemporaryDirectory(prefix="assay-chromium-") as profile:
+    with tempfile.TemporaryDirectory(prefix="assay-chromium-", dir=_SHORT_TMP) as profile:
         proc = subprocess.Popen(
             [CHROMIUM, *FLAGS, f"--user-data-dir={profile}", f"--window-size={width},900",
              "about:blank"],
             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+            env={**os.environ, "TMPDIR": profile},
         )  # fmt: skip
         try:
             return _drive(proc, page, screenshot, width)
