@@ -101,8 +101,8 @@ _FACTS_JS = """JSON.stringify({
 
 # Chromium keeps a singleton Unix socket under $TMPDIR. A deep TMPDIR makes that path longer than
 # a socket path may be and Chromium never starts, so its profile, and its TMPDIR, is a private
-# folder under the system's /tmp instead.
-_SHORT_TMP = "/tmp"  # nosec B108 - only the parent of mkdtemp's private (0700) folder
+# folder under the system's /tmp instead (only the parent of mkdtemp's private 0700 folder).
+_SHORT_TMP = "/tmp"  # nosec B108
 
 
 def visit(page: Path, *, screenshot: bool = False, width: int = 1200) -> PageVisit:
