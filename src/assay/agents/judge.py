@@ -11,6 +11,8 @@ scenario runner import it whether or not a judge is configured; building a `Judg
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import json
 import statistics
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -46,8 +48,11 @@ JUDGE_ENV = "ASSAY_JUDGE"
 
 INSTRUCTIONS = """\
 You are a strict acceptance tester. You are shown one step of a test scenario run against a real
-service: what was done, what was observed (HTTP status, headers and body, or a command's exit
-code, stdout and stderr), and the expectation the observation must meet.
+service: the request that was sent (method, path, headers and body, or the command line), the
+values earlier steps captured that this step refers to, what was observed (HTTP status, headers
+and body, or a command's exit code, stdout and stderr), and the expectation the observation must
+meet. Headers whose value changes on every response (Date, Server, ...) are shown as present
+without their value; credentials are shown as the scenario wrote them, e.g. `Bearer {api_key}`.
 
 Score from 0 to 100 how well the observation meets the expectation:
 - 100: every part of the expectation is met.
@@ -73,12 +78,22 @@ class JudgeRequest:
     """The scenario's description."""
     verified: tuple[str, ...] = ()
     """Deterministic checks that already passed, for context."""
+    request: str = ""
+    """What was sent, after variable substitution: request line, headers and body, or the
+    command line; so "empty name" and "missing name" do not look alike."""
+    variables: tuple[tuple[str, str], ...] = ()
+    """Captured values (name, rendered value) the expectation or the step refers to."""
 
     def prompt(self) -> str:
         """The user prompt sent to the model."""
         verified = "\n".join(f"- {v}" for v in self.verified) or "- (none)"
+        sent = f"## Request sent\n{self.request}\n\n" if self.request else ""
+        captured = ""
+        if self.variables:
+            listed = "\n".join(f"- {name} = {value}" for name, value in self.variables)
+            captured = f"## Values captured by earlier steps\n{listed}\n\n"
         return (
-            f"Scenario: {self.scenario}\nStep: {self.step}\n\n"
+            f"Scenario: {self.scenario}\nStep: {self.step}\n\n{sent}{captured}"
             f"## Observation\n{self.observation}\n\n"
             f"## Already verified by rules\n{verified}\n\n"
             f"## Expectation to judge\n{self.expectation}\n"
@@ -143,6 +158,15 @@ class Judge:
     def model_name(self) -> str:
         """The model's id, for reports."""
         return f"{self.model.system}:{self.model.model_name}"
+
+    def cache_key(self, request: JudgeRequest) -> str:
+        """A digest of everything that decides the verdict: the judge (its class, model, samples,
+        temperature and instructions) and the rendered prompt. Equal keys, equal question."""
+        identity = [
+            type(self).__qualname__, self.model_name, self.samples, self.temperature,
+            INSTRUCTIONS, request.prompt(),
+        ]  # fmt: skip
+        return hashlib.sha256(json.dumps(identity).encode()).hexdigest()
 
     async def _one(self, prompt: str) -> Judgement:
         from pydantic_ai.exceptions import AgentRunError, ModelAPIError

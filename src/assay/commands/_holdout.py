@@ -19,9 +19,11 @@ from assay.factory.validator import ScenarioOutcome, ValidationResult
 from assay.messages import Design
 from assay.scenarios.executor import SandboxExecutor
 from assay.scenarios.model import Scenario
+from assay.scenarios.report import weakest_step
 from assay.scenarios.results import ScenarioResult, ValidationReport
 from assay.scenarios.runner import RunOptions, ScenarioRunner
 from assay.scenarios.service import start_service
+from assay.scenarios.verdicts import CACHE_FILE, VerdictCache
 
 if TYPE_CHECKING:
     from assay.plugins import AssayPluginManager
@@ -61,7 +63,12 @@ def service_argv(design: Design, backend: str) -> list[str]:
 
 
 class ScenarioValidator:
-    """Starts the generated service from its design in a sandbox and runs the holdout scenarios."""
+    """Starts the generated service from its design in a sandbox and runs the holdout scenarios.
+
+    It holds the run's judge verdicts across iterations (`VerdictCache`), kept in the run folder
+    beside the gate cache (``<run>/cache/judge-verdicts.json``: the workspace's parent is the run
+    folder), so a resumed run reuses them too.
+    """
 
     def __init__(
         self,
@@ -85,6 +92,15 @@ class ScenarioValidator:
         """Overrides ``sandbox.backend`` (e.g. ``local`` in tests); None: as configured."""
         self.regulated = regulated
         self.plugins = plugins
+        self.verdicts: VerdictCache | None = None
+        """Opened on the first validation, from the run folder the workspace is in."""
+
+    def verdict_cache(self, workspace: Path) -> VerdictCache:
+        """The run's verdict cache (``<run>/cache/judge-verdicts.json``)."""
+        path = workspace.resolve().parent / "cache" / CACHE_FILE
+        if self.verdicts is None or self.verdicts.path != path:
+            self.verdicts = VerdictCache(path)
+        return self.verdicts
 
     def open(self, workspace: Path) -> Sandbox:
         """The sandbox the service and exec steps run in (assay's Python mounted read-only)."""
@@ -103,9 +119,12 @@ class ScenarioValidator:
     async def __call__(self, workspace: Path, design: Design, iteration: int) -> ValidationResult:
         """Run every scenario; a service that never starts scores 0 with the reason."""
         box = self.open(workspace)
+        verdicts = self.verdict_cache(workspace)
+        verdicts.origin = f"iteration {iteration}"
         options = RunOptions(
-            executor=SandboxExecutor(box), judge=self.judge, threshold=self.threshold
-        )
+            executor=SandboxExecutor(box), judge=self.judge, threshold=self.threshold,
+            verdicts=verdicts,
+        )  # fmt: skip
         try:
             argv = service_argv(design, box.name)
             async with start_service(
@@ -122,4 +141,7 @@ class ScenarioValidator:
         return ValidationResult(
             satisfaction=max(0.0, min(100.0, report.satisfaction)),
             scenarios=[_outcome(s) for s in report.scenarios],
+            weakest=weakest_step(report),
+            judge_calls=report.judge_calls,
+            judge_reused=report.judge_reused,
         )

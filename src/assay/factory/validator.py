@@ -7,6 +7,11 @@ recorded or shown to any role:
 - ``none``: only the satisfaction score;
 - ``titles``: plus each failed scenario's title and the observed status;
 - ``reasons``: plus the judge's reasons.
+
+Two things are kept at every level, because they are for the person running assay, not for a
+role: the judge's call counts, and `ValidationResult.weakest`, the one step that cost the most
+(the ledger, `assay runs` and the run's last line say what kept the score below 100 with it).
+`assay.factory.feedback` never reads `weakest`: the coder learns no more than its leak level.
 """
 
 from __future__ import annotations
@@ -43,6 +48,13 @@ class ValidationResult(BaseModel):
     scenarios: list[ScenarioOutcome] = Field(default_factory=list)
     error: str = ""
     """Set when the service could not be validated at all (e.g. it never became healthy)."""
+    weakest: str = ""
+    """For the operator only (never in feedback): the lowest-scoring step and why, one line;
+    empty when every step scored 100."""
+    judge_calls: int = 0
+    """Model calls the scenario judge made in this validation."""
+    judge_reused: int = 0
+    """Judged steps whose verdict was reused from an identical earlier question (no call)."""
 
 
 class Validator(Protocol):
@@ -57,10 +69,15 @@ def sanitize(result: ValidationResult, leak: LeakLevel) -> ValidationResult:
     """`result` reduced to what `leak` allows the loop to see."""
     if leak == "reasons":
         return result
+    operator = result.model_dump(include={"weakest", "judge_calls", "judge_reused"})
     if leak == "none":
-        return ValidationResult(satisfaction=result.satisfaction, error=result.error and "error")
+        return ValidationResult.model_validate(
+            {"satisfaction": result.satisfaction, "error": result.error and "error", **operator}
+        )
     kept = [
         ScenarioOutcome(id=s.id, title=s.title, passed=s.passed, score=s.score, observed=s.observed)
         for s in result.scenarios
     ]
-    return ValidationResult(satisfaction=result.satisfaction, scenarios=kept, error=result.error)
+    return ValidationResult.model_validate(
+        {"satisfaction": result.satisfaction, "scenarios": kept, "error": result.error, **operator}
+    )

@@ -17,6 +17,34 @@ class _NotJson:
 NOT_JSON: Any = _NotJson()
 _JUDGE_BODY_LIMIT = 4000
 
+VOLATILE_HEADERS = frozenset(
+    {
+        "age", "connection", "content-length", "date", "etag", "expires", "keep-alive",
+        "last-modified", "server", "server-timing", "transfer-encoding", "via", "x-request-id",
+        "request-id", "x-correlation-id", "x-trace-id", "traceparent", "tracestate",
+        "x-amzn-trace-id", "cf-ray", "x-response-time", "x-runtime",
+    }
+)  # fmt: skip
+"""Response headers whose value changes from one identical response to the next (clock, server
+build, connection, tracing ids). The judge is shown that they are present, not their value: a
+verdict then depends on what the service did, and an unchanged response is the same prompt, so a
+cached verdict is reused (`assay.scenarios.verdicts`)."""
+
+
+def _judged_header(name: str, value: str) -> str:
+    """One response header as the judge sees it: volatile values and cookie values hidden."""
+    if name in VOLATILE_HEADERS:
+        return f"{name}: (present; its value varies and is not shown)"
+    if name == "set-cookie":
+        # the cookie's name and attributes (HttpOnly, Secure, Path) matter; its value and expiry
+        # date change on every response
+        cookie, _, attributes = value.partition(";")
+        kept = [a.strip() for a in attributes.split(";") if a.strip()]
+        kept = [a for a in kept if not a.lower().startswith("expires=")]
+        name_only = cookie.partition("=")[0].strip()
+        return "; ".join([f"set-cookie: {name_only}=(value not shown)", *kept])
+    return f"{name}: {value}"
+
 
 @dataclass
 class Observation:
@@ -33,6 +61,9 @@ class Observation:
     stderr: str = ""
     exit_code: int | None = None
     latency_ms: float = 0.0
+    sent: str = ""
+    """What was sent, after variable substitution (request line, headers, body; or the command's
+    environment and stdin), for the judge."""
     _json: Any = field(default=None, repr=False)
     _parsed: bool = field(default=False, repr=False)
 
@@ -58,9 +89,9 @@ class Observation:
             return s if len(s) <= _JUDGE_BODY_LIMIT else s[:_JUDGE_BODY_LIMIT] + "\n[... truncated]"
 
         if self.kind == "request":
-            heads = "\n".join(f"{k}: {v}" for k, v in sorted(self.headers.items()))
-            return f"{self.action}\nHTTP status {self.status}\n{heads}\n\n{cut(self.body)}"
+            heads = "\n".join(_judged_header(k, v) for k, v in sorted(self.headers.items()))
+            return f"HTTP status {self.status}\n{heads}\n\n{cut(self.body)}"
         return (
-            f"$ {self.action}\nexit code {self.exit_code}\n"
+            f"exit code {self.exit_code}\n"
             f"--- stdout ---\n{cut(self.stdout)}\n--- stderr ---\n{cut(self.stderr)}"
         )

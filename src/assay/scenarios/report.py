@@ -9,7 +9,7 @@ from rich.console import Console
 from assay.scenarios.results import ScenarioStatus, StepStatus, ValidationReport
 from assay.terminal import Cell, literal, print_table
 
-__all__ = ["print_report", "to_json", "to_junit"]
+__all__ = ["print_report", "to_json", "to_junit", "weakest_step"]
 
 _STYLE = {
     ScenarioStatus.PASSED: "green",
@@ -17,6 +17,31 @@ _STYLE = {
     ScenarioStatus.SETUP_FAILED: "bold red",
     ScenarioStatus.UNJUDGED: "yellow",
 }
+
+
+def weakest_step(report: ValidationReport, limit: int = 300) -> str:
+    """One line naming the step that cost the most (lowest score; the first of equals) and why;
+    empty when every step scored 100."""
+    worst: tuple[float, str] | None = None
+    for sc in report.scenarios:
+        nothing_ran = not sc.setup and not sc.steps and sc.score < 100
+        if nothing_ran and (worst is None or sc.score < worst[0]):
+            worst = (sc.score, f"{sc.id}: {sc.status} {sc.score:.1f}: {sc.message}")
+        for step in [*sc.setup, *sc.steps]:
+            score = 0.0 if step.score is None else step.score
+            if score >= 100:
+                continue
+            reason = step.message or "; ".join(step.judge.failures if step.judge else [])
+            line = (
+                f"{sc.id} {step.phase} {step.index + 1} ({step.where}) {step.description!r}: "
+                f"{step.status} {score:.0f}" + (f": {reason}" if reason else "")
+            )
+            if worst is None or score < worst[0]:
+                worst = (score, line)
+    if worst is None:
+        return ""
+    text = worst[1]
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def to_json(report: ValidationReport) -> str:
@@ -90,6 +115,8 @@ def print_report(
             judge = ""
             if step.judge:
                 judge = f" judge {step.judge.mean:.1f}±{step.judge.spread:.1f} {step.judge.scores}"
+                if step.judge.reused_from is not None:
+                    judge += f" (verdict reused from {step.judge.reused_from})"
             out.print(
                 f"{literal(step.where)}: [bold]{literal(sc.id)}[/] {step.phase} {step.index + 1} "
                 f"{literal(step.description)}: [{'red' if step.score == 0 else 'yellow'}]"
@@ -102,4 +129,8 @@ def print_report(
     )
     colour = "green" if report.passed else "red"
     notes.print(share)
+    if report.judge_calls or report.judge_reused:
+        notes.print(
+            f"judge: {report.judge_calls} model call(s), {report.judge_reused} verdict(s) reused"
+        )
     notes.print(f"[bold {colour}]{literal(report.summary)}[/]")

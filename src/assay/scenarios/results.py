@@ -60,6 +60,11 @@ class JudgeRecord(BaseModel):
     """Population standard deviation of ``scores``."""
     failures: list[str] = Field(default_factory=list)
     reasoning: list[str] = Field(default_factory=list)
+    key: str = ""
+    """The question's digest (`Judge.cache_key`): equal keys, equal prompt."""
+    reused_from: str | None = None
+    """Where this verdict was first asked (``iteration 2``, ``this run``) when it was reused
+    rather than asked again; None when the judge was asked for this step."""
 
 
 class StepResult(BaseModel):
@@ -125,4 +130,8 @@ class ValidationReport(BaseModel):
     judge_samples: int = 0
     steps_total: int = 0
     steps_without_model: int = 0
+    judge_calls: int = 0
+    """Model calls the judge made (steps asked x samples)."""
+    judge_reused: int = 0
+    """Judged steps whose verdict was reused from an identical earlier question."""
     duration_s: float = 0.0

@@ -15,10 +15,11 @@ from typing import Any
 
 import httpx
 
-from assay.agents.judge import Judge, JudgeRequest
+from assay.agents.judge import Judge
 from assay.scenarios.checks import Check, Outcome, from_assertions
 from assay.scenarios.executor import Executor, SubprocessExecutor
 from assay.scenarios.expect import compile_expectation
+from assay.scenarios.judge_context import judge_request
 from assay.scenarios.model import Scenario, Step
 from assay.scenarios.observation import Observation
 from assay.scenarios.results import (
@@ -31,6 +32,7 @@ from assay.scenarios.results import (
 )
 from assay.scenarios.scoring import DEFAULT_THRESHOLD, satisfaction, score_scenario
 from assay.scenarios.steps import StepError, capture_value, perform
+from assay.scenarios.verdicts import VerdictCache
 
 __all__ = ["RunOptions", "ScenarioRunner", "step_checks"]
 
@@ -51,6 +53,8 @@ class RunOptions:
     diagnose: Callable[[], str] | None = None
     """Explains a connection failure (e.g. the started service exited)."""
     on_scenario: Callable[[ScenarioResult], None] | None = None
+    verdicts: VerdictCache | None = None
+    """Judge verdicts to reuse and add to; None: a cache for this run only."""
 
 
 def step_checks(step: Step) -> tuple[list[Check], list[str]]:
@@ -77,6 +81,7 @@ class ScenarioRunner:
 
     def __init__(self, options: RunOptions) -> None:
         self.options = options
+        self.verdicts = options.verdicts if options.verdicts is not None else VerdictCache()
 
     async def run(self, scenarios: Sequence[Scenario]) -> ValidationReport:
         """Run every scenario (up to ``parallel`` at once) and score the run."""
@@ -113,11 +118,15 @@ class ScenarioRunner:
         sat = satisfaction(results)
         steps = [s for r in results for s in r.steps]
         unjudged = sum(1 for s in steps if s.status is StepStatus.UNJUDGED)
+        judged = [s.judge for s in steps if s.judge is not None]
+        reused = sum(1 for j in judged if j.reused_from is not None)
         passed = sat >= opts.threshold and unjudged == 0 and bool(results)
         summary = f"satisfaction {sat:.1f} (threshold {opts.threshold:g})"
         summary += f"; {sum(r.status == 'passed' for r in results)}/{len(results)} scenarios passed"
         if unjudged:
             summary += f"; {unjudged} step(s) unjudged: no judge model (--judge-model)"
+        if reused:
+            summary += f"; {reused} judge verdict(s) reused"
         return ValidationReport(
             target=opts.target or "",
             satisfaction=round(sat, 2),
@@ -129,6 +138,8 @@ class ScenarioRunner:
             judge_samples=opts.judge.samples if opts.judge else 0,
             steps_total=len(steps),
             steps_without_model=sum(1 for s in steps if s.decided_without_model),
+            judge_calls=sum(len(j.scores) for j in judged if j.reused_from is None),
+            judge_reused=reused,
             duration_s=round(duration, 3),
         )
 
@@ -233,7 +244,7 @@ class ScenarioRunner:
                 res.message = "needs a judge model: " + " ".join(remainder)
             else:
                 assert obs is not None
-                await self._judge(res, sc, step, obs, outcomes, remainder)
+                await self._judge(res, sc, step, obs, outcomes, remainder, variables)
         res.duration_s = round(time.perf_counter() - start, 3)
         return res
 
@@ -282,18 +293,12 @@ class ScenarioRunner:
         obs: Observation,
         outcomes: list[Outcome],
         remainder: list[str],
+        variables: dict[str, Any],
     ) -> None:
         judge = self.options.judge
         assert judge is not None
-        verdict = await judge.judge(
-            JudgeRequest(
-                expectation=" ".join(remainder),
-                observation=obs.describe(),
-                step=step.description,
-                scenario=sc.description,
-                verified=tuple(o.check for o in outcomes),
-            )
-        )
+        request = judge_request(sc, step, obs, outcomes, remainder, variables)
+        verdict, key, reused_from = await self.verdicts.verdict(judge, request)
         res.status = StepStatus.JUDGED
         res.decided_without_model = False
         res.score = round(verdict.mean, 2)
@@ -305,6 +310,8 @@ class ScenarioRunner:
             spread=round(verdict.spread, 2),
             failures=list(verdict.failures),
             reasoning=[s.reasoning for s in verdict.samples],
+            key=key,
+            reused_from=reused_from,
         )
         if verdict.failures:
             res.message = "; ".join(verdict.failures)

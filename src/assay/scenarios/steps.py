@@ -16,10 +16,18 @@ from assay.scenarios.model import Capture, RequestSpec, Step
 from assay.scenarios.observation import NOT_JSON, Observation
 from assay.scenarios.substitute import UndefinedVariable, render, substitute, substitute_text
 
-__all__ = ["BODY_LIMIT", "StepError", "capture_value", "perform"]
+__all__ = ["BODY_LIMIT", "CREDENTIAL_HEADERS", "StepError", "capture_value", "perform"]
 
 BODY_LIMIT = 10 * 1024 * 1024
 """Response bodies are read up to 10 MB; a larger one fails the step."""
+
+CREDENTIAL_HEADERS = frozenset(
+    {"authorization", "proxy-authorization", "cookie", "x-api-key", "api-key", "x-auth-token"}
+)
+"""Request headers the judge sees as the scenario wrote them (``Bearer {api_key}``), never with
+the credential filled in: a credential is not the judge's business, is not sent to its provider,
+and changes from one iteration to the next."""
+_SENT_BODY_LIMIT = 4000
 
 
 class StepError(Exception):
@@ -43,6 +51,7 @@ async def _request(
     params = {k: render(substitute(v, variables, where)) for k, v in req.query.items()}
     content = _encode_body(req, variables, where, headers)
     action = f"{req.method} {path}"
+    sent = _sent_request(action, params, headers, req.headers, content)
     start = time.perf_counter()
     try:
         async with client.stream(
@@ -59,7 +68,30 @@ async def _request(
         headers={k.lower(): v for k, v in resp.headers.items()},
         body=body.decode(resp.encoding or "utf-8", "replace"),
         latency_ms=(time.perf_counter() - start) * 1000,
+        sent=sent,
     )
+
+
+def _cut(text: str) -> str:
+    return text if len(text) <= _SENT_BODY_LIMIT else text[:_SENT_BODY_LIMIT] + "\n[... truncated]"
+
+
+def _sent_request(
+    action: str,
+    params: Mapping[str, str],
+    headers: Mapping[str, str],
+    templates: Mapping[str, str],
+    content: bytes | None,
+) -> str:
+    """The request as sent (query, headers, body), credentials as the scenario wrote them."""
+    line = f"{action}?{httpx.QueryParams(dict(params))}" if params else action
+    lines = [line]
+    for name, value in headers.items():
+        shown = templates.get(name, "(set)") if name.lower() in CREDENTIAL_HEADERS else value
+        lines.append(f"{name.lower()}: {shown}")
+    if content is None:
+        return "\n".join([*lines, "", "(no body)"])
+    return "\n".join([*lines, "", _cut(content.decode("utf-8", "replace"))])
 
 
 def _encode_body(
@@ -124,6 +156,10 @@ async def _exec(step: Step, variables: Mapping[str, Any], executor: Executor) ->
         stderr=result.stderr,
         exit_code=result.exit_code,
         latency_ms=result.duration_s * 1000,
+        sent="\n".join(
+            [f"$ {command}", *(f"env {k}={v}" for k, v in sorted(env.items()))]
+            + ([f"--- stdin ---\n{_cut(stdin.decode('utf-8', 'replace'))}"] if stdin else [])
+        ),
     )
 
 
