@@ -19,6 +19,7 @@ from typing import Any
 
 import httpx
 from websockets.sync.client import connect
+from websockets.sync.connection import Connection
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 FLAGS = (
@@ -50,8 +51,8 @@ class PageVisit:
 
 
 class _Session:
-    def __init__(self, ws_url: str) -> None:
-        self.ws = connect(ws_url, max_size=64 * 1024 * 1024, open_timeout=20)
+    def __init__(self, ws: Connection) -> None:
+        self.ws = ws
         self.next_id = 0
         self.events: list[dict[str, Any]] = []
 
@@ -139,28 +140,30 @@ def _drive(proc: subprocess.Popen[str], page: Path, screenshot: bool, width: int
     port = _devtools_port(proc)
     targets = httpx.get(f"http://127.0.0.1:{port}/json/list", timeout=20).json()
     target = next(t for t in targets if t.get("type") == "page")
-    session = _Session(target["webSocketDebuggerUrl"])
-    try:
-        for domain in ("Page", "Network", "Runtime", "Log"):
-            session.call(f"{domain}.enable")
-        session.call("Page.navigate", url=page.resolve().as_uri())
-        session.wait_for("Page.loadEventFired", timeout=60)
-        session.drain(1.0)
-        result = PageVisit()
-        facts = session.call("Runtime.evaluate", expression=_FACTS_JS, returnByValue=True)
-        result.facts = json.loads(facts["result"]["value"])
-        if screenshot:
-            height = int(result.facts["height"])
-            session.call(
-                "Emulation.setDeviceMetricsOverride",
-                width=width, height=min(height, 16000), deviceScaleFactor=1, mobile=False,
-            )  # fmt: skip
-            shot = session.call("Page.captureScreenshot", format="png", captureBeyondViewport=True)
-            result.screenshot = base64.b64decode(shot["data"])
-        _collect(session.events, result)
-        return result
-    finally:
-        session.ws.close()
+    # websockets 16+ wants its connection used as a context manager
+    with connect(target["webSocketDebuggerUrl"], max_size=64 * 1024 * 1024, open_timeout=20) as ws:
+        return _visit(_Session(ws), page, screenshot, width)
+
+
+def _visit(session: _Session, page: Path, screenshot: bool, width: int) -> PageVisit:
+    for domain in ("Page", "Network", "Runtime", "Log"):
+        session.call(f"{domain}.enable")
+    session.call("Page.navigate", url=page.resolve().as_uri())
+    session.wait_for("Page.loadEventFired", timeout=60)
+    session.drain(1.0)
+    result = PageVisit()
+    facts = session.call("Runtime.evaluate", expression=_FACTS_JS, returnByValue=True)
+    result.facts = json.loads(facts["result"]["value"])
+    if screenshot:
+        height = int(result.facts["height"])
+        session.call(
+            "Emulation.setDeviceMetricsOverride",
+            width=width, height=min(height, 16000), deviceScaleFactor=1, mobile=False,
+        )  # fmt: skip
+        shot = session.call("Page.captureScreenshot", format="png", captureBeyondViewport=True)
+        result.screenshot = base64.b64decode(shot["data"])
+    _collect(session.events, result)
+    return result
 
 
 def _collect(events: list[dict[str, Any]], result: PageVisit) -> None:
