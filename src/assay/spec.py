@@ -7,13 +7,16 @@
     # Hello API
     ...
 
-The header is optional; without it the spec's name is the file's stem (or its folder's name when
-the file is called ``spec.md``).
+The header is optional. The spec's name (the run's and the generated project's) is the front
+matter's ``name``, else its first ``#`` heading slugified ("Items REST API" -> ``items-rest-api``),
+else the file's stem; never the folder the file happens to sit in (``input/spec.md`` is not a
+project called ``input``).
 """
 
 from __future__ import annotations
 
 import re
+import unicodedata
 from pathlib import Path
 
 from ruamel.yaml import YAML
@@ -22,11 +25,23 @@ from ruamel.yaml.error import YAMLError
 from assay.errors import UserError
 from assay.messages import Spec
 
-__all__ = ["load_spec", "parse_spec"]
+__all__ = ["load_spec", "parse_spec", "slugify"]
 
 _FRONT = re.compile(r"\A---[ \t]*\n(.*?\n)---[ \t]*\n", re.DOTALL)
 _HEADING = re.compile(r"^#\s+(.+?)\s*#*\s*$", re.MULTILINE)
 _NAME = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
+_SLUG_MAX = 64
+
+
+def slugify(text: str) -> str:
+    """`text` as a project name: ASCII letters and digits joined by single hyphens, at most 64
+    characters, cut at a hyphen; empty when nothing is left ("Café API!" -> ``cafe-api``)."""
+    ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
+    slug = "-".join(re.findall(r"[a-z0-9]+", ascii_text.lower()))
+    if len(slug) > _SLUG_MAX:
+        cut = slug[: _SLUG_MAX + 1]
+        slug = cut.rsplit("-", 1)[0] if "-" in cut else slug[:_SLUG_MAX]
+    return slug
 
 
 def load_spec(path: Path) -> Spec:
@@ -37,12 +52,14 @@ def load_spec(path: Path) -> Spec:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise UserError(f"{path}: cannot read spec: {exc}") from None
-    default = path.parent.name if path.name == "spec.md" else path.stem
-    return parse_spec(text, source=str(path), default_name=default)
+    return parse_spec(text, source=str(path), default_name=slugify(path.stem) or "service")
 
 
 def parse_spec(text: str, *, source: str = "<spec>", default_name: str = "service") -> Spec:
-    """Parse spec text; errors name `source` and the line."""
+    """Parse spec text; errors name `source` and the line.
+
+    The name is the front matter's ``name``, else the heading's slug, else `default_name`.
+    """
     meta: dict[str, object] = {}
     body = text
     match = _FRONT.match(text)
@@ -59,7 +76,9 @@ def parse_spec(text: str, *, source: str = "<spec>", default_name: str = "servic
         body = text[match.end() :]
     if not body.strip():
         raise UserError(f"{source}: spec is empty")
-    name = str(meta.pop("name", default_name)).strip().lower().replace(" ", "-")
+    heading = _HEADING.search(body)
+    fallback = (slugify(heading.group(1)) if heading else "") or default_name
+    name = str(meta.pop("name", fallback)).strip().lower().replace(" ", "-")
     if not _NAME.match(name):
         raise UserError(f"{source}:1: spec name {name!r} must be lower-case letters, digits, -._")
     for key, value in meta.items():
@@ -68,7 +87,6 @@ def parse_spec(text: str, *, source: str = "<spec>", default_name: str = "servic
         )
         if not ok:
             raise UserError(f"{source}: front matter key {key!r} must be a scalar or a list")
-    heading = _HEADING.search(body)
     return Spec.model_validate(
         {
             "name": name,
