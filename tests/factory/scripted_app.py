@@ -1,6 +1,7 @@
 """A scripted team for the factory tests: a tiny `app` package whose first version has a lint
-error, a type error, a bandit finding and a failing holdout scenario. The coder fixes each defect
-only once the feedback names it (or the file it reads through its tool already has the fix).
+error no fixer fixes (E741, an ambiguous name), a type error, a bandit finding and a failing
+holdout scenario. The coder fixes each defect only once the feedback names it (or the file it
+reads through its tool already has the fix).
 
 Importable by path so a subprocess can use it via ASSAY_TESTING_MODELS=scripted_app:models.
 """
@@ -66,14 +67,16 @@ def test_tag_is_hex() -> None:
 SUITE = TestSuite(files=[TestFile(path="tests/test_core.py", content=TEST_CODE)], rationale="t")
 
 CORE = Path("src/app/core.py")
+LINT_DEFECT = "l = 1"
+"""E741 (an ambiguous variable name): a lint error ruff's safe fixes and its formatter leave."""
 
 
 def render_core(*, lint: bool, types: bool, bandit: bool, scenario: bool, note: str = "") -> str:
     """core.py with each defect present unless its flag says it is fixed."""
     lines = ['"""Greetings."""', ""]
-    if not lint:
-        lines.append("import os")
     lines += ["import hashlib", ""]
+    if not lint:
+        lines += ["", LINT_DEFECT]
     if note:
         lines += [f"# {note}", ""]
     lines += ["", "def greet(name: str) -> str:"]
@@ -116,7 +119,7 @@ def fixing_coder(*, note: str = "", stubborn: bool = False, name: str = "coder")
         have = "no such file" not in current
         it = re.search(r"Iteration (\d+)", prompt)
         text = render_core(
-            lint=(have and "import os" not in current) or "F401" in fb,
+            lint=(have and LINT_DEFECT not in current) or "E741" in fb,
             types=(have and "str(len(items))" not in current) or "mypy" in fb,
             bandit=(have and "md5" not in current) or "B324" in fb,
             scenario=(have and "Hello" in current) or SCENARIO_TITLE in fb,

@@ -64,13 +64,13 @@ async def test_converges_after_feedback_names_each_defect(tmp_path: Path) -> Non
     assert outcome.iterations == 2
     feedback = [p["message"] for p in events(run_dir, "message") if p["sender"] == "factory"]
     first = json.dumps(feedback[0])
-    for named in ("F401", "mypy", "B324", app.SCENARIO_TITLE, "security-review"):
+    for named in ("E741", "mypy", "B324", app.SCENARIO_TITLE, "security-review"):
         assert named in first, named
     decisions = [p["decision"] for p in events(run_dir, "loop.decision")]
     assert decisions == ["continue", "converged"]
     ws = run_dir / "workspace"
     core = (ws / "src/app/core.py").read_text()
-    assert "sha256" in core and "import os" not in core and "Hello" in core
+    assert "sha256" in core and app.LINT_DEFECT not in core and "Hello" in core
     for f in ("README.md", "docs/design.md", "pyproject.toml", ".github/workflows/ci.yml",
               ".pre-commit-config.yaml", "tests/test_core.py"):  # fmt: skip
         assert (ws / f).is_file(), f

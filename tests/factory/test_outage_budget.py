@@ -60,7 +60,7 @@ async def test_outage_then_resume_redoes_nothing(tmp_path: Path) -> None:
     with pytest.raises(RunError, match="assay resume"):
         await factory(run_dir, FunctionModel(down), max_iterations=2).run()
     before = steps(run_dir)
-    assert before[-1] == "tests" and calls(run_dir, "architect") == 1
+    assert before[-1] == "tests/autofix" and calls(run_dir, "architect") == 1
     outcome = await factory(run_dir, app.fixing_coder(), max_iterations=2).run()
     after = steps(run_dir)
     assert after[: len(before)] == before

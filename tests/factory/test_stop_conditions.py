@@ -79,7 +79,7 @@ async def test_escalation_to_a_strong_model_converges(tmp_path: Path) -> None:
     outcome, _ = await run(
         tmp_path, stubborn, strong=app.fixing_coder(), stall_iterations=1, max_iterations=6
     )
-    # ruff alone: the strong coder fixes F401 (named), ruff's S324 (md5) stays unless bandit names
+    # ruff alone: the strong coder fixes E741 (named), ruff's S324 (md5) stays unless bandit names
     # it, so this run improves after escalation and then stalls with the best result kept.
     assert outcome.best_iteration > 1
 
@@ -88,7 +88,7 @@ async def test_oscillation(tmp_path: Path) -> None:
     def flip(prompt: str) -> Changeset:
         odd = "Iteration 1" in prompt or "Iteration 3" in prompt
         body = "X = 1\n" if odd else "X = 2\n"
-        return Changeset(files=[FileChange(path="src/app/core.py", content=body + "import os\n")])
+        return Changeset(files=[FileChange(path="src/app/core.py", content=body + "l = 1\n")])
 
     outcome, run_dir = await run(tmp_path, changeset_model(flip), max_iterations=8,
                                  stall_iterations=8)  # fmt: skip

@@ -33,6 +33,7 @@ from assay.agents.tester import tester_prompt
 from assay.agents.tools import WorkspaceDeps
 from assay.config import Settings
 from assay.errors import RunError
+from assay.factory.autofix import autofix
 from assay.factory.budget import Budget, BudgetExceeded
 from assay.factory.context import select_context
 from assay.factory.feedback import Rejection, compose_feedback
@@ -342,6 +343,8 @@ class Factory:
             return self._commit(0, f"tests written before the code\n\n{the_suite.rationale}")
 
         self.head = (await self._step("tests", k.WORKSPACE_COMMIT, tests))["commit"]
+        written = [f.path for f in the_suite.files if f.path.startswith("tests/")]
+        await self._autofix("tests/autofix", 0, "tester", written)
         return design_env, suite_env
 
     async def _spec(self) -> Message:
@@ -353,6 +356,23 @@ class Factory:
             "iteration": iteration, "commit": commit, "tree": self.git.tree(commit),
             "message": message, **extra,
         }  # fmt: skip
+
+    async def _autofix(self, key: str, iteration: int, role: str, paths: list[str]) -> None:
+        """ruff's safe fixes and ruff format on the Python files `role` wrote, as their own
+        recorded step: a commit only when they changed something (see `assay.factory.autofix`)."""
+
+        async def fix() -> dict[str, Any]:
+            self._sync_workspace()
+            done = await autofix(self.workspace, paths)
+            record = {"role": role, "autofix": done.record()}
+            if not done.changed:  # recorded all the same, with no empty commit
+                tree, message = self.git.tree(self.head), "autofix: nothing to fix"
+                return {"iteration": iteration, "commit": self.head, "tree": tree,
+                        "message": message, **record}  # fmt: skip
+            message = f"autofix: ruff fixes and formatting of {role}'s files\n\n"
+            return self._commit(iteration, message + "\n".join(done.changed), **record)
+
+        self.head = (await self._step(key, k.WORKSPACE_COMMIT, fix))["commit"]
 
     def _reject(self, iteration: int, index: int, role: str, r: Rejection) -> None:
         self.ledger.append(
@@ -415,6 +435,7 @@ class Factory:
         committed = await self._step(f"iter-{n}/commit", k.WORKSPACE_COMMIT, commit)
         rejections = [Rejection(r["path"], r["reason"]) for r in committed["rejected"]]
         self.head = committed["commit"]
+        await self._autofix(f"iter-{n}/autofix", n, "coder", [f.path for f in kept.files])
         earlier = tracker.repeated(n, committed["tree"])
         if earlier is not None:
             reason = f"workspace identical to iteration {earlier}"
