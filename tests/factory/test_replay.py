@@ -19,6 +19,7 @@ import pytest
 
 from assay.sandbox.bwrap import bwrap_problem
 from assay.testing.replay import (
+    REPLAY_KEY,
     ReplayRun,
     ReplayServer,
     Turn,
@@ -61,7 +62,7 @@ def _turn(n: int, request: dict[str, Any], answer: dict[str, Any]) -> Turn:
         model=request["model"],
         n=n,
         kind=request_kind(request),
-        request_sha256=hashlib.sha256(_raw(request)).hexdigest(),
+        request_hash=f"sha256:{hashlib.sha256(_raw(request)).hexdigest()}",
         usage={"prompt_tokens": 10 * n, "completion_tokens": n, "total_tokens": 11 * n},
         answer=answer,
     )
@@ -207,7 +208,7 @@ def test_import_keeps_answers_hashes_and_usage_and_drops_unanswered(
     architect = turns[0]
     assert architect.answer == DESIGN
     assert architect.kind == {"role": "You are the architect.", "tools": ["final_result"]}
-    assert architect.request_sha256 == hashlib.sha256(_raw(ARCHITECT)).hexdigest()
+    assert architect.request_hash == f"sha256:{hashlib.sha256(_raw(ARCHITECT)).hexdigest()}"
     # llm-bridge.py's own estimate: 4 characters a token of the messages and of the reply
     assert architect.usage["prompt_tokens"] == len(json.dumps(ARCHITECT["messages"])) // 4
     text = (tmp_path / "fixture" / "conversation.jsonl").read_text()
@@ -223,11 +224,11 @@ def test_import_of_a_folder_without_answers_says_so(tmp_path: Path) -> None:
 def test_the_subprocess_env_holds_no_provider_but_the_replay(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-real")
-    monkeypatch.setenv("OPENAI_API_KEY", "sk-real")
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "<a real key>")
+    monkeypatch.setenv("OPENAI_API_KEY", "<a real key>")
     monkeypatch.setenv("ASSAY_CODER_MODEL", "anthropic:claude")
     env = replay_env("http://127.0.0.1:1/v1", home=tmp_path)
-    assert env["OPENAI_API_KEY"] == "replay"
+    assert env["OPENAI_API_KEY"] == REPLAY_KEY
     assert env["OPENAI_BASE_URL"] == "http://127.0.0.1:1/v1"
     assert (env["ASSAY_MODEL"], env["ASSAY_JUDGE_MODEL"]) == ("openai:gen", "openai:judge")
     assert not {"ANTHROPIC_API_KEY", "ASSAY_CODER_MODEL"} & env.keys()

@@ -25,6 +25,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 import threading
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -48,6 +49,8 @@ __all__ = [
 ]
 
 CONVERSATION_FILE = "conversation.jsonl"
+REPLAY_KEY = "<replay>"
+"""The subprocess's OPENAI_API_KEY: visibly no key (the OpenAI client wants one set)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,8 +63,8 @@ class Turn:
     """Its slot in the bridge's folder for that model (``req-N.json``), 1-based."""
     kind: dict[str, Any]
     """What kind of request it was: the role (first system-prompt line) and the tool names."""
-    request_sha256: str
-    """SHA-256 of the raw request body: a replayed request with another hash has drifted."""
+    request_hash: str
+    """``sha256:<hex>`` of the raw request body: a replayed request with another hash drifted."""
     usage: dict[str, int]
     """The token counts the bridge reported, replayed as they were so budgets come out the same."""
     answer: dict[str, Any]
@@ -72,7 +75,7 @@ class Turn:
             "model": self.model,
             "n": self.n,
             "kind": self.kind,
-            "request_sha256": self.request_sha256,
+            "request_hash": self.request_hash,
             "usage": self.usage,
             "answer": self.answer,
         }
@@ -153,7 +156,7 @@ def import_bridge(bridge: Path, dest: Path) -> list[Turn]:
                 model=box.name,
                 n=n,
                 kind=request_kind(request),
-                request_sha256=sha,
+                request_hash=f"sha256:{sha}",
                 usage=_bridge_usage(request, answer, n),
                 answer=answer,
             )
@@ -213,13 +216,12 @@ class ReplayServer:
         """The HTTP status and JSON body replying to one raw chat-completions request."""
         request = json.loads(body)
         model = str(request.get("model", ""))
-        sha = hashlib.sha256(body).hexdigest()
+        sha = f"sha256:{hashlib.sha256(body).hexdigest()}"
         with self._lock:
             turn, problem = self._match(model, sha, request)
-            if problem:
+            if turn is None:
                 self.mismatches.append(problem)
                 return 400, {"error": {"message": f"replay: {problem}", "type": "replay_mismatch"}}
-        assert turn is not None
         if "error" in turn.answer:
             return int(turn.answer["error"]), {
                 "error": {"message": "recorded error", "type": "server_error"}
@@ -234,19 +236,17 @@ class ReplayServer:
             "usage": turn.usage,
         }
 
-    def _match(
-        self, model: str, sha: str, request: Mapping[str, Any]
-    ) -> tuple[Turn | None, str | None]:
+    def _match(self, model: str, sha: str, request: Mapping[str, Any]) -> tuple[Turn | None, str]:
         state = self._models.get(model)
         if state is None:
             return None, f"request for model {model!r}, which the recording never served"
         if sha in state.by_request:  # a retry, or one of k identical samples: same slot
-            return state.by_request[sha], None
+            return state.by_request[sha], ""
         state.asked += 1
         unserved = [t for t in state.turns if t.n not in state.served]
         # The same body as a recorded request takes that slot even out of order (concurrent
         # requests reach a server in any order); anything else takes the next slot in order.
-        turn = next((t for t in unserved if t.request_sha256 == sha), None)
+        turn = next((t for t in unserved if t.request_hash == sha), None)
         if turn is None:
             if not unserved:
                 return None, (
@@ -263,7 +263,7 @@ class ReplayServer:
             self.drifted.append(f"{model} req-{turn.n}")
         state.served.add(turn.n)
         state.by_request[sha] = turn
-        return turn, None
+        return turn, ""
 
     def unserved(self) -> list[str]:
         """Recorded turns no request asked for (the loop stopped earlier than it did)."""
@@ -382,10 +382,10 @@ def replay_env(
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
         "HOME": str(home),
         "LANG": "C.UTF-8",
-        "TMPDIR": os.environ.get("TMPDIR", "/tmp"),  # noqa: S108 - the system default
+        "TMPDIR": tempfile.gettempdir(),
         "NO_PROXY": "127.0.0.1",
         "OPENAI_BASE_URL": base_url,
-        "OPENAI_API_KEY": "replay",
+        "OPENAI_API_KEY": REPLAY_KEY,
         "ASSAY_MODEL": "openai:gen",
         "ASSAY_JUDGE_MODEL": "openai:judge",
     }
