@@ -28,6 +28,7 @@ __all__ = [
     "Settings",
     "Waiver",
     "find_config",
+    "find_first_config",
     "load_settings",
 ]
 
@@ -231,6 +232,17 @@ def find_config(start: Path) -> Path | None:
             return pyproject
         if (folder / ".git").exists():
             break
+    return None
+
+
+def find_first_config(*starts: Path) -> Path | None:
+    """The config `find_config` finds from the first of `starts` that has one: `assay run` looks
+    from the current folder (the project the user stands in), then from the spec's folder. Each
+    search keeps `find_config`'s stop rules."""
+    for start in starts:
+        found = find_config(start)
+        if found is not None:
+            return found
     return None
 
 

@@ -55,25 +55,37 @@ def load_spec(path: Path) -> Spec:
     return parse_spec(text, source=str(path), default_name=slugify(path.stem) or "service")
 
 
+def _front_matter(text: str, source: str) -> tuple[dict[str, object], str]:
+    """The front matter's keys and the body after it (no front matter: none, and all of it)."""
+    match = _FRONT.match(text)
+    if not match:
+        return {}, text
+    try:
+        loaded = YAML(typ="safe").load(match.group(1))
+    except YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = (mark.line + 2) if mark is not None else 1
+        raise UserError(f"{source}:{line}: front matter is not valid YAML") from None
+    if loaded is not None and not isinstance(loaded, dict):
+        raise UserError(f"{source}:2: front matter must be a mapping of keys to values")
+    return dict(loaded or {}), text[match.end() :]
+
+
+def _check_meta(meta: dict[str, object], source: str) -> None:
+    for key, value in meta.items():
+        ok = isinstance(value, str | int | float | bool) or (
+            isinstance(value, list) and all(isinstance(v, str) for v in value)
+        )
+        if not ok:
+            raise UserError(f"{source}: front matter key {key!r} must be a scalar or a list")
+
+
 def parse_spec(text: str, *, source: str = "<spec>", default_name: str = "service") -> Spec:
     """Parse spec text; errors name `source` and the line.
 
     The name is the front matter's ``name``, else the heading's slug, else `default_name`.
     """
-    meta: dict[str, object] = {}
-    body = text
-    match = _FRONT.match(text)
-    if match:
-        try:
-            loaded = YAML(typ="safe").load(match.group(1))
-        except YAMLError as exc:
-            mark = getattr(exc, "problem_mark", None)
-            line = (mark.line + 2) if mark is not None else 1
-            raise UserError(f"{source}:{line}: front matter is not valid YAML") from None
-        if loaded is not None and not isinstance(loaded, dict):
-            raise UserError(f"{source}:2: front matter must be a mapping of keys to values")
-        meta = dict(loaded or {})
-        body = text[match.end() :]
+    meta, body = _front_matter(text, source)
     if not body.strip():
         raise UserError(f"{source}: spec is empty")
     heading = _HEADING.search(body)
@@ -81,12 +93,7 @@ def parse_spec(text: str, *, source: str = "<spec>", default_name: str = "servic
     name = str(meta.pop("name", fallback)).strip().lower().replace(" ", "-")
     if not _NAME.match(name):
         raise UserError(f"{source}:1: spec name {name!r} must be lower-case letters, digits, -._")
-    for key, value in meta.items():
-        ok = isinstance(value, str | int | float | bool) or (
-            isinstance(value, list) and all(isinstance(v, str) for v in value)
-        )
-        if not ok:
-            raise UserError(f"{source}: front matter key {key!r} must be a scalar or a list")
+    _check_meta(meta, source)
     return Spec.model_validate(
         {
             "name": name,

@@ -168,6 +168,9 @@ def gate_command(
     gates = _select(collect_gates(settings), only or [], skip or [])
     to_stderr = fmt is not OutputFormat.TEXT or output is not None
     notes = info_console(stderr=to_stderr)
+    info_console(stderr=True).print(  # stderr: the text report on stdout stays as it was
+        f"config: {literal(settings.source)}" if settings.source else "config: none (defaults)"
+    )
     states = {g.name: "queued" for g in sorted(gates, key=lambda g: (g.cost, g.name))}
 
     # The live view is drawn only on a terminal (Rich skips it when piped) and never under -q.

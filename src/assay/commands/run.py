@@ -64,7 +64,7 @@ def run_command(
         scenario_validator,
         select_gates,
     )
-    from assay.config import find_config, load_settings
+    from assay.config import find_first_config, load_settings
     from assay.errors import UserError
     from assay.factory.loop import Factory
     from assay.ledger import load_or_create_signer
@@ -76,7 +76,12 @@ def run_command(
     spec = load_spec(spec_path)
     if scenarios is not None and not scenarios.exists():
         raise UserError(f"scenarios folder does not exist: {scenarios}")
-    settings = load_settings(config if config is not None else find_config(spec_path.resolve()))
+    # the project the user stands in, then the spec's folder (`assay run ../input/spec.md`)
+    where = config if config is not None else find_first_config(Path.cwd(), spec_path.resolve())
+    settings = load_settings(where)
+    info_console(stderr=True).print(
+        f"config: {literal(settings.source)}" if settings.source else "config: none (defaults)"
+    )
     overrides: dict[str, Any] = {
         k: v
         for k, v in {

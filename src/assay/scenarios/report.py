@@ -3,10 +3,17 @@
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
+from collections.abc import Iterator
 
 from rich.console import Console
 
-from assay.scenarios.results import ScenarioStatus, StepStatus, ValidationReport
+from assay.scenarios.results import (
+    ScenarioResult,
+    ScenarioStatus,
+    StepResult,
+    StepStatus,
+    ValidationReport,
+)
 from assay.terminal import Cell, literal, print_table
 
 __all__ = ["print_report", "to_json", "to_junit", "weakest_step"]
@@ -19,25 +26,30 @@ _STYLE = {
 }
 
 
+def _step_line(sc: ScenarioResult, step: StepResult, score: float) -> str:
+    reason = step.message or "; ".join(step.judge.failures if step.judge else [])
+    line = (
+        f"{sc.id} {step.phase} {step.index + 1} ({step.where}) {step.description!r}: "
+        f"{step.status} {score:.0f}"
+    )
+    return f"{line}: {reason}" if reason else line
+
+
+def _shortfalls(report: ValidationReport) -> Iterator[tuple[float, str]]:
+    """(score, line) of every step below 100, and of every scenario below 100 without steps."""
+    for sc in report.scenarios:
+        if not sc.setup and not sc.steps and sc.score < 100:
+            yield sc.score, f"{sc.id}: {sc.status} {sc.score:.1f}: {sc.message}"
+        for step in [*sc.setup, *sc.steps]:
+            score = 0.0 if step.score is None else step.score
+            if score < 100:
+                yield score, _step_line(sc, step, score)
+
+
 def weakest_step(report: ValidationReport, limit: int = 300) -> str:
     """One line naming the step that cost the most (lowest score; the first of equals) and why;
     empty when every step scored 100."""
-    worst: tuple[float, str] | None = None
-    for sc in report.scenarios:
-        nothing_ran = not sc.setup and not sc.steps and sc.score < 100
-        if nothing_ran and (worst is None or sc.score < worst[0]):
-            worst = (sc.score, f"{sc.id}: {sc.status} {sc.score:.1f}: {sc.message}")
-        for step in [*sc.setup, *sc.steps]:
-            score = 0.0 if step.score is None else step.score
-            if score >= 100:
-                continue
-            reason = step.message or "; ".join(step.judge.failures if step.judge else [])
-            line = (
-                f"{sc.id} {step.phase} {step.index + 1} ({step.where}) {step.description!r}: "
-                f"{step.status} {score:.0f}" + (f": {reason}" if reason else "")
-            )
-            if worst is None or score < worst[0]:
-                worst = (score, line)
+    worst = min(_shortfalls(report), key=lambda found: found[0], default=None)
     if worst is None:
         return ""
     text = worst[1]

@@ -118,8 +118,7 @@ class ScenarioRunner:
         sat = satisfaction(results)
         steps = [s for r in results for s in r.steps]
         unjudged = sum(1 for s in steps if s.status is StepStatus.UNJUDGED)
-        judged = [s.judge for s in steps if s.judge is not None]
-        reused = sum(1 for j in judged if j.reused_from is not None)
+        calls, reused = _judge_use(steps)
         passed = sat >= opts.threshold and unjudged == 0 and bool(results)
         summary = f"satisfaction {sat:.1f} (threshold {opts.threshold:g})"
         summary += f"; {sum(r.status == 'passed' for r in results)}/{len(results)} scenarios passed"
@@ -138,7 +137,7 @@ class ScenarioRunner:
             judge_samples=opts.judge.samples if opts.judge else 0,
             steps_total=len(steps),
             steps_without_model=sum(1 for s in steps if s.decided_without_model),
-            judge_calls=sum(len(j.scores) for j in judged if j.reused_from is None),
+            judge_calls=calls,
             judge_reused=reused,
             duration_s=round(duration, 3),
         )
@@ -315,6 +314,13 @@ class ScenarioRunner:
         )
         if verdict.failures:
             res.message = "; ".join(verdict.failures)
+
+
+def _judge_use(steps: Sequence[StepResult]) -> tuple[int, int]:
+    """The judge's model calls (samples of the steps asked) and the verdicts reused."""
+    judged = [s.judge for s in steps if s.judge is not None]
+    calls = sum(len(j.scores) for j in judged if j.reused_from is None)
+    return calls, sum(1 for j in judged if j.reused_from is not None)
 
 
 def _setup_ok(obs: Observation) -> bool:
