@@ -59,6 +59,7 @@ from assay.messages import (
     Spec,
     TestSuite,
 )
+from assay.sandbox.ownership import reclaim
 from assay.workspace import ChangesetRejected, apply_changeset
 
 __all__ = ["ApplyFn", "Factory", "Progress", "RoleModels", "RunOutcome"]
@@ -220,6 +221,7 @@ class Factory:
             self.ledger.close()
 
     async def _run(self) -> RunOutcome:
+        reclaim(self.workspace)  # a root run killed mid-container left it lent to the sandbox
         finished = self.ledger.completed("finished")
         if finished is not None:
             self._seal()

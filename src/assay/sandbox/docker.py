@@ -4,9 +4,11 @@ Every command gets a fresh container from the configured image with ``network_mo
 a read-only root filesystem, ``cap_drop=["ALL"]``, ``no-new-privileges``, a non-root user,
 memory (swap included), CPU and pids limits, nofile/nproc ulimits, a private size-capped
 ``/tmp`` tmpfs, and the workspace bind-mounted read-write at ``/workspace``. The container is
-removed afterwards. When assay runs as root the sandbox user is uid/gid 65532 and the
-workspace is handed to it (``lchown``) before each run; otherwise the caller's uid/gid is used,
-so files it writes stay the caller's.
+removed afterwards. ``.git`` in the workspace is mounted read-only over it: generated code
+cannot change what host git runs (hooks, config). When assay runs as root the sandbox user is
+uid/gid 65532 and the workspace is lent to it for the life of the containers, then given back to
+its owner (`assay.sandbox.ownership`); otherwise the caller's uid/gid is used, so files it writes
+stay the caller's.
 
 The API endpoint is, in order: the ``base_url`` argument, ``$DOCKER_HOST``, Podman's rootful
 socket ``/run/podman/podman.sock``, Docker's ``/var/run/docker.sock``.
@@ -41,6 +43,7 @@ except ImportError as exc:  # the docker SDK comes with the factory extra
     raise MissingExtra(FACTORY, "the docker sandbox backend", str(exc)) from exc
 
 from assay.errors import UserError
+from assay.sandbox import ownership
 from assay.sandbox._process import Capped
 from assay.sandbox.base import (
     WORKSPACE,
@@ -59,7 +62,6 @@ __all__ = ["DEFAULT_IMAGE", "DockerSandbox", "docker_base_url", "docker_client",
 DEFAULT_IMAGE = "localhost/assay-python:bookworm"
 """The image `assay sandbox build-image` builds, and the docker backend's default."""
 
-_ROOT_UID = 65532
 _IO = "/run/assay"
 
 
@@ -114,17 +116,6 @@ def docker_problem(image: str = DEFAULT_IMAGE, base_url: str | None = None) -> s
     return None
 
 
-def _hand_over(root: Path, uid: int, gid: int) -> None:
-    """Give every entry under `root` to uid:gid (without following symlinks)."""
-    for dirpath, dirnames, filenames in os.walk(root):
-        for name in [*dirnames, *filenames, ""]:
-            path = os.path.join(dirpath, name) if name else dirpath
-            with contextlib.suppress(FileNotFoundError):
-                st = os.lstat(path)
-                if st.st_uid != uid or st.st_gid != gid:
-                    os.lchown(path, uid, gid)
-
-
 class DockerSandbox:
     """Runs commands in throw-away containers against one workspace."""
 
@@ -156,16 +147,36 @@ class DockerSandbox:
                 f"image {image} not found: run `assay sandbox build-image` (or pull it)"
             ) from None
         euid = os.geteuid()
-        self.uid, self.gid = (_ROOT_UID, _ROOT_UID) if euid == 0 else (euid, os.getegid())
+        sandbox_user = (ownership.SANDBOX_UID, ownership.SANDBOX_UID)
+        self.uid, self.gid = sandbox_user if euid == 0 else (euid, os.getegid())
+        self._remove_orphans()
+        ownership.reclaim(self.workspace)  # what a killed assay left lent to the sandbox user
+
+    def _remove_orphans(self) -> None:
+        """Remove containers a killed assay left on this workspace: they would go on writing it."""
+        label = f"assay.workspace={self.workspace}"
+        try:
+            found = self.client.containers.list(all=True, filters={"label": label})
+        except (docker.errors.APIError, requests.RequestException):
+            return
+        for container in found:
+            owner = container.labels.get("assay.pid", "")
+            if owner.isdigit() and _process_alive(int(owner)):
+                continue
+            with contextlib.suppress(docker.errors.APIError, requests.RequestException):
+                container.remove(force=True)
 
     def _create_kwargs(
         self, argv: Sequence[str], cwd: str, env: Mapping[str, str], lim: Limits
     ) -> dict[str, Any]:
         if not (self.workspace / inside_cwd(cwd)).is_dir():
             raise UserError(f"sandbox cwd is not a folder in the workspace: {cwd!r}")
-        if os.geteuid() == 0:
-            _hand_over(self.workspace, self.uid, self.gid)
         nproc = max(1024, lim.pids)
+        mounts = [Mount(WORKSPACE, str(self.workspace), type="bind", read_only=False)]
+        git = self.workspace / ".git"
+        if not git.is_symlink() and (git.is_dir() or git.is_file()):
+            # host git runs hooks and config from here: the generated code must not change them
+            mounts.append(Mount(f"{WORKSPACE}/.git", str(git), type="bind", read_only=True))
         return {
             "image": self.image,
             "command": list(argv),
@@ -187,11 +198,16 @@ class DockerSandbox:
             ],
             # the container's own tmpfs, not the host's /tmp
             "tmpfs": {"/tmp": f"rw,nosuid,nodev,size={lim.memory_mb}m,mode=1777"},  # noqa: S108  # nosec B108
-            "mounts": [Mount(WORKSPACE, str(self.workspace), type="bind", read_only=False)],
+            "mounts": mounts,
             "log_config": LogConfig(
                 type="k8s-file", config={"max-size": str(lim.output_bytes * 2)}
             ),
-            "labels": {"assay.sandbox": "1"},
+            # which workspace and process a container serves: orphans of a killed run are found
+            "labels": {
+                "assay.sandbox": "1",
+                "assay.workspace": str(self.workspace),
+                "assay.pid": str(os.getpid()),
+            },
             **({"runtime": self.runtime} if self.runtime else {}),
         }
 
@@ -204,6 +220,15 @@ class DockerSandbox:
         lim: Limits,
     ) -> RunResult:
         kwargs = self._create_kwargs(argv, cwd, env, lim)
+        ownership.lend(self.workspace)
+        try:
+            return self._run_container(kwargs, argv, stdin, lim)
+        finally:  # the container is gone: nothing inside can race the walk
+            ownership.give_back(self.workspace)
+
+    def _run_container(
+        self, kwargs: dict[str, Any], argv: Sequence[str], stdin: bytes | None, lim: Limits
+    ) -> RunResult:
         container = self.client.containers.create(**kwargs, stdin_open=stdin is not None)
         out, err = Capped(lim.output_bytes), Capped(lim.output_bytes)
         try:
@@ -282,9 +307,19 @@ class DockerSandbox:
             Mount(_IO, str(io), type="bind", read_only=False),
             Mount(f"{_IO}-forward.py", str(FORWARDER), type="bind", read_only=True),
         ]
-        container = await asyncio.to_thread(self.client.containers.create, **kwargs)
-        process = _ContainerService(container, io, argv, lim)
-        await asyncio.to_thread(container.start)
+        ownership.lend(self.workspace)
+        try:
+            container = await asyncio.to_thread(self.client.containers.create, **kwargs)
+        except BaseException:
+            ownership.give_back(self.workspace)
+            shutil.rmtree(io, ignore_errors=True)
+            raise
+        process = _ContainerService(container, io, argv, lim, self.workspace)
+        try:
+            await asyncio.to_thread(container.start)
+        except BaseException:
+            await process.stop()
+            raise
         return Service(process, uds=io / "http.sock", base_url="http://sandbox", backend=self.name)
 
     def copy_out(self, paths: Sequence[str], dest: Path) -> list[Path]:
@@ -294,6 +329,19 @@ class DockerSandbox:
     def close(self) -> None:
         """Close the API connection."""
         self.client.close()
+
+
+def _process_alive(pid: int) -> bool:
+    """Whether process `pid` still exists here (this one always does)."""
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's: alive
+        return True
+    return True
 
 
 def _oom(attrs: dict[str, Any], code: int, we_killed: bool) -> bool:
@@ -317,9 +365,13 @@ def _read_frames(sock: Any, out: Capped, err: Capped) -> None:
 class _ContainerService:
     """A detached service container with a wall-clock limit."""
 
-    def __init__(self, container: Any, io: Path, argv: Sequence[str], lim: Limits) -> None:
+    def __init__(
+        self, container: Any, io: Path, argv: Sequence[str], lim: Limits, workspace: Path
+    ) -> None:
         self._container = container
         self._io = io
+        self._workspace: Path | None = workspace
+        """Lent to the container until it is removed; None once given back."""
         self._argv = tuple(argv)
         self._lim = lim
         self._started = time.monotonic()
@@ -346,6 +398,14 @@ class _ContainerService:
         return await asyncio.to_thread(self._stop_blocking)
 
     def _stop_blocking(self) -> RunResult:
+        try:
+            return self._stop_container()
+        finally:  # removed (or gone): give the workspace back even when the engine fails
+            if self._workspace is not None:
+                ownership.give_back(self._workspace)
+                self._workspace = None
+
+    def _stop_container(self) -> RunResult:
         self._timer.cancel()
         ct = self._container
         was_running = self.alive()
