@@ -50,7 +50,8 @@ Role = Literal["human", "architect", "tester", "coder", "security-reviewer", "ju
 
 
 class _Message(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # the attribute docstrings become the JSON schema's descriptions, which the models read
+    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True)
 
 
 class Spec(_Message):
@@ -75,6 +76,7 @@ class ModuleSpec(_Message):
     path: str
     """Workspace-relative file, e.g. ``src/app/store.py``."""
     purpose: str
+    """What the module is for, in one sentence."""
     interface: list[str] = Field(default_factory=list)
     """Public signatures, e.g. ``def get(key: str) -> str | None``."""
 
@@ -83,8 +85,11 @@ class Endpoint(_Message):
     """One HTTP endpoint the service exposes."""
 
     method: str
+    """HTTP method, e.g. ``GET``."""
     path: str
+    """URL path, e.g. ``/items/{id}``."""
     summary: str = ""
+    """What the endpoint does."""
     responses: dict[str, str] = Field(default_factory=dict)
     """Status code -> what the body holds."""
 
@@ -93,6 +98,7 @@ class PinnedDependency(_Message):
     """A third-party distribution with a version range."""
 
     name: str
+    """The distribution's name on PyPI."""
     spec: str = ""
     """A PEP 440 specifier such as ``>=0.115,<1``."""
 
@@ -106,17 +112,21 @@ class Design(_Message):
     package: str
     """Import name of the service's package, e.g. ``hello_api``."""
     modules: list[ModuleSpec] = Field(default_factory=list)
+    """Every module of the package, with its public interface."""
     data_model: list[str] = Field(default_factory=list)
     """Entities and their fields, one per line."""
     endpoints: list[Endpoint] = Field(default_factory=list)
+    """Every HTTP endpoint the service exposes."""
     file_plan: list[str] = Field(default_factory=list)
     """Every file the coder is expected to write."""
     dependencies: list[PinnedDependency] = Field(default_factory=list)
+    """Third-party distributions the service needs (written into pyproject.toml)."""
     start_command: str = ""
     """How the service starts, reading ``$PORT``; e.g. ``python -m hello_api``."""
     threat_model: list[str] = Field(default_factory=list)
     """Threats and their mitigations, one per line."""
     test_strategy: str = ""
+    """What the unit tests cover."""
 
 
 class TestFile(_Message):
@@ -126,6 +136,7 @@ class TestFile(_Message):
     path: str
     """Workspace-relative, under ``tests/``."""
     content: str
+    """The file's full text."""
 
 
 class TestSuite(_Message):
@@ -134,6 +145,7 @@ class TestSuite(_Message):
     __test__ = False
     kind: Literal["test-suite"] = "test-suite"
     files: list[TestFile] = Field(default_factory=list)
+    """The pytest files, each in full."""
     rationale: str = ""
     """What the tests cover and why."""
 
@@ -181,9 +193,13 @@ class SecurityFinding(_Message):
     cwe: str
     """A CWE id such as ``CWE-89``."""
     severity: SeverityName
+    """How bad it is."""
     file: str = ""
+    """Workspace-relative file the weakness is in."""
     line: int = 0
+    """The line number, as numbered in the code you were sent (0: the whole file)."""
     message: str
+    """The weakness and how to fix it."""
 
 
 class SecurityReview(_Message):
@@ -191,8 +207,11 @@ class SecurityReview(_Message):
 
     kind: Literal["security-review"] = "security-review"
     verdict: Literal["approve", "reject"]
+    """``approve`` when no weakness of medium severity or above remains, else ``reject``."""
     findings: list[SecurityFinding] = Field(default_factory=list)
+    """Each real weakness found."""
     summary: str = ""
+    """The verdict in a few sentences, with why analyser findings were dismissed."""
 
 
 class FeedbackItem(_Message):

@@ -9,6 +9,7 @@ from pydantic_ai.models import Model
 
 from assay.agents.base import make_agent
 from assay.agents.tools import WorkspaceDeps
+from assay.agents.world import World
 from assay.messages import Changeset, Design, Feedback, Spec
 
 __all__ = ["coder_agent", "coder_prompt", "render_feedback"]
@@ -43,15 +44,20 @@ def coder_prompt(
     context: Mapping[str, str],
     protected: Sequence[str],
     feedback: Feedback | None,
+    world: World | None = None,
 ) -> str:
-    """The coder's user prompt: only `context` files are sent in full, the rest is a listing."""
+    """The coder's user prompt: only `context` files are sent in full, the rest is a listing.
+
+    What stays the same across iterations (environment, spec, design, protected files) comes
+    first, so consecutive prompts share a prefix a provider can cache."""
     files = "\n".join(f'<file path="{p}">\n{t}</file>' for p, t in context.items())
-    parts = [
-        f"Iteration {iteration} of building {spec.name}.",
+    parts = [world.render("coder")] if world is not None else []
+    parts += [
         f"<spec>\n{spec.body}</spec>",
         f"<design>\n{design.model_dump_json(indent=1)}\n</design>",
-        "<workspace-files>\n" + ("\n".join(listing) or "(empty)") + "\n</workspace-files>",
         "<protected-files>\n" + "\n".join(protected) + "\n</protected-files>",
+        f"Iteration {iteration} of building {spec.name}.",
+        "<workspace-files>\n" + ("\n".join(listing) or "(empty)") + "\n</workspace-files>",
     ]
     if feedback is not None:
         parts.append(f"<feedback>\n{render_feedback(feedback)}\n</feedback>")

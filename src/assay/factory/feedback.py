@@ -7,7 +7,7 @@ the only files sent to the coder in full).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 
 from assay.factory.validator import ValidationResult
@@ -25,10 +25,10 @@ class Rejection:
     reason: str
 
 
-def _gate_items(report: GateReport) -> list[FeedbackItem]:
+def _gate_items(report: GateReport, also: Collection[str] = ()) -> list[FeedbackItem]:
     items = []
     for result in report.results:
-        if not result.blocking:
+        if not result.blocking and result.gate not in also:
             continue
         live = [f for f in result.findings if f.waived_by is None]
         for f in live:
@@ -38,7 +38,7 @@ def _gate_items(report: GateReport) -> list[FeedbackItem]:
                     rule_id=f.rule_id, message=f.message,
                 )
             )  # fmt: skip
-        if not live:
+        if not live and result.blocking:
             severity: SeverityName = "high" if result.status is GateStatus.ERROR else "medium"
             items.append(
                 FeedbackItem(
@@ -99,8 +99,12 @@ def compose_feedback(
     rejections: Sequence[Rejection] = (),
     max_items: int = 25,
     max_chars: int = 8000,
+    also: Collection[str] = (),
 ) -> Feedback:
-    """Merge, rank and cap everything the coder must fix after `iteration`."""
+    """Merge, rank and cap everything the coder must fix after `iteration`.
+
+    Findings of gates that block are sent; those of the gates in `also` even when they pass
+    (``review_feedback = "all"``: an approving security review's findings)."""
     items = [
         FeedbackItem(
             source="guard", severity="high", file=r.path,
@@ -109,7 +113,7 @@ def compose_feedback(
         for r in rejections
     ]  # fmt: skip
     if report is not None:
-        items += _gate_items(report)
+        items += _gate_items(report, also)
     if validation is not None:
         items += _scenario_items(validation)
     ranked = sorted(

@@ -1,4 +1,12 @@
-"""The workspace's git repository: one commit per step, tree hashes for oscillation, resets."""
+"""The workspace's git repository: one commit per step, tree hashes for oscillation, resets.
+
+Everything in the work tree is written by untrusted roles and sandboxed code, so git here reads
+no configuration from it: not ``$HOME/.gitconfig`` (``GIT_CONFIG_GLOBAL`` is the null device,
+``HOME`` and ``XDG_CONFIG_HOME`` point nowhere) and not the system's. Hooks and the fsmonitor
+command are off whatever the repository's config says; the rest of that config (filter drivers,
+for one) is safe only while ``.git`` is kept from sandboxes, as the docker backend does by
+mounting it read-only. Git's ``safe.directory`` is never touched.
+"""
 
 from __future__ import annotations
 
@@ -16,8 +24,14 @@ _ENV = {
     "GIT_COMMITTER_NAME": "assay",
     "GIT_COMMITTER_EMAIL": "assay@localhost",
     "GIT_CONFIG_NOSYSTEM": "1",
+    "GIT_CONFIG_GLOBAL": os.devnull,
+    # never the work tree: a .gitconfig or .config/git/ there would be read as global config
+    "HOME": os.devnull,
+    "XDG_CONFIG_HOME": os.devnull,
     "GIT_TERMINAL_PROMPT": "0",
 }
+# Commands git would run from the repository's config: none, whatever .git/config says.
+_NO_COMMANDS = ("-c", "core.hooksPath=" + os.devnull, "-c", "core.fsmonitor=false")
 
 
 class Git:
@@ -28,9 +42,10 @@ class Git:
 
     def run(self, *args: str) -> str:
         """Run ``git <args>``; a failure raises `RunError` with git's message."""
-        env = {**os.environ, **_ENV, "HOME": str(self.root)}
+        env = {**os.environ, **_ENV}
         proc = subprocess.run(
-            ["git", "-c", "init.defaultBranch=main", "-c", "commit.gpgsign=false", *args],
+            ["git", "-c", "init.defaultBranch=main", "-c", "commit.gpgsign=false", *_NO_COMMANDS,
+             *args],
             cwd=self.root, env=env, capture_output=True, text=True, check=False,
         )  # fmt: skip
         if proc.returncode != 0:

@@ -31,16 +31,17 @@ from assay.agents.reviewer import reviewer_prompt
 from assay.agents.roles import RoleAgents, RoleFactory
 from assay.agents.tester import tester_prompt
 from assay.agents.tools import WorkspaceDeps
+from assay.agents.world import World
 from assay.config import Settings
 from assay.errors import RunError
 from assay.factory.autofix import autofix
 from assay.factory.budget import Budget, BudgetExceeded
-from assay.factory.context import select_context
+from assay.factory.context import run_world, select_context, write_preview
 from assay.factory.feedback import Rejection, compose_feedback
 from assay.factory.git import Git
 from assay.factory.guard import guard_changeset, path_problem
 from assay.factory.recorder import LedgerRecorder
-from assay.factory.review import merge_review, review_result
+from assay.factory.review import REVIEW_GATE, merge_review, review_result
 from assay.factory.scaffold import PROTECTED_SCAFFOLD, write_scaffold
 from assay.factory.stop import Decision, IterationScore, StopTracker, score_iteration
 from assay.factory.validator import ValidationResult, Validator, sanitize
@@ -294,7 +295,9 @@ class Factory:
         arch = self._model("architect", self.models.architect, "architect")
 
         async def design() -> Message:
-            prompt, deps = architect_prompt(self.spec), WorkspaceDeps(self.workspace)
+            write_preview(self.workspace, self.spec)  # its tools read it; the scaffold replaces it
+            prompt = architect_prompt(self.spec, self._world(None))
+            deps = WorkspaceDeps(self.workspace)
             return (await self.agents.architect(arch).run(prompt, deps=deps)).output
 
         design_env = await self._message(
@@ -319,7 +322,7 @@ class Factory:
 
         async def suite() -> Message:
             self._sync_workspace()
-            prompt = tester_prompt(self.spec, the_design)
+            prompt = tester_prompt(self.spec, the_design, self._world(the_design))
             deps = WorkspaceDeps(self.workspace)
             return (await self.agents.tester(tester).run(prompt, deps=deps)).output
 
@@ -351,6 +354,10 @@ class Factory:
 
     async def _spec(self) -> Message:
         return self.spec
+
+    def _world(self, design: Design | None) -> World:
+        """What the roles are told of their environment (`assay.agents.world`)."""
+        return run_world(self.settings, self.gates, self.spec, design)
 
     def _commit(self, iteration: int, message: str, **extra: Any) -> dict[str, Any]:
         commit = self.git.commit_all(message)
@@ -406,7 +413,7 @@ class Factory:
             )  # fmt: skip
             prompt = coder_prompt(
                 spec=self.spec, design=design, iteration=n, listing=listing, context=context,
-                protected=protected, feedback=feedback,
+                protected=protected, feedback=feedback, world=self._world(design),
             )  # fmt: skip
             deps = WorkspaceDeps(self.workspace)
             return (await self.agents.coder(coder).run(prompt, deps=deps)).output
@@ -460,6 +467,7 @@ class Factory:
             return compose_feedback(
                 n, report=report, validation=validation, rejections=rejections,
                 max_items=self.cfg.feedback_max_items, max_chars=self.cfg.feedback_max_chars,
+                also=[REVIEW_GATE] if self.cfg.review_feedback == "all" else [],
             )  # fmt: skip
 
         fb_env = await self._message(
@@ -504,7 +512,9 @@ class Factory:
 
         async def review() -> Message:
             self._sync_workspace()
-            prompt = reviewer_prompt(design, changeset, report.findings)
+            prompt = reviewer_prompt(
+                design, changeset, report, root=self.workspace, world=self._world(design)
+            )
             deps = WorkspaceDeps(self.workspace)
             return (await self.agents.reviewer(reviewer).run(prompt, deps=deps)).output
 
