@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,7 @@ import httpx
 import pytest
 
 from assay.sandbox.bwrap import bwrap_problem
+from assay.sandbox.docker import docker_problem
 from assay.testing.replay import (
     REPLAY_KEY,
     ReplayRun,
@@ -237,16 +239,26 @@ def test_the_subprocess_env_holds_no_provider_but_the_replay(
 # -- recorded conversations, end to end --------------------------------------------------------
 
 
-def _replay_hello_api(tmp_path: Path, conversation: Path | list[Turn]) -> ReplayRun:
-    require_or_skip(bwrap_problem() is None, f"bwrap: {bwrap_problem()}")
-    fixture = REPLAYS / "hello-api"
+def _replay_hello_api(
+    tmp_path: Path, conversation: Path | list[Turn], *, backend: str = "bwrap"
+) -> ReplayRun:
+    config = REPLAYS / "hello-api" / "assay.toml"  # the recorded run's: bwrap
+    env = {}
+    if backend == "docker":
+        require_or_skip(docker_problem() is None, f"docker: {docker_problem()}")
+        config = tmp_path / "assay.toml"
+        config.write_text('[sandbox]\nbackend = "docker"\n')
+        env = {k: v for k, v in os.environ.items() if k == "DOCKER_HOST"}
+    else:
+        require_or_skip(bwrap_problem() is None, f"bwrap: {bwrap_problem()}")
     return replay_run(
         conversation,
         REPO / "specs" / "hello-api.md",
         scenarios=REPO / "scenarios" / "hello-api",
         runs_dir=tmp_path / "runs",
-        args=["--config", str(fixture / "assay.toml"), "--max-iterations", "3"],
+        args=["--config", str(config), "--max-iterations", "3"],
         cwd=tmp_path,
+        env=env,
     )
 
 
@@ -266,6 +278,22 @@ def test_hello_api_replays_to_its_recorded_stop(tmp_path: Path) -> None:
         output, "oscillating after 2 iteration(s)", "best iteration 1 (score 88.8)", "17,458 tokens"
     )
     assert run.run_dir is not None and (run.run_dir / "ledger.sqlite").is_file()
+
+
+@pytest.mark.sandbox
+@pytest.mark.slow
+def test_hello_api_replays_with_the_docker_backend(tmp_path: Path) -> None:
+    """The same conversation with generated code run in containers (as root in CI): the loop asks
+    the same things and stops the same way. The gate count is not compared: the image's own
+    pytest-cov decides whether the pytest gate can run there."""
+    run = _replay_hello_api(tmp_path, REPLAYS / "hello-api", backend="docker")
+    run.check()
+    output = "\n".join(run.lines)
+    assert run.exit_code == 1, output
+    assert run.served == {"gen": 5}
+    line_with(output, "iter 1 scenarios:", "satisfaction 100.0/100", "3 of 3 passed")
+    line_with(output, "iter 1 gates:", "ruff failed (1)")
+    line_with(output, "oscillating after 2 iteration(s)", "17,458 tokens")
 
 
 @pytest.mark.sandbox
