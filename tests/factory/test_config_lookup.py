@@ -50,7 +50,7 @@ def test_the_current_folder_s_config_wins_over_the_spec_s(
 def test_without_one_here_the_spec_s_folder_is_used(
     layout: tuple[Path, Path], capsys: pytest.CaptureFixture[str]
 ) -> None:
-    project, spec = layout
+    spec = layout[1]
     (spec.parent / "assay.toml").write_text("[factory]\nmax_iterations = 5\n")
     line_with(_run(capsys), f"config: {spec.parent / 'assay.toml'}")
 
@@ -58,7 +58,7 @@ def test_without_one_here_the_spec_s_folder_is_used(
 def test_a_pyproject_with_tool_assay_counts_and_none_is_said(
     layout: tuple[Path, Path], capsys: pytest.CaptureFixture[str]
 ) -> None:
-    project, spec = layout
+    project = layout[0]
     (project / "pyproject.toml").write_text("[project]\nname = 'x'\n")  # no [tool.assay]
     err = _run(capsys)
     line_with(err, "config: none (defaults)")

@@ -15,12 +15,12 @@ from pydantic_ai.models.function import AgentInfo, FunctionModel
 from assay.agents.judge import Judge
 from assay.commands._holdout import ScenarioValidator
 from assay.factory.feedback import compose_feedback
-from assay.factory.validator import sanitize
+from assay.factory.validator import LeakLevel, sanitize
 from assay.messages import Design
 from assay.scenarios.loader import load_dir
 from assay.scenarios.model import Scenario
 from assay.scenarios.observation import Observation
-from assay.scenarios.results import StepStatus, ValidationReport
+from assay.scenarios.results import ValidationReport
 from assay.scenarios.runner import RunOptions, ScenarioRunner
 from assay.scenarios.verdicts import CACHE_FILE, VerdictCache
 
@@ -112,18 +112,23 @@ async def test_the_judge_sees_the_request_body_and_the_captured_values_but_no_da
     missing = next(p for p in prompts if "Create without a name" in p)
     assert '## Request sent\nPOST /items\ncontent-type: application/json\n\n{"name": ""}' in empty
     assert '{"description": "no name"}' in missing and '"name"' not in missing.split("##")[1]
-    read = next(p for p in prompts if "Read it back" in p)
-    item_id = next(s for s in report.scenarios if s.id == "captured").setup[0]
-    assert item_id.status is StepStatus.PASSED
-    captured = re.search(r"^- item_id = ([0-9a-f-]{36})$", read, re.MULTILINE)
-    assert captured is not None, read
-    assert f"GET /items/{captured.group(1)}" in read  # the path after substitution
-    assert "authorization: Bearer {item_id}" in read  # a credential as the scenario wrote it
+    _shows_the_captured_id(next(p for p in prompts if "Read it back" in p))
     for prompt in prompts:
-        assert "date: (present; its value varies and is not shown)" in prompt
-        assert "server: (present" in prompt
-        assert not DATE.search(prompt), prompt  # no Date value anywhere
-        assert "BaseHTTP" not in prompt  # nor the Server header's value
+        _shows_no_volatile_value(prompt)
+
+
+def _shows_the_captured_id(prompt: str) -> None:
+    captured = re.search(r"^- item_id = ([0-9a-f-]{36})$", prompt, re.MULTILINE)
+    assert captured is not None, prompt
+    assert f"GET /items/{captured.group(1)}" in prompt  # the path after substitution
+    assert "authorization: Bearer {item_id}" in prompt  # a credential as the scenario wrote it
+
+
+def _shows_no_volatile_value(prompt: str) -> None:
+    assert "date: (present; its value varies and is not shown)" in prompt
+    assert "server: (present" in prompt
+    assert not DATE.search(prompt), prompt  # no Date value anywhere
+    assert "BaseHTTP" not in prompt  # nor the Server header's value
 
 
 async def test_an_identical_iteration_asks_the_judge_nothing_and_a_resume_keeps_the_verdicts(
@@ -213,8 +218,9 @@ async def test_the_validator_keeps_verdicts_in_the_run_folder_and_names_the_weak
     assert second.satisfaction == 95 and second.weakest == first.weakest
     assert next(scores) == 100.0  # the judge was not asked in iteration 2
 
-    for leak in ("none", "titles", "reasons"):
-        kept = sanitize(second, leak)  # type: ignore[arg-type]
+    leaks: tuple[LeakLevel, ...] = ("none", "titles", "reasons")
+    for leak in leaks:
+        kept = sanitize(second, leak)
         assert (kept.weakest, kept.judge_reused) == (second.weakest, 2)
         if leak != "reasons":  # the operator's line never reaches the coder
             feedback = compose_feedback(2, report=None, validation=kept).model_dump_json()

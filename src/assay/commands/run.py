@@ -64,6 +64,7 @@ def run_command(
         scenario_validator,
         select_gates,
     )
+    from assay.commands.runs import print_shortfall
     from assay.config import find_first_config, load_settings
     from assay.errors import UserError
     from assay.factory.loop import Factory
@@ -120,6 +121,7 @@ def run_command(
     notes = info_console(stderr=True)
     notes.print(f"run [bold]{literal(run_id)}[/] in {literal(run_dir)}")
     outcome = execute(factory, run_id, notes, live=not no_live)
+    print_shortfall(notes, run_dir)  # the last line: what the missing points were
     return 0 if outcome.outcome == "converged" else 1
 
 

@@ -1,4 +1,5 @@
-"""`assay runs`: list the runs in a runs folder with their outcome, score and cost."""
+"""`assay runs`: list the runs in a runs folder with their outcome, score, cost, and what kept the
+best iteration's score below 100 (``why``: the failing gates, the weakest holdout step)."""
 
 from __future__ import annotations
 
@@ -7,13 +8,27 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.console import Console
 
 from assay.errors import UserError
+from assay.evidence.shortfall import shortfall
 from assay.ledger import LEDGER_FILE, Ledger
 from assay.ledger.kinds import LOOP_DECISION, RUN_FINISHED, RUN_STARTED
-from assay.terminal import Cell, console, print_table
+from assay.terminal import Cell, console, literal, print_table
 
-__all__ = ["list_runs", "register"]
+__all__ = ["list_runs", "print_shortfall", "register", "run_shortfall"]
+
+
+def run_shortfall(run_dir: Path) -> str:
+    """What kept the run's best iteration below 100 (empty at 100), from its ledger."""
+    with Ledger.open(run_dir, create=False) as ledger:
+        return shortfall(ledger.events())
+
+
+def print_shortfall(out: Console, run_dir: Path) -> None:
+    """The last line of `assay run` / `assay resume`: what the missing points were, if any."""
+    why = run_shortfall(run_dir)
+    out.print(f"below 100: {literal(why)}" if why else "nothing kept the score below 100")
 
 
 def list_runs(runs_dir: Path) -> list[dict[str, Any]]:
@@ -24,6 +39,7 @@ def list_runs(runs_dir: Path) -> list[dict[str, Any]]:
             started = next(ledger.events(kind=RUN_STARTED), None)
             finished = next(ledger.events(kind=RUN_FINISHED), None)
             decisions = list(ledger.events(kind=LOOP_DECISION))
+            why = shortfall(ledger.events())
         fin = finished.payload if finished else {}
         last = decisions[-1].payload if decisions else {}
         out.append(
@@ -36,6 +52,7 @@ def list_runs(runs_dir: Path) -> list[dict[str, Any]]:
                 "best_score": fin.get("best_score", last.get("best_score")),
                 "tokens": fin.get("tokens", last.get("tokens", 0)),
                 "cost_usd": fin.get("cost_usd", last.get("cost_usd", 0.0)),
+                "why": why,
             }
         )
     return out
@@ -57,9 +74,9 @@ def runs_command(
         best = "-" if r["best_score"] is None else f"{float(r['best_score']):.1f}"
         cells.append([
             r["run"], r["spec"], r["started"][:19], r["status"], str(r["iterations"]), best,
-            f"{int(r['tokens']):,}", f"${float(r['cost_usd']):.4f}",
+            f"{int(r['tokens']):,}", f"${float(r['cost_usd']):.4f}", r["why"] or "-",
         ])  # fmt: skip
-    columns = ("run", "spec", "started", "status", "iterations", "best", "tokens", "cost")
+    columns = ("run", "spec", "started", "status", "iterations", "best", "tokens", "cost", "why")
     print_table(console(), f"runs in {runs_dir}", columns, cells)
     return 0
 

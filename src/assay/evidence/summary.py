@@ -8,6 +8,7 @@ from typing import Any
 from pydantic import BaseModel, Field, ValidationError
 
 from assay.evidence.approval import valid_approvals
+from assay.evidence.shortfall import shortfall
 from assay.gates.base import GateReport, GateResult, GateStatus
 from assay.ledger import Event
 from assay.ledger import kinds as k
@@ -88,6 +89,8 @@ class RunSummary(BaseModel):
     started: str = ""
     finished: str = ""
     outcome: str = "unfinished"
+    outcome_reason: str = ""
+    """Why the run stopped (e.g. a blocked role's explanation), as the loop recorded it."""
     user: str = ""
     models: dict[str, str] = Field(default_factory=dict)
     leak_level: str = ""
@@ -103,6 +106,12 @@ class RunSummary(BaseModel):
     security_reviews: list[SecurityReviewRow] = Field(default_factory=list)
     scenario_score: float | None = None
     scenarios: list[ScenarioRow] = Field(default_factory=list)
+    judge_calls: int = 0
+    """Model calls the scenario judge made, over every iteration."""
+    judge_reused: int = 0
+    """Judged steps whose verdict was reused from an identical earlier question (no call)."""
+    shortfall: str = ""
+    """What kept the best iteration's score below 100 (`assay.evidence.shortfall`); empty at 100."""
     costs: list[ModelCost] = Field(default_factory=list)
     rejected_edits: list[dict[str, Any]] = Field(default_factory=list)
     approvals: list[ApprovalRow] = Field(default_factory=list)
@@ -243,6 +252,9 @@ class _Builder:
     def on_scenario_result(self, _e: Event, p: dict[str, Any], it: int | None) -> None:
         s = self.s
         s.scenario_score = _num(p.get("score"))
+        result = p["result"] if isinstance(p.get("result"), dict) else {}
+        s.judge_calls += _int(result.get("judge_calls")) or 0
+        s.judge_reused += _int(result.get("judge_reused")) or 0
         s.scenarios = [
             ScenarioRow(
                 id=str(x.get("id", "?")),
@@ -270,6 +282,7 @@ class _Builder:
     def on_run_finished(self, event: Event, p: dict[str, Any], _it: int | None) -> None:
         self.s.finished = event.time
         self.s.outcome = str(p.get("outcome", "finished"))
+        self.s.outcome_reason = str(p.get("reason", ""))
 
     def on_checkpoint(self, _e: Event, _p: dict[str, Any], _it: int | None) -> None:
         self.s.checkpoints += 1
@@ -306,6 +319,7 @@ def summarize(
     ]
     s.gate_report = b.final_gate_report()
     s.security_reviews = [b.reviews[i] for i in sorted(b.reviews)]
+    s.shortfall = shortfall(kept)
     s.costs = sorted(b.costs.values(), key=lambda c: -c.cost_usd)
     good, s.approval_problems = valid_approvals(kept)
     good_seqs = {e.seq for e in good}
