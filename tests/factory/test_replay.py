@@ -215,6 +215,15 @@ def test_import_keeps_answers_hashes_and_usage_and_drops_unanswered(
     assert architect.usage["prompt_tokens"] == len(json.dumps(ARCHITECT["messages"])) // 4
     text = (tmp_path / "fixture" / "conversation.jsonl").read_text()
     assert len(text.splitlines()) == 2 and '"summary": "s"' in text  # readable, one turn a line
+    assert main(["show", str(tmp_path / "fixture")]) == 0
+    shown = capsys.readouterr().out.splitlines()
+    assert shown[0] == "turn\trole\ttokens in\ttokens out\tanswer"
+    tokens = architect.usage
+    assert shown[1] == (
+        f"gen req-1\tYou are the architect.\t{tokens['prompt_tokens']}\t"
+        f"{tokens['completion_tokens']}\tfinal_result"
+    )
+    assert shown[2].startswith("judge req-1\tYou are the judge.\t") and shown[2].endswith("chars")
 
 
 def test_import_of_a_folder_without_answers_says_so(tmp_path: Path) -> None:

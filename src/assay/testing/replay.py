@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import Any
 
 import assay
-from assay.terminal import console, literal
+from assay.terminal import console, literal, print_table
 
 __all__ = [
     "CONVERSATION_FILE",
@@ -440,19 +440,44 @@ def replay_run(
     )
 
 
+def _answer_summary(answer: Mapping[str, Any]) -> str:
+    if "error" in answer:
+        return f"HTTP {answer['error']}"
+    if "text" in answer:
+        return f"text, {len(answer['text'])} chars"
+    return ", ".join(str(c["name"]) for c in answer["calls"])
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m assay.testing.replay")
     sub = parser.add_subparsers(dest="command", required=True)
     imp = sub.add_parser("import", help="turn an llm-bridge folder into a replay fixture")
     imp.add_argument("bridge", type=Path, help="the bridge's folder (holding gen/, judge/)")
     imp.add_argument("dest", type=Path, help="the fixture folder (conversation.jsonl goes there)")
+    show = sub.add_parser("show", help="one line per recorded turn: model, slot, role, tokens")
+    show.add_argument("fixture", type=Path, help="a fixture folder or its conversation.jsonl")
     ns = parser.parse_args(argv)
+    out = console()
+    if ns.command == "show":
+        rows = [
+            [
+                f"{t.model} req-{t.n}",
+                t.kind["role"],
+                str(t.usage.get("prompt_tokens", 0)),
+                str(t.usage.get("completion_tokens", 0)),
+                _answer_summary(t.answer),
+            ]
+            for t in load_conversation(ns.fixture)
+        ]
+        columns = ["turn", "role", "tokens in", "tokens out", "answer"]
+        print_table(out, str(ns.fixture), columns, rows)
+        return 0
     turns = import_bridge(ns.bridge, ns.dest)
     counts: dict[str, int] = {}
     for turn in turns:
         counts[turn.model] = counts.get(turn.model, 0) + 1
     summary = ", ".join(f"{m} {c}" for m, c in sorted(counts.items()))
-    console().print(literal(f"{ns.dest / CONVERSATION_FILE}: {len(turns)} turn(s) ({summary})"))
+    out.print(literal(f"{ns.dest / CONVERSATION_FILE}: {len(turns)} turn(s) ({summary})"))
     return 0
 
 
