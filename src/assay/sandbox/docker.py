@@ -307,11 +307,11 @@ class DockerSandbox:
             Mount(_IO, str(io), type="bind", read_only=False),
             Mount(f"{_IO}-forward.py", str(FORWARDER), type="bind", read_only=True),
         ]
-        ownership.lend(self.workspace)
+        await asyncio.to_thread(ownership.lend, self.workspace)
         try:
             container = await asyncio.to_thread(self.client.containers.create, **kwargs)
         except BaseException:
-            ownership.give_back(self.workspace)
+            await asyncio.to_thread(ownership.give_back, self.workspace)
             shutil.rmtree(io, ignore_errors=True)
             raise
         process = _ContainerService(container, io, argv, lim, self.workspace)

@@ -27,6 +27,7 @@ except ImportError as exc:  # the docker SDK comes with the factory extra
 
 from assay.errors import RunError, ToolMissingError, UserError
 from assay.sandbox.docker import DEFAULT_IMAGE, docker_client
+from assay.sandbox.ownership import SANDBOX_UID
 
 __all__ = ["DEFAULT_PACKAGES", "build_image", "image_exists"]
 
@@ -99,12 +100,12 @@ def build_image(
 
 
 def _finish_rootfs(root: Path) -> None:
-    """Add the sandbox user and /workspace; drop package caches."""
+    """Add the sandbox user (the uid a root-run container runs as) and /workspace; drop caches."""
     (root / "workspace").mkdir(exist_ok=True)
     with (root / "etc" / "passwd").open("a") as fh:
-        fh.write("sandbox:x:65532:65532:sandbox:/tmp:/usr/sbin/nologin\n")
+        fh.write(f"sandbox:x:{SANDBOX_UID}:{SANDBOX_UID}:sandbox:/tmp:/usr/sbin/nologin\n")
     with (root / "etc" / "group").open("a") as fh:
-        fh.write("sandbox:x:65532:\n")
+        fh.write(f"sandbox:x:{SANDBOX_UID}:\n")
     for cache in ("var/cache/apt/archives", "var/lib/apt/lists"):
         for entry in (root / cache).glob("*"):
             if entry.is_file():
