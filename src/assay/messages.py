@@ -127,6 +127,9 @@ class Design(_Message):
     """Threats and their mitigations, one per line."""
     test_strategy: str = ""
     """What the unit tests cover."""
+    amendment: str = ""
+    """Only in a design amended at the coder's request: what changed from the previous design and
+    why. Empty in the first design."""
 
 
 class TestFile(_Message):
@@ -177,7 +180,13 @@ class Changeset(_Message):
     deletions: list[str] = Field(default_factory=list)
     """Workspace-relative paths to delete."""
     rationale: str = ""
-    """What changed and why; becomes the iteration's commit message."""
+    """What changed and why; becomes the iteration's commit message. When you change nothing,
+    say here why not."""
+    design_change: str | None = None
+    """Set only when the design itself must change for the code to pass (its ``start_command``,
+    dependencies, module layout or file plan, which you cannot edit): what must change and why.
+    The architect answers with an amended design that later iterations use. Leave it unset
+    otherwise."""
 
 
 class GateSummary(_Message):

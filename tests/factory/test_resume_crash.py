@@ -77,9 +77,10 @@ def _summary(run_dir: Path) -> dict[str, Any]:
         if e.kind != "model.request":
             continue
         role, it = e.payload["role"], e.payload["iteration"]
-        key = {"architect": "architect", "tester": "tester"}.get(role) or (
-            f"iter-{it}/coder" if role == "coder" else f"iter-{it}/review.message"
-        )
+        # the architect and the tester also answer in an iteration (a design change, a revision)
+        key = {"architect": "architect", "tester": "tester"}.get(role) if it == 0 else None
+        key = key or (f"iter-{it}/review.message" if role == "security-reviewer" else
+                      f"iter-{it}/{role}")  # fmt: skip
         if key in completed_at and completed_at[key] < e.seq:
             late_calls.append((key, e.seq))
     finished = next(e.payload for e in events if e.kind == "run.finished")

@@ -16,7 +16,7 @@ from pydantic_ai import Agent
 from pydantic_ai.agent import AbstractAgent
 from pydantic_ai.models import Model
 
-from assay.agents.architect import architect_agent
+from assay.agents.architect import architect_agent, check_design
 from assay.agents.coder import coder_agent
 from assay.agents.reviewer import reviewer_agent
 from assay.agents.tester import tester_agent
@@ -116,8 +116,11 @@ class RoleAgents:
         return cast("AbstractAgent[WorkspaceDeps, OutT]", agent)
 
     def architect(self, model: Model) -> AbstractAgent[WorkspaceDeps, Design]:
-        """The architect's agent."""
-        return self._build("architect", model, architect_agent)
+        """The architect's agent; a plugin's designs are checked as the built-in's are."""
+        agent = self._build("architect", model, architect_agent)
+        if self.overrides.get("architect") is not None and isinstance(agent, Agent):
+            agent.output_validator(check_design)
+        return agent
 
     def tester(self, model: Model) -> AbstractAgent[WorkspaceDeps, TestSuite]:
         """The tester's agent."""

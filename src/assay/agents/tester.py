@@ -1,6 +1,9 @@
-"""The tester: spec and design in, pytest `TestSuite` out, written before any code."""
+"""The tester: spec and design in, pytest `TestSuite` out, written before any code; and a revised
+suite when the gates find fault with the tests themselves (only the tester may change them)."""
 
 from __future__ import annotations
+
+from collections.abc import Mapping
 
 from pydantic_ai import Agent
 from pydantic_ai.models import Model
@@ -10,7 +13,7 @@ from assay.agents.tools import WorkspaceDeps
 from assay.agents.world import World
 from assay.messages import Design, Spec, TestSuite
 
-__all__ = ["tester_agent", "tester_prompt"]
+__all__ = ["revision_prompt", "tester_agent", "tester_prompt"]
 
 
 def tester_agent(model: Model) -> Agent[WorkspaceDeps, TestSuite]:
@@ -24,4 +27,26 @@ def tester_prompt(spec: Spec, design: Design, world: World | None = None) -> str
     return (
         f"{head}Write the pytest suite for {spec.name}.\n\n<spec>\n{spec.body}</spec>\n\n"
         f"<design>\n{design.model_dump_json(indent=1)}\n</design>\n"
+    )
+
+
+def revision_prompt(
+    spec: Spec,
+    design: Design,
+    tests: Mapping[str, str],
+    findings: str,
+    iteration: int,
+    world: World | None = None,
+) -> str:
+    """The tester's prompt when the gates report findings in its tests: its environment, its own
+    files, the findings and the design (never the code: the tests stay a specification)."""
+    files = "\n".join(f'<file path="{p}">\n{t}</file>' for p, t in tests.items())
+    head = f"{world.render('tester')}\n\n" if world is not None else ""
+    return head + (
+        f"Iteration {iteration} of building {spec.name}: the quality gates report findings in "
+        "your tests, and only you may change them. Revise the tests so the findings go away while "
+        "they test the same behaviour. Return every file you change in full (files you leave out "
+        "stay as they are); if you change nothing, say why in the rationale.\n\n"
+        f"<spec>\n{spec.body}</spec>\n\n<design>\n{design.model_dump_json(indent=1)}\n</design>"
+        f"\n\n<findings>\n{findings}\n</findings>\n\n<tests>\n{files}\n</tests>\n"
     )

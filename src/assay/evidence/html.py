@@ -83,6 +83,7 @@ def _header(s: RunSummary) -> str:
             f'<div class="card"><span class="muted">{k}</span><b>{v}</b></div>' for k, v in cards
         )
         + "</div>"
+        + (f"<p>Stopped: {_e(s.outcome_reason)}</p>" if s.outcome_reason else "")
         + (f"<ul>{reasons}</ul>" if reasons else "")
     )
 

@@ -3,18 +3,53 @@
 Identical findings are merged (with a count), items are ranked by severity, the list is capped in
 items and characters, and only the files the kept items name are listed (in patch mode those are
 the only files sent to the coder in full).
+
+Every item has an owner, the one role that may change what it is about (`owner_of`): findings in
+the tests are the tester's, findings in the files rendered from the design are the architect's
+(reached through the coder's ``design_change`` request), the rest of the scaffold's configuration
+is assay's own (no role may change it), everything else is the coder's. `for_role` is the part of
+a `Feedback` one role is sent.
 """
 
 from __future__ import annotations
 
+import fnmatch
+import posixpath
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
+from typing import Literal
 
+from assay.factory.scaffold import PROTECTED_SCAFFOLD
 from assay.factory.validator import ValidationResult
 from assay.gates.base import GateReport, GateStatus, Severity, SeverityName
 from assay.messages import Feedback, FeedbackItem
 
-__all__ = ["Rejection", "compose_feedback"]
+__all__ = [
+    "DESIGN_FILES",
+    "Owner",
+    "Rejection",
+    "compose_feedback",
+    "describe",
+    "finding_key",
+    "for_role",
+    "owner_of",
+    "stranded",
+]
+
+Owner = Literal["coder", "tester", "architect", "assay"]
+
+DESIGN_FILES = ("pyproject.toml", "README.md", "docs/design.md")
+"""Scaffolded files rendered from the design: only an amended design changes them."""
+
+_CODE_SOURCES = frozenset({"pytest", "scenarios", "guard"})
+"""Sources whose findings the code answers for wherever they point: a failing test asks the code
+to change (the tests are the specification), a scenario judges the service, a rejected edit was
+the coder's."""
+
+_DESIGN_HINT = (
+    "; this file is rendered from the design, which you cannot edit: set `design_change` if the "
+    "design must change"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,7 +65,9 @@ def _gate_items(report: GateReport, also: Collection[str] = ()) -> list[Feedback
     for result in report.results:
         if not result.blocking and result.gate not in also:
             continue
-        live = [f for f in result.findings if f.waived_by is None]
+        # only what fails the gate: a finding below its threshold is no one's to fix (bandit's
+        # low B101 on every assert in the tests would otherwise send the tester back to work)
+        live = result.blocking_findings
         for f in live:
             items.append(
                 FeedbackItem(
@@ -135,3 +172,69 @@ def compose_feedback(
         omitted=len(ranked) - len(kept),
         satisfaction=validation.satisfaction if validation is not None else None,
     )
+
+
+def owner_of(item: FeedbackItem) -> Owner:
+    """The role that may change what `item` is about (see the module docstring)."""
+    path = posixpath.normpath(item.file) if item.file else ""
+    if not path or item.source in _CODE_SOURCES:
+        return "coder"
+    if path.startswith("tests/") or posixpath.basename(path) == "conftest.py":
+        return "tester"
+    if path in DESIGN_FILES:
+        return "architect"
+    if any(fnmatch.fnmatch(path, p) for p in PROTECTED_SCAFFOLD):
+        return "assay"
+    return "coder"
+
+
+def for_role(feedback: Feedback, role: Owner) -> Feedback:
+    """The part of `feedback` sent to `role`. The coder also gets the architect's items (it is
+    the one who can ask for a design change), marked as such."""
+    owners: set[Owner] = {"coder", "architect"} if role == "coder" else {role}
+    items = []
+    for item in feedback.items:
+        owner = owner_of(item)
+        if owner not in owners:
+            continue
+        if owner == "architect" and role == "coder":
+            item = item.model_copy(update={"message": item.message + _DESIGN_HINT})
+        items.append(item)
+    files = sorted({i.file for i in items if i.file and i.source != "guard"})
+    return feedback.model_copy(
+        update={
+            "items": items,
+            "files": files,
+            "satisfaction": feedback.satisfaction if role == "coder" else None,
+        }
+    )
+
+
+def finding_key(item: FeedbackItem) -> tuple[str, str, str, str]:
+    """What makes two items the same finding across iterations (the line may move)."""
+    return (item.source, item.rule_id, item.file, item.message)
+
+
+def describe(item: FeedbackItem) -> str:
+    """`item`'s name, short: source, rule and place (``ruff E741 tests/test_a.py:5``), or the
+    start of its message when it has no rule and no file (a scenario, a gate's status)."""
+    where = f"{item.file}:{item.line}" if item.file and item.line else item.file
+    name = " ".join(x for x in (item.source, item.rule_id, where) if x)
+    if item.rule_id or item.file:
+        return name
+    text = item.message if len(item.message) <= 60 else item.message[:57] + "..."
+    return f"{name} ({text})"
+
+
+def stranded(
+    previous: Feedback | None, current: Feedback, asked: Collection[Owner]
+) -> FeedbackItem | None:
+    """The first finding of `current` that `previous` held too and whose owner was not asked in
+    between: no role that may fix it will ever be asked, so the run cannot get past it."""
+    if previous is None:
+        return None
+    before = {finding_key(i) for i in previous.items}
+    for item in current.items:
+        if finding_key(item) in before and owner_of(item) not in asked:
+            return item
+    return None

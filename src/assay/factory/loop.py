@@ -1,8 +1,14 @@
 """The convergence loop.
 
     architect -> scaffold -> tester -> tests committed -> per iteration:
-        coder -> guarded edits -> workspace commit -> (oscillation?) -> gates -> security review
+        [tester revises its suite, when findings point into the tests]
+        -> coder [-> architect amends the design, when the coder asks] -> guarded edits
+        -> workspace commit -> (no change? oscillation?) -> gates -> security review
         -> holdout scenarios (validator callback) -> feedback -> decision
+
+Each finding goes to the role that owns its file (`assay.factory.feedback.owner_of`); a role
+that returns no change, or a finding that only an unasked role could fix, stops the run as
+``blocked`` with the role's own explanation quoted.
 
 Every step is a ledger event with an idempotency key (``architect``, ``iter-3/gates``, ...),
 appended durably before the loop acts on its result. `Factory.run` on an existing run folder
@@ -15,29 +21,38 @@ from __future__ import annotations
 import getpass
 import hashlib
 import shutil
+import tempfile
 from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pydantic_ai.exceptions import AgentRunError
+from pydantic_ai.exceptions import AgentRunError, UnexpectedModelBehavior
 from pydantic_ai.models import Model
 
 import assay
-from assay.agents.architect import architect_prompt
-from assay.agents.coder import coder_prompt
+from assay.agents.architect import architect_prompt, redesign_prompt
+from assay.agents.coder import coder_prompt, render_feedback
 from assay.agents.recording import RecordingModel
 from assay.agents.reviewer import reviewer_prompt
 from assay.agents.roles import RoleAgents, RoleFactory
-from assay.agents.tester import tester_prompt
-from assay.agents.tools import WorkspaceDeps
+from assay.agents.tester import revision_prompt, tester_prompt
+from assay.agents.tools import WorkspaceDeps, workspace_files
 from assay.agents.world import World
 from assay.config import Settings
 from assay.errors import RunError
 from assay.factory.autofix import autofix
 from assay.factory.budget import Budget, BudgetExceeded
 from assay.factory.context import run_world, select_context, write_preview
-from assay.factory.feedback import Rejection, compose_feedback
+from assay.factory.feedback import (
+    Owner,
+    Rejection,
+    compose_feedback,
+    describe,
+    for_role,
+    owner_of,
+    stranded,
+)
 from assay.factory.git import Git
 from assay.factory.guard import guard_changeset, path_problem
 from assay.factory.recorder import LedgerRecorder
@@ -54,6 +69,8 @@ from assay.messages import (
     Design,
     Envelope,
     Feedback,
+    FeedbackItem,
+    FileChange,
     Message,
     Role,
     SecurityReview,
@@ -85,6 +102,23 @@ class RoleModels:
     labels: dict[str, str]
     """Role (and ``strong``) -> model string, for the record."""
     strong: Model | None = None
+
+
+@dataclass(slots=True)
+class _Artifacts:
+    """What the iterations build on; an amended design or a revised suite replaces its entry."""
+
+    design_env: Envelope
+    suite_env: Envelope
+    """The suite as last written or revised (a revision holds only the files it changed)."""
+    tests: list[str]
+    """Every test file the tester has written."""
+
+    @property
+    def design(self) -> Design:
+        design = self.design_env.message
+        assert isinstance(design, Design)
+        return design
 
 
 @dataclass(slots=True)
@@ -232,17 +266,16 @@ class Factory:
             design_env, suite_env = await self._prepare()
         except BudgetExceeded as exc:
             return await self._finish("budget", str(exc), 0, StopTracker(1, 1, False))
-        design = design_env.message
-        suite = suite_env.message
-        assert isinstance(design, Design) and isinstance(suite, TestSuite)
-        protected = [*PROTECTED_SCAFFOLD, *(f.path for f in suite.files)]
+        the_suite = suite_env.message
+        assert isinstance(design_env.message, Design) and isinstance(the_suite, TestSuite)
+        art = _Artifacts(design_env, suite_env, [f.path for f in the_suite.files])
+        protected = [*PROTECTED_SCAFFOLD, *art.tests]
         tracker = StopTracker(
             max_iterations=self.cfg.max_iterations,
             stall_iterations=self.cfg.stall_iterations,
             can_escalate=self.models.strong is not None,
         )
-        parents = [design_env.id, suite_env.id]
-        feedback: Feedback | None = None
+        fb_env: Envelope | None = None
         decision: Decision = "max-iterations"
         reason = ""
         iteration = 0
@@ -253,16 +286,12 @@ class Factory:
                 if exhausted is not None:
                     raise BudgetExceeded(exhausted)
                 decision, reason, fb_env = await self._iteration(
-                    iteration, design, suite, protected, feedback, parents, tracker
+                    iteration, art, protected, fb_env, tracker
                 )
             except BudgetExceeded as exc:
                 decision, reason = "budget", str(exc)
                 await self._decide(iteration, decision, reason, None, tracker)
                 break
-            if fb_env is not None:
-                fb = fb_env.message
-                assert isinstance(fb, Feedback)
-                feedback, parents = fb, [design_env.id, suite_env.id, fb_env.id]
             if decision not in ("continue", "escalate"):
                 break
         return await self._finish(decision, reason, iteration, tracker)
@@ -335,16 +364,7 @@ class Factory:
 
         async def tests() -> dict[str, Any]:
             self._sync_workspace()
-            for i, f in enumerate(the_suite.files):
-                problem = path_problem(self.workspace, f.path)
-                if problem is None and not f.path.startswith("tests/"):
-                    problem = "tests live under tests/"
-                if problem is not None:
-                    self._reject(0, i, "tester", Rejection(f.path, problem))
-                    continue
-                target = self.workspace / f.path
-                target.parent.mkdir(parents=True, exist_ok=True)
-                target.write_text(f.content, encoding="utf-8")
+            self._write_tests(0, the_suite, step="iter-0/rejected")
             return self._commit(0, f"tests written before the code\n\n{the_suite.rationale}")
 
         self.head = (await self._step("tests", k.WORKSPACE_COMMIT, tests))["commit"]
@@ -383,33 +403,126 @@ class Factory:
 
         self.head = (await self._step(key, k.WORKSPACE_COMMIT, fix))["commit"]
 
-    def _reject(self, iteration: int, index: int, role: str, r: Rejection) -> None:
+    def _reject(
+        self, iteration: int, index: int, role: str, r: Rejection, *, step: str | None = None
+    ) -> None:
         self.ledger.append(
             k.EDIT_REJECTED,
             {"iteration": iteration, "role": role, "path": r.path, "reason": r.reason},
-            step=f"iter-{iteration}/rejected-{index}",
+            step=f"{step or f'iter-{iteration}/rejected'}-{index}",
         )
 
     async def _iteration(
         self,
         n: int,
-        design: Design,
-        suite: TestSuite,
+        art: _Artifacts,
         protected: list[str],
-        feedback: Feedback | None,
-        parents: list[str],
+        last: Envelope | None,
         tracker: StopTracker,
     ) -> tuple[Decision, str, Envelope | None]:
+        """One iteration. The last feedback goes to the owners of its items: the tester revises
+        its suite first when findings point into the tests, then the coder (who may ask the
+        architect for a design change) when any item is the coder's."""
+        feedback = last.message if last is not None else None
+        assert feedback is None or isinstance(feedback, Feedback)
+        tester_fb = for_role(feedback, "tester") if feedback is not None else None
+        coder_fb = for_role(feedback, "coder") if feedback is not None else None
+        tests_due = tester_fb is not None and bool(tester_fb.items)
+        code_due = coder_fb is None or bool(coder_fb.items)
+        if feedback is not None and feedback.items and not (tests_due or code_due):
+            return await self._blocked(
+                n, f"no role may fix {describe(feedback.items[0])} (a file of assay's scaffold)"
+                f"{_finding(feedback.items[0])}",
+                tracker,
+            )  # fmt: skip
+        asked: set[Owner] = set()
+        reviewed: tuple[Changeset, str] | None = None
+        if tester_fb is not None and tests_due and last is not None:
+            asked.add("tester")
+            revised = await self._revise_tests(n, art, protected, tester_fb, last.id)
+            if isinstance(revised, str):
+                return await self._blocked(n, revised, tracker)
+            reviewed = revised
+        rejections: list[Rejection] = []
+        if code_due or not tests_due:
+            asked.add("coder")
+            coded = await self._code(n, art, protected, coder_fb, last, tracker)
+            if isinstance(coded, str):
+                return await self._blocked(n, coded, tracker)
+            (changeset, cs_id), rejections = coded
+            reviewed = (changeset, cs_id)
+            if changeset.design_change:
+                asked.add("architect")
+        earlier = tracker.repeated(n, self.git.tree(self.head))
+        if earlier is not None:
+            reason = f"after changes, the workspace is identical to iteration {earlier}'s"
+            await self._decide(n, "oscillating", reason, None, tracker)
+            return "oscillating", reason, None
+        assert reviewed is not None
+        changeset, parent = reviewed
+
+        report = await self._gates(n)
+        review_env = await self._review(n, art.design, changeset, report, parent)
+        review = review_env.message
+        assert isinstance(review, SecurityReview)
+        result = review_result(
+            review, model=review_env.model, required=self.cfg.require_review, duration_s=0.0
+        )
+        report = merge_review(report, result)
+        self._emit(gates={**self.progress.gates, result.gate: str(result.status)})
+        validation = await self._validate(n, art.design)
+        self._emit(phase="feedback")
+
+        async def compose() -> Message:
+            return compose_feedback(
+                n, report=report, validation=validation, rejections=rejections,
+                max_items=self.cfg.feedback_max_items, max_chars=self.cfg.feedback_max_chars,
+                also=[REVIEW_GATE] if self.cfg.review_feedback == "all" else [],
+            )  # fmt: skip
+
+        fb_env = await self._message(
+            f"iter-{n}/feedback", sender="factory", model="", iteration=n,
+            parents=[parent, review_env.id], produce=compose,
+        )  # fmt: skip
+        satisfaction = validation.satisfaction if validation is not None else None
+        scored = score_iteration(report, satisfaction, self.cfg.threshold)
+        decision, reason = tracker.decide(n, scored, self.head)
+        fresh = fb_env.message
+        assert isinstance(fresh, Feedback)
+        stuck = stranded(feedback, fresh, asked)
+        if decision != "converged" and stuck is not None:
+            decision, reason = "blocked", _stranded_reason(stuck, changeset, asked)
+        await self._decide(n, decision, reason, scored, tracker)
+        return decision, reason, fb_env
+
+    async def _blocked(
+        self, n: int, reason: str, tracker: StopTracker
+    ) -> tuple[Decision, str, Envelope | None]:
+        await self._decide(n, "blocked", reason, None, tracker)
+        return "blocked", reason, None
+
+    async def _code(
+        self,
+        n: int,
+        art: _Artifacts,
+        protected: list[str],
+        feedback: Feedback | None,
+        last: Envelope | None,
+        tracker: StopTracker,
+    ) -> tuple[tuple[Changeset, str], list[Rejection]] | str:
+        """The coder's step: its changeset (and the envelope id), a design change when it asks
+        for one, the guarded write and its commit. A string: why the run is blocked."""
         strong = tracker.escalated and self.models.strong is not None
         coder_model = self.models.strong if strong and self.models.strong else self.models.coder
         coder = self._model("coder", coder_model, "strong" if strong else "coder")
         self._emit(phase="coder", iteration=n, gates={}, decision="")
+        design = art.design
 
         async def code() -> Message:
             self._sync_workspace()
             listing, context = select_context(
                 self.workspace, patch_mode=self.cfg.patch_mode, feedback=feedback,
-                design=design, tests=[f.path for f in suite.files],
+                design=design, tests=art.tests,
             )  # fmt: skip
             prompt = coder_prompt(
                 spec=self.spec, design=design, iteration=n, listing=listing, context=context,
@@ -418,12 +531,25 @@ class Factory:
             deps = WorkspaceDeps(self.workspace)
             return (await self.agents.coder(coder).run(prompt, deps=deps)).output
 
+        parents = [art.design_env.id, art.suite_env.id, *([last.id] if last else [])]
         cs_env = await self._message(
             f"iter-{n}/coder", sender="coder", model=coder.model_label, iteration=n,
             parents=parents, produce=code,
         )  # fmt: skip
         changeset = cs_env.message
         assert isinstance(changeset, Changeset)
+        first = feedback.items[0] if feedback and feedback.items else None
+        asked_for = f" for {describe(first)}" if first else ""
+        finding = _finding(first) if first else ""
+        if not (changeset.files or changeset.deletions or changeset.design_change):
+            return (
+                f"the coder returned no change{asked_for}: {_quote(changeset.rationale)}{finding}"
+            )
+        before = self.git.tree(self.head)
+        if changeset.design_change:
+            problem = await self._redesign(n, art, changeset.design_change, cs_env.id, feedback)
+            if problem is not None:
+                return problem
         kept, rejections = guard_changeset(self.workspace, changeset, protected)
 
         async def commit() -> dict[str, Any]:
@@ -445,40 +571,138 @@ class Factory:
         rejections = [Rejection(r["path"], r["reason"]) for r in committed["rejected"]]
         self.head = committed["commit"]
         await self._autofix(f"iter-{n}/autofix", n, "coder", [f.path for f in kept.files])
-        earlier = tracker.repeated(n, committed["tree"])
-        if earlier is not None:
-            reason = f"workspace identical to iteration {earlier}"
-            await self._decide(n, "oscillating", reason, None, tracker)
-            return "oscillating", reason, None
+        if self.git.tree(self.head) == before:
+            refused = "; ".join(f"{r.path}: {r.reason}" for r in rejections)
+            why = f" (rejected: {refused})" if refused else ""
+            return (
+                f"the coder's changes{asked_for} left the workspace as it was{why}: "
+                f"{_quote(changeset.rationale)}{finding}"
+            )
+        return (changeset, cs_env.id), rejections
 
-        report = await self._gates(n)
-        review_env = await self._review(n, design, changeset, report, cs_env.id)
-        review = review_env.message
-        assert isinstance(review, SecurityReview)
-        result = review_result(
-            review, model=review_env.model, required=self.cfg.require_review, duration_s=0.0
-        )
-        report = merge_review(report, result)
-        self._emit(gates={**self.progress.gates, result.gate: str(result.status)})
-        validation = await self._validate(n, design)
-        self._emit(phase="feedback")
+    async def _revise_tests(
+        self,
+        n: int,
+        art: _Artifacts,
+        protected: list[str],
+        feedback: Feedback,
+        parent: str,
+    ) -> tuple[Changeset, str] | str:
+        """The tester revises its suite for the findings in it, seeing its own files, the
+        findings and the design but not the code. Returns the revision as a changeset for the
+        review (and its envelope id), or why the run is blocked."""
+        self._emit(phase="tester", iteration=n, gates={}, decision="")
+        tester = self._model("tester", self.models.tester, "tester")
+        design, findings = art.design, render_feedback(feedback)
 
-        async def compose() -> Message:
-            return compose_feedback(
-                n, report=report, validation=validation, rejections=rejections,
-                max_items=self.cfg.feedback_max_items, max_chars=self.cfg.feedback_max_chars,
-                also=[REVIEW_GATE] if self.cfg.review_feedback == "all" else [],
-            )  # fmt: skip
+        async def revise() -> Message:
+            self._sync_workspace()
+            mine = {p: (self.workspace / p).read_text(encoding="utf-8") for p in art.tests
+                    if (self.workspace / p).is_file()}  # fmt: skip
+            prompt = revision_prompt(self.spec, design, mine, findings, n, self._world(design))
+            with tempfile.TemporaryDirectory(prefix="assay-tester-") as view:
+                _tester_view(self.workspace, Path(view))
+                deps = WorkspaceDeps(Path(view))
+                return (await self.agents.tester(tester).run(prompt, deps=deps)).output
 
-        fb_env = await self._message(
-            f"iter-{n}/feedback", sender="factory", model="", iteration=n,
-            parents=[cs_env.id, review_env.id], produce=compose,
+        env = await self._message(
+            f"iter-{n}/tester", sender="tester", model=tester.model_label, iteration=n,
+            parents=[art.design_env.id, art.suite_env.id, parent], produce=revise,
         )  # fmt: skip
-        satisfaction = validation.satisfaction if validation is not None else None
-        scored = score_iteration(report, satisfaction, self.cfg.threshold)
-        decision, reason = tracker.decide(n, scored, self.head)
-        await self._decide(n, decision, reason, scored, tracker)
-        return decision, reason, fb_env
+        suite = env.message
+        assert isinstance(suite, TestSuite)
+
+        async def write() -> dict[str, Any]:
+            self._sync_workspace()
+            changed = self._write_tests(n, suite, step=f"iter-{n}/tester-rejected")
+            if not changed:  # recorded, with no empty commit
+                return {"iteration": n, "commit": self.head, "tree": self.git.tree(self.head),
+                        "message": "tests unchanged", "changed": []}  # fmt: skip
+            message = f"iteration {n}: tests revised by the tester\n\n{suite.rationale}"
+            return self._commit(n, message, changed=changed)
+
+        written = await self._step(f"iter-{n}/tests", k.WORKSPACE_COMMIT, write)
+        self.head = written["commit"]
+        changed: list[str] = written["changed"]
+        if not changed:
+            return (
+                f"the tester returned no change for {describe(feedback.items[0])}: "
+                f"{_quote(suite.rationale)}{_finding(feedback.items[0])}"
+            )
+        await self._autofix(f"iter-{n}/tests-autofix", n, "tester", changed)
+        art.suite_env = env
+        for path in changed:
+            if path not in art.tests:
+                art.tests.append(path)
+                protected.append(path)
+        revision = Changeset(
+            files=[FileChange(path=f.path, content=f.content) for f in suite.files
+                   if f.path in changed],
+            rationale=suite.rationale,
+        )  # fmt: skip
+        return revision, env.id
+
+    def _write_tests(self, iteration: int, suite: TestSuite, *, step: str) -> list[str]:
+        """Write the tester's files that may be written and differ from what is there; the
+        others are rejected and recorded. Returns the paths written."""
+        changed = []
+        for i, f in enumerate(suite.files):
+            problem = path_problem(self.workspace, f.path)
+            if problem is None and not f.path.startswith("tests/"):
+                problem = "tests live under tests/"
+            if problem is not None:
+                self._reject(iteration, i, "tester", Rejection(f.path, problem), step=step)
+                continue
+            target = self.workspace / f.path
+            if target.is_file() and target.read_text(encoding="utf-8") == f.content:
+                continue
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text(f.content, encoding="utf-8")
+            changed.append(f.path)
+        return changed
+
+    async def _redesign(
+        self, n: int, art: _Artifacts, request: str, parent: str, feedback: Feedback | None
+    ) -> str | None:
+        """The architect answers the coder's design-change request with an amended design (checked
+        like the first), and the files rendered from the design are written anew. Returns why
+        the run is blocked, or None."""
+        self._emit(phase="architect")
+        arch = self._model("architect", self.models.architect, "architect")
+        current = art.design
+        findings = render_feedback(feedback) if feedback is not None else ""
+
+        async def amend() -> Message:
+            prompt = redesign_prompt(self.spec, current, request, findings, self._world(current))
+            deps = WorkspaceDeps(self.workspace)
+            return (await self.agents.architect(arch).run(prompt, deps=deps)).output
+
+        try:
+            env = await self._message(
+                f"iter-{n}/architect", sender="architect", model=arch.model_label, iteration=n,
+                parents=[art.design_env.id, parent], produce=amend,
+            )  # fmt: skip
+        except UnexpectedModelBehavior as exc:  # its output failed the design check every time
+            return f"the architect gave no valid amended design for {_quote(request)}: {exc}"
+        amended = env.message
+        assert isinstance(amended, Design)
+        if amended.model_copy(update={"amendment": ""}) == current.model_copy(
+            update={"amendment": ""}
+        ):
+            return (
+                f"the architect returned the design unchanged for the coder's request "
+                f"{_quote(request)}: {_quote(amended.amendment)}"
+            )
+
+        async def rescaffold() -> dict[str, Any]:
+            self._sync_workspace()
+            write_scaffold(self.workspace, self.spec, amended)
+            message = f"iteration {n}: design amended at the coder's request\n\n{amended.amendment}"
+            return self._commit(n, message)
+
+        self.head = (await self._step(f"iter-{n}/design", k.WORKSPACE_COMMIT, rescaffold))["commit"]
+        art.design_env = env
+        return None
 
     async def _gates(self, n: int) -> GateReport:
         self._emit(phase="gates")
@@ -617,6 +841,39 @@ class Factory:
             best_iteration=p["best_iteration"], best_score=p["best_score"],
             workspace_commit=p["workspace_commit"], tokens=p["tokens"], dollars=p["cost_usd"],
         )  # fmt: skip
+
+
+def _quote(text: str, limit: int = 400) -> str:
+    """A role's explanation, quoted on one line (the full text is in its message)."""
+    flat = " ".join(text.split())
+    if not flat:
+        return "(it gave no explanation)"
+    return f'"{flat if len(flat) <= limit else flat[: limit - 3] + "..."}"'
+
+
+def _stranded_reason(item: FeedbackItem, changeset: Changeset, asked: Collection[str]) -> str:
+    owner = owner_of(item)
+    who = "no role may change it (assay's scaffold)" if owner == "assay" else (
+        f"only the {owner} may fix it and was not asked"
+    )  # fmt: skip
+    said = f"; the coder said: {_quote(changeset.rationale)}" if "coder" in asked else ""
+    return f"{describe(item)} came back and {who}{said}{_finding(item)}"
+
+
+def _finding(item: FeedbackItem) -> str:
+    """The finding's own words, after the role's (the progress line is cut at its end)."""
+    text = " ".join(item.message.split())
+    return f"; the finding: {text if len(text) <= 200 else text[:197] + '...'}"
+
+
+def _tester_view(workspace: Path, view: Path) -> None:
+    """Copy what the revising tester may read: its tests and the scaffold, not the code."""
+    for rel in workspace_files(workspace):
+        if rel.startswith("src/") or (rel.endswith(".py") and not rel.startswith("tests/")):
+            continue
+        target = view / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(workspace / rel, target)
 
 
 def _user() -> str:

@@ -1,4 +1,11 @@
-"""Scores and stop conditions: converged, stalled (with escalation), oscillating, max iterations.
+"""Scores and stop conditions: converged, stalled (with escalation), oscillating, blocked, max
+iterations.
+
+**Oscillating**: after changes, the workspace is back to an earlier iteration's tree. **Blocked**
+(decided by the loop, which knows the roles): a role that was asked returned no change (an empty
+changeset, an unchanged suite or design, or changes that left the workspace as it was), or the
+same finding came back and the only role that may fix it was not asked; the reason names the
+finding and quotes the role's own explanation.
 
 The budget stop is raised by the model observer (`assay.factory.budget`). An iteration's score is
 0-100: 50 x the share of required gates that pass, + 40 x holdout satisfaction / 100, + 10 /
@@ -17,7 +24,14 @@ from assay.gates.base import GateReport, GateStatus
 __all__ = ["Decision", "IterationScore", "StopTracker", "score_iteration"]
 
 Decision = Literal[
-    "continue", "escalate", "converged", "stalled", "oscillating", "budget", "max-iterations"
+    "continue",
+    "escalate",
+    "converged",
+    "stalled",
+    "oscillating",
+    "blocked",
+    "budget",
+    "max-iterations",
 ]
 
 
