@@ -10,6 +10,7 @@ dubious ownership in repository".)
 
 from __future__ import annotations
 
+import errno
 import os
 import signal
 import subprocess
@@ -236,6 +237,7 @@ async def test_root_containers_borrow_the_workspace_and_give_it_back(
     assert lines[0] == f"{SANDBOX_UID} {SANDBOX_UID}"
     tried = [".git/config", ".git/hooks/pre-commit", ".git/new-file"]
     assert [line.split()[:2] for line in lines[1:]] == [["refused", t] for t in tried]
+    assert lines[-1].split()[2] == str(errno.EROFS)  # not only root's: a read-only mount
     assert (workspace / ".git" / "config").read_text() == config_before
     assert (workspace / "served" / "after-the-command").read_text() == str(SANDBOX_UID)
     assert (workspace / "new" / "deeper" / "file.txt").read_text() == "x"
