@@ -32,13 +32,22 @@ from assay.agents.architect import design_problem, start_command_problem
 from assay.config import FactoryConfig, Settings
 from assay.evidence.html import render_html
 from assay.evidence.summary import summarize
+from assay.factory.feedback import for_role, owner_of, stranded
 from assay.factory.loop import Factory, RoleModels, RunOutcome
 from assay.factory.progress_lines import line_for
 from assay.factory.validator import ScenarioOutcome, ValidationResult
 from assay.gates.ruff import RuffGate
 from assay.ledger import Ledger, verify_run
 from assay.ledger.keys import Signer
-from assay.messages import Changeset, Design, FileChange, TestFile, TestSuite
+from assay.messages import (
+    Changeset,
+    Design,
+    Feedback,
+    FeedbackItem,
+    FileChange,
+    TestFile,
+    TestSuite,
+)
 from assay.testing import last_prompt, scripted
 
 HERE = Path(__file__).parent
@@ -441,3 +450,61 @@ async def test_a_crash_in_the_tester_revision_resumes(tmp_path: Path) -> None:
     assert after[: len(before)] == before and "iter-2/tester" in after
     assert calls(run_dir, "coder") == [1] and calls(run_dir, "architect") == [0]
     assert verify_run(run_dir).ok
+
+
+async def test_an_architect_that_keeps_the_design_blocks_the_run(tmp_path: Path) -> None:
+    kept = SERVED.model_copy(update={"amendment": "the module layout is right as it is"})
+    architect = Architect([SERVED], [kept])
+
+    def respond(prompt: str) -> Changeset:
+        return Changeset(
+            files=[FileChange(path="src/app/core.py", content=CLEAN_CORE)],
+            rationale="core", design_change="split core into two modules",
+        )  # fmt: skip
+
+    outcome, run_dir = await run(
+        tmp_path, coder=scripted(respond, name="coder"), architect=architect.model(),
+        max_iterations=3,
+    )  # fmt: skip
+    assert outcome.outcome == "blocked" and outcome.iterations == 1
+    reason = events(run_dir, "loop.decision")[-1].payload["reason"]
+    assert reason.startswith("the architect returned the design unchanged for the coder's request")
+    assert '"split core into two modules"' in reason
+    assert '"the module layout is right as it is"' in reason
+    assert "iter-1/design" not in steps(run_dir) and "iter-1/commit" not in steps(run_dir)
+
+
+# -- who owns what ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("source", "file", "owner"),
+    [
+        ("complexity", "tests/test_server.py", "tester"),
+        ("ruff", "tests/conftest.py", "tester"),
+        ("pytest", "tests/test_server.py", "coder"),  # a failing test asks the code to change
+        ("scenarios", "", "coder"),
+        ("guard", "tests/test_server.py", "coder"),  # the coder's own rejected edit
+        ("ruff", "src/app/core.py", "coder"),
+        ("depaudit", "pyproject.toml", "architect"),
+        ("semgrep", ".github/workflows/ci.yml", "assay"),
+    ],
+)
+def test_owner_of(source: str, file: str, owner: str) -> None:
+    assert owner_of(FeedbackItem(source=source, severity="high", file=file, message="m")) == owner
+
+
+def test_each_role_gets_its_part_and_a_finding_nobody_is_asked_about_is_stranded() -> None:
+    test = FeedbackItem(source="ruff", severity="low", file="tests/t.py", line=3, message="E741")
+    code = FeedbackItem(source="mypy", severity="medium", file="src/app/a.py", message="type")
+    deps = FeedbackItem(source="depaudit", severity="high", file="pyproject.toml", message="CVE")
+    fb = Feedback(iteration=1, items=[deps, code, test], files=["src/app/a.py"], satisfaction=50)
+    tester, coder = for_role(fb, "tester"), for_role(fb, "coder")
+    assert tester.items == [test] and tester.files == ["tests/t.py"]
+    assert tester.satisfaction is None
+    assert [i.source for i in coder.items] == ["depaudit", "mypy"]
+    assert "design_change" in coder.items[0].message and coder.satisfaction == 50
+    again = fb.model_copy(update={"iteration": 2})
+    assert stranded(fb, again, {"coder", "tester"}) == deps  # the architect was not asked
+    assert stranded(fb, again, {"coder", "tester", "architect"}) is None
+    assert stranded(None, again, set()) is None
