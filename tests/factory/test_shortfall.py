@@ -160,6 +160,7 @@ async def test_the_second_iteration_reuses_every_verdict_and_the_run_says_what_c
 
 def test_gates_and_blocking_findings_are_named_with_the_points_they_cost(tmp_path: Path) -> None:
     with Ledger.open(tmp_path / "run") as ledger:
+        assert shortfall(ledger.events()) is None  # nothing scored yet
         report = {"results": [
             {"gate": "ruff", "status": "passed", "required": True},
             {"gate": "complexity", "status": "failed", "required": True},
@@ -197,3 +198,13 @@ def test_the_last_line_of_a_run_says_what_was_missing(tmp_path: Path) -> None:
         "below 100: iteration 1 scored 99.9: scenarios -0.1 (satisfaction 99.8): crud step 3 "
         "(crud.yaml:30) 'Read': judged 97: no category_id"
     ]
+    with Ledger.open(run_dir) as ledger:
+        full = {**scores, "score": 100.0, "satisfaction": 100.0}
+        ledger.append(k.LOOP_DECISION, {"iteration": 2, "scores": full, "best_iteration": 2},
+                      step="iter-2/decision")  # fmt: skip
+    print_shortfall(Console(file=buffer, width=40, soft_wrap=True), run_dir)
+    assert buffer.getvalue().splitlines()[-1] == "score 100: nothing was missing"
+    unscored = tmp_path / "unscored"
+    Ledger.open(unscored).close()
+    print_shortfall(Console(file=buffer, width=40, soft_wrap=True), unscored)
+    assert len(buffer.getvalue().splitlines()) == 2  # a run stopped before scoring: no line

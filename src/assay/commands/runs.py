@@ -19,8 +19,9 @@ from assay.terminal import Cell, console, literal, print_table
 __all__ = ["list_runs", "print_shortfall", "register", "run_shortfall"]
 
 
-def run_shortfall(run_dir: Path) -> str:
-    """What kept the run's best iteration below 100 (empty at 100), from its ledger."""
+def run_shortfall(run_dir: Path) -> str | None:
+    """What kept the run's best iteration below 100 (empty at 100; None: nothing was scored),
+    from its ledger."""
     with Ledger.open(run_dir, create=False) as ledger:
         return shortfall(ledger.events())
 
@@ -28,7 +29,9 @@ def run_shortfall(run_dir: Path) -> str:
 def print_shortfall(out: Console, run_dir: Path) -> None:
     """The last line of `assay run` / `assay resume`: what the missing points were, if any."""
     why = run_shortfall(run_dir)
-    out.print(f"below 100: {literal(why)}" if why else "nothing kept the score below 100")
+    if why is None:
+        return  # stopped before any iteration was scored: the outcome line says why
+    out.print(f"below 100: {literal(why)}" if why else "score 100: nothing was missing")
 
 
 def list_runs(runs_dir: Path) -> list[dict[str, Any]]:

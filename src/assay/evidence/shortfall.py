@@ -65,12 +65,13 @@ def _parts(
     return parts
 
 
-def shortfall(events: Iterable[Event]) -> str:
-    """What kept the best iteration below 100, one line; empty at 100 or when none was scored."""
+def shortfall(events: Iterable[Event]) -> str | None:
+    """What kept the best iteration below 100, one line; empty at 100; None when no iteration
+    was scored (the run stopped before its first decision)."""
     by_iteration: dict[str, dict[int, dict[str, Any]]] = {
         k.LOOP_DECISION: {}, k.GATE_RESULT: {}, k.SECURITY_REVIEW: {}, k.SCENARIO_RESULT: {},
     }  # fmt: skip
-    best: int | None = None
+    best = 0
     for event in events:
         p = event.payload
         if event.kind in (k.LOOP_DECISION, k.RUN_FINISHED) and isinstance(
@@ -79,12 +80,12 @@ def shortfall(events: Iterable[Event]) -> str:
             best = p["best_iteration"]
         if event.kind in by_iteration and isinstance(p.get("iteration"), int):
             by_iteration[event.kind][p["iteration"]] = p
-    if not best:
-        return ""
     decision = by_iteration[k.LOOP_DECISION].get(best, {})
     scores = decision.get("scores") if isinstance(decision.get("scores"), dict) else None
     score = _num(scores.get("score")) if scores else None
-    if scores is None or score is None or score >= _FULL:
+    if scores is None or score is None:
+        return None
+    if score >= _FULL:
         return ""
     parts = _parts(
         scores,

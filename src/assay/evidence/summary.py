@@ -319,7 +319,7 @@ def summarize(
     ]
     s.gate_report = b.final_gate_report()
     s.security_reviews = [b.reviews[i] for i in sorted(b.reviews)]
-    s.shortfall = shortfall(kept)
+    s.shortfall = shortfall(kept) or ""
     s.costs = sorted(b.costs.values(), key=lambda c: -c.cost_usd)
     good, s.approval_problems = valid_approvals(kept)
     good_seqs = {e.seq for e in good}
