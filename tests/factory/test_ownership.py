@@ -29,6 +29,7 @@ from pydantic_ai.models import Model
 from pydantic_ai.models.function import AgentInfo, FunctionModel
 
 from assay.agents.architect import design_problem, start_command_problem
+from assay.commands._holdout import ScenarioValidator
 from assay.config import FactoryConfig, Settings
 from assay.evidence.html import render_html
 from assay.evidence.summary import summarize
@@ -48,6 +49,7 @@ from assay.messages import (
     TestFile,
     TestSuite,
 )
+from assay.scenarios.loader import load_dir
 from assay.testing import last_prompt, scripted
 
 HERE = Path(__file__).parent
@@ -508,3 +510,89 @@ def test_each_role_gets_its_part_and_a_finding_nobody_is_asked_about_is_stranded
     assert stranded(fb, again, {"coder", "tester"}) == deps  # the architect was not asked
     assert stranded(fb, again, {"coder", "tester", "architect"}) is None
     assert stranded(None, again, set()) is None
+
+
+HEALTH = """\
+id: health
+description: The service says it is healthy
+type: api
+weight: 1
+steps:
+  - description: Ask for health
+    request: {method: GET, path: /health}
+    assert:
+      status: 200
+      json: [{path: $.status, equals: "ok"}]
+"""
+
+HEALTH_SERVER = '''"""A health endpoint, started with python -m svc.server."""
+
+import json
+import os
+from http.server import BaseHTTPRequestHandler, HTTPServer
+
+
+class Handler(BaseHTTPRequestHandler):
+    """Answers GET /health."""
+
+    def do_GET(self) -> None:  # noqa: N802
+        """Reply with the status."""
+        body = json.dumps({"status": "ok"}).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+
+if __name__ == "__main__":
+    HTTPServer(("127.0.0.1", int(os.environ["PORT"])), Handler).serve_forever()
+'''
+
+
+async def test_the_holdout_service_starts_from_the_amended_design(tmp_path: Path) -> None:
+    """The real scenario validator serves the service from the amended ``start_command`` (the
+    first one, ``python -m svc``, has no ``__main__`` to run)."""
+    first = Design(summary="Health service.", package="svc", start_command="python -m svc",
+                   file_plan=["src/svc/__init__.py", "src/svc/__main__.py"])  # fmt: skip
+    amended = first.model_copy(
+        update={"start_command": "python -m svc.server", "amendment": "serve from svc.server",
+                "file_plan": ["src/svc/__init__.py", "src/svc/server.py"]}
+    )  # fmt: skip
+    architect = Architect([first], [amended])
+    suite = TestSuite(files=[TestFile(path="tests/test_svc.py", content=(
+        "import svc\n\n\ndef test_import() -> None:\n    assert svc.__doc__\n"))])  # fmt: skip
+
+    def coder(prompt: str) -> Changeset:
+        return Changeset(
+            files=[FileChange(path="src/svc/__init__.py", content='"""Health service."""\n'),
+                   FileChange(path="src/svc/server.py", content=HEALTH_SERVER)],
+            rationale="the server lives in svc.server",
+            design_change="start the service with python -m svc.server, not python -m svc",
+        )  # fmt: skip
+
+    scenarios = tmp_path / "scenarios"
+    scenarios.mkdir()
+    (scenarios / "health.yaml").write_text(HEALTH)
+    loaded = load_dir(scenarios)
+    loaded.raise_for_errors()
+    validator = ScenarioValidator(
+        loaded.scenarios, judge=None, threshold=95, start_timeout=20, backend="local"
+    )
+    models = RoleModels(
+        architect=architect.model(), tester=scripted(lambda _: suite), coder=scripted(coder),
+        reviewer=app.reviewer(), labels={},
+    )  # fmt: skip
+    run_dir = tmp_path / "run"
+    factory = Factory(
+        run_dir, spec=app.SPEC.model_copy(update={"name": "svc"}),
+        settings=Settings(factory=FactoryConfig(max_iterations=2)), models=models,
+        gates=[RuffGate()], validator=validator,
+    )  # fmt: skip
+    outcome = await factory.run()
+    assert outcome.outcome == "converged" and outcome.iterations == 1, outcome
+    (result,) = [e.payload for e in events(run_dir, "scenario.result")]
+    assert result["score"] == 100.0
+    assert envelope(run_dir, "iter-1/architect")["message"]["start_command"] == (
+        "python -m svc.server"
+    )
