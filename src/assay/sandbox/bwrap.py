@@ -121,10 +121,13 @@ class BwrapSandbox:
         # a checkout there) would otherwise be hidden by it.
         for path in self.ro_paths:
             args += ["--ro-bind", str(path), str(path)]
-        args += [
-            "--bind", str(self.workspace), WORKSPACE,
-            "--chdir", str(PurePosixPath(WORKSPACE) / inside_cwd(cwd)),
-        ]  # fmt: skip
+        args += ["--bind", str(self.workspace), WORKSPACE]
+        git = self.workspace / ".git"
+        if not git.is_symlink() and git.exists():
+            # Host git runs hooks, filters and fsmonitor from .git/config (as root in CI): the
+            # generated code must not be able to change them, so .git is read-only over the bind.
+            args += ["--ro-bind", str(git), f"{WORKSPACE}/.git"]
+        args += ["--chdir", str(PurePosixPath(WORKSPACE) / inside_cwd(cwd))]
         for key, value in env.items():
             args += ["--setenv", key, value]
         return [*args, "--", *argv]
