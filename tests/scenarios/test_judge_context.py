@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 import shutil
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -225,3 +226,43 @@ async def test_the_validator_keeps_verdicts_in_the_run_folder_and_names_the_weak
         if leak != "reasons":  # the operator's line never reaches the coder
             feedback = compose_feedback(2, report=None, validation=kept).model_dump_json()
             assert "Create without a name" not in feedback and "shortfall" not in feedback
+
+
+async def test_an_exec_step_shows_its_command_environment_and_stdin(
+    tmp_path: Path, judge_model: Callable[..., FunctionModel]
+) -> None:
+    python = Path(sys.executable).as_posix()
+    scenario = f"""\
+id: cli
+description: The tool greets
+setup:
+  - description: Pick a name
+    exec: {{command: "{python} -c 'print(42)'"}}
+    capture: [{{name: who, source: stdout}}]
+steps:
+  - description: Greet from stdin
+    exec:
+      command: "{python} -c 'import sys; print(sys.stdin.read().upper())'"
+      env: {{GREETING: "hello {{who}}"}}
+      stdin: "hi {{who}}"
+    expect: "Exit code 0. The greeting is shouted for who."
+"""
+    judge, prompts = _recording_judge(judge_model)
+    report = await ScenarioRunner(RunOptions(judge=judge)).run(_scenarios(tmp_path, scenario))
+    assert report.passed and len(prompts) == 1
+    (prompt,) = prompts
+    sent = prompt.split("## Request sent\n")[1].split("\n\n## ")[0]
+    assert sent == (
+        f"$ {python} -c 'import sys; print(sys.stdin.read().upper())'\n"
+        "env GREETING=hello 42\n--- stdin ---\nhi 42"
+    )
+    assert "- who = 42" in prompt  # named by the expectation and used by the step
+    assert "## Observation\nexit code 0\n--- stdout ---\nHI 42" in prompt
+
+
+def test_a_secret_looking_variable_is_shown_as_written() -> None:
+    from assay.scenarios.steps import _sent_command
+
+    sent = _sent_command("tool", {"API_TOKEN": "s3cr3t", "MODE": "fast"},
+                         {"API_TOKEN": "{token}", "MODE": "fast"}, None)  # fmt: skip
+    assert sent == "$ tool\nenv API_TOKEN={token}\nenv MODE=fast"

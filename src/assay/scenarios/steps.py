@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shlex
 import time
 from collections.abc import Callable, Mapping
@@ -28,6 +29,7 @@ CREDENTIAL_HEADERS = frozenset(
 the credential filled in: a credential is not the judge's business, is not sent to its provider,
 and changes from one iteration to the next."""
 _SENT_BODY_LIMIT = 4000
+_SECRET_NAME = re.compile(r"(?i)token|secret|passw|api_?key|auth|credential")
 
 
 class StepError(Exception):
@@ -94,6 +96,19 @@ def _sent_request(
     return "\n".join([*lines, "", _cut(content.decode("utf-8", "replace"))])
 
 
+def _sent_command(
+    command: str, env: Mapping[str, str], templates: Mapping[str, str], stdin: bytes | None
+) -> str:
+    """The command as run, its environment (secret-looking variables as the scenario wrote
+    them) and its stdin."""
+    lines = [f"$ {command}"]
+    for name, value in sorted(env.items()):
+        lines.append(f"env {name}={templates[name] if _SECRET_NAME.search(name) else value}")
+    if stdin:
+        lines.append(f"--- stdin ---\n{_cut(stdin.decode('utf-8', 'replace'))}")
+    return "\n".join(lines)
+
+
 def _encode_body(
     req: RequestSpec, variables: Mapping[str, Any], where: str, headers: dict[str, str]
 ) -> bytes | None:
@@ -156,10 +171,7 @@ async def _exec(step: Step, variables: Mapping[str, Any], executor: Executor) ->
         stderr=result.stderr,
         exit_code=result.exit_code,
         latency_ms=result.duration_s * 1000,
-        sent="\n".join(
-            [f"$ {command}", *(f"env {k}={v}" for k, v in sorted(env.items()))]
-            + ([f"--- stdin ---\n{_cut(stdin.decode('utf-8', 'replace'))}"] if stdin else [])
-        ),
+        sent=_sent_command(command, env, spec.env, stdin),
     )
 
 
