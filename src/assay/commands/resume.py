@@ -51,6 +51,7 @@ def resume_command(
     from assay.messages import Spec
     from assay.plugins import make_plugin_manager
     from assay.plugins import roles as plugin_roles
+    from assay.commands.runs import print_shortfall
     from assay.terminal import info_console, literal
 
     run_dir = find_run(run, runs_dir)
@@ -79,6 +80,7 @@ def resume_command(
     notes = info_console(stderr=True)
     notes.print(f"resuming [bold]{literal(run_dir.name)}[/]")
     outcome = execute(factory, run_dir.name, notes, live=not no_live)
+    print_shortfall(notes, run_dir)  # the last line: what the missing points were
     return 0 if outcome.outcome == "converged" else 1
 
 
