@@ -44,6 +44,7 @@ def resume_command(
         scenario_validator,
         select_gates,
     )
+    from assay.commands.runs import print_shortfall
     from assay.config import Settings
     from assay.factory.loop import Factory
     from assay.ledger import Ledger, load_or_create_signer
@@ -51,7 +52,6 @@ def resume_command(
     from assay.messages import Spec
     from assay.plugins import make_plugin_manager
     from assay.plugins import roles as plugin_roles
-    from assay.commands.runs import print_shortfall
     from assay.terminal import info_console, literal
 
     run_dir = find_run(run, runs_dir)
