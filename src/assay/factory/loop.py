@@ -853,9 +853,10 @@ def _quote(text: str, limit: int = 400) -> str:
 
 def _stranded_reason(item: FeedbackItem, changeset: Changeset, asked: Collection[str]) -> str:
     owner = owner_of(item)
-    who = "no role may change it (assay's scaffold)" if owner == "assay" else (
-        f"only the {owner} may fix it and was not asked"
-    )  # fmt: skip
+    who = {
+        "assay": "no role may change it (assay's scaffold)",
+        "architect": "only the architect may fix it, and the coder asked for no design change",
+    }.get(owner, f"only the {owner} may fix it and was not asked")
     said = f"; the coder said: {_quote(changeset.rationale)}" if "coder" in asked else ""
     return f"{describe(item)} came back and {who}{said}{_finding(item)}"
 
