@@ -72,7 +72,7 @@ def test_exit_1_when_a_required_gate_fails(
     (root / "assay.toml").write_text("[gates.complexity]\nmax = 10\n")
     code, out, _ = gate(capsys, str(root), "--only", "complexity")
     assert code == 1
-    assert "Router.route has cyclomatic" in out
+    assert "route has cyclomatic complexity 12 (max 10)" in out
     assert "failed: complexity" in out
 
 
@@ -128,7 +128,7 @@ def test_junit_parses_with_a_suite_per_gate(bandit_reports: dict[str, str]) -> N
     assert failure is not None and "B602" in (failure.text or "")
     complexity = list(suites["assay.gates.complexity"].iter("testcase"))
     broken = app.replace("app.py", "broken.py")
-    assert [c.get("name") for c in complexity] == [f"parse-error at {broken}"]  # radon too
+    assert [c.get("name") for c in complexity] == [f"parse-error at {broken}:1:12"]  # ruff too
     assert complexity[0].find("failure") is not None
     assert root.get("failures") == str(len(bandit) + 1)
 

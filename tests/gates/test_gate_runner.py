@@ -86,7 +86,7 @@ def _waiver(**kw: Any) -> Waiver:
 def test_waiver_by_fingerprint_and_by_rule_and_path(project: Any, gl: SimpleNamespace) -> None:
     root = project("complexity")
     findings = gl.run(root, [ComplexityGate()]).results[0].findings
-    route = next(f for f in findings if "Router.route" in f.message)
+    route = next(f for f in findings if f.message.startswith("route has"))
     settings = Settings(
         waivers=[
             _waiver(fingerprint=route.fingerprint),
@@ -174,11 +174,11 @@ def test_missing_tool_is_an_error_with_its_message(project: Any, gl: SimpleNames
 def test_crashing_tool_is_an_error_with_its_own_words(
     project: Any, gl: SimpleNamespace, tmp_path: Path
 ) -> None:
-    fake = tmp_path / "fake-radon"
+    fake = tmp_path / "fake-ruff"
     fake.write_text(
         "#!/bin/sh\n"
-        'if [ "$1" = "--version" ]; then echo "radon 9.9.9"; exit 0; fi\n'
-        'echo "radon: internal failure, segment table corrupt" >&2\nexit 70\n'
+        'if [ "$1" = "--version" ]; then echo "ruff 9.9.9"; exit 0; fi\n'
+        'echo "ruff: internal failure, segment table corrupt" >&2\nexit 70\n'
     )
     fake.chmod(0o755)
 

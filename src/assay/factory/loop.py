@@ -57,7 +57,7 @@ from assay.factory.git import Git
 from assay.factory.guard import guard_changeset, path_problem
 from assay.factory.recorder import LedgerRecorder
 from assay.factory.review import REVIEW_GATE, merge_review, review_result
-from assay.factory.scaffold import PROTECTED_SCAFFOLD, write_scaffold
+from assay.factory.scaffold import PROTECTED_SCAFFOLD, Checks, write_scaffold
 from assay.factory.stop import Decision, IterationScore, StopTracker, score_iteration
 from assay.factory.validator import ValidationResult, Validator, sanitize
 from assay.gates.base import Gate, GateReport
@@ -341,7 +341,8 @@ class Factory:
             if self.workspace.exists():
                 shutil.rmtree(self.workspace)
             self.git.init()
-            write_scaffold(self.workspace, self.spec, the_design)
+            # the project's CI and hooks run the checks the gates run, as the gates run them
+            write_scaffold(self.workspace, self.spec, the_design, Checks.of(self.settings))
             return self._commit(0, f"scaffold {self.spec.name} from its design\n\n"
                                    f"{the_design.summary}")  # fmt: skip
 

@@ -1,6 +1,19 @@
 """The generated project's skeleton: README, design document, pyproject with ruff and mypy, CI
 workflow, pre-commit config. Written once, before the tests and the code; the config files are
 protected from the coder.
+
+One policy: the generated project's CI and pre-commit hooks run the checks the gates run, with the
+same scopes, rules and limits (`Checks`, read from the run's settings). Each gate has its line:
+
+- ruff: ``ruff check . && ruff format --check .`` with the rules in ``[tool.ruff]``;
+- complexity: ``ruff check --select C901 .``, mccabe's count, at the gate's ``max``
+  (``[tool.ruff.lint.mccabe]``), tests left out through ``per-file-ignores`` (as the gate does);
+- mypy: strict over ``src`` and ``tests``, missing imports ignored (the gate's defaults);
+- bandit: every Python file, failing from the gate's ``fail_on`` up, B101 not reported in tests;
+- pytest: the tests, with the gate's coverage threshold.
+
+The dev extra pins ruff, mypy and bandit to the versions the gates ran, so a formatter or a rule
+does not change between the run and the project's CI.
 """
 
 from __future__ import annotations
@@ -8,11 +21,21 @@ from __future__ import annotations
 import re
 import shlex
 import textwrap
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 
+from assay.config import Settings
+from assay.errors import ToolMissingError
+from assay.gates._tool import tool_version
+from assay.gates.bandit import BanditGate, BanditOptions
+from assay.gates.complexity import DEFAULT_MAX, ComplexityOptions
+from assay.gates.mypy import MypyOptions
+from assay.gates.pytest_gate import PytestOptions
+from assay.gates.scope import TEST_FILE_GLOBS
 from assay.messages import Design, Spec
 
-__all__ = ["PROTECTED_SCAFFOLD", "render_design_doc", "scaffold_files", "write_scaffold"]
+__all__ = ["PROTECTED_SCAFFOLD", "Checks", "render_design_doc", "scaffold_files", "write_scaffold"]
 
 PROTECTED_SCAFFOLD = (
     "pyproject.toml",
@@ -37,6 +60,80 @@ PROTECTED_SCAFFOLD = (
     "assay.toml",
 )
 
+# The tools the generated CI installs; those the gates drive are pinned to the gates' versions.
+_PINNED_TOOLS = ("ruff", "mypy", "bandit")
+_LOWER_BOUNDS = {"pytest": "8", "pytest-cov": "5", "ruff": "0.9", "mypy": "1.14", "bandit": "1.8"}
+# bandit's --severity-level for the gate's fail_on: bandit reports from this level up.
+_BANDIT_LEVEL = {
+    "info": "all", "low": "low", "medium": "medium", "high": "high", "critical": "high"
+}  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class Checks:
+    """The gates' policy, as the generated project's own tool configuration states it."""
+
+    complexity_max: int = DEFAULT_MAX
+    coverage: float = 80.0
+    """The pytest gate's coverage threshold (0: no coverage check)."""
+    bandit_level: str = "medium"
+    """bandit's ``--severity-level``: the bandit gate's ``fail_on``."""
+    bandit_skip: tuple[str, ...] = ()
+    mypy_strict: bool = True
+    versions: Mapping[str, str] = field(default_factory=dict)
+    """Tool -> the exact version the gates run; a tool missing here gets a lower bound."""
+
+    @classmethod
+    def of(cls, settings: Settings) -> Checks:
+        """The checks the gates run under `settings`, with the versions of the gates' tools."""
+
+        def options(gate: str) -> dict[str, object]:
+            return settings.gate_policy(gate).options
+
+        bandit = BanditOptions.model_validate(options("bandit"))
+        fail_on = settings.gate_policy("bandit").fail_on or BanditGate.default_fail_on
+        versions = {}
+        for tool in _PINNED_TOOLS:
+            try:
+                versions[tool] = tool_version(tool)
+            except ToolMissingError:
+                continue  # a lower bound instead; the gate itself reports the missing tool
+        return cls(
+            complexity_max=ComplexityOptions.model_validate(options("complexity")).max
+            or DEFAULT_MAX,
+            coverage=PytestOptions.model_validate(options("pytest")).coverage,
+            bandit_level=_BANDIT_LEVEL[fail_on],
+            bandit_skip=tuple(bandit.skip),
+            mypy_strict=MypyOptions.model_validate(options("mypy")).strict,
+            versions=versions,
+        )
+
+    def requirement(self, tool: str) -> str:
+        """The dev extra's requirement for `tool`."""
+        version = self.versions.get(tool)
+        return f"{tool}=={version}" if version else f"{tool}>={_LOWER_BOUNDS[tool]}"
+
+    def pytest_command(self) -> str:
+        """pytest as the pytest gate runs it: coverage of the project held to the threshold."""
+        if self.coverage <= 0:
+            return "pytest -q"
+        return f"pytest -q --cov=. --cov-fail-under={self.coverage:g}"
+
+    def bandit_command(self) -> str:
+        """bandit over every Python file, with the project's ``[tool.bandit]``."""
+        return f"bandit -c pyproject.toml -q -r . --severity-level {self.bandit_level}"
+
+
+def _toml_list(items: tuple[str, ...] | list[str]) -> str:
+    return "[" + ", ".join(f'"{i}"' for i in items) + "]"
+
+
+_TEST_IGNORES = "\n".join(f'"{glob}" = ["S101", "C901"]' for glob in TEST_FILE_GLOBS)
+# bandit matches these against the paths it is given (``./tests/...`` under ``-r .``).
+_BANDIT_TEST_PATHS = _toml_list(
+    [p for g in ("tests/*", "test_*.py", "*_test.py", "conftest.py") for p in (g, f"*/{g}")]
+)
+
 _PYPROJECT = """\
 [build-system]
 requires = ["hatchling>=1.25"]
@@ -51,7 +148,7 @@ requires-python = ">=3.11"
 dependencies = [{deps}]
 
 [project.optional-dependencies]
-dev = ["pytest>=8", "ruff>=0.9", "mypy>=1.14", "bandit>=1.8"]
+dev = [{dev}]
 
 [tool.hatch.build.targets.wheel]
 packages = ["src/{package}"]
@@ -64,13 +161,27 @@ target-version = "py311"
 select = ["E", "F", "W", "I", "B", "UP", "S", "SIM"]
 
 [tool.ruff.lint.per-file-ignores]
-"tests/**" = ["S101"]
+# tests: asserts are what a test is made of (S101), and complexity is measured on source code
+{test_ignores}
+
+[tool.ruff.lint.mccabe]
+# the complexity gate's limit, checked by `ruff check --select C901 .`
+max-complexity = {complexity_max}
 
 [tool.mypy]
-strict = true
+strict = {mypy_strict}
 python_version = "3.11"
-files = ["src"]
+files = ["src", "tests"]
 mypy_path = "src"
+ignore_missing_imports = true
+
+[tool.bandit]
+exclude_dirs = [".venv", ".git", "build", "dist"]
+skips = {bandit_skip}
+
+[tool.bandit.assert_used]
+# B101 (assert used) is not reported in tests
+skips = {bandit_test_paths}
 
 [tool.pytest.ini_options]
 testpaths = ["tests"]
@@ -92,23 +203,43 @@ jobs:
           python-version: "3.11"
       - run: pip install -e '.[dev]'
       - run: ruff check . && ruff format --check .
+      - run: ruff check --select C901 .
       - run: mypy
-      - run: bandit -q -r src
-      - run: pytest -q
+      - run: {bandit}
+      - run: {pytest}
 """
 
 _PRECOMMIT = """\
+# The checks of CI (.github/workflows/ci.yml), with the tools of `pip install -e '.[dev]'`.
 repos:
-  - repo: https://github.com/astral-sh/ruff-pre-commit
-    rev: v0.9.10
+  - repo: local
     hooks:
       - id: ruff
+        name: ruff check
+        entry: ruff check
+        language: system
+        types_or: [python, pyi]
       - id: ruff-format
-  - repo: https://github.com/pre-commit/mirrors-mypy
-    rev: v1.14.1
-    hooks:
+        name: ruff format
+        entry: ruff format
+        language: system
+        types_or: [python, pyi]
+      - id: complexity
+        name: complexity (ruff C901)
+        entry: ruff check --select C901
+        language: system
+        types_or: [python, pyi]
       - id: mypy
-        args: [--strict]
+        name: mypy
+        entry: mypy
+        language: system
+        types_or: [python, pyi]
+        pass_filenames: false
+      - id: bandit
+        name: bandit
+        entry: bandit -c pyproject.toml -q --severity-level {bandit_level}
+        language: system
+        types: [python]
 """
 
 _GITIGNORE = """\
@@ -119,6 +250,7 @@ __pycache__/
 .mypy_cache/
 .ruff_cache/
 .pytest_cache/
+.coverage
 dist/
 """
 
@@ -181,29 +313,42 @@ def _readme(spec: Spec, design: Design) -> str:
     )
 
 
-def scaffold_files(spec: Spec, design: Design) -> dict[str, str]:
-    """Relative path -> content of every skeleton file."""
+def scaffold_files(spec: Spec, design: Design, checks: Checks | None = None) -> dict[str, str]:
+    """Relative path -> content of every skeleton file; `checks`: the gates' policy (default:
+    the gates' defaults, tools unpinned)."""
+    checks = checks or Checks()
+    dev = ", ".join(f'"{checks.requirement(t)}"' for t in ("pytest", "pytest-cov", *_PINNED_TOOLS))
     deps = ", ".join(f'"{d.name}{d.spec}"' for d in design.dependencies)
     pyproject = _PYPROJECT.format(
         name=spec.name,
         summary=description(design, spec),
         deps=deps,
         package=design.package,
+        dev=dev,
+        test_ignores=_TEST_IGNORES,
+        complexity_max=checks.complexity_max,
+        mypy_strict=str(checks.mypy_strict).lower(),
+        bandit_skip=_toml_list(checks.bandit_skip),
+        bandit_test_paths=_BANDIT_TEST_PATHS,
     )
     return {
         "README.md": _readme(spec, design),
         "docs/design.md": render_design_doc(spec, design),
         "pyproject.toml": pyproject,
-        ".github/workflows/ci.yml": _CI,
-        ".pre-commit-config.yaml": _PRECOMMIT,
+        ".github/workflows/ci.yml": _CI.format(
+            bandit=checks.bandit_command(), pytest=checks.pytest_command()
+        ),
+        ".pre-commit-config.yaml": _PRECOMMIT.format(bandit_level=checks.bandit_level),
         ".gitignore": _GITIGNORE,
         f"src/{design.package}/py.typed": "",
     }
 
 
-def write_scaffold(root: Path, spec: Spec, design: Design) -> list[str]:
+def write_scaffold(
+    root: Path, spec: Spec, design: Design, checks: Checks | None = None
+) -> list[str]:
     """Write the skeleton into `root`; returns the paths written."""
-    files = scaffold_files(spec, design)
+    files = scaffold_files(spec, design, checks)
     for rel, text in files.items():
         path = root / rel
         path.parent.mkdir(parents=True, exist_ok=True)

@@ -7,7 +7,9 @@ same line is not a note in one gate and an error in another. The default thresho
 so that low-severity notices such as "consider the security implications of importing subprocess"
 are reported but do not fail every project. bandit's confidence, CWE, test name and documentation
 link go with each finding. A file bandit cannot parse is a finding (``parse-error``), never a
-silent pass.
+silent pass. B101 ("assert used") is not reported in tests (`assay.gates.scope`): a test is made of
+asserts, and a hundred identical lines would bury what matters; the generated project's bandit
+configuration skips it there the same way (``[tool.bandit.assert_used]``).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from pydantic import BaseModel, ConfigDict
 
 from assay.gates._tool import PythonToolGate, find_tool, relative, run_json_report
 from assay.gates.base import Confidence, Finding, GateContext, RuleInfo, Scan, SeverityName
+from assay.gates.scope import is_test_file
 
 __all__ = ["BanditGate", "BanditOptions"]
 
@@ -76,6 +79,7 @@ class BanditGate(PythonToolGate):
             for item in data.get("results", [])
             if _CONFIDENCE.get(str(item.get("issue_confidence", "")).lower(), 0) >= least
         ]
+        findings = [f for f in findings if not _assert_in_test(f)]
         findings += [
             Finding(
                 gate="bandit",
@@ -88,6 +92,10 @@ class BanditGate(PythonToolGate):
             for err in data.get("errors", [])
         ]
         return Scan(findings=findings, raw_report=report)
+
+
+def _assert_in_test(finding: Finding) -> bool:
+    return finding.rule_id == "B101" and is_test_file(finding.file)
 
 
 def _has_bandit_table(pyproject: Path) -> bool:

@@ -1,36 +1,54 @@
-"""The complexity gate: no function or method above a maximum cyclomatic complexity (radon).
+"""The complexity gate: no function or method of the source code above a maximum cyclomatic
+complexity, measured as mccabe measures it: ruff's C901, the ecosystem's convention.
 
-radon counts every branch, loop, ``except``, boolean operator and comprehension ``if`` as a
-decision, so its numbers run a little higher than mccabe's (ruff's C901). Each function or method
-above ``max`` is one finding; nested functions are measured on their own, as radon does. A file
-radon cannot parse is a finding (``parse-error``).
+Each ``if``/``elif``, loop, ``except`` clause and ``match`` case adds a path; boolean operators,
+comprehensions and ``assert`` statements do not. A function nested in another counts toward the
+one that holds it, as in mccabe. Each function above ``max`` is one finding at its ``def`` line; a
+file ruff cannot parse is a finding (``parse-error``). Without a ``max`` in assay's policy the
+limit is the project's own ``lint.mccabe.max-complexity`` (its ruff configuration, as ``ruff
+check`` applies it), else mccabe's and ruff's default, 10.
+
+Tests are not measured unless ``include_tests`` is set (`assay.gates.scope` says which files are
+tests): a test is a list of asserts, and what matters is that the code under test is simple.
+
+ruff runs with the project's own configuration, ``--select C901`` and the gate's ``max`` when
+set, so a ``# noqa: C901`` and the project's ``per-file-ignores`` apply, as they do to the
+project's own ``ruff check --select C901`` (the generated project's CI runs exactly that; see
+`assay.factory.scaffold`).
 """
 
 from __future__ import annotations
 
+import json
+import re
 from collections.abc import Sequence
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from assay.gates._tool import PythonToolGate, find_tool, relative, run_json_report
+from assay.gates._tool import PythonToolGate, find_tool, relative, run_tool
 from assay.gates.base import Finding, GateContext, RuleInfo, Scan, SeverityName
+from assay.gates.scope import is_test_file
 
-__all__ = ["ComplexityGate", "ComplexityOptions"]
+__all__ = ["DEFAULT_MAX", "ComplexityGate", "ComplexityOptions"]
 
+DEFAULT_MAX = 10
+"""mccabe's classic limit, ruff's default ``lint.mccabe.max-complexity``."""
 
 _COMPLEXITY_RULE = RuleInfo(
-    name="cyclomatic-complexity",
+    name="complex-structure",
     summary="A function or method is above the maximum cyclomatic complexity.",
     description=(
-        "radon counts the decisions in a function (branches, loops, except clauses, boolean "
-        "operators, comprehension conditions); above the policy's maximum the function is hard "
-        "to test and review. Split it into smaller functions."
+        "mccabe's cyclomatic complexity counts the independent paths through a function "
+        "(branches, loops, except clauses, match cases); above the policy's maximum the function "
+        "is hard to test and review. Split it into smaller functions."
     ),
-    help_uri="https://radon.readthedocs.io/en/latest/intro.html#cyclomatic-complexity",
-    tags=("maintainability",),
+    help_uri="https://docs.astral.sh/ruff/rules/complex-structure/",
+    tags=("mccabe", "maintainability"),
 )
-_PARSE_ERROR = RuleInfo(name="parse-error", summary="radon could not parse the file.")
+_PARSE_ERROR = RuleInfo(name="parse-error", summary="ruff could not parse the file.")
+# ruff's message for C901, e.g. "`route` is too complex (12 > 10)".
+_MESSAGE = re.compile(r"^`(?P<name>.+)` is too complex \((?P<value>\d+) > (?P<max>\d+)\)$")
 
 
 class ComplexityOptions(BaseModel):
@@ -38,88 +56,102 @@ class ComplexityOptions(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    max: int = Field(default=15, ge=1)
-    """Highest cyclomatic complexity (radon's count, which includes boolean operators) a function
-    may have. 15 is the upper half of radon's "moderate" band: stricter than most projects live
-    with, looser than mccabe's classic 10, which radon's counting makes noisy."""
+    max: int | None = Field(default=None, ge=1)
+    """Highest cyclomatic complexity (mccabe's count, ruff's C901) a function may have; None:
+    the project's ruff setting ``lint.mccabe.max-complexity``, else 10 (`DEFAULT_MAX`)."""
+    include_tests: bool = False
+    """Measure test files too (by default only source code is measured)."""
 
 
 class ComplexityGate(PythonToolGate):
-    """``radon cc -j`` over each Python file."""
+    """``ruff check --select C901`` over each Python file of the source code."""
 
     name = "complexity"
-    tool = "radon"
-    executable = "radon"
+    tool = "ruff"
+    executable = "ruff"
     cost = 1
     per_file = True
     default_fail_on: SeverityName = "low"
     options_model = ComplexityOptions
 
+    def applies(self, ctx: GateContext) -> bool:
+        """Any Python file in scope."""
+        return bool(self.inputs(ctx))
+
     def inputs(self, ctx: GateContext) -> Sequence[str]:
-        """Every Python file (radon reads only ``.py``)."""
-        return [f for f in ctx.files if f.endswith(".py")]
+        """Every Python file, tests left out unless ``include_tests``."""
+        files = [f for f in ctx.files if f.endswith((".py", ".pyi"))]
+        if ctx.options.get("include_tests"):
+            return files
+        return [f for f in files if not is_test_file(f)]
 
     def argv(self, ctx: GateContext, files: Sequence[str]) -> list[str]:
-        """The radon command line for `files`."""
-        return [find_tool(self.executable), "cc", "-j", "--", *files]
+        """The ruff command line for `files` (never fixing, whatever the project's config)."""
+        argv = [find_tool(self.executable), "check", "--select", "C901"]
+        if ctx.options.get("max") is not None:
+            argv += ["--config", f"lint.mccabe.max-complexity={int(ctx.options['max'])}"]
+        argv += ["--output-format=json", "--no-cache", "--no-fix", "--exit-zero"]
+        return [*argv, "--", *files]
 
     async def scan(self, ctx: GateContext, files: Sequence[str]) -> Scan:
-        """Measure every block in `files` and report those above ``max``."""
-        out = await run_json_report(self.argv(ctx, files), ctx, "radon-cc.json")
-        if out.error is not None:
-            return Scan(error=out.error)
-        data, report = out.data, out.path
-        limit = int(ctx.options["max"])
+        """Measure every function in `files` and report those above ``max``."""
+        proc = await run_tool(self.argv(ctx, files), cwd=ctx.root)
+        try:
+            items = json.loads(proc.stdout) if proc.returncode == 0 else None
+        except ValueError:
+            items = None
+        if not isinstance(items, list):
+            return Scan(error=proc.describe_failure())
+        ctx.report_dir.mkdir(parents=True, exist_ok=True)
+        report = ctx.report_dir / "ruff-c901.json"
+        report.write_text(proc.stdout, encoding="utf-8")
         findings: list[Finding] = []
-        for name, blocks in data.items():
-            file = relative(ctx.root, name)
-            if isinstance(blocks, dict):
-                findings.append(_parse_error(file, str(blocks.get("error", "unknown error"))))
-                continue
-            findings += [
-                _finding(file, block, limit)
-                for block in _functions(blocks)
-                if int(block.get("complexity", 0)) > limit
-            ]
+        unparsable: set[str] = set()
+        for item in items:
+            file = relative(ctx.root, str(item.get("filename", "")))
+            if item.get("code") == "C901":
+                findings.append(_finding(file, item))
+            elif file not in unparsable:  # a syntax error (ruff: no code, or invalid-syntax)
+                unparsable.add(file)
+                findings.append(_parse_error(file, item))
         return Scan(findings=findings, raw_report=report)
 
 
-def _functions(blocks: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Functions and methods, each once (radon lists methods both in their class and on top)."""
-    out: list[dict[str, Any]] = []
-    for block in blocks:
-        if block.get("type") == "class":
-            continue
-        out.append(block)
-        out += _functions(block.get("closures", []))
-    return out
+def _location(item: dict[str, Any]) -> tuple[int, int]:
+    location = item.get("location") or {}
+    return int(location.get("row") or 0), int(location.get("column") or 0)
 
 
-def _title(block: dict[str, Any]) -> str:
-    name = str(block.get("name", "?"))
-    return f"{block['classname']}.{name}" if block.get("classname") else name
-
-
-def _finding(file: str, block: dict[str, Any], limit: int) -> Finding:
-    complexity = int(block.get("complexity", 0))
+def _finding(file: str, item: dict[str, Any]) -> Finding:
+    said = str(item.get("message", ""))
+    match = _MESSAGE.match(said)
+    message = (
+        f"{match['name']} has cyclomatic complexity {match['value']} (max {match['max']})"
+        if match
+        else said
+    )
+    line, column = _location(item)
     return Finding(
         gate="complexity",
         rule_id="cyclomatic-complexity",
         severity="medium",
         file=file,
-        line=int(block.get("lineno") or 0),
-        column=int(block.get("col_offset") or 0) + 1,
-        message=f"{_title(block)} has cyclomatic complexity {complexity} (max {limit})",
+        line=line,
+        column=column,
+        message=message,
         rule=_COMPLEXITY_RULE,
     )
 
 
-def _parse_error(file: str, reason: str) -> Finding:
+def _parse_error(file: str, item: dict[str, Any]) -> Finding:
+    line, column = _location(item)
     return Finding(
         gate="complexity",
         rule_id="parse-error",
         severity="medium",
         file=file,
-        message=f"radon could not parse this file: {reason}",
+        line=line,
+        column=column,
+        message=f"ruff could not parse this file: {item.get('message', 'unknown error')}",
         rule=_PARSE_ERROR,
     )
