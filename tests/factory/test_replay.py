@@ -273,36 +273,41 @@ def _replay_hello_api(
 
 @pytest.mark.sandbox
 @pytest.mark.slow
-def test_hello_api_replays_to_its_recorded_stop(tmp_path: Path) -> None:
-    """Recorded by hand (2026-12-01): iteration 1 passes everything but ruff E501 in a protected
-    test; the coder, unable to edit tests, sends no change; the run stops as oscillating."""
+def test_hello_api_replays_to_convergence(tmp_path: Path) -> None:
+    """Recorded by hand (2026-12-01, at 53393d2): iteration 1 passes every gate but ruff I001 in a
+    test and all 3 scenarios; the tester, sent that finding, reads pyproject.toml through its tool
+    and fixes the import block; iteration 2 converges at 100."""
     run = _replay_hello_api(tmp_path, REPLAYS / "hello-api")
     run.check()
     output = "\n".join(run.lines)
-    assert run.exit_code == 1, output
-    assert run.served == {"gen": 5}
-    line_with(output, "iter 1 scenarios:", "satisfaction 100.0/100", "3 of 3 passed")
+    assert run.exit_code == 0, output
+    assert run.served == {"gen": 7}
     line_with(output, "iter 1 gates:", "ruff failed (1)", "6 of 7 required passed")
-    line_with(
-        output, "oscillating after 2 iteration(s)", "best iteration 1 (score 88.8)", "17,458 tokens"
-    )
+    line_with(output, "iter 1 scenarios:", "satisfaction 100.0/100", "3 of 3 passed")
+    line_with(output, "iter 2 tester: 1 test file(s): tests/test_http.py")
+    line_with(output, "iter 2 gates:", "7 of 7 required passed")
+    line_with(output, "converged after 2 iteration(s)", "score 100.0", "32,113 tokens")
     assert run.run_dir is not None and (run.run_dir / "ledger.sqlite").is_file()
 
 
 @pytest.mark.sandbox
 @pytest.mark.slow
+@pytest.mark.xfail(
+    strict=True,
+    raises=AssertionError,
+    reason="the sandbox image's python3-pytest-cov (bookworm's 4.0) cannot write JSON reports, so "
+    "the pytest gate errors in iteration 1 and the coder is asked where the recording has the "
+    "security reviewer (gen request #7)",
+)
 def test_hello_api_replays_with_the_docker_backend(tmp_path: Path) -> None:
     """The same conversation with generated code run in containers (as root in CI): the loop asks
-    the same things and stops the same way. The gate count is not compared: the image's own
-    pytest-cov decides whether the pytest gate can run there."""
+    the same things in the same order and converges the same way."""
     run = _replay_hello_api(tmp_path, REPLAYS / "hello-api", backend="docker")
     run.check()
     output = "\n".join(run.lines)
-    assert run.exit_code == 1, output
-    assert run.served == {"gen": 5}
-    line_with(output, "iter 1 scenarios:", "satisfaction 100.0/100", "3 of 3 passed")
-    line_with(output, "iter 1 gates:", "ruff failed (1)")
-    line_with(output, "oscillating after 2 iteration(s)", "17,458 tokens")
+    assert run.exit_code == 0, output
+    assert run.served == {"gen": 7}
+    line_with(output, "converged after 2 iteration(s)", "score 100.0", "32,113 tokens")
 
 
 @pytest.mark.sandbox
