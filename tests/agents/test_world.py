@@ -111,7 +111,7 @@ def test_gate_limits_come_from_the_settings(tmp_path: Path) -> None:
         assert "the spec rules" in text
     # the defaults, when the settings say nothing
     default = world(Settings()).render("coder")
-    assert "cyclomatic complexity 15" in gate_line(default, "complexity")
+    assert "cyclomatic complexity 10 (mccabe" in gate_line(default, "complexity")
     assert "at least 80%" in gate_line(default, "pytest")
     assert "required" in gate_line(default, "security-review")
 
@@ -194,7 +194,7 @@ def test_a_gates_scope_is_asked_of_the_gate() -> None:
     assert "convention = 'pep257'" in line and "of medium severity" in line
     assert "every other text file" in gate_line(text, "secrets")
     assert "checks pyproject.toml" in gate_line(text, "depaudit")
-    assert "Python files in src/ and tests/" in gate_line(text, "complexity")
+    assert "Python files in src/ (not tests/)" in gate_line(text, "complexity")
 
 
 def test_ruff_select_option_replaces_the_project_rules() -> None:

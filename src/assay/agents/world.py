@@ -27,6 +27,7 @@ from pydantic import BaseModel, ValidationError
 
 from assay.config import Settings
 from assay.gates.base import Gate, GateContext, SeverityName
+from assay.gates.complexity import DEFAULT_MAX
 from assay.messages import Changeset, FileChange
 
 __all__ = [
@@ -472,11 +473,18 @@ def _ruff_rules(options: Mapping[str, Any], pyproject: Mapping[str, Any]) -> str
     return text
 
 
-def _complexity_rules(options: Mapping[str, Any], _pyproject: Mapping[str, Any]) -> str:
+def _complexity_rules(options: Mapping[str, Any], pyproject: Mapping[str, Any]) -> str:
+    # the gate's limit: its `max`, else the project's ruff setting, else mccabe's 10
+    limit = (
+        options.get("max")
+        or _dig(pyproject, "tool", "ruff", "lint", "mccabe", "max-complexity")
+        or DEFAULT_MAX
+    )
     return (
-        f"no function or method above cyclomatic complexity {options.get('max')} (radon: every "
-        "if, elif, loop, except, boolean operator and comprehension condition counts); split "
-        "long functions"
+        f"no function or method above cyclomatic complexity {limit} (mccabe, as ruff's C901 "
+        "counts: every if, elif, loop, except clause and match case; boolean operators, "
+        "comprehensions and asserts do not; functions and classes nested in a function count "
+        "toward it); split long functions"
     )
 
 
