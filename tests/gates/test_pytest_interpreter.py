@@ -211,14 +211,11 @@ def test_auto_under_docker_runs_the_images_python3(tmp_path: Path) -> None:
     (root / "shop.py").write_text("def total(n: int) -> int:\n    return n * 7\n")
     out = tmp_path / "report.json"
     argv = ["gate", str(root), "--only", "pytest", "--format", "json", "-o", str(out)]
-    assert main(argv) == 1
+    # The image's pytest-cov is bookworm's 4.0: coverage is read from its Cobertura XML.
+    assert main(argv) == 0
     (result,) = json.loads(out.read_text())["results"]
     assert result["tool_version"] == "not inspected on the host: python3 (in the docker image)"
-    assert result["status"] == "error"  # bookworm's pytest-cov 4.0 writes no JSON
-    assert result["message"].startswith(
-        "the test interpreter python3 (in the docker image) has a pytest-cov that cannot write "
-        "JSON reports"
-    ), result["message"]
+    assert result["status"] == "passed" and result["metrics"]["coverage"] == 100.0
 
     (root / "pyproject.toml").write_text(
         (root / "pyproject.toml").read_text() + "coverage = 0\n"

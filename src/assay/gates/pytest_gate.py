@@ -1,7 +1,7 @@
 """The pytest gate: run the project's tests, read the JUnit XML, hold coverage to a threshold.
 
 Each failed or errored test is a finding at the test's file and ``def`` line. Coverage (from
-pytest-cov's JSON report) below ``coverage`` percent is one project-level finding.
+pytest-cov's Cobertura XML report) below ``coverage`` percent is one project-level finding.
 
 When the project has test files but pytest collects no test (exit 5), the gate reports
 ``not-evaluated``: nothing was verified, so it must not pass, yet no test failed either. A project
@@ -35,7 +35,7 @@ import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 from xml.etree import ElementTree as ET
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -243,7 +243,9 @@ def pytest_argv(
     argv += ["-o", "junit_family=xunit1"]  # xunit1 records each test's file and line
     if cov:
         argv += [f"--cov={src}" for src in ctx.options["source"]]
-        argv += [f"--cov-report=json:{coverage}", "--cov-report="]
+        # Cobertura XML, which every pytest-cov writes (JSON needs 4.1+; the sandbox image, built
+        # from Debian bookworm, has 4.0)
+        argv += [f"--cov-report=xml:{coverage}", "--cov-report="]
     return [*argv, *ctx.options["args"]]
 
 
@@ -421,7 +423,7 @@ class PytestGate:
     async def scan(self, ctx: GateContext, files: Sequence[str]) -> Scan:
         """Run the tests once and judge failures and coverage."""
         ctx.report_dir.mkdir(parents=True, exist_ok=True)
-        junit, coverage = ctx.report_dir / "junit.xml", ctx.report_dir / "coverage.json"
+        junit, coverage = ctx.report_dir / "junit.xml", ctx.report_dir / "coverage.xml"
         for stale in (junit, coverage):
             stale.unlink(missing_ok=True)
         backend = self.resolved_backend(ctx)
@@ -468,12 +470,6 @@ def _outcome(
             return Scan(
                 error=f"the test interpreter {what} has no pytest-cov (set "
                 "[tool.assay.gates.pytest] coverage = 0 to run without coverage)"
-            )
-        if re.search(r"--cov-report: invalid choice: .json:", said):
-            return Scan(
-                error=f"the test interpreter {what} has a pytest-cov that cannot write JSON "
-                "reports (4.0 or older; Debian bookworm's, in the sandbox image, is 4.0): install "
-                "a newer one there, or set [tool.assay.gates.pytest] coverage = 0"
             )
     if proc.returncode not in (0, 1, 2) or not junit.is_file():
         return Scan(error=f"{proc.describe_failure()}\n{ran}")
@@ -545,10 +541,11 @@ def _file_of(classname: str) -> str:
 
 
 def _coverage(path: Path) -> float | None:
+    """Total line coverage in percent from pytest-cov's Cobertura report (``line-rate``)."""
     try:
-        data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
-        return float(data["totals"]["percent_covered"])
-    except (OSError, ValueError, KeyError, TypeError):
+        root = ET.parse(path).getroot()  # noqa: S314  # nosec B314
+        return float(root.attrib["line-rate"]) * 100
+    except (OSError, ET.ParseError, KeyError, ValueError):
         return None
 
 
