@@ -697,7 +697,7 @@ class Factory:
 
         async def rescaffold() -> dict[str, Any]:
             self._sync_workspace()
-            write_scaffold(self.workspace, self.spec, amended)
+            write_scaffold(self.workspace, self.spec, amended, Checks.of(self.settings))
             message = f"iteration {n}: design amended at the coder's request\n\n{amended.amendment}"
             return self._commit(n, message)
 
