@@ -18,7 +18,9 @@ The report is lenient (a missing key shows as blank), but these are the shapes i
 - ``loop.decision``: ``iteration``, ``decision`` (continue / converged / stalled / oscillating /
   budget / max-iterations), ``reason``, ``scores`` (name -> number).
 - ``edit.rejected``: ``iteration``, ``path``, ``reason``.
-- ``workspace.commit``: ``iteration``, ``commit``, ``message``.
+- ``workspace.commit``: ``iteration``, ``commit``, ``message``; an autofix step (``tests/autofix``,
+  ``iter-N/autofix``) adds ``role`` and ``autofix``: ``files``, ``changed``, ``tools`` (name ->
+  version), ``commands``, ``problems``.
 - ``approval``: written by `assay approve`: ``approver``, ``reason``, ``os_user``, ``head``,
   ``signature``.
 - ``run.finished``: ``outcome`` (converged / stalled / ...), ``iterations``, ``best_iteration``,
