@@ -7,6 +7,7 @@ from __future__ import annotations
 import importlib.util
 import sys
 from pathlib import Path
+from typing import Literal
 
 import pytest
 from pydantic_ai.messages import ModelMessage, ModelResponse
@@ -109,7 +110,9 @@ LOW = SecurityFinding(
 )  # fmt: skip
 
 
-async def _run(tmp_path: Path, review_feedback: str) -> tuple[Path, list[str]]:
+async def _run(
+    tmp_path: Path, review_feedback: Literal["blocking", "all"]
+) -> tuple[Path, list[str]]:
     prompts: list[str] = []
     inner = app.fixing_coder()
 
@@ -132,7 +135,9 @@ async def _run(tmp_path: Path, review_feedback: str) -> tuple[Path, list[str]]:
 
 
 @pytest.mark.parametrize("mode", ["all", "blocking"])
-async def test_an_approving_reviews_findings(tmp_path: Path, mode: str) -> None:
+async def test_an_approving_reviews_findings(
+    tmp_path: Path, mode: Literal["blocking", "all"]
+) -> None:
     run_dir, prompts = await _run(tmp_path, mode)
     with Ledger.open(run_dir, create=False) as ledger:
         events = list(ledger.events())

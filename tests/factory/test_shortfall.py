@@ -146,6 +146,7 @@ async def test_the_second_iteration_reuses_every_verdict_and_the_run_says_what_c
     assert (run_dir / "cache" / "judge-verdicts.json").is_file()
 
     why = run_shortfall(run_dir)
+    assert why is not None
     assert why.startswith("iteration 2 scored 98.0: scenarios -2.0 (satisfaction 95.0): health ")
     assert "step 2 (" in why and "'Ask again': judged 90: scripted shortfall at 90.0" in why
     summary = summarize(events, run_id="svc-1")

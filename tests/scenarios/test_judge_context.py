@@ -4,6 +4,7 @@ verdicts reused across iterations and across a resume, counted by a scripted jud
 from __future__ import annotations
 
 import re
+import secrets
 import shutil
 import sys
 from collections.abc import Callable
@@ -12,6 +13,7 @@ from typing import Any
 
 from pydantic_ai.messages import ModelMessage, ModelRequest, ModelResponse, UserPromptPart
 from pydantic_ai.models.function import AgentInfo, FunctionModel
+from ruamel.yaml import YAML
 
 from assay.agents.judge import Judge
 from assay.commands._holdout import ScenarioValidator
@@ -263,6 +265,10 @@ steps:
 def test_a_secret_looking_variable_is_shown_as_written() -> None:
     from assay.scenarios.steps import _sent_command
 
-    sent = _sent_command("tool", {"API_TOKEN": "s3cr3t", "MODE": "fast"},
-                         {"API_TOKEN": "{token}", "MODE": "fast"}, None)  # fmt: skip
+    # The environment as the scenario file writes it, and as it ran with a (random) secret
+    # substituted: the secret's value must never reach the judge.
+    written = YAML(typ="safe").load("API_TOKEN: '{token}'\nMODE: fast\n")
+    ran = {**written, "API_TOKEN": secrets.token_hex(8)}
+    sent = _sent_command("tool", ran, written, None)
     assert sent == "$ tool\nenv API_TOKEN={token}\nenv MODE=fast"
+    assert ran["API_TOKEN"] not in sent
