@@ -1,0 +1,75 @@
+"""OctopusGarden's own specs, unchanged, replayed from conversations an LLM played for real.
+
+Each fixture under tests/replays/og-* was recorded through ../shared/tools/llm-bridge.py: one LLM
+played the model behind every role, a second one the judge, neither saw the scenarios (see the
+fixture's README). The replay runs the real `assay run` in a subprocess, over real HTTP, with the
+real gates and the real sandbox, once under docker as root (as recorded) and once under bwrap,
+and must reach the recorded outcome asking exactly what the recording holds.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from assay.sandbox.bwrap import bwrap_problem
+from assay.sandbox.docker import docker_problem
+from assay.testing.replay import ReplayRun, replay_run
+from tests.conftest import COMPAT, REPO, line_with, require_or_skip
+
+REPLAYS = REPO / "tests" / "replays"
+
+#: fixture -> (OctopusGarden spec folder, the recorded run's last lines that must come back)
+RECORDED: dict[str, tuple[str, tuple[str, ...]]] = {
+    "og-hello-api": (
+        "hello-api",
+        ("iter 1 scenarios: satisfaction 100.0/100, 5 of 5 passed",
+         "converged after 1 iteration(s)", "score 100.0"),
+    ),
+}  # fmt: skip
+
+
+def _replay(tmp_path: Path, fixture: str, backend: str) -> ReplayRun:
+    if backend == "docker":
+        require_or_skip(docker_problem() is None, f"docker: {docker_problem()}")
+    else:
+        require_or_skip(bwrap_problem() is None, f"bwrap: {bwrap_problem()}")
+    spec_dir = COMPAT / RECORDED[fixture][0]
+    config = tmp_path / "assay.toml"
+    config.write_text(f'[sandbox]\nbackend = "{backend}"\n')
+    env = {k: v for k, v in os.environ.items() if k == "DOCKER_HOST"}
+    return replay_run(
+        REPLAYS / fixture / "conversation.jsonl",
+        spec_dir / "spec.md",
+        scenarios=spec_dir / "scenarios",
+        runs_dir=tmp_path / "runs",
+        args=["--config", str(config), "--max-iterations", "4"],
+        cwd=tmp_path,
+        env=env,
+    )
+
+
+@pytest.mark.sandbox
+@pytest.mark.slow
+@pytest.mark.parametrize("backend", ["docker", "bwrap"])
+@pytest.mark.parametrize("fixture", sorted(RECORDED))
+def test_a_played_conversation_replays_to_its_recorded_outcome(
+    tmp_path: Path, fixture: str, backend: str
+) -> None:
+    run = _replay(tmp_path, fixture, backend)
+    output = "\n".join(run.lines)
+    run.check()  # every request was one the recording holds, and every answer was used
+    assert run.exit_code == 0, output
+    for expected in RECORDED[fixture][1]:
+        line_with(output, expected)
+    assert run.run_dir is not None
+    workspace = run.run_dir / "workspace"
+    # host git works in the workspace, whoever ran the code, and the tree is what was committed
+    status = subprocess.run(
+        ["git", "-C", str(workspace), "status", "--porcelain"],
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    assert status.stdout == "", status.stdout
