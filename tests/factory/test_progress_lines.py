@@ -401,3 +401,17 @@ def test_assay_run_no_live_prints_one_line_per_step(
     (run_dir,) = [p.parent for p in runs.glob("*/ledger.sqlite")]
     assert main(["resume", str(run_dir), "--no-live"]) == 0
     assert not [line for line in capsys.readouterr().err.splitlines() if PREFIX.match(line)]
+
+
+def test_feedback_says_which_role_each_item_goes_to() -> None:
+    def item(file: str, source: str = "ruff") -> dict[str, Any]:
+        return {"source": source, "severity": "medium", "file": file, "message": "m"}
+
+    def feedback(*items: dict[str, Any]) -> Event:
+        message = {"kind": "feedback", "iteration": 2, "items": list(items), "files": []}
+        return event("message", {"iteration": 2, "sender": "factory", "message": message})
+
+    mixed = feedback(item("src/app.py"), item("tests/test_app.py"), item("src/db.py"))
+    assert one_line(mixed) == "iter 2 feedback: 3 item(s) (coder 2, tester 1), 0 file(s)"
+    only_tests = feedback(item("tests/test_app.py"))
+    assert one_line(only_tests) == "iter 2 feedback: 1 item(s) for the tester, 0 file(s)"

@@ -74,6 +74,25 @@ def _num(value: object) -> float | None:
     return None
 
 
+def _owners(items: list[dict[str, Any]]) -> str:
+    """`` for the coder`` or `` (coder 3, tester 1)``: which role each item goes to."""
+    from pydantic import ValidationError
+
+    from assay.factory.feedback import owner_of
+    from assay.messages import FeedbackItem
+
+    counts: dict[str, int] = {}
+    for item in items:
+        try:
+            owner = owner_of(FeedbackItem.model_validate(item))
+        except ValidationError:
+            owner = "coder"
+        counts[owner] = counts.get(owner, 0) + 1
+    if len(counts) <= 1:
+        return f" for the {next(iter(counts), 'coder')}"
+    return " (" + ", ".join(f"{role} {n}" for role, n in sorted(counts.items())) + ")"
+
+
 def _dicts(value: object) -> list[dict[str, Any]]:
     return [v for v in value if isinstance(v, dict)] if isinstance(value, list) else []
 
@@ -149,7 +168,8 @@ def _message(p: Mapping[str, Any]) -> str | None:
         omitted = _int(message.get("omitted"))
         more = f", {omitted} omitted" if omitted else ""
         listed = len(named) if isinstance(named, list) else 0
-        return f"{_iter(p, 'feedback')} {len(items)} item(s) for the coder{more}, {listed} file(s)"
+        counted = f"{len(items)} item(s){_owners(items)}{more}"
+        return f"{_iter(p, 'feedback')} {counted}, {listed} file(s)"
     return None  # the spec (the run.started line names it) and the review (its own event)
 
 
