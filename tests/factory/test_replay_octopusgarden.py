@@ -29,6 +29,11 @@ RECORDED: dict[str, tuple[str, tuple[str, ...]]] = {
         ("iter 1 scenarios: satisfaction 100.0/100, 5 of 5 passed",
          "converged after 1 iteration(s)", "score 100.0"),
     ),
+    "og-todo-app": (
+        "todo-app",
+        ("iter 1 scenarios: satisfaction 100.0/100, 13 of 13 passed",
+         "converged after 1 iteration(s)", "score 100.0"),
+    ),
 }  # fmt: skip
 
 
