@@ -31,6 +31,7 @@ from pydantic_ai.models.function import AgentInfo, FunctionModel
 from assay.agents.architect import design_problem, start_command_problem
 from assay.commands._holdout import ScenarioValidator
 from assay.config import FactoryConfig, Settings
+from assay.errors import RunError
 from assay.evidence.html import render_html
 from assay.evidence.summary import summarize
 from assay.factory.feedback import for_role, owner_of, stranded
@@ -369,6 +370,18 @@ async def test_a_start_command_with_shell_syntax_goes_back_to_the_architect(
     design = envelope(run_dir, "architect")["message"]
     assert design["start_command"] == "python -m app"
     assert outcome.outcome == "converged"
+
+
+async def test_an_architect_that_never_passes_the_check_is_not_called_an_outage(
+    tmp_path: Path,
+) -> None:
+    bad = SERVED.model_copy(update={"start_command": "PORT=8080 python -m app"})
+    architect = Architect([bad, bad, bad, bad], [])
+    with pytest.raises(RunError) as caught:
+        await run(tmp_path, coder=clean_coder(), architect=architect.model(), max_iterations=1)
+    said = str(caught.value)
+    assert "never passed their checks" in said and "assay resume" in said
+    assert "model provider failed" not in said
 
 
 async def test_the_coder_asks_for_a_design_change(tmp_path: Path) -> None:

@@ -248,6 +248,13 @@ class Factory:
         """Run to a stop condition, or resume from the last completed step."""
         try:
             return await self._run()
+        except UnexpectedModelBehavior as exc:
+            # The provider answered, but never with output that passed its checks (a design
+            # whose start command is shell, a schema violation): not an outage.
+            raise RunError(
+                f"the model's answers never passed their checks ({exc}); each attempt is in the "
+                f"ledger; try again with `assay resume {self.run_dir}`, or a stronger model"
+            ) from None
         except AgentRunError as exc:
             raise RunError(
                 f"model provider failed: {exc}; continue with `assay resume {self.run_dir}`"
