@@ -56,7 +56,8 @@ def by_hand(project: Path, package: str, scratch: Path) -> list[list[str]]:
         [str(BIN / "semgrep"), "scan", "--metrics=off", "--disable-version-check", "--quiet",
          "--json", "--config", str(RULES), package],
         [str(BIN / "detect-secrets"), "scan", "--all-files", package],
-        [str(BIN / "radon"), "cc", "-j", package],
+        [str(BIN / "ruff"), "check", "--no-cache", "--select", "C901", "--output-format=json",
+         "--exit-zero", package],
     ]  # fmt: skip
 
 
