@@ -130,6 +130,11 @@ class Design(_Message):
     amendment: str = ""
     """Only in a design amended at the coder's request: what changed from the previous design and
     why. Empty in the first design."""
+    unmet_requirements: list[str] = Field(default_factory=list)
+    """Requirements of the spec this design cannot meet in the environment it is built in (a
+    framework that is not installed, a port it must not choose), one per line, quoting the spec.
+    Empty when the design meets the whole spec. A run with unmet requirements does not converge:
+    it stops as blocked, so that a person decides."""
 
 
 class TestFile(_Message):

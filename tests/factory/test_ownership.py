@@ -372,6 +372,22 @@ async def test_a_start_command_with_shell_syntax_goes_back_to_the_architect(
     assert outcome.outcome == "converged"
 
 
+async def test_a_design_that_cannot_meet_the_spec_blocks_instead_of_converging(
+    tmp_path: Path,
+) -> None:
+    unmet = "the spec requires FastAPI and uvicorn, which this environment does not install"
+    design = SERVED.model_copy(update={"unmet_requirements": [unmet]})
+    outcome, run_dir = await run(
+        tmp_path, coder=clean_coder(), architect=Architect([design], []).model(), max_iterations=2
+    )
+    assert outcome.outcome == "blocked"
+    assert outcome.best_score == 100.0  # the code passed everything: the spec is what is unmet
+    with Ledger.open(run_dir, create=False) as ledger:
+        (decision,) = [e.payload for e in ledger.events(kind="loop.decision")]
+    assert decision["decision"] == "blocked" and unmet in decision["reason"]
+    assert "a person must change the environment or the spec" in decision["reason"]
+
+
 async def test_an_architect_that_never_passes_the_check_is_not_called_an_outage(
     tmp_path: Path,
 ) -> None:

@@ -495,6 +495,9 @@ class Factory:
         satisfaction = validation.satisfaction if validation is not None else None
         scored = score_iteration(report, satisfaction, self.cfg.threshold)
         decision, reason = tracker.decide(n, scored, self.head)
+        if decision == "converged" and art.design.unmet_requirements:
+            # Everything passes, but the design says the spec is not met: no role can fix that.
+            decision, reason = "blocked", _unmet_reason(art.design, scored.score)
         fresh = fb_env.message
         assert isinstance(fresh, Feedback)
         stuck = stranded(feedback, fresh, asked)
@@ -857,6 +860,14 @@ def _quote(text: str, limit: int = 400) -> str:
     if not flat:
         return "(it gave no explanation)"
     return f'"{flat if len(flat) <= limit else flat[: limit - 3] + "..."}"'
+
+
+def _unmet_reason(design: Design, score: float) -> str:
+    unmet = "; ".join(design.unmet_requirements)
+    return (
+        f"the checks pass (score {score:.1f}), but the architect's design cannot meet the spec "
+        f"here: {_quote(unmet)}; a person must change the environment or the spec"
+    )
 
 
 def _stranded_reason(item: FeedbackItem, changeset: Changeset, asked: Collection[str]) -> str:

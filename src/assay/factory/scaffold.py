@@ -168,6 +168,11 @@ select = ["E", "F", "W", "I", "B", "UP", "S", "SIM"]
 # the complexity gate's limit, checked by `ruff check --select C901 .`
 max-complexity = {complexity_max}
 
+[tool.ruff.lint.isort]
+# the tests are written (and autofixed) before src/{package} exists: name it, so the import
+# grouping does not change once the code is there
+known-first-party = ["{package}"]
+
 [tool.mypy]
 strict = {mypy_strict}
 python_version = "3.11"
