@@ -39,6 +39,7 @@ __all__ = [
     "SecurityFinding",
     "SecurityReview",
     "Spec",
+    "TestConflict",
     "TestFile",
     "TestSuite",
     "content_hash",
@@ -176,6 +177,16 @@ class FileChange(_Message):
         return self
 
 
+class TestConflict(_Message):
+    """A test the coder disputes."""
+
+    __test__ = False
+    file: str = Field(pattern=r"^tests/")
+    """The test file, under ``tests/``."""
+    reason: str
+    """Which test, what it asserts, and why that cannot hold with the spec or the feedback."""
+
+
 class Changeset(_Message):
     """The coder's output: files to write or patch, files to delete, and why."""
 
@@ -192,6 +203,10 @@ class Changeset(_Message):
     dependencies, module layout or file plan, which you cannot edit): what must change and why.
     The architect answers with an amended design that later iterations use. Leave it unset
     otherwise."""
+    test_conflict: TestConflict | None = None
+    """Set only when a test cannot pass together with the spec or the feedback (it pins a choice
+    the spec leaves open, or the opposite of what the feedback asks): which test and why. The
+    tester, who owns the tests, revises it in this iteration. Leave it unset otherwise."""
 
 
 class GateSummary(_Message):

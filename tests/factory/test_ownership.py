@@ -47,6 +47,7 @@ from assay.messages import (
     Feedback,
     FeedbackItem,
     FileChange,
+    TestConflict,
     TestFile,
     TestSuite,
 )
@@ -625,3 +626,63 @@ async def test_the_holdout_service_starts_from_the_amended_design(tmp_path: Path
     assert envelope(run_dir, "iter-1/architect")["message"]["start_command"] == (
         "python -m svc.server"
     )
+
+
+# -- a test the coder disputes goes to the tester in the same iteration ---------------------------
+
+SETTLED_TEST = GOOD_TEST.replace("test_greet_mentions_name", "test_greet_names_the_person")
+
+
+async def test_a_test_the_coder_disputes_is_revised_by_the_tester_at_once(
+    tmp_path: Path,
+) -> None:
+    dispute = TestConflict(
+        file=TESTS, reason="test_greet_mentions_name pins a greeting format the spec leaves open"
+    )
+
+    def coder(prompt: str) -> Changeset:
+        return Changeset(
+            files=[
+                FileChange(path="src/app/__init__.py", content='"""The app."""\n'),
+                FileChange(path="src/app/core.py", content=CLEAN_CORE),
+            ],
+            rationale="write core",
+            test_conflict=dispute,
+        )
+
+    def settle(prompt: str) -> TestSuite:
+        return TestSuite(files=[TestFile(path=TESTS, content=SETTLED_TEST)], rationale="as spec")
+
+    tester = ScriptedTester(GOOD_TEST, settle)
+    outcome, run_dir = await run(
+        tmp_path, coder=scripted(coder, name="coder"), tester=tester.model(), max_iterations=2
+    )
+    assert outcome.outcome == "converged" and outcome.iterations == 1
+    assert calls(run_dir, "tester") == [0, 1, 1]  # the suite, then the dispute (a tool call first)
+    done = steps(run_dir)
+    assert "iter-1/tester-conflict" in done and "iter-1/tester-conflict-tests" in done
+    assert done.index("iter-1/commit") < done.index("iter-1/tester-conflict") < done.index(
+        "iter-1/gates"
+    )
+    (prompt,) = tester.prompts
+    assert "the coder disputes this test" in prompt and "greeting format" in prompt
+    assert (run_dir / "workspace" / TESTS).read_text() == SETTLED_TEST
+
+
+async def test_a_disputed_test_the_tester_keeps_blocks_the_run(tmp_path: Path) -> None:
+    def coder(prompt: str) -> Changeset:
+        return Changeset(
+            rationale="the code is right; the test is not",
+            test_conflict=TestConflict(file=TESTS, reason="it asserts a format the spec omits"),
+        )
+
+    def keep(prompt: str) -> TestSuite:
+        return TestSuite(files=[TestFile(path=TESTS, content=GOOD_TEST)], rationale="it is right")
+
+    outcome, run_dir = await run(
+        tmp_path, coder=scripted(coder, name="coder"),
+        tester=ScriptedTester(GOOD_TEST, keep).model(), max_iterations=2,
+    )  # fmt: skip
+    assert outcome.outcome == "blocked"
+    reason = events(run_dir, "loop.decision")[-1].payload["reason"]
+    assert "the tester returned no change" in reason and "it is right" in reason

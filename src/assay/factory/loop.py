@@ -75,6 +75,7 @@ from assay.messages import (
     Role,
     SecurityReview,
     Spec,
+    TestConflict,
     TestSuite,
 )
 from assay.sandbox.ownership import reclaim
@@ -461,6 +462,9 @@ class Factory:
             reviewed = (changeset, cs_id)
             if changeset.design_change:
                 asked.add("architect")
+            disputed = await self._settle_test_conflict(n, art, protected, changeset, cs_id, asked)
+            if disputed is not None:
+                return await self._blocked(n, disputed, tracker)
         earlier = tracker.repeated(n, self.git.tree(self.head))
         if earlier is not None:
             reason = f"after changes, the workspace is identical to iteration {earlier}'s"
@@ -552,7 +556,12 @@ class Factory:
         first = feedback.items[0] if feedback and feedback.items else None
         asked_for = f" for {describe(first)}" if first else ""
         finding = _finding(first) if first else ""
-        if not (changeset.files or changeset.deletions or changeset.design_change):
+        if not (
+            changeset.files
+            or changeset.deletions
+            or changeset.design_change
+            or changeset.test_conflict
+        ):
             return (
                 f"the coder returned no change{asked_for}: {_quote(changeset.rationale)}{finding}"
             )
@@ -582,7 +591,7 @@ class Factory:
         rejections = [Rejection(r["path"], r["reason"]) for r in committed["rejected"]]
         self.head = committed["commit"]
         await self._autofix(f"iter-{n}/autofix", n, "coder", [f.path for f in kept.files])
-        if self.git.tree(self.head) == before:
+        if self.git.tree(self.head) == before and changeset.test_conflict is None:
             refused = "; ".join(f"{r.path}: {r.reason}" for r in rejections)
             why = f" (rejected: {refused})" if refused else ""
             return (
@@ -591,6 +600,27 @@ class Factory:
             )
         return (changeset, cs_env.id), rejections
 
+    async def _settle_test_conflict(
+        self,
+        n: int,
+        art: _Artifacts,
+        protected: list[str],
+        changeset: Changeset,
+        parent: str,
+        asked: set[Owner],
+    ) -> str | None:
+        """When the coder disputes a test (it pins what the spec leaves open, or contradicts the
+        feedback), its owner, the tester, revises it now, before the gates. Returns why the run
+        is blocked, or None."""
+        if changeset.test_conflict is None:
+            return None
+        asked.add("tester")
+        disputed = _conflict_feedback(n, changeset.test_conflict)
+        revised = await self._revise_tests(
+            n, art, protected, disputed, parent, key="tester-conflict"
+        )
+        return revised if isinstance(revised, str) else None
+
     async def _revise_tests(
         self,
         n: int,
@@ -598,10 +628,13 @@ class Factory:
         protected: list[str],
         feedback: Feedback,
         parent: str,
+        *,
+        key: str = "tester",
     ) -> tuple[Changeset, str] | str:
         """The tester revises its suite for the findings in it, seeing its own files, the
         findings and the design but not the code. Returns the revision as a changeset for the
-        review (and its envelope id), or why the run is blocked."""
+        review (and its envelope id), or why the run is blocked. `key` names the steps (a second
+        revision in one iteration, for a test the coder disputes, has its own)."""
         self._emit(phase="tester", iteration=n, gates={}, decision="")
         tester = self._model("tester", self.models.tester, "tester")
         design, findings = art.design, render_feedback(feedback)
@@ -617,7 +650,7 @@ class Factory:
                 return (await self.agents.tester(tester).run(prompt, deps=deps)).output
 
         env = await self._message(
-            f"iter-{n}/tester", sender="tester", model=tester.model_label, iteration=n,
+            f"iter-{n}/{key}", sender="tester", model=tester.model_label, iteration=n,
             parents=[art.design_env.id, art.suite_env.id, parent], produce=revise,
         )  # fmt: skip
         suite = env.message
@@ -625,14 +658,17 @@ class Factory:
 
         async def write() -> dict[str, Any]:
             self._sync_workspace()
-            changed = self._write_tests(n, suite, step=f"iter-{n}/tester-rejected")
+            changed = self._write_tests(n, suite, step=f"iter-{n}/{key}-rejected")
             if not changed:  # recorded, with no empty commit
                 return {"iteration": n, "commit": self.head, "tree": self.git.tree(self.head),
                         "message": "tests unchanged", "changed": []}  # fmt: skip
             message = f"iteration {n}: tests revised by the tester\n\n{suite.rationale}"
             return self._commit(n, message, changed=changed)
 
-        written = await self._step(f"iter-{n}/tests", k.WORKSPACE_COMMIT, write)
+        written = await self._step(
+            f"iter-{n}/tests" if key == "tester" else f"iter-{n}/{key}-tests", k.WORKSPACE_COMMIT,
+            write,
+        )  # fmt: skip
         self.head = written["commit"]
         changed: list[str] = written["changed"]
         if not changed:
@@ -640,7 +676,10 @@ class Factory:
                 f"the tester returned no change for {describe(feedback.items[0])}: "
                 f"{_quote(suite.rationale)}{_finding(feedback.items[0])}"
             )
-        await self._autofix(f"iter-{n}/tests-autofix", n, "tester", changed)
+        await self._autofix(
+            f"iter-{n}/tests-autofix" if key == "tester" else f"iter-{n}/{key}-autofix", n,
+            "tester", changed,
+        )  # fmt: skip
         art.suite_env = env
         for path in changed:
             if path not in art.tests:
@@ -860,6 +899,15 @@ def _quote(text: str, limit: int = 400) -> str:
     if not flat:
         return "(it gave no explanation)"
     return f'"{flat if len(flat) <= limit else flat[: limit - 3] + "..."}"'
+
+
+def _conflict_feedback(n: int, conflict: TestConflict) -> Feedback:
+    """The coder's dispute of a test, as the one item the tester is asked to settle."""
+    item = FeedbackItem(
+        source="coder", severity="medium", file=conflict.file,
+        message=f"the coder disputes this test: {conflict.reason}",
+    )  # fmt: skip
+    return Feedback(iteration=n, items=[item], files=[conflict.file])
 
 
 def _unmet_reason(design: Design, score: float) -> str:
