@@ -661,8 +661,10 @@ async def test_a_test_the_coder_disputes_is_revised_by_the_tester_at_once(
     assert calls(run_dir, "tester") == [0, 1, 1]  # the suite, then the dispute (a tool call first)
     done = steps(run_dir)
     assert "iter-1/tester-conflict" in done and "iter-1/tester-conflict-tests" in done
-    assert done.index("iter-1/commit") < done.index("iter-1/tester-conflict") < done.index(
-        "iter-1/gates"
+    assert (
+        done.index("iter-1/commit")
+        < done.index("iter-1/tester-conflict")
+        < done.index("iter-1/gates")
     )
     (prompt,) = tester.prompts
     assert "the coder disputes this test" in prompt and "greeting format" in prompt
