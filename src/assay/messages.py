@@ -134,8 +134,8 @@ class Design(_Message):
     unmet_requirements: list[str] = Field(default_factory=list)
     """Requirements of the spec this design cannot meet in the environment it is built in (a
     framework that is not installed, a port it must not choose), one per line, quoting the spec.
-    Empty when the design meets the whole spec. A run with unmet requirements does not converge:
-    it stops as blocked, so that a person decides."""
+    Empty when the design meets the whole spec. A design with unmet requirements stops the run
+    as blocked before anything is built, so that a person decides."""
 
 
 class TestFile(_Message):

@@ -373,7 +373,7 @@ async def test_a_start_command_with_shell_syntax_goes_back_to_the_architect(
     assert outcome.outcome == "converged"
 
 
-async def test_a_design_that_cannot_meet_the_spec_blocks_instead_of_converging(
+async def test_a_design_that_cannot_meet_the_spec_stops_the_run_before_anything_is_built(
     tmp_path: Path,
 ) -> None:
     unmet = "the spec requires FastAPI and uvicorn, which this environment does not install"
@@ -381,12 +381,13 @@ async def test_a_design_that_cannot_meet_the_spec_blocks_instead_of_converging(
     outcome, run_dir = await run(
         tmp_path, coder=clean_coder(), architect=Architect([design], []).model(), max_iterations=2
     )
-    assert outcome.outcome == "blocked"
-    assert outcome.best_score == 100.0  # the code passed everything: the spec is what is unmet
+    assert (outcome.outcome, outcome.iterations) == ("blocked", 0)
     with Ledger.open(run_dir, create=False) as ledger:
         (decision,) = [e.payload for e in ledger.events(kind="loop.decision")]
     assert decision["decision"] == "blocked" and unmet in decision["reason"]
     assert "a person must change the environment or the spec" in decision["reason"]
+    assert calls(run_dir, "architect") == [0]  # and nobody else: nothing was built
+    assert calls(run_dir, "tester") == calls(run_dir, "coder") == []
 
 
 async def test_an_architect_that_never_passes_the_check_is_not_called_an_outage(

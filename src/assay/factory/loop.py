@@ -274,6 +274,11 @@ class Factory:
             design_env, suite_env = await self._prepare()
         except BudgetExceeded as exc:
             return await self._finish("budget", str(exc), 0, StopTracker(1, 1, False))
+        if suite_env is None:
+            assert isinstance(design_env.message, Design)
+            reason = _unmet_reason(design_env.message)
+            await self._decide(0, "blocked", reason, None, StopTracker(1, 1, False))
+            return await self._finish("blocked", reason, 0, StopTracker(1, 1, False))
         the_suite = suite_env.message
         assert isinstance(design_env.message, Design) and isinstance(the_suite, TestSuite)
         art = _Artifacts(design_env, suite_env, [f.path for f in the_suite.files])
@@ -324,7 +329,8 @@ class Factory:
         await self._step("run.started", k.RUN_STARTED, started)
         self._emit(phase="starting")
 
-    async def _prepare(self) -> tuple[Envelope, Envelope]:
+    async def _prepare(self) -> tuple[Envelope, Envelope | None]:
+        """The design, then (unless it cannot meet the spec here) the scaffold and the tests."""
         spec_env = await self._message(
             "spec", sender="human", model="", iteration=0, parents=[], produce=self._spec
         )
@@ -343,6 +349,8 @@ class Factory:
         )  # fmt: skip
         the_design = design_env.message
         assert isinstance(the_design, Design)
+        if the_design.unmet_requirements:  # nothing built here could be accepted: stop now
+            return design_env, None
 
         async def scaffold() -> dict[str, Any]:
             # A kill mid-step can leave a partial scaffold, even its commit: start it over.
@@ -500,8 +508,8 @@ class Factory:
         scored = score_iteration(report, satisfaction, self.cfg.threshold)
         decision, reason = tracker.decide(n, scored, self.head)
         if decision == "converged" and art.design.unmet_requirements:
-            # Everything passes, but the design says the spec is not met: no role can fix that.
-            decision, reason = "blocked", _unmet_reason(art.design, scored.score)
+            # An amended design says the spec is not met: no role can fix that.
+            decision, reason = "blocked", _unmet_reason(art.design)
         fresh = fb_env.message
         assert isinstance(fresh, Feedback)
         stuck = stranded(feedback, fresh, asked)
@@ -910,11 +918,11 @@ def _conflict_feedback(n: int, conflict: TestConflict) -> Feedback:
     return Feedback(iteration=n, items=[item], files=[conflict.file])
 
 
-def _unmet_reason(design: Design, score: float) -> str:
+def _unmet_reason(design: Design) -> str:
     unmet = "; ".join(design.unmet_requirements)
     return (
-        f"the checks pass (score {score:.1f}), but the architect's design cannot meet the spec "
-        f"here: {_quote(unmet)}; a person must change the environment or the spec"
+        f"the architect's design cannot meet the spec here: {_quote(unmet)}; a person must "
+        "change the environment or the spec"
     )
 
 
