@@ -150,7 +150,12 @@ def test_the_diff_example_applies(tmp_path: Path) -> None:
     text = world().render("coder")
     shown = Changeset.model_validate_json(_json_block(text))
     assert shown == EXAMPLE_CHANGESET
-    assert EXAMPLE_BEFORE.rstrip("\n") in text
+    # the file as shown, numbered so that its empty lines count: the hunk's "-4,2" is findable
+    numbered = [
+        f"{i:>2} | {line}".rstrip() for i, line in enumerate(EXAMPLE_BEFORE.splitlines(), 1)
+    ]
+    assert "\n".join(numbered) in text and " 4 | def greet(name: str) -> str:" in text
+    assert "5 lines" in text and len(numbered) == 5
     core = tmp_path / "src" / "app" / "core.py"
     core.parent.mkdir(parents=True)
     core.write_text(EXAMPLE_BEFORE, encoding="utf-8")

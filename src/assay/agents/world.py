@@ -277,9 +277,10 @@ def _coder_notes(world: World) -> str:
             "- `deletions`: workspace-relative paths of files to delete.",
             "- `rationale`: what changed and why; it becomes the commit message.",
             "",
-            "Example: `src/app/core.py` holds these 5 lines:",
-            "```python",
-            EXAMPLE_BEFORE.rstrip("\n"),
+            "Example: `src/app/core.py` holds these 5 lines (numbered here, two of them "
+            "empty; the numbers are not in the file):",
+            "```",
+            *(f"{i:>2} | {line}".rstrip() for i, line in enumerate(EXAMPLE_BEFORE.splitlines(), 1)),
             "```",
             "This changeset patches line 5, writes `src/app/__init__.py` whole and deletes "
             "`src/app/old.py`:",
