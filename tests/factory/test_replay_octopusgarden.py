@@ -78,3 +78,28 @@ def test_a_played_conversation_replays_to_its_recorded_outcome(
         capture_output=True, text=True, check=True,
     )  # fmt: skip
     assert status.stdout == "", status.stdout
+
+
+@pytest.mark.sandbox
+@pytest.mark.slow
+def test_a_played_design_that_cannot_meet_its_spec_replays_to_blocked(tmp_path: Path) -> None:
+    """A FastAPI spec where nothing installs FastAPI: the played architect lists the requirement
+    as unmet, and the run stops before anything is built (see the fixture's README)."""
+    require_or_skip(bwrap_problem() is None, f"bwrap: {bwrap_problem()}")
+    fixture = REPLAYS / "blocked-fastapi"
+    config = tmp_path / "assay.toml"
+    config.write_text('[sandbox]\nbackend = "bwrap"\n')
+    run = replay_run(
+        fixture / "conversation.jsonl",
+        fixture / "input" / "spec.md",
+        scenarios=fixture / "input" / "scenarios",
+        runs_dir=tmp_path / "runs",
+        args=["--config", str(config), "--max-iterations", "4"],
+        cwd=tmp_path,
+    )
+    output = "\n".join(run.lines)
+    run.check()
+    assert run.exit_code == 1, output
+    assert run.served == {"gen": 1}
+    line_with(output, "iter 0 decision: blocked", "cannot meet the spec here", "FastAPI")
+    line_with(output, "blocked after 0 iteration(s)")
