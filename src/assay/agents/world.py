@@ -470,7 +470,12 @@ def _ruff_rules(options: Mapping[str, Any], pyproject: Mapping[str, Any]) -> str
         if length:
             text += f", line-length {length}"
     if options.get("format", True):
-        text += "; and `ruff format --check`: files must be exactly as `ruff format` writes them"
+        text += (
+            "; and `ruff format --check`: files must be exactly as `ruff format` writes them. "
+            "Before any gate runs, assay applies `ruff check --fix` (safe fixes only) and `ruff "
+            "format` to the Python files you wrote and commits that as its own step, so your "
+            "files may come back reformatted; what those fixers cannot fix is yours"
+        )
     return text
 
 
