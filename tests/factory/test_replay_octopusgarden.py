@@ -29,6 +29,12 @@ RECORDED: dict[str, tuple[str, tuple[str, ...]]] = {
         ("iter 1 scenarios: satisfaction 100.0/100, 5 of 5 passed",
          "converged after 1 iteration(s)", "score 100.0"),
     ),
+    "og-kv-store": (
+        "kv-store",
+        ("iter 1 review: reject", "iter 2 review: approve",
+         "iter 2 scenarios: satisfaction 100.0/100, 7 of 7 passed",
+         "converged after 2 iteration(s)", "score 100.0"),
+    ),
     "og-todo-app": (
         "todo-app",
         ("iter 1 scenarios: satisfaction 100.0/100, 13 of 13 passed",
