@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -56,12 +57,40 @@ class Bundle:
     files: list[str]
 
 
-def _prepare(out: Path) -> None:
-    if out.exists() and any(out.iterdir()):
-        if not (out / MANIFEST).is_file():
-            raise UserError(f"{out} is not empty and is not an earlier bundle; choose a new folder")
-        shutil.rmtree(out)
-    out.mkdir(parents=True, exist_ok=True)
+def _check_out(out: Path) -> None:
+    """Refuse an `out` that assay may not replace: anything but a missing or empty folder, or an
+    intact bundle assay wrote holding only its own files. Nothing else is ever deleted."""
+    if out.is_symlink():
+        raise UserError(f"{out} is a symbolic link; choose a real folder for the bundle")
+    if not out.exists():
+        return
+    if not out.is_dir():
+        raise UserError(f"{out} exists and is not a folder; choose a new folder")
+    if not any(out.iterdir()):
+        return
+    from assay.evidence.verify import verify_bundle
+
+    if not (out / MANIFEST).is_file():
+        raise UserError(f"{out} is not empty and is not an earlier bundle; choose a new folder")
+    check = verify_bundle(out)
+    if not check.ok:
+        raise UserError(
+            f"{out} holds a manifest but is not an intact assay bundle ({check.problems[0]}); "
+            "nothing was changed: choose a new folder"
+        )
+
+
+def _install(staged: Path, out: Path) -> None:
+    """Move the finished bundle `staged` (a sibling of `out`) into place, replacing an earlier
+    bundle only once the new one is complete."""
+    if not out.exists():
+        staged.rename(out)
+        return
+    old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old-", dir=out.parent))
+    old.rmdir()
+    out.rename(old)
+    staged.rename(out)
+    shutil.rmtree(old)
 
 
 def _plugin_sections(run_dir: Path, workspace: Path, summary: RunSummary) -> list[ReportSection]:
@@ -86,7 +115,28 @@ def write_bundle(
     run_id, rows = read_rows(run_dir / "ledger.sqlite")
     events = [Event.from_body(body, digest) for _seq, body, digest in rows]
     summary = summarize(events, run_id=run_id, approval_required=approval_required)
-    _prepare(out)
+    _check_out(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    # Written into a private sibling and moved into place: a failed report leaves nothing behind.
+    staged = Path(tempfile.mkdtemp(prefix=f".{out.name}.assay-", dir=out.parent))
+    try:
+        files = _write_files(run_dir, staged, signer, summary, events, run_id)
+        _install(staged, out)
+    except BaseException:
+        shutil.rmtree(staged, ignore_errors=True)
+        raise
+    return Bundle(out, summary, files)
+
+
+def _write_files(
+    run_dir: Path,
+    out: Path,
+    signer: Signer,
+    summary: RunSummary,
+    events: list[Event],
+    run_id: str,
+) -> list[str]:
+    """Every file of the bundle, written into `out`; returns the manifest's file list."""
 
     (out / "ledger.jsonl").write_bytes(b"".join(canonical(e.to_dict()) + b"\n" for e in events))
     shutil.copy2(run_dir / HEAD_FILE, out / HEAD_FILE)
@@ -112,7 +162,7 @@ def write_bundle(
     manifest = write_manifest(
         out, signer, run_id=run_id, head_seq=events[-1].seq, head=events[-1].hash
     )
-    return Bundle(out, summary, sorted(manifest["files"]))
+    return sorted(manifest["files"])
 
 
 def load_summary(bundle: Path) -> RunSummary:
