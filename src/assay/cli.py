@@ -97,6 +97,22 @@ def _invoke(app: typer.Typer, args: list[str]) -> Any:
         return command.invoke(ctx)
 
 
+def _write_crash_log(text: str) -> str:
+    """Write `text` to a new private file (mkstemp: unique, 0600, never through a planted link)
+    under the user's state folder, with the versions that produced it; return its path."""
+    state = Path(os.environ.get("XDG_STATE_HOME") or Path.home() / ".local" / "state")
+    folder = state / "assay" / "crashes"
+    try:
+        folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+        fd, path = tempfile.mkstemp(prefix="crash-", suffix=".log", dir=folder)
+    except OSError:  # no usable state folder (read-only home): a private temp file instead
+        fd, path = tempfile.mkstemp(prefix="assay-crash-", suffix=".log")
+    header = f"assay {__version__}, Python {sys.version.split()[0]} on {sys.platform}\n\n"
+    with os.fdopen(fd, "w", encoding="utf-8") as log:
+        log.write(header + text)
+    return path
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI and return its exit code."""
     err = console(stderr=True)
@@ -128,8 +144,7 @@ def main(argv: list[str] | None = None) -> int:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 1
     except Exception:
-        log = Path(tempfile.gettempdir()) / "assay-crash.log"
-        log.write_text(traceback.format_exc(), encoding="utf-8")
+        log = _write_crash_log(traceback.format_exc())
         err.print(f"[bold red]internal error[/] (a bug in assay); traceback: {literal(log)}")
         return 3
     return result if isinstance(result, int) else 0
