@@ -27,7 +27,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from assay.gates._tool import ToolRun, find_tool, run_tool, tool_version
 from assay.gates.base import Finding, GateContext, RuleInfo, Scan, SeverityName, fingerprint
 
-__all__ = ["DepAuditGate", "DepAuditOptions", "is_network_failure"]
+__all__ = ["DepAuditGate", "DepAuditOptions", "is_network_failure", "not_audited"]
 
 _REQUIREMENTS = re.compile(r"(^|/)requirements[^/]*\.txt$")
 
@@ -123,7 +123,22 @@ class DepAuditGate:
             for dep in data.get("dependencies", [])
             for vuln in dep.get("vulns", [])
         ]
+        unaudited = not_audited(data)
+        if unaudited and not findings:  # "no vulnerabilities" would be a claim about unaudited code
+            return Scan(not_evaluated=unaudited, raw_report=report, metrics=_metrics(data))
         return Scan(findings=findings, raw_report=report, metrics=_metrics(data))
+
+
+def not_audited(data: dict[str, Any]) -> str | None:
+    """Why some dependencies in pip-audit's report were not audited (its ``skip_reason``), or
+    None when every one was."""
+    deps = [d for d in data.get("dependencies", []) if isinstance(d, dict)]
+    skipped = [d for d in deps if d.get("skip_reason")]
+    if not skipped:
+        return None
+    named = "; ".join(f"{d.get('name', '?')}: {d['skip_reason']}" for d in skipped[:5])
+    more = f"; and {len(skipped) - 5} more" if len(skipped) > 5 else ""
+    return f"{len(skipped)} of {len(deps)} dependencies could not be audited ({named}{more})"
 
 
 def is_network_failure(proc: ToolRun) -> bool:
