@@ -170,10 +170,13 @@ def test_resume(
 
 @pytest.mark.parametrize("damaged", UNREADABLE, ids=_ids, indirect=True)
 def test_runs(damaged: tuple[Path, Path], capsys: pytest.CaptureFixture[str]) -> None:
-    """`assay runs` lists without verifying; a ledger it cannot read is a verdict all the same."""
-    tmp, _run = damaged
+    """`assay runs` lists without verifying; a ledger it cannot read is listed as corrupt, with
+    the reason, and is a verdict all the same (issue 12: it no longer aborts the listing)."""
+    tmp, run = damaged
     assert main(["runs", "--runs-dir", str(tmp / "runs")]) == 1
-    assert LEDGER_FILE in capsys.readouterr().err
+    rows = [line.split("\t") for line in capsys.readouterr().out.splitlines()[1:]]
+    (row,) = [r for r in rows if r[0] == run.name]
+    assert row[3] == "corrupt" and LEDGER_FILE in row[-1]
 
 
 def test_the_untouched_run_passes_every_command(

@@ -10,10 +10,10 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 
-from assay.errors import UserError
+from assay.errors import CorruptLedgerError, UserError
 from assay.evidence.shortfall import shortfall
 from assay.ledger import LEDGER_FILE, Ledger
-from assay.ledger.kinds import LOOP_DECISION, RUN_FINISHED, RUN_STARTED
+from assay.ledger.kinds import LOOP_DECISION, MODEL_RESPONSE, RUN_FINISHED, RUN_STARTED
 from assay.terminal import Cell, console, literal, print_table
 
 __all__ = ["list_runs", "print_shortfall", "register", "run_shortfall"]
@@ -35,30 +35,45 @@ def print_shortfall(out: Console, run_dir: Path) -> None:
 
 
 def list_runs(runs_dir: Path) -> list[dict[str, Any]]:
-    """One summary per run folder under `runs_dir`, oldest first."""
+    """One summary per run folder under `runs_dir`, oldest first. A run whose ledger cannot be
+    read is listed as ``corrupt`` with the reason; it does not hide the others."""
     out = []
     for folder in sorted(p for p in runs_dir.iterdir() if (p / LEDGER_FILE).is_file()):
-        with Ledger.open(folder, create=False) as ledger:
-            started = next(ledger.events(kind=RUN_STARTED), None)
-            finished = next(ledger.events(kind=RUN_FINISHED), None)
-            decisions = list(ledger.events(kind=LOOP_DECISION))
-            why = shortfall(ledger.events())
-        fin = finished.payload if finished else {}
-        last = decisions[-1].payload if decisions else {}
-        out.append(
-            {
-                "run": folder.name,
-                "spec": started.payload.get("spec_name", "") if started else "",
-                "started": started.time if started else "",
-                "status": fin.get("outcome", "unfinished"),
-                "iterations": fin.get("iterations", last.get("iteration", 0)),
-                "best_score": fin.get("best_score", last.get("best_score")),
-                "tokens": fin.get("tokens", last.get("tokens", 0)),
-                "cost_usd": fin.get("cost_usd", last.get("cost_usd", 0.0)),
-                "why": why,
-            }
-        )
+        try:
+            out.append(_summary(folder))
+        except CorruptLedgerError as exc:
+            out.append(
+                {"run": folder.name, "spec": "", "started": "", "status": "corrupt",
+                 "iterations": 0, "best_score": None, "tokens": 0, "cost_usd": 0.0,
+                 "why": str(exc)}
+            )  # fmt: skip
     return out
+
+
+def _summary(folder: Path) -> dict[str, Any]:
+    with Ledger.open(folder, create=False) as ledger:
+        started = next(ledger.events(kind=RUN_STARTED), None)
+        finished = next(ledger.events(kind=RUN_FINISHED), None)
+        decisions = list(ledger.events(kind=LOOP_DECISION))
+        replies = [e.payload for e in ledger.events(kind=MODEL_RESPONSE)]
+        why = shortfall(ledger.events())
+    fin = finished.payload if finished else {}
+    last = decisions[-1].payload if decisions else {}
+    # An unfinished run (crashed, killed, still going) is shown from its events, not as zeros.
+    spent = sum(int(r.get("tokens_in") or 0) + int(r.get("tokens_out") or 0) for r in replies)
+    dollars = sum(float(r.get("cost_usd") or 0.0) for r in replies)
+    reached = max((int(r.get("iteration") or 0) for r in replies), default=0)
+    return {
+        "run": folder.name,
+        "spec": started.payload.get("spec_name", "") if started else "",
+        "started": started.time if started else "",
+        "status": fin.get("outcome", "unfinished"),
+        "iterations": fin.get("iterations", last.get("iteration", reached)),
+        "best_score": fin.get("best_score", last.get("best_score")),
+        "tokens": fin.get("tokens", spent),
+        "cost_usd": fin.get("cost_usd", dollars),
+        "why": why,
+    }
 
 
 def runs_command(
@@ -71,7 +86,7 @@ def runs_command(
     rows = list_runs(runs_dir)
     if as_json:
         typer.echo(json.dumps(rows, indent=2))
-        return 0
+        return 1 if any(r["status"] == "corrupt" for r in rows) else 0
     cells: list[list[Cell]] = []
     for r in rows:
         best = "-" if r["best_score"] is None else f"{float(r['best_score']):.1f}"
@@ -81,7 +96,7 @@ def runs_command(
         ])  # fmt: skip
     columns = ("run", "spec", "started", "status", "iterations", "best", "tokens", "cost", "why")
     print_table(console(), f"runs in {runs_dir}", columns, cells)
-    return 0
+    return 1 if any(r["status"] == "corrupt" for r in rows) else 0
 
 
 def register(app: typer.Typer) -> None:
