@@ -153,7 +153,12 @@ class _Unreadable(Exception):
 
 def _read(path: Path) -> tuple[str, list[tuple[int, bytes, str]]]:
     try:
-        conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+        # Read-only, and with no write-ahead log to read, immutable: nothing is written beside
+        # the ledger (no -shm/-wal), so a copy on read-only media verifies too. A crashed run's
+        # log still holds its last events: then it is read, which needs SQLite's shared memory.
+        wal = path.with_name(path.name + "-wal")
+        flags = "mode=ro" if wal.exists() else "mode=ro&immutable=1"
+        conn = sqlite3.connect(f"{path.resolve().as_uri()}?{flags}", uri=True)
         try:
             tables = conn.execute("SELECT name FROM sqlite_master WHERE type='table'").fetchall()
             missing = sorted({"meta", "events"} - {str(t[0]) for t in tables})
