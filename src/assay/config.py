@@ -220,19 +220,20 @@ class Settings(_Strict):
 
 
 def find_config(start: Path) -> Path | None:
-    """The nearest assay.toml, or pyproject.toml with a [tool.assay] table, at or above `start`."""
+    """The project's assay.toml, or its pyproject.toml when that has a [tool.assay] table.
+
+    The search climbs from `start` only to the project root: the nearest folder holding a
+    ``pyproject.toml``, an ``assay.toml`` or ``.git``. It never reads a config from above the
+    project (a ``../assay.toml`` could name executables and waivers for it)."""
     here = start if start.is_dir() else start.parent
     for folder in (here, *here.parents):
         candidate = folder / "assay.toml"
         if candidate.is_file():
             return candidate
         pyproject = folder / "pyproject.toml"
-        if (
-            pyproject.is_file()
-            and "tool" in _read_toml(pyproject)
-            and ("assay" in _read_toml(pyproject)["tool"])
-        ):
-            return pyproject
+        if pyproject.is_file():
+            tool = _read_toml(pyproject).get("tool")
+            return pyproject if isinstance(tool, dict) and "assay" in tool else None
         if (folder / ".git").exists():
             break
     return None
@@ -258,6 +259,13 @@ def load_settings(path: Path | None) -> Settings:
     if path.name == "pyproject.toml":
         data = data.get("tool", {}).get("assay", {})
         prefix = "tool.assay."
+    elif not data:
+        # It would silently stand in for pyproject.toml's [tool.assay] with all defaults.
+        raise ConfigError(
+            "holds no settings; delete it (pyproject.toml's [tool.assay] is used then) or put "
+            "the policy in it",
+            file=path,
+        )
     try:
         settings = Settings.model_validate(data)
     except ValidationError as exc:

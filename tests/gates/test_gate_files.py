@@ -78,7 +78,9 @@ def test_one_folder_is_the_whole_project(tmp_path: Path) -> None:
 
 
 def test_files_belong_to_the_project_of_the_nearest_config(tmp_path: Path) -> None:
-    proj = write(tmp_path / "proj", {"assay.toml": "", "src/pkg/a.py": CLEAN, "b.py": CLEAN})
+    proj = write(
+        tmp_path / "proj", {"assay.toml": 'fail_on = "low"\n', "src/pkg/a.py": CLEAN, "b.py": CLEAN}
+    )
     (tmp_path / ".git").mkdir()  # the config, not the repository, marks the project
     target = resolve_target([Path("proj/src/pkg/a.py"), Path("proj/b.py")], cwd=tmp_path)
     assert target == Target(proj, ("src/pkg/a.py", "b.py"))
@@ -328,7 +330,10 @@ def gate_json(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, Gate
 def test_the_cli_checks_the_named_files_of_the_project_they_belong_to(
     capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    root = write(tmp_path / "proj", {"assay.toml": "", "src/ok.py": CLEAN, "src/bad.py": BAD})
+    root = write(
+        tmp_path / "proj",
+        {"assay.toml": 'fail_on = "low"\n', "src/ok.py": CLEAN, "src/bad.py": BAD},
+    )
     monkeypatch.chdir(root / "src")
     only = ("--only", "ruff", "--only", "complexity")
     code, report, _ = gate_json(capsys, "ok.py", *only)

@@ -31,6 +31,7 @@ from assay.errors import UserError
 from assay.factory.loop import Factory, Progress, RoleModels, RunOutcome
 from assay.gates.base import Gate
 from assay.gates.pytest_gate import PytestGate
+from assay.gates.runner import check_gate_tables
 from assay.messages import Spec
 from assay.plugins import AssayPluginManager, make_plugin_manager
 from assay.plugins import gates as plugin_gates
@@ -104,6 +105,8 @@ def select_gates(
     always run in a sandbox, whatever ``[tool.assay.gates.pytest] sandbox`` says.
     """
     pm = plugins if plugins is not None else make_plugin_manager(settings=settings)
+    if settings is not None:
+        check_gate_tables(settings, plugin_gates(pm))
     gates: list[Gate] = [
         PytestGate(settings=settings, untrusted=True, plugins=pm)
         if isinstance(g, PytestGate)

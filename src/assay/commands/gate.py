@@ -159,13 +159,15 @@ def gate_command(
     from rich.live import Live
 
     from assay.config import find_config, load_settings
-    from assay.gates.runner import GateEvent, GateRunner
+    from assay.gates.runner import GateEvent, GateRunner, check_gate_tables
     from assay.gates.workspace import resolve_target
 
     target = resolve_target(paths or [Path(".")])
     root = target.root
     settings = load_settings(config if config is not None else find_config(root))
-    gates = _select(collect_gates(settings), only or [], skip or [])
+    installed = collect_gates(settings)
+    check_gate_tables(settings, installed)
+    gates = _select(installed, only or [], skip or [])
     to_stderr = fmt is not OutputFormat.TEXT or output is not None
     notes = info_console(stderr=to_stderr)
     info_console(stderr=True).print(  # stderr: the text report on stdout stays as it was

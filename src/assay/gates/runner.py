@@ -48,7 +48,7 @@ from assay.gates.base import (
 from assay.gates.cache import CachedFile, GateCache, GateCacheEntry
 from assay.gates.workspace import FileHashes, list_files, select_files
 
-__all__ = ["GateEvent", "GateRunner", "run_gates"]
+__all__ = ["GateEvent", "GateRunner", "check_gate_tables", "run_gates"]
 
 # Config files most Python tools read; a change to one invalidates every cached finding.
 _TOOL_CONFIG_FILES = (
@@ -87,6 +87,23 @@ class _Plan:
     def cache_name(self) -> str:
         """The cache slot: a gate's whole-project result survives a run on a selection."""
         return f"{self.gate.name}@selection" if self.whole is not None else self.gate.name
+
+
+def check_gate_tables(settings: Settings, gates: Sequence[Gate]) -> None:
+    """Refuse a ``[gates.X]`` table that names no installed gate: a misspelt gate's policy
+    would otherwise be ignored without a word."""
+    known = {g.name for g in gates}
+    unknown = sorted(set(settings.gates) - known)
+    if unknown:
+        prefix = (
+            "tool.assay." if settings.source and settings.source.name == "pyproject.toml" else ""
+        )
+        raise ConfigError(
+            f"no installed gate is called {', '.join(map(repr, unknown))}; installed: "
+            f"{', '.join(sorted(known))}",
+            file=settings.source,
+            key=f"{prefix}gates.{unknown[0]}",
+        )
 
 
 @dataclass(slots=True)
