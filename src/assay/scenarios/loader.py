@@ -8,6 +8,7 @@ from pathlib import Path
 
 from ruamel.yaml import YAML
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
+from ruamel.yaml.events import AliasEvent
 
 from assay.errors import UserError
 from assay.scenarios.lint import FileLinter
@@ -52,6 +53,26 @@ class LoadResult:
             raise ScenarioLoadError(self.problems)
 
 
+MAX_ALIASES = 64
+"""Aliases a scenario file may use; a "billion laughs" file needs far more to expand."""
+
+
+def _alias_bomb(text: str) -> tuple[int, int] | None:
+    """Where the alias past `MAX_ALIASES` is, scanning YAML events (nothing is expanded), or
+    None. A file that does not even parse is left for the loader to report."""
+    seen = 0
+    try:
+        for event in YAML(typ="safe", pure=True).parse(text):
+            if isinstance(event, AliasEvent):
+                seen += 1
+                if seen > MAX_ALIASES:
+                    mark = event.start_mark
+                    return (mark.line + 1, mark.column + 1) if mark is not None else (1, 1)
+    except YAMLError:
+        return None
+    return None
+
+
 def load_file(path: Path, *, display: str | None = None) -> LoadResult:
     """Parse and lint one scenario file."""
     name = display or str(path)
@@ -65,6 +86,15 @@ def load_file(path: Path, *, display: str | None = None) -> LoadResult:
         result.problems.append(
             Problem("SC001", "error", name, 1, 1, "scenario file must not be empty")
         )
+        return result
+    bomb = _alias_bomb(text)
+    if bomb is not None:
+        line, col = bomb
+        result.problems.append(
+            Problem("AS030", "error", name, line, col,
+                    f"more than {MAX_ALIASES} YAML aliases: alias expansion is limited, as a few "
+                    "nested aliases can stand for billions of nodes")
+        )  # fmt: skip
         return result
     yaml = YAML(typ="rt", pure=True)
     try:
