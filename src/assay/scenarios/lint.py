@@ -276,8 +276,15 @@ class FileLinter:
                 "error",
                 f"HTTP method {method!r} is not valid; allowed: {', '.join(sorted(_METHODS))}",
             )
-        if not req.get("path"):
+        path = req.get("path")
+        if not path:
             self._at(pos, "SC021", "error", "request must have a path")
+        elif isinstance(path, str) and (not path.startswith(("/", "{")) or path.startswith("//")):
+            self._at(
+                self._val_pos(req, "path"), "AS031", "error",
+                f"request path {path!r} must be relative to the target (start with /): an "
+                "absolute URL would ignore --target and score another server",
+            )  # fmt: skip
         for key in ("headers", "query"):
             if key in req and not isinstance(req[key], CommentedMap):
                 self._at(

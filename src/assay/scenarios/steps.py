@@ -49,6 +49,9 @@ async def _request(
         raise StepError("request steps need a service: give --target URL or --code DIR --start CMD")
     where = step.where
     path = substitute_text(req.path, variables, where)
+    if not path.startswith("/") or path.startswith("//"):
+        # httpx would send an absolute URL to its own host, not to the service under test
+        raise StepError(f"request path {path!r} is not relative to the target (must start with /)")
     headers = {k: substitute_text(v, variables, where) for k, v in req.headers.items()}
     params = {k: render(substitute(v, variables, where)) for k, v in req.query.items()}
     content = _encode_body(req, variables, where, headers)
