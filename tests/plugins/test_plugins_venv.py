@@ -166,6 +166,7 @@ def test_block_keeps_a_plugin_out(venvs: tuple[Venv, Venv], tmp_path: Path) -> N
     assert found["licence-policy"]["status"] == "blocked"
     assert found["git-history"]["status"] == "loaded"
     project = _service(tmp_path / "svc")
+    _config(project, 'block = ["assay-licence-policy"]')  # the project's own: none is read above it
     proc = clean.assay("gate", "--only", "licence-policy", str(project), cwd=tmp_path)
     assert proc.returncode == 2 and "unknown gate 'licence-policy'" in proc.stderr
 
@@ -232,8 +233,8 @@ def test_a_required_broken_plugin_fails_the_run(
     venvs: tuple[Venv, Venv], tmp_path: Path, name: str, says: str
 ) -> None:
     _, broken = venvs
-    _config(tmp_path, f'require = ["{name}"]')
     project = _service(tmp_path / "svc")
+    _config(project, f'require = ["{name}"]')  # the project's own: none is read above it
     proc = broken.assay("gate", str(project), cwd=tmp_path)
     assert proc.returncode == 2
     assert f"error: plugin '{name}' {says}" in " ".join(proc.stderr.split())

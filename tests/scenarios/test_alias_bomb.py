@@ -29,7 +29,7 @@ LAUGHS = "\n".join(
 )
 
 
-def test_a_billion_laughs_file_is_refused_without_expanding_it(tmp_path: Path) -> None:
+def test_a_billion_laughs_yaml_is_refused_unexpanded(tmp_path: Path) -> None:
     bomb = tmp_path / "lol.yaml"
     bomb.write_text(LAUGHS)
     assert len(LAUGHS) < 1024
