@@ -6,10 +6,12 @@ Used by the report's browser test and by scripts/report_screenshot.py.
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import tempfile
 import time
@@ -108,17 +110,22 @@ _SHORT_TMP = "/tmp"  # nosec B108
 
 def visit(page: Path, *, screenshot: bool = False, width: int = 1200) -> PageVisit:
     """Load `page` (a local file) in headless Chromium and return what it requested and logged."""
-    with tempfile.TemporaryDirectory(prefix="assay-chromium-", dir=_SHORT_TMP) as profile:
+    # Chromium's helper processes may still be writing the profile when the browser is gone:
+    # the whole process group is killed, and the profile's removal tolerates their last writes.
+    with tempfile.TemporaryDirectory(
+        prefix="assay-chromium-", dir=_SHORT_TMP, ignore_cleanup_errors=True
+    ) as profile:
         proc = subprocess.Popen(
             [CHROMIUM, *FLAGS, f"--user-data-dir={profile}", f"--window-size={width},900",
              "about:blank"],
             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-            env={**os.environ, "TMPDIR": profile},
+            env={**os.environ, "TMPDIR": profile}, start_new_session=True,
         )  # fmt: skip
         try:
             return _drive(proc, page, screenshot, width)
         finally:
-            proc.kill()
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
             proc.wait(timeout=30)
             if proc.stderr is not None:
                 proc.stderr.close()
