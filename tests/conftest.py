@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
+import sys
 from collections.abc import Iterator
 from pathlib import Path
+from types import ModuleType
 
 import pydantic_ai.models
 import pytest
@@ -14,6 +17,18 @@ pydantic_ai.models.ALLOW_MODEL_REQUESTS = False
 REPO = Path(__file__).resolve().parents[1]
 COMPAT = REPO / "tests" / "compat" / "octopusgarden"  # copied unchanged from ../shared/compat
 SARIF_SCHEMA = REPO / "tests" / "schemas" / "sarif-schema-2.1.0.json"
+
+
+def scripted_app() -> ModuleType:
+    """tests/factory/scripted_app.py, loaded once under the name ``scripted_app``: the name
+    ``ASSAY_TESTING_MODELS=scripted_app:models`` imports, in this process and in subprocesses."""
+    if "scripted_app" not in sys.modules:
+        path = REPO / "tests" / "factory" / "scripted_app.py"
+        spec = importlib.util.spec_from_file_location("scripted_app", path)
+        assert spec and spec.loader
+        sys.modules["scripted_app"] = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(sys.modules["scripted_app"])
+    return sys.modules["scripted_app"]
 
 
 def line_with(text: str, *parts: str) -> str:

@@ -4,9 +4,7 @@ that plays a script (as Ollama, vLLM or llama.cpp would answer), plus model sele
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -22,14 +20,10 @@ from assay.config import ModelsConfig
 from assay.errors import UserError
 from assay.ledger import Ledger
 from assay.messages import Changeset, FileChange, SecurityReview
+from tests.conftest import scripted_app
 
 FACTORY = Path(__file__).resolve().parents[1] / "factory"
-if "scripted_app" not in sys.modules:
-    _spec = importlib.util.spec_from_file_location("scripted_app", FACTORY / "scripted_app.py")
-    assert _spec and _spec.loader
-    sys.modules["scripted_app"] = importlib.util.module_from_spec(_spec)
-    _spec.loader.exec_module(sys.modules["scripted_app"])
-app = sys.modules["scripted_app"]
+app = scripted_app()
 
 
 def _answer(system: str) -> dict[str, Any]:

@@ -3,7 +3,6 @@ wrote, as their own recorded, committed step, before the gates; the real ruff ev
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import subprocess
 import sys
@@ -19,14 +18,10 @@ from assay.gates.ruff import RuffGate
 from assay.ledger import Ledger
 from assay.messages import Changeset, FileChange, TestFile, TestSuite
 from assay.testing import scripted
+from tests.conftest import scripted_app
 
 HERE = Path(__file__).parent
-if "scripted_app" not in sys.modules:
-    _spec = importlib.util.spec_from_file_location("scripted_app", HERE / "scripted_app.py")
-    assert _spec and _spec.loader
-    sys.modules["scripted_app"] = importlib.util.module_from_spec(_spec)
-    _spec.loader.exec_module(sys.modules["scripted_app"])
-app = sys.modules["scripted_app"]
+app = scripted_app()
 
 RUFF_CONFIG = """\
 [tool.ruff]

@@ -5,7 +5,6 @@ that gate fails on the same function, with the same scope and limit."""
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import subprocess
 import sys
@@ -25,14 +24,10 @@ from assay.gates.mypy import MypyGate
 from assay.gates.pytest_gate import PytestGate
 from assay.gates.ruff import RuffGate
 from assay.gates.runner import run_gates
+from tests.conftest import scripted_app
 
 HERE = Path(__file__).parent
-if "scripted_app" not in sys.modules:
-    _spec = importlib.util.spec_from_file_location("scripted_app", HERE / "scripted_app.py")
-    assert _spec and _spec.loader
-    sys.modules["scripted_app"] = importlib.util.module_from_spec(_spec)
-    _spec.loader.exec_module(sys.modules["scripted_app"])
-app = sys.modules["scripted_app"]
+app = scripted_app()
 
 BIN = Path(sys.executable).parent
 ENV = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"}

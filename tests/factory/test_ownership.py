@@ -9,8 +9,6 @@ which the architect answers with an amended design that the validator then start
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -53,14 +51,10 @@ from assay.messages import (
 )
 from assay.scenarios.loader import load_dir
 from assay.testing import last_prompt, scripted
+from tests.conftest import scripted_app
 
 HERE = Path(__file__).parent
-if "scripted_app" not in sys.modules:
-    _spec = importlib.util.spec_from_file_location("scripted_app", HERE / "scripted_app.py")
-    assert _spec and _spec.loader
-    sys.modules["scripted_app"] = importlib.util.module_from_spec(_spec)
-    _spec.loader.exec_module(sys.modules["scripted_app"])
-app = sys.modules["scripted_app"]
+app = scripted_app()
 
 # A test the gates find fault with (ruff E741, which no autofix removes), and its revision.
 BAD_TEST = (

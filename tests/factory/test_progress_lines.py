@@ -6,10 +6,8 @@ or the temporary path (no line holds a duration or a path of this machine).
 from __future__ import annotations
 
 import asyncio
-import importlib.util
 import io
 import re
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -32,14 +30,10 @@ from assay.gates.ruff import RuffGate
 from assay.ledger import Event, Ledger
 from assay.ledger.keys import Signer
 from assay.testing import TESTING_MODELS_ENV
+from tests.conftest import scripted_app
 
 HERE = Path(__file__).parent
-if "scripted_app" not in sys.modules:
-    _spec = importlib.util.spec_from_file_location("scripted_app", HERE / "scripted_app.py")
-    assert _spec and _spec.loader
-    sys.modules["scripted_app"] = importlib.util.module_from_spec(_spec)
-    _spec.loader.exec_module(sys.modules["scripted_app"])
-app = sys.modules["scripted_app"]
+app = scripted_app()
 
 PREFIX = re.compile(r"^(run|iter \d+ [a-z-]+( [a-z0-9_.-]+)?): ")
 GATE_LINE = re.compile(r"^iter \d+ gate ")

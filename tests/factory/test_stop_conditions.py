@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -16,14 +14,10 @@ from assay.gates.ruff import RuffGate
 from assay.ledger import Ledger
 from assay.messages import Changeset, FileChange
 from assay.testing import last_prompt
+from tests.conftest import scripted_app
 
 HERE = Path(__file__).parent
-if "scripted_app" not in sys.modules:
-    _spec = importlib.util.spec_from_file_location("scripted_app", HERE / "scripted_app.py")
-    assert _spec and _spec.loader
-    sys.modules["scripted_app"] = importlib.util.module_from_spec(_spec)
-    _spec.loader.exec_module(sys.modules["scripted_app"])
-app = sys.modules["scripted_app"]
+app = scripted_app()
 
 
 def changeset_model(make: Any, name: str = "coder") -> FunctionModel:
