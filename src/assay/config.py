@@ -167,6 +167,9 @@ class ApprovalConfig(_Strict):
     """A run is releasable only once approved by someone who did not generate the change."""
     min_approvals: int = Field(default=1, ge=1)
     """How many distinct approvers are needed when approval is required."""
+    approvers: dict[str, list[str]] = Field(default_factory=dict)
+    """Pinned approver keys, name -> key ids: when set, an approval counts only when signed by a
+    key pinned for its name (keep this file under review, e.g. CODEOWNERS)."""
 
 
 class SandboxConfig(_Strict):

@@ -100,7 +100,7 @@ def test_run_against_openai_compatible_server(
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv("ASSAY_MODEL", "openai:llama3.2")
     monkeypatch.setenv("OPENAI_BASE_URL", server)
-    monkeypatch.setenv("ASSAY_SIGNING_KEY", str(tmp_path / "key.pem"))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
     (tmp_path / ".git").mkdir()
     (tmp_path / "assay.toml").write_text('[factory]\ngates = ["ruff"]\n')
     spec = tmp_path / "spec.md"

@@ -70,10 +70,25 @@ def _model_call(ledger: Ledger, role: str, iteration: int, prompt: str, answer: 
     )  # fmt: skip
 
 
+ALICE_UID = 4242
+"""The OS account the sample run was started from: not the account the tests run as."""
+
+
 def write_sample_run(
-    run_dir: Path, signer: Signer, *, approval_required: bool = True, finish: bool = True
+    run_dir: Path,
+    signer: Signer,
+    *,
+    approval_required: bool = True,
+    finish: bool = True,
+    outcome: str = "converged",
+    starter_uid: int = ALICE_UID,
+    approval: dict[str, Any] | None = None,
 ) -> Path:
-    """Write the run into `run_dir` (ledger, blobs, workspace) and seal it; returns `run_dir`."""
+    """Write the run into `run_dir` (ledger, blobs, workspace) and seal it; returns `run_dir`.
+
+    `approval` replaces the recorded ``[approval]`` settings (``required`` from
+    `approval_required`, ``min_approvals`` 1, unless given there).
+    """
     ws = run_dir / "workspace"
     (ws / "src" / "hello_api").mkdir(parents=True)
     (ws / "pyproject.toml").write_text(PYPROJECT)
@@ -81,15 +96,15 @@ def write_sample_run(
     (ws / ".gitignore").write_text(".assay/\n")
     _git(ws, "init", "-q")
     settings = Settings().model_dump(mode="json")
-    settings["approval"] = {"required": approval_required, "min_approvals": 1}
+    settings["approval"] = {"required": approval_required, "min_approvals": 1, **(approval or {})}
     with Ledger.open(run_dir) as ledger:
         run_id = ledger.run_id
         spec = Spec(name="hello-api", title="Hello API", body="GET /hello returns hi.")
         ledger.append(
             "run.started",
             {"spec_digest": content_hash(spec), "spec_title": spec.title, "user": "alice",
-             "models": MODELS, "leak_level": "titles", "settings": settings,
-             "assay_version": "0.1.0"},
+             "uid": starter_uid, "signing_key": signer.key_id, "models": MODELS,
+             "leak_level": "titles", "settings": settings, "assay_version": "0.1.0"},
             step="run.started",
         )  # fmt: skip
         _model_call(ledger, "architect", 0, "Design the service for: " + spec.body, "{design}")
@@ -149,7 +164,7 @@ def write_sample_run(
         if finish:
             ledger.append(
                 "run.finished",
-                {"outcome": "converged", "iterations": 2, "best_iteration": 2},
+                {"outcome": outcome, "iterations": 2, "best_iteration": 2},
                 step="run.finished",
             )
         ledger.checkpoint(signer)

@@ -10,10 +10,11 @@ from pathlib import Path
 import pytest
 
 from assay.cli import main
-from assay.evidence.bundle import BUNDLE_FILES, Bundle
+from assay.evidence.bundle import BUNDLE_FILES, Bundle, write_bundle
 from assay.evidence.manifest import MANIFEST, MANIFEST_SIG
 from assay.evidence.verify import verify_bundle, verify_target
-from assay.ledger import Signer
+from assay.ledger import Ledger, Signer
+from tests.conftest import line_with
 
 
 @pytest.fixture
@@ -104,11 +105,13 @@ def test_a_resigned_bundle_fails_when_the_key_is_pinned(copy: Path, signer: Sign
     assert "untrusted" in pinned.problems[0].message
 
 
-def test_cli_verify_exit_codes(copy: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["verify", str(copy)]) == 0
+def test_cli_verify_exit_codes(
+    copy: Path, capsys: pytest.CaptureFixture[str], signer: Signer
+) -> None:
+    assert main(["verify", str(copy), "--trust", signer.key_id]) == 0
     assert "verified" in capsys.readouterr().out
     (copy / "report.html").write_text("<html>forged</html>")
-    assert main(["verify", str(copy)]) == 1
+    assert main(["verify", str(copy), "--trust", signer.key_id]) == 1
     out = capsys.readouterr().out
     assert "first bad: report.html" in out
 
@@ -119,3 +122,41 @@ def test_verify_target_rejects_a_plain_folder(tmp_path: Path) -> None:
     with pytest.raises(UserError, match="neither an evidence bundle nor a run folder"):
         verify_target(tmp_path)
     assert main(["verify", str(tmp_path)]) == 2
+
+
+def test_a_bundle_resigned_by_an_attackers_key_does_not_verify(
+    sample_run: Path, tmp_path: Path, signer: Signer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Issue 12, point 7: an attacker forges an approval, re-seals the run with their own key and
+    writes a fresh bundle. Every digest and signature is intact; it used to print "verified"."""
+    attacker = Signer.generate()
+    run = Path(shutil.copytree(sample_run, tmp_path / "run"))
+    with Ledger.open(run, create=False) as ledger:
+        ledger.append("approval", {"approver": "mallory", "reason": "trust me"})
+        ledger.checkpoint(attacker)
+    forged = write_bundle(run, tmp_path / "forged", attacker).path
+    assert not verify_bundle(forged).problems  # intact: only its signer gives it away
+    assert main(["verify", str(forged)]) == 1
+    out = capsys.readouterr().out
+    assert line_with(out, "FAILED", "signature valid, signer not trusted", attacker.key_id)
+    assert main(["trust", "add", signer.key_id, "--name", "our factory"]) == 0
+    assert main(["verify", str(forged)]) == 1  # the attacker's key is still a stranger
+    assert main(["verify", str(forged), "--trust", signer.key_id]) == 1
+    assert main(["verify", str(run)]) == 1  # the run folder too
+    genuine = write_bundle(sample_run, tmp_path / "genuine", signer).path
+    capsys.readouterr()
+    assert main(["verify", str(genuine)]) == 0
+    assert "verified" in capsys.readouterr().out
+
+
+def test_trust_add_takes_a_bundles_public_key_file_and_remove_forgets_it(
+    bundle: Bundle, signer: Signer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["trust", "add", str(bundle.path / "signing-key.pub"), "--name", "ci"]) == 0
+    assert main(["trust", "list"]) == 0
+    assert line_with(capsys.readouterr().out, signer.key_id, "ci")
+    assert main(["verify", str(bundle.path)]) == 0
+    assert main(["trust", "remove", signer.key_id[:12]]) == 0
+    assert main(["verify", str(bundle.path)]) == 1
+    assert main(["trust", "remove", signer.key_id]) == 2
+    assert main(["trust", "add", "not-a-key"]) == 2

@@ -366,7 +366,7 @@ def test_assay_run_no_live_prints_one_line_per_step(
 ) -> None:
     monkeypatch.syspath_prepend(str(HERE))
     monkeypatch.setenv(TESTING_MODELS_ENV, "scripted_app:models")
-    monkeypatch.setenv("ASSAY_SIGNING_KEY", str(tmp_path / "key.pem"))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
     (tmp_path / "assay.toml").write_text(CONFIG)
     (tmp_path / "spec.md").write_text(SPEC)
     runs = tmp_path / "runs"

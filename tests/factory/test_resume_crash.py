@@ -31,7 +31,7 @@ def _env(tmp: Path, delay: str) -> dict[str, str]:
         ASSAY_TESTING_MODELS="scripted_app:models",
         PYTHONPATH=str(HERE),
         SCRIPTED_DELAY=delay,
-        ASSAY_SIGNING_KEY=str(tmp / "key.pem"),
+        XDG_CONFIG_HOME=str(tmp / "config"),
         HOME=str(tmp / "home"),
     )
     return env

@@ -84,7 +84,7 @@ def _assay(tmp: Path, *args: str) -> subprocess.CompletedProcess[str]:
         ASSAY_TESTING_MODELS="docker_root_team:models",
         PYTHONPATH=str(HERE),
         DOCKER_HOST=os.environ.get("DOCKER_HOST", "unix:///run/podman/podman.sock"),
-        ASSAY_SIGNING_KEY=str(tmp / "key.pem"),
+        XDG_CONFIG_HOME=str(tmp / "config"),
         HOME=str(tmp / "home"),
         **{docker_root_team.STATE_ENV: str(tmp / "state")},
     )

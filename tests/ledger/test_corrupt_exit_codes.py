@@ -28,7 +28,7 @@ CONFIG = '[factory]\ngates = ["ruff", "bandit"]\nmax_iterations = 4\n'
 def _scripted(mp: pytest.MonkeyPatch, tmp: Path) -> None:
     mp.syspath_prepend(str(FACTORY_TESTS))
     mp.setenv(TESTING_MODELS_ENV, "scripted_app:models")
-    mp.setenv("ASSAY_SIGNING_KEY", str(tmp / "key.pem"))
+    mp.setenv("XDG_CONFIG_HOME", str(tmp / "config"))  # the default key, created and trusted
 
 
 @pytest.fixture(scope="module")
@@ -135,7 +135,7 @@ def test_report(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     tmp, run = damaged
-    monkeypatch.setenv("ASSAY_SIGNING_KEY", str(tmp / "key.pem"))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp / "config"))
     assert main(["report", str(run), "--out", str(tmp / "bundle")]) == 1
     assert "does not verify, refusing to report" in capsys.readouterr().err
     assert not (tmp / "bundle").exists()
@@ -148,7 +148,7 @@ def test_approve(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     tmp, run = damaged
-    monkeypatch.setenv("ASSAY_SIGNING_KEY", str(tmp / "approver.pem"))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp / "approver-config"))
     assert main(["approve", str(run), "--as", "carol", "--reason", "checked"]) == 1
     assert "does not verify, refusing to approve" in capsys.readouterr().err
 
@@ -183,12 +183,13 @@ def test_the_untouched_run_passes_every_command(
     finished_run: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     run = Path(shutil.copytree(finished_run, tmp_path / "runs" / finished_run.name))
-    _scripted(monkeypatch, tmp_path)
+    _scripted(monkeypatch, finished_run.parents[1])  # the key that sealed it, trusted there
     assert main(["verify", str(run)]) == 0
     assert main(["runs", "--runs-dir", str(tmp_path / "runs")]) == 0
     assert main(["resume", str(run), "--no-live"]) == 0
     assert main(["report", str(run), "--out", str(tmp_path / "bundle")]) == 0
-    assert main(["approve", str(run), "--as", "carol", "--reason", "checked"]) == 0
+    # Started from this OS account: approving it from the same account is refused (issue 12).
+    assert main(["approve", str(run), "--as", "carol", "--reason", "checked"]) == 2
 
 
 # -- the store ---------------------------------------------------------------------------------

@@ -13,6 +13,7 @@ import pytest
 
 from assay.errors import RunError, UserError
 from assay.ledger import GENESIS, Event, Ledger, Signer, canonical, load_or_create_signer
+from assay.ledger.keyring import create_key
 from assay.ledger.keys import default_key_path, verify_signature
 
 
@@ -138,7 +139,7 @@ def test_key_from_env_with_password(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     key = tmp_path / "k.pem"
     monkeypatch.setenv("ASSAY_SIGNING_KEY", str(key))
     monkeypatch.setenv("ASSAY_SIGNING_KEY_PASSWORD", "s3cret")
-    signer = load_or_create_signer()
+    signer = create_key(key)
     assert b"ENCRYPTED" in key.read_bytes()
     assert load_or_create_signer().key_id == signer.key_id
     monkeypatch.setenv("ASSAY_SIGNING_KEY_PASSWORD", "wrong")
@@ -147,4 +148,5 @@ def test_key_from_env_with_password(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     monkeypatch.delenv("ASSAY_SIGNING_KEY_PASSWORD")
     os.environ.pop("ASSAY_SIGNING_KEY_PASSWORD", None)
     with pytest.raises(UserError, match="no signing key"):
-        load_or_create_signer(tmp_path / "absent.pem", create=False)
+        load_or_create_signer(tmp_path / "absent.pem")
+    assert not (tmp_path / "absent.pem").exists()

@@ -57,6 +57,12 @@ COMMANDS: dict[str, CommandEntry] = {
         "assay.commands.approve",
         "Append an approval; the approver must not be a role, model or user that made the change.",
     ),
+    "key": CommandEntry(
+        "assay.commands.key", "Create and show your signing key (runs, reports and approvals)."
+    ),
+    "trust": CommandEntry(
+        "assay.commands.trust", "The keys assay verify accepts as signers (your trust root)."
+    ),
     "plugins": CommandEntry(
         "assay.commands.plugins",
         "List every plugin: status, distribution and version, and what it provides.",

@@ -21,16 +21,25 @@ def approve_command(
     reason: Annotated[str, typer.Option("--reason", help="Why the change may be released.")],
     key: Annotated[
         Path | None,
-        typer.Option("--key", help="The approver's Ed25519 key (PEM); default $ASSAY_SIGNING_KEY."),
+        typer.Option(
+            "--key",
+            help="Your own Ed25519 key (PEM), not the factory's; default $ASSAY_SIGNING_KEY.",
+        ),
     ] = None,
+    unconverged: Annotated[
+        bool,
+        typer.Option("--unconverged", help="Approve a run that did not converge (shown as such)."),
+    ] = False,
 ) -> int:
     """Append an approval; the approver must not be a role, model or user that made the change."""
     run_dir = resolve_run(run)
     signer = load_or_create_signer(key)
-    event = approve_run(run_dir, approver, reason, signer)
+    event = approve_run(run_dir, approver, reason, signer, unconverged=unconverged)
+    p = event.payload
     info_console().print(
-        f"approval by {literal(approver)} recorded as event {event.seq} of run "
-        f"{literal(event.run_id)}, signed by key {signer.key_id[:16]}"
+        f"approval by {literal(approver)} (OS user {literal(p['os_user'])}, uid {p['os_uid']}) "
+        f"recorded as event {event.seq} of run {literal(event.run_id)}, signed by key "
+        f"{signer.key_id[:16]}" + ("" if p["converged"] else "; the run had not converged")
     )
     return 0
 

@@ -9,6 +9,7 @@ import typer
 
 from assay.evidence.runs import resolve_run
 from assay.evidence.verify import verify_target
+from assay.ledger.keyring import load_trusted
 from assay.terminal import console, info_console, literal
 
 __all__ = ["register", "verify_command"]
@@ -18,7 +19,10 @@ def verify_command(
     target: Annotated[str, typer.Argument(help="Evidence bundle folder, run folder or run id.")],
     trust: Annotated[
         list[str] | None,
-        typer.Option("--trust", help="Accept only signatures by this key id (repeatable)."),
+        typer.Option(
+            "--trust",
+            help="Accept only signatures by this key id (repeatable); default: `assay trust list`.",
+        ),
     ] = None,
 ) -> int:
     """Exit 0 when everything verifies; 1 naming the first bad event or file otherwise."""
@@ -29,6 +33,16 @@ def verify_command(
     notes, out = info_console(), console()
     for warning in result.warnings:
         notes.print(f"[yellow]note:[/] {literal(warning)}")
+    if result.ok and not trust:
+        # Intact and validly signed says nothing about who signed: the signer must be trusted.
+        strangers = sorted(result.key_ids - set(load_trusted()))
+        if strangers:
+            out.print(
+                f"[bold red]FAILED[/] {literal(path)}: signature valid, signer not trusted: "
+                f"key {', '.join(strangers)} (pin with --trust, or `assay trust add` once "
+                "checked with the key's owner)"
+            )
+            return 1
     if result.ok:
         notes.print(
             f"[bold green]verified[/] {literal(path)}: {result.events} events, "

@@ -214,7 +214,7 @@ def _approvals(s: RunSummary) -> str:
         (
             _e(a.time),
             _e(a.approver),
-            _e(a.reason),
+            _e(a.reason) + ("" if a.converged else " " + _badge("run had not converged", "bad")),
             _e(a.os_user),
             f"<code>{_e(a.keyid[:16])}</code>",
             _badge("valid", "ok") if a.valid else _badge("invalid", "bad"),

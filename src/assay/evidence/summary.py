@@ -76,8 +76,11 @@ class ApprovalRow(BaseModel):
     approver: str
     reason: str
     os_user: str = ""
+    """The OS account that ran ``assay approve``: name and uid."""
     keyid: str = ""
     valid: bool = True
+    converged: bool = True
+    """False when the approver approved a run they were told had not converged."""
 
 
 class RunSummary(BaseModel):
@@ -329,9 +332,10 @@ def summarize(
             time=e.time,
             approver=str(e.payload.get("approver", "")),
             reason=str(e.payload.get("reason", "")),
-            os_user=str(e.payload.get("os_user", "")),
+            os_user=f"{e.payload.get('os_user', '')} (uid {e.payload.get('os_uid', '?')})",
             keyid=str((e.payload.get("signature") or {}).get("keyid", "")),
             valid=e.seq in good_seqs,
+            converged=e.payload.get("converged") is not False,
         )
         for e in kept
         if e.kind == k.APPROVAL

@@ -18,8 +18,9 @@ is reset to the last committed step before anything touches it.
 
 from __future__ import annotations
 
-import getpass
 import hashlib
+import os
+import pwd
 import shutil
 import tempfile
 from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
@@ -322,6 +323,9 @@ class Factory:
                 "leak_level": self.cfg.leak,
                 "models": dict(self.labels),
                 "user": _user(),
+                # Who started it, and the key that seals it: an approver must be neither.
+                "uid": os.getuid(),
+                "signing_key": self.signer.key_id if self.signer else None,
                 "assay_version": assay.__version__,
                 **self.run_info,
             }
@@ -953,7 +957,8 @@ def _tester_view(workspace: Path, view: Path) -> None:
 
 
 def _user() -> str:
+    """The real uid's account name ($USER and $LOGNAME can be set to anything)."""
     try:
-        return getpass.getuser()
-    except (KeyError, OSError):
+        return pwd.getpwuid(os.getuid()).pw_name
+    except KeyError:
         return "unknown"

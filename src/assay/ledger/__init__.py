@@ -32,7 +32,8 @@ from __future__ import annotations
 from assay.ledger.blobs import BlobStore
 from assay.ledger.canonical import GENESIS, canonical, sha256_hex
 from assay.ledger.event import Event
-from assay.ledger.keys import Signer, default_key_path, load_or_create_signer, verify_signature
+from assay.ledger.keyring import load_or_create_signer
+from assay.ledger.keys import Signer, default_key_path, verify_signature
 from assay.ledger.store import HEAD_FILE, LEDGER_FILE, Ledger
 from assay.ledger.verify import Problem, Verification, verify_chain, verify_run
 

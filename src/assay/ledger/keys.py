@@ -1,12 +1,13 @@
 """Ed25519 signing keys: where they live, how they are made, and how signatures are checked.
 
-Key resolution, first match wins:
+Key resolution, first match wins (`named_key_path`):
 1. an explicit path passed by the caller (a CLI ``--key`` flag);
 2. ``$ASSAY_SIGNING_KEY``: path of a PEM (PKCS #8) private key;
 3. ``$XDG_CONFIG_HOME/assay/keys/ed25519.pem`` (``~/.config/assay/keys/ed25519.pem``).
 
-When the resolved file does not exist it is created (folder mode 0700, file mode 0600).
-``$ASSAY_SIGNING_KEY_PASSWORD`` encrypts / decrypts it when set. The key id is the SHA-256 hex
+A key named by 1 or 2 must exist: a mistyped path is an error, never a new key. Only the default
+location is created on first use (``assay.ledger.keyring``). ``$ASSAY_SIGNING_KEY_PASSWORD``
+encrypts / decrypts it when set. The key id is the SHA-256 hex
 of the raw 32-byte public key; signatures carry the public key so they verify offline, and a
 verifier pins trust by key id (``assay verify --trust KEYID``).
 """
@@ -28,9 +29,12 @@ from assay.ledger.canonical import sha256_hex
 
 __all__ = [
     "Signer",
+    "create_signer",
     "default_key_path",
+    "key_exists",
     "key_id_of",
-    "load_or_create_signer",
+    "load_signer",
+    "named_key_path",
     "verify_signature",
 ]
 
@@ -101,23 +105,31 @@ def verify_signature(data: bytes, record: Any) -> str | None:
 
 
 def default_key_path() -> Path:
-    """Where the signing key is looked for when no path is given."""
-    env = os.environ.get(KEY_ENV)
-    if env:
-        return Path(env).expanduser()
+    """Where this user's own key lives: ``$XDG_CONFIG_HOME/assay/keys/ed25519.pem``."""
     config = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
     return Path(config) / "assay" / "keys" / "ed25519.pem"
 
 
-def load_or_create_signer(path: Path | None = None, *, create: bool = True) -> Signer:
-    """Load the signing key (see the module docstring for where), creating it if allowed."""
-    key_path = path if path is not None else default_key_path()
+def named_key_path(path: Path | None = None) -> tuple[Path, str | None]:
+    """The key path to use, and what named it (``--key``, ``$ASSAY_SIGNING_KEY``, or None for the
+    default location)."""
+    if path is not None:
+        return path.expanduser(), "--key"
+    env = os.environ.get(KEY_ENV)
+    if env:
+        return Path(env).expanduser(), f"${KEY_ENV}"
+    return default_key_path(), None
+
+
+def load_signer(key_path: Path, *, named_by: str | None = None) -> Signer:
+    """Load the PEM Ed25519 key at `key_path`; a `UserError` says why when it cannot."""
     password = os.environ.get(PASSWORD_ENV)
     secret = password.encode() if password else None
-    if not key_path.exists():
-        if not create:
-            raise UserError(f"no signing key at {key_path}; set ${KEY_ENV} or create one")
-        return _create(key_path, secret)
+    if not key_exists(key_path):
+        origin = f" (named by {named_by})" if named_by else ""
+        raise UserError(
+            f"no signing key at {key_path}{origin}; create one with `assay key create {key_path}`"
+        )
     try:
         key = serialization.load_pem_private_key(key_path.read_bytes(), password=secret)
     except (ValueError, TypeError) as exc:
@@ -129,7 +141,21 @@ def load_or_create_signer(path: Path | None = None, *, create: bool = True) -> S
     return Signer(key, key_path)
 
 
-def _create(key_path: Path, secret: bytes | None) -> Signer:
+def key_exists(key_path: Path) -> bool:
+    """Whether a key file is there; a folder that cannot be searched is a `UserError`."""
+    try:
+        return key_path.exists()
+    except OSError as exc:
+        raise UserError(f"{key_path}: cannot look for the signing key ({exc.strerror})") from None
+
+
+def create_signer(key_path: Path) -> Signer:
+    """Create a new key file at `key_path` (folder 0700, file 0600, never over an existing file).
+
+    `UserError` when something is already there; ``$ASSAY_SIGNING_KEY_PASSWORD`` encrypts it.
+    """
+    password = os.environ.get(PASSWORD_ENV)
+    secret = password.encode() if password else None
     key = Ed25519PrivateKey.generate()
     encryption: serialization.KeySerializationEncryption = (
         serialization.BestAvailableEncryption(secret) if secret else serialization.NoEncryption()
@@ -139,11 +165,11 @@ def _create(key_path: Path, secret: bytes | None) -> Signer:
     )
     try:
         key_path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        fd = os.open(key_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        fd = os.open(key_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
         with os.fdopen(fd, "wb") as fh:
             fh.write(pem)
     except FileExistsError:
-        return load_or_create_signer(key_path, create=False)
+        raise UserError(f"{key_path} exists already; not replacing a key") from None
     except OSError as exc:
         raise UserError(f"{key_path}: cannot create the signing key ({exc.strerror})") from None
     return Signer(key, key_path)
