@@ -83,6 +83,7 @@ def write_sample_run(
     outcome: str = "converged",
     starter_uid: int = ALICE_UID,
     approval: dict[str, Any] | None = None,
+    seal: bool = True,
 ) -> Path:
     """Write the run into `run_dir` (ledger, blobs, workspace) and seal it; returns `run_dir`.
 
@@ -167,5 +168,6 @@ def write_sample_run(
                 {"outcome": outcome, "iterations": 2, "best_iteration": 2},
                 step="run.finished",
             )
-        ledger.checkpoint(signer)
+        if seal:
+            ledger.checkpoint(signer)
     return run_dir

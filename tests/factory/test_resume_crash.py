@@ -5,6 +5,7 @@ no model was called for a step after that step had completed.
 
 from __future__ import annotations
 
+import json
 import os
 import random
 import signal
@@ -173,3 +174,46 @@ def test_kill_nine_and_resume(tmp_path: Path, seed: int) -> None:
     assert got["finished"]["outcome"] == "converged"
     verification = verify_run(run_dir)
     assert verification.ok, verification
+
+
+def test_a_run_killed_mid_way_still_has_evidence(tmp_path: Path) -> None:
+    """Issue 12, point 13: after a crash `assay report` refused ("the ledger was never sealed")
+    and `assay runs` showed 0 iterations and 0 tokens. Now the report seals what verified and
+    says "incomplete"; the bundle verifies up to the last event."""
+    spec = _project(tmp_path)
+    runs = tmp_path / "runs"
+    proc, _ = _start(tmp_path, spec, runs)
+    assert _kill_after(proc, runs, 6, random.Random(1)), "the run finished before the kill"
+    run_dir = _run_dir(runs)
+    assert run_dir is not None
+    with Ledger.open(run_dir, create=False) as ledger:
+        events = list(ledger.events())
+    assert not any(e.kind == "run.finished" for e in events)
+    calls = sum(1 for e in events if e.kind == "model.response")
+    assert calls > 0
+    env = _env(tmp_path, "0")
+    listed = subprocess.run(
+        _cmd("runs", "--runs-dir", str(runs), "--json")[:-1], cwd=tmp_path, env=env,
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    (row,) = json.loads(listed.stdout)
+    assert row["status"] == "unfinished" and row["tokens"] > 0
+    bundle = tmp_path / "bundle"
+    report = subprocess.run(
+        _cmd("report", str(run_dir), "--out", str(bundle))[:-1], cwd=tmp_path, env=env,
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert report.returncode == 0, report.stderr
+    assert "incomplete run: events the run never sealed are now covered by checkpoint" in (
+        report.stdout
+    )
+    summary = json.loads((bundle / "report.json").read_text())
+    assert summary["outcome"] == "unfinished" and summary["releasable"] is False
+    assert summary["sealed_by_report"] == [len(events) + 1]
+    assert "incomplete" in (bundle / "report.html").read_text()
+    for target in (bundle, run_dir):
+        verified = subprocess.run(
+            _cmd("verify", str(target))[:-1], cwd=tmp_path, env=env,
+            capture_output=True, text=True, check=False,
+        )  # fmt: skip
+        assert verified.returncode == 0, verified.stdout + verified.stderr

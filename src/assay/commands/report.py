@@ -42,6 +42,13 @@ def report_command(
     )
     state = "releasable" if s.releasable else "not releasable: " + "; ".join(s.releasable_reasons)
     notes.print(f"outcome {literal(s.outcome)}; {literal(state)}")
+    if s.sealed_by_report and s.sealed_by_report[-1] == s.events:
+        notes.print(
+            f"incomplete run: events the run never sealed are now covered by checkpoint "
+            f"{s.sealed_by_report[-1]}, signed by this report"
+            if not s.complete
+            else f"checkpoint {s.sealed_by_report[-1]} signed by this report"
+        )
     return 0
 
 

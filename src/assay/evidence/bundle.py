@@ -35,8 +35,9 @@ from assay.evidence.manifest import MANIFEST, file_digest, write_manifest
 from assay.evidence.provenance import provenance_statement
 from assay.evidence.sbom import workspace_sbom
 from assay.evidence.summary import RunSummary, summarize
-from assay.ledger import HEAD_FILE, Event, Signer, canonical, verify_run
-from assay.ledger.verify import read_rows
+from assay.ledger import HEAD_FILE, Event, Ledger, Signer, canonical, verify_run
+from assay.ledger import kinds as k
+from assay.ledger.verify import NEVER_SEALED, read_rows
 from assay.plugins import ReportContext, ReportSection, make_plugin_manager, report_sections
 
 __all__ = ["BUNDLE_FILES", "Bundle", "write_bundle"]
@@ -105,17 +106,29 @@ def write_bundle(
 ) -> Bundle:
     """Verify the run, then write its evidence bundle into `out` and sign it.
 
-    `CorruptLedgerError` (exit 1) when the run does not verify: no bundle is written.
+    A run that crashed, was killed or is still running has events no checkpoint covers: once
+    they verify, `signer` seals them with a checkpoint marked ``sealed_by: assay report`` (the
+    bundle says so, and that the run is incomplete). `CorruptLedgerError` (exit 1) when the run
+    does not verify: nothing is sealed and no bundle is written.
     """
+    _check_out(out)
     check = verify_run(run_dir)
-    if not check.ok:
+    blocking = [p for p in check.problems if p.message != NEVER_SEALED]
+    if blocking:
         raise CorruptLedgerError(
-            f"{run_dir} does not verify, refusing to report on it: {check.problems[0]}"
+            f"{run_dir} does not verify, refusing to report on it: {blocking[0]}"
         )
+    if check.unsealed_tail:
+        with Ledger.open(run_dir, create=False) as ledger:
+            ledger.checkpoint(signer, sealed_by=k.REPORT_SEAL)
+        check = verify_run(run_dir)
+        if not check.ok:
+            raise CorruptLedgerError(
+                f"{run_dir}: sealed, yet it does not verify: {check.problems[0]}"
+            )
     run_id, rows = read_rows(run_dir / "ledger.sqlite")
     events = [Event.from_body(body, digest) for _seq, body, digest in rows]
     summary = summarize(events, run_id=run_id, approval_required=approval_required)
-    _check_out(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     # Written into a private sibling and moved into place: a failed report leaves nothing behind.
     staged = Path(tempfile.mkdtemp(prefix=f".{out.name}.assay-", dir=out.parent))

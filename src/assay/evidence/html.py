@@ -76,7 +76,8 @@ def _header(s: RunSummary) -> str:
     reasons = "".join(f"<li>{_e(r)}</li>" for r in s.releasable_reasons)
     return (
         f"<h1>assay run {_e(s.run_id)} {release}</h1>"
-        f'<p class="muted">{_e(s.spec_title)} · spec <code>{_e(s.spec_digest[:16])}</code> · '
+        + _incomplete(s)
+        + f'<p class="muted">{_e(s.spec_title)} · spec <code>{_e(s.spec_digest[:16])}</code> · '
         f"started {_e(s.started)} by {_e(s.user or '?')} · finished {_e(s.finished or '-')}</p>"
         + '<div class="cards">'
         + "".join(
@@ -85,6 +86,23 @@ def _header(s: RunSummary) -> str:
         + "</div>"
         + (f"<p>Stopped: {_e(s.outcome_reason)}</p>" if s.outcome_reason else "")
         + (f"<ul>{reasons}</ul>" if reasons else "")
+    )
+
+
+def _incomplete(s: RunSummary) -> str:
+    """The first thing an auditor must see about a run that never finished."""
+    sealed = ", ".join(str(seq) for seq in s.sealed_by_report)
+    seal = (
+        f" Checkpoint {_e(sealed)} was signed by <code>assay report</code> over events the run "
+        "had not sealed itself."
+        if sealed
+        else ""
+    )
+    if s.complete:
+        return f"<p>{seal.strip()}</p>" if seal else ""
+    return (
+        f"<p>{_badge('incomplete', 'bad')} The run did not finish: it crashed, was killed or is "
+        f"still running. Its ledger verifies up to event {_e(s.events)}.{seal}</p>"
     )
 
 

@@ -102,6 +102,9 @@ class RunSummary(BaseModel):
     events: int = 0
     head: str = ""
     checkpoints: int = 0
+    sealed_by_report: list[int] = Field(default_factory=list)
+    """Checkpoints `assay report` signed over events the run itself never sealed (a run that
+    crashed, was killed or is still running): the bundle is verifiable up to its last event."""
     timeline: list[TimelineEntry] = Field(default_factory=list)
     iterations: list[IterationRow] = Field(default_factory=list)
     gate_report: GateReport | None = None
@@ -128,6 +131,11 @@ class RunSummary(BaseModel):
     """Filled by the bundle writer: control id, framework, title, evidence files."""
     plugin_sections: list[ReportSection] = Field(default_factory=list)
     """Filled by the bundle writer: sections plugins add (hook ``assay_report_sections``)."""
+
+    @property
+    def complete(self) -> bool:
+        """Whether the run finished (an unfinished run's bundle says "incomplete")."""
+        return self.outcome != "unfinished"
 
     @property
     def total_cost(self) -> ModelCost:
@@ -287,8 +295,10 @@ class _Builder:
         self.s.outcome = str(p.get("outcome", "finished"))
         self.s.outcome_reason = str(p.get("reason", ""))
 
-    def on_checkpoint(self, _e: Event, _p: dict[str, Any], _it: int | None) -> None:
+    def on_checkpoint(self, event: Event, p: dict[str, Any], _it: int | None) -> None:
         self.s.checkpoints += 1
+        if p.get("sealed_by") == k.REPORT_SEAL:
+            self.s.sealed_by_report.append(event.seq)
 
     def final_gate_report(self) -> GateReport | None:
         last_report = max(self.gate_reports, default=None)
@@ -353,7 +363,9 @@ def summarize(
 
 def _not_releasable(s: RunSummary, approvals: int) -> list[str]:
     reasons = []
-    if s.outcome != "converged":
+    if not s.complete:
+        reasons.append("the run is incomplete: it crashed, was killed or is still running")
+    elif s.outcome != "converged":
         reasons.append(f"the run's outcome is '{s.outcome}', not 'converged'")
     if s.gate_report is not None and not s.gate_report.passed:
         reasons.append("a required gate did not pass in the last iteration")

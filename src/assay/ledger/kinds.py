@@ -41,6 +41,7 @@ __all__ = [
     "MESSAGE",
     "MODEL_REQUEST",
     "MODEL_RESPONSE",
+    "REPORT_SEAL",
     "RUN_FINISHED",
     "RUN_STARTED",
     "SCENARIO_RESULT",
@@ -61,3 +62,6 @@ WORKSPACE_COMMIT: Final = "workspace.commit"
 APPROVAL: Final = "approval"
 RUN_FINISHED: Final = "run.finished"
 CHECKPOINT: Final = "checkpoint"
+REPORT_SEAL: Final = "assay report"
+"""A checkpoint's ``sealed_by`` when `assay report` signed it over a run that never sealed
+those events itself (crashed, killed or still running)."""

@@ -291,8 +291,10 @@ class Ledger:
         """The bytes stored under `digest`; RunError when missing or altered."""
         return self.blobs.get(digest)
 
-    def checkpoint(self, signer: Signer) -> Event:
+    def checkpoint(self, signer: Signer, *, sealed_by: str | None = None) -> Event:
         """Sign the current head and append a ``checkpoint`` event; also writes ``head.json``.
+
+        `sealed_by` names who sealed it when that is not the run itself (``assay report``).
 
         The checkpoint covers every event before it. ``head.json`` (outside the database) holds
         the latest signed root so that deleting events from the end is detected by `verify`.
@@ -301,7 +303,11 @@ class Ledger:
         if head is None:
             raise RunError(f"{self.path}: nothing to checkpoint in an empty ledger")
         statement = checkpoint_statement(self.run_id, head.seq, head.hash)
-        record = {"seq": head.seq, "root": head.hash, "signature": signer.sign(statement)}
+        record: dict[str, Any] = {
+            "seq": head.seq, "root": head.hash, "signature": signer.sign(statement),
+        }  # fmt: skip
+        if sealed_by:
+            record["sealed_by"] = sealed_by
         event = self.append("checkpoint", record)
         self._write_head(event, signer)
         return event

@@ -25,9 +25,20 @@ from assay.ledger.event import Event
 from assay.ledger.keys import verify_signature
 from assay.ledger.store import HEAD_FILE, LEDGER_FILE, checkpoint_statement
 
-__all__ = ["Problem", "Verification", "blob_refs", "read_rows", "verify_chain", "verify_run"]
+__all__ = [
+    "NEVER_SEALED",
+    "Problem",
+    "Verification",
+    "blob_refs",
+    "read_rows",
+    "verify_chain",
+    "verify_run",
+]
 
 _MAX_PROBLEMS = 100
+
+NEVER_SEALED = "no signed checkpoint: the ledger was never sealed"
+"""The one problem `assay report` can mend: it signs a checkpoint over what verified."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +72,11 @@ class Verification:
     def ok(self) -> bool:
         """True when nothing failed."""
         return not self.problems
+
+    @property
+    def unsealed_tail(self) -> bool:
+        """Whether events come after the last signed checkpoint (or none was ever signed)."""
+        return self.events > self.last_checkpoint_seq
 
     def fail(self, message: str, *, seq: int | None = None, file: str | None = None) -> None:
         """Record a problem (the list is capped; the first problems are the ones that matter)."""
@@ -247,7 +263,7 @@ def finish(result: Verification) -> None:
     if result.events == 0:
         result.fail("the ledger holds no events")
     elif result.checkpoints == 0:
-        result.fail("no signed checkpoint: the ledger was never sealed")
+        result.fail(NEVER_SEALED)
     elif result.last_checkpoint_seq < result.events:
         result.warnings.append(
             f"events {result.last_checkpoint_seq + 1}..{result.events} come after the last "
