@@ -6,6 +6,7 @@ that reads a run is asked about it through `assay.cli.main`.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 import sqlite3
@@ -17,6 +18,7 @@ import pytest
 
 from assay.cli import main
 from assay.errors import CorruptLedgerError
+from assay.evidence.summary import summarize
 from assay.ledger import HEAD_FILE, LEDGER_FILE, Ledger, Signer, verify_run
 from assay.testing import TESTING_MODELS_ENV
 
@@ -235,3 +237,15 @@ def test_open_with_check(tmp_path: Path) -> None:
     with pytest.raises(CorruptLedgerError, match=r"does not verify: event 3: "):
         Ledger.open(run, check=True)
     Ledger.open(run).close()  # reading without the check still works
+
+
+def test_the_run_records_which_config_governed_it(finished_run: Path) -> None:
+    """Issue 12, point 3: the config used is printed and recorded in the evidence."""
+    config = finished_run.parents[1] / "assay.toml"
+    with Ledger.open(finished_run, create=False) as ledger:
+        started = next(ledger.events(kind="run.started")).payload
+    assert started["config_file"] == str(config.resolve())
+    assert started["config_sha256"] == hashlib.sha256(config.read_bytes()).hexdigest()
+    with Ledger.open(finished_run, create=False) as ledger:
+        summary = summarize(list(ledger.events()), run_id=ledger.run_id)
+    assert summary.config_file == str(config.resolve()) and summary.config_sha256

@@ -7,6 +7,7 @@ and a missing extra is a clear error (exit 2), not an ImportError.
 
 from __future__ import annotations
 
+import hashlib
 import os
 from pathlib import Path
 from typing import Annotated, Any
@@ -105,6 +106,11 @@ def run_command(
         plugins=pm,
     )  # fmt: skip
     info = {
+        # Which configuration governed the run, by path and content (issue 12, point 3).
+        "config_file": str(settings.source.resolve()) if settings.source else None,
+        "config_sha256": (
+            hashlib.sha256(settings.source.read_bytes()).hexdigest() if settings.source else None
+        ),
         "scenarios_dir": str(scenarios.resolve()) if scenarios else None,
         "judge_model": judge_model or env.get("ASSAY_JUDGE_MODEL") or "",
         "judge": env.get(JUDGE_ENV) or "",

@@ -78,7 +78,13 @@ def _header(s: RunSummary) -> str:
         f"<h1>assay run {_e(s.run_id)} {release}</h1>"
         + _incomplete(s)
         + f'<p class="muted">{_e(s.spec_title)} · spec <code>{_e(s.spec_digest[:16])}</code> · '
-        f"started {_e(s.started)} by {_e(s.user or '?')} · finished {_e(s.finished or '-')}</p>"
+        f"started {_e(s.started)} by {_e(s.user or '?')} · finished {_e(s.finished or '-')} · "
+        + (
+            f"config <code>{_e(s.config_file)}</code> (sha256 {_e(s.config_sha256[:16])})"
+            if s.config_file
+            else "config: defaults"
+        )
+        + "</p>"
         + '<div class="cards">'
         + "".join(
             f'<div class="card"><span class="muted">{k}</span><b>{v}</b></div>' for k, v in cards

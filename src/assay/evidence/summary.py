@@ -95,6 +95,9 @@ class RunSummary(BaseModel):
     outcome_reason: str = ""
     """Why the run stopped (e.g. a blocked role's explanation), as the loop recorded it."""
     user: str = ""
+    config_file: str = ""
+    """The configuration file that governed the run (empty: defaults), and its content digest."""
+    config_sha256: str = ""
     models: dict[str, str] = Field(default_factory=dict)
     leak_level: str = ""
     assay_version: str = ""
@@ -211,6 +214,8 @@ class _Builder:
         s.spec_title = str(p.get("spec_title", ""))
         s.spec_digest = str(p.get("spec_digest", ""))
         s.user = str(p.get("user", ""))
+        s.config_file = str(p.get("config_file") or "")
+        s.config_sha256 = str(p.get("config_sha256") or "")
         s.leak_level = str(p.get("leak_level", ""))
         s.assay_version = str(p.get("assay_version", ""))
         if isinstance(p.get("models"), dict):
