@@ -107,6 +107,7 @@ def _print_text(out: Console, notes: Console, report: GateReport, verbose: bool)
                 + ("" if verbose else f", {len(live) - len(shown)} below '{r.fail_on}'")
                 + " (--verbose shows all)"
             )
+    _print_skipped(out, notes, report, verbose)
     for w in report.expired_waivers:
         out.print(
             f"[yellow]expired waiver[/] ({literal(w.get('expires'))}, owner "
@@ -115,6 +116,23 @@ def _print_text(out: Console, notes: Console, report: GateReport, verbose: bool)
         )
     colour = "green" if report.passed else "red"
     notes.print(f"[bold {colour}]{literal(report.summary)}[/]")
+
+
+def _print_skipped(out: Console, notes: Console, report: GateReport, verbose: bool) -> None:
+    """One whole line per file some gate did not scan, naming the gates and the reason."""
+    gates_by_file: dict[tuple[str, str], list[str]] = {}
+    for r in report.results:
+        for s in r.skipped:
+            gates_by_file.setdefault((s.path, s.reason), []).append(r.gate)
+    limit = len(gates_by_file) if verbose else 20
+    for (path, reason), gates in sorted(gates_by_file.items())[:limit]:
+        out.print(
+            f"{literal(_shown_path(report.root, path))}: [yellow]not scanned[/] by "
+            f"{literal(', '.join(gates))}: {literal(reason)}"
+        )
+    if len(gates_by_file) > limit:
+        hidden = len(gates_by_file) - limit
+        notes.print(f"  ... and {hidden} more not scanned (--verbose shows all)")
 
 
 def gate_command(

@@ -163,14 +163,19 @@ class JsonReport:
 
 
 async def run_json_report(
-    argv: Sequence[str], ctx: GateContext, name: str, *, ok_codes: tuple[int, ...] = (0,)
+    argv: Sequence[str],
+    ctx: GateContext,
+    name: str,
+    *,
+    ok_codes: tuple[int, ...] = (0,),
+    env: Mapping[str, str] | None = None,
 ) -> JsonReport:
     """Run a tool that prints one JSON object and save it as ``report_dir/name``.
 
     Output that is not a JSON object, or an exit code outside `ok_codes`, is an error carrying
     the tool's own words.
     """
-    proc = await run_tool(argv, cwd=ctx.root)
+    proc = await run_tool(argv, cwd=ctx.root, env=env)
     try:
         data = json.loads(proc.stdout)
     except ValueError:

@@ -27,6 +27,7 @@ __all__ = [
     "RuleInfo",
     "Scan",
     "Severity",
+    "SkippedFile",
     "fingerprint",
 ]
 
@@ -122,6 +123,18 @@ class Finding(BaseModel):
         return Severity.parse(self.severity)
 
 
+class SkippedFile(BaseModel):
+    """A file a gate did not scan, and why: so "passed" never hides a file nobody read."""
+
+    model_config = ConfigDict(frozen=True)
+
+    path: str
+    """Relative to the project root, forward slashes: the name found in the project (for a
+    symlink, the link's own name, never where it points)."""
+    reason: str
+    """Why it was not scanned, e.g. ``symlink to a path outside the project``."""
+
+
 class GateStatus(enum.StrEnum):
     """Outcome of one gate."""
 
@@ -155,6 +168,9 @@ class GateResult(BaseModel):
     """How many files the tool actually ran on (0 for a full cache hit)."""
     metrics: dict[str, float] = Field(default_factory=dict)
     """Numbers worth keeping, e.g. ``coverage``."""
+    skipped: list[SkippedFile] = Field(default_factory=list)
+    """Files this gate could have read but did not scan (a link out of the project, a file too
+    large...), each with its reason."""
 
     @property
     def blocking_findings(self) -> list[Finding]:
@@ -184,6 +200,8 @@ class GateContext:
     """Every non-excluded file under `root` (for gates that read more than Python)."""
     tool_cache: Path | None = None
     """A folder the tool may keep its own incremental cache in; None when caching is off."""
+    skipped: tuple[SkippedFile, ...] = ()
+    """Files the walk found but no gate may read (links out of the project, broken links...)."""
 
 
 @dataclass(slots=True)
@@ -204,8 +222,10 @@ class Gate(Protocol):
     """A quality gate. Built-in and third-party gates satisfy the same protocol.
 
     Optional attributes the runner also reads: ``options_model`` (a pydantic model validating the
-    gate's own policy keys), ``default_required`` (False makes the gate advisory by default) and
-    ``config_files(ctx) -> Sequence[str]`` (extra files whose content is part of the cache key)."""
+    gate's own policy keys), ``default_required`` (False makes the gate advisory by default),
+    ``config_files(ctx) -> Sequence[str]`` (extra files whose content is part of the cache key) and
+    ``skipped(ctx) -> Sequence[SkippedFile]`` (files the gate leaves out of `inputs` on purpose,
+    e.g. by name; they are listed in its result)."""
 
     name: str
     """Unique, lower-case name used in config and output."""

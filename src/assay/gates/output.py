@@ -30,6 +30,7 @@ from assay.gates.base import Finding, GateReport, GateResult, GateStatus, Severi
 __all__ = [
     "ASSAY_URI",
     "SARIF_SCHEMA",
+    "SKIPPED_FILE",
     "SourceRoot",
     "junit_suites",
     "junit_testsuites",
@@ -47,6 +48,8 @@ SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
 ASSAY_URI = "https://github.com/assay-dev/assay"
 SRCROOT = "%SRCROOT%"
 """The uriBaseId of every artifact location (the name GitHub, CodeQL and semgrep use)."""
+SKIPPED_FILE = "assay/skipped-file"
+"""The notification descriptor of a file a gate did not scan."""
 
 _LEVEL = {
     Severity.INFO: "note",
@@ -219,13 +222,25 @@ def _sarif_result(f: Finding, where: SourceRoot, rule_index: int) -> dict[str, A
     return result
 
 
-def _notifications(r: GateResult) -> list[dict[str, Any]]:
-    """Why a gate reached no verdict, so a viewer shows it instead of an empty run."""
+def _notifications(r: GateResult, where: SourceRoot) -> list[dict[str, Any]]:
+    """Why a gate reached no verdict, so a viewer shows it instead of an empty run, and each
+    file it did not scan (SARIF's place for "this artifact was not analysed")."""
+    notes: list[dict[str, Any]] = []
     if r.status is GateStatus.ERROR:
-        return [{"message": {"text": r.message}, "level": "error"}]
-    if r.status is GateStatus.NOT_EVALUATED:
-        return [{"message": {"text": f"not evaluated: {r.message}"}, "level": "warning"}]
-    return []
+        notes.append({"message": {"text": r.message}, "level": "error"})
+    elif r.status is GateStatus.NOT_EVALUATED:
+        notes.append({"message": {"text": f"not evaluated: {r.message}"}, "level": "warning"})
+    for s in r.skipped:
+        location = {"artifactLocation": {"uri": where.uri(s.path), "uriBaseId": SRCROOT}}
+        notes.append(
+            {
+                "descriptor": {"id": SKIPPED_FILE},
+                "message": {"text": f"not scanned: {s.reason}"},
+                "level": "warning",
+                "locations": [{"physicalLocation": location}],
+            }
+        )
+    return notes
 
 
 @functools.cache
@@ -263,7 +278,7 @@ def sarif_run(r: GateResult, where: SourceRoot) -> dict[str, Any]:
         "invocations": [
             {
                 "executionSuccessful": r.status is not GateStatus.ERROR,
-                "toolExecutionNotifications": _notifications(r),
+                "toolExecutionNotifications": _notifications(r, where),
             }
         ],
         "results": [_sarif_result(f, where, index[f.rule_id]) for f in r.findings],
@@ -362,6 +377,11 @@ def _not_blocking(r: GateResult, blocking: Sequence[Finding], where: SourceRoot)
     return _xml("\n".join(lines))
 
 
+def _not_scanned(r: GateResult, where: SourceRoot) -> str:
+    """The files the gate did not scan, one line each, as text."""
+    return _xml("\n".join(f"{where.path(s.path)}: not scanned: {s.reason}" for s in r.skipped))
+
+
 def _count(suite: ET.Element, kind: str) -> int:
     return sum(case.find(kind) is not None for case in suite.iter("testcase"))
 
@@ -374,7 +394,7 @@ def _suite(r: GateResult, where: SourceRoot) -> ET.Element:
         _finding_case(suite, r, f, where)
     if not blocking:
         _gate_case(suite, r)
-    rest = _not_blocking(r, blocking, where)
+    rest = "\n".join(filter(None, [_not_blocking(r, blocking, where), _not_scanned(r, where)]))
     if rest:
         ET.SubElement(suite, "system-out").text = rest
     _set_totals(suite, [suite], time=r.duration_s)

@@ -43,10 +43,11 @@ from assay.gates.base import (
     GateStatus,
     Scan,
     Severity,
+    SkippedFile,
     fingerprint,
 )
 from assay.gates.cache import CachedFile, GateCache, GateCacheEntry
-from assay.gates.workspace import FileHashes, list_files, select_files
+from assay.gates.workspace import FileHashes, FileSet, collect_files
 
 __all__ = ["GateEvent", "GateRunner", "check_gate_tables", "run_gates"]
 
@@ -217,7 +218,8 @@ class GateRunner:
             kept = [f for f in scan.findings if not f.file or f.file in selection]
             scan = replace(scan, findings=kept)
         duration = time.perf_counter() - started
-        return self._judge(plan, version, scan, duration, cached=cached, scanned=scanned)
+        result = self._judge(plan, version, scan, duration, cached=cached, scanned=scanned)
+        return result.model_copy(update={"skipped": _skipped(plan, inputs)})
 
     def _cache_key(self, plan: _Plan, version: str, inputs: Sequence[str]) -> str:
         configs = [f for f in _TOOL_CONFIG_FILES if (self.root / f).is_file()]
@@ -389,6 +391,20 @@ class GateRunner:
             self.on_event(event)
 
 
+_PYTHON = (".py", ".pyi")
+
+
+def _skipped(plan: _Plan, inputs: Sequence[str]) -> list[SkippedFile]:
+    """The files `plan`'s gate could have read but did not scan: those the walk left out, when
+    the gate reads files of their kind (Python or other), and those it leaves out itself."""
+    ctx = plan.ctx
+    reads_python = any(f.endswith(_PYTHON) for f in inputs)
+    reads_other = any(not f.endswith(_PYTHON) for f in inputs)
+    walked = [s for s in ctx.skipped if (reads_python if s.path.endswith(_PYTHON) else reads_other)]
+    own = getattr(plan.gate, "skipped", None)
+    return [*walked, *(own(ctx) if callable(own) else ())]
+
+
 _WHOLE_PROJECT = "checks the whole project: not run on selected files (--only {gate} runs it)"
 
 
@@ -405,23 +421,32 @@ class _Contexts:
         self._whole: GateContext | None = None
         self._picked: GateContext | None = None
 
-    def _context(self, all_files: Sequence[str]) -> GateContext:
-        files = tuple(all_files)
-        py_files = tuple(f for f in files if f.endswith((".py", ".pyi")))
+    def _context(self, found: FileSet) -> GateContext:
+        files = tuple(found.files)
+        py_files = tuple(f for f in files if f.endswith(_PYTHON))
         root = self._runner.root
-        return GateContext(root=root, files=py_files, options={}, report_dir=root, all_files=files)
+        return GateContext(
+            root=root,
+            files=py_files,
+            options={},
+            report_dir=root,
+            all_files=files,
+            skipped=tuple(found.skipped),
+        )
 
     def whole(self) -> GateContext:
         if self._whole is None:
             runner = self._runner
-            found = list_files(runner.root, runner.settings.exclude, base=self._base)
+            found = collect_files(runner.root, runner.settings.exclude, base=self._base)
             self._whole = self._context(found)
         return self._whole
 
     def picked(self, files: Sequence[str]) -> GateContext:
         if self._picked is None:
             runner = self._runner
-            found = select_files(runner.root, files, runner.settings.exclude, base=self._base)
+            found = collect_files(
+                runner.root, runner.settings.exclude, base=self._base, paths=files
+            )
             self._picked = self._context(found)
         return self._picked
 

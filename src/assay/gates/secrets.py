@@ -1,8 +1,14 @@
-"""The secrets gate: detect-secrets over every non-excluded text file, per file.
+"""The secrets gate: detect-secrets over every non-excluded file, per file, failing closed.
 
 A project's ``.secrets.baseline`` (detect-secrets' own format) is honoured read-only: a secret
-recorded there for the same file is a known, accepted one and is not reported again. Binary files
-and files larger than ``max_bytes`` are skipped.
+recorded there for the same file is a known, accepted one and is not reported again.
+
+The gate fails closed: passing means every candidate file was scanned. detect-secrets silently
+ignores a file it cannot open or decode, so each file is checked first, and one that cannot be
+read, is larger than ``max_bytes`` or is not UTF-8 text is an ``unscanned-file`` finding (high)
+instead of a silent pass. NUL bytes alone do not stop a scan: a NUL-prefixed ``.env`` is scanned.
+The files detect-secrets skips by name (extensions such as ``.png`` or ``.svg``, lock files,
+swagger files) are not candidates; they are listed as skipped in the gate's result.
 
 One false positive is dropped, narrowly: detect-secrets' hex-entropy check flags the commit SHA a
 ``.pre-commit-config.yaml`` pins a hook repository to (``rev: <40 hex digits>``, as ``pre-commit
@@ -25,7 +31,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from assay.gates._tool import PythonToolGate, find_tool, relative, run_json_report
-from assay.gates.base import Finding, GateContext, RuleInfo, Scan, SeverityName
+from assay.gates.base import Finding, GateContext, RuleInfo, Scan, SeverityName, SkippedFile
 
 __all__ = ["SecretsGate", "SecretsOptions"]
 
@@ -35,6 +41,7 @@ _BASELINE = ".secrets.baseline"
 _PIN_FILES = frozenset({".pre-commit-config.yaml", ".pre-commit-config.yml"})
 _PINNED_REV = re.compile(r"""^\s*(?:-\s+)?rev:\s*(["']?)([0-9a-f]{40})\1\s*(?:#.*)?$""")
 _HEX_ENTROPY = "Hex High Entropy String"
+_UNSCANNED = "unscanned-file"
 
 
 class SecretsOptions(BaseModel):
@@ -43,7 +50,7 @@ class SecretsOptions(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     max_bytes: int = Field(default=1_000_000, gt=0)
-    """Files larger than this are not scanned."""
+    """Files larger than this are not scanned, and each is a finding (the gate fails closed)."""
     disable_plugins: list[str] = []
     """detect-secrets plugin class names to turn off, e.g. ``["HexHighEntropyString"]``."""
 
@@ -60,14 +67,20 @@ class SecretsGate(PythonToolGate):
     options_model = SecretsOptions
 
     def applies(self, ctx: GateContext) -> bool:
-        """Any text file to scan (a secret in a staged YAML file counts without any Python)."""
-        limit = int(ctx.options["max_bytes"])
-        return any(f != _BASELINE and _is_text(ctx.root / f, limit) for f in ctx.all_files)
+        """Any file to scan (a secret in a staged YAML file counts without any Python)."""
+        return bool(self.inputs(ctx))
 
     def inputs(self, ctx: GateContext) -> Sequence[str]:
-        """Every non-excluded text file no larger than ``max_bytes``."""
-        limit = int(ctx.options["max_bytes"])
-        return [f for f in ctx.all_files if f != _BASELINE and _is_text(ctx.root / f, limit)]
+        """Every non-excluded file but the baseline and those detect-secrets skips by name."""
+        return [f for f in ctx.all_files if f != _BASELINE and _skipped_by_name(f) is None]
+
+    def skipped(self, ctx: GateContext) -> Sequence[SkippedFile]:
+        """The files detect-secrets would skip by their name, listed so nothing is silent."""
+        return [
+            SkippedFile(path=f, reason=reason)
+            for f in ctx.all_files
+            if f != _BASELINE and (reason := _skipped_by_name(f)) is not None
+        ]
 
     def argv(self, ctx: GateContext, files: Sequence[str]) -> list[str]:
         """The detect-secrets command line for `files`."""
@@ -77,14 +90,23 @@ class SecretsGate(PythonToolGate):
         return [*argv, *files]
 
     async def scan(self, ctx: GateContext, files: Sequence[str]) -> Scan:
-        """Scan `files` and report each potential secret."""
-        out = await run_json_report(self.argv(ctx, files), ctx, "detect-secrets.json")
+        """Scan `files` and report each potential secret, and each file that cannot be scanned."""
+        limit = int(ctx.options["max_bytes"])
+        unscanned = {f: why for f in files if (why := _unscannable(ctx.root / f, limit))}
+        findings = [_unscanned(f, why) for f, why in unscanned.items()]
+        readable = [f for f in files if f not in unscanned]
+        if not readable:
+            return Scan(findings=findings)
+        # UTF-8 mode: detect-secrets then decodes exactly what `_unscannable` accepted.
+        out = await run_json_report(
+            self.argv(ctx, readable), ctx, "detect-secrets.json", env={"PYTHONUTF8": "1"}
+        )
         if out.error is not None:
             return Scan(error=out.error)
         data, report = out.data, out.path
         known = _baseline(ctx.root / _BASELINE)
         pins = _Pins(ctx.root)
-        findings = [
+        findings += [
             _finding(ctx.root, kept)
             for items in data.get("results", {}).values()
             for item in items
@@ -136,14 +158,48 @@ class _Pins:
         return self._lines[name]
 
 
-def _is_text(path: Path, limit: int) -> bool:
+def _skipped_by_name(rel: str) -> str | None:
+    """Why detect-secrets would skip `rel` by its name (its own default filters), or None."""
+    from detect_secrets.filters import heuristic  # 0.1 s of imports: only when the gate runs
+
+    if heuristic.is_non_text_file(rel):
+        return f"detect-secrets does not scan {Path(rel).suffix} files (skipped by extension)"
+    if heuristic.is_lock_file(rel):
+        return "detect-secrets does not scan lock files"
+    if heuristic.is_swagger_file(rel):
+        return "detect-secrets does not scan swagger files"
+    return None
+
+
+def _unscannable(path: Path, limit: int) -> str | None:
+    """Why detect-secrets could not scan `path` (it would skip it without a word), or None."""
     try:
-        if path.stat().st_size > limit:
-            return False
-        with path.open("rb") as fh:
-            return b"\0" not in fh.read(8192)
-    except OSError:
-        return False
+        size = path.stat().st_size
+        if size > limit:
+            return f"{size} bytes is larger than max_bytes ({limit})"
+        data = path.read_bytes()
+    except OSError as exc:
+        return f"it could not be read: {exc.strerror}"
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError:
+        return "it is not UTF-8 text"
+    return None
+
+
+def _unscanned(rel: str, why: str) -> Finding:
+    return Finding(
+        gate="secrets",
+        rule_id=_UNSCANNED,
+        severity="high",
+        file=rel,
+        message=f"not scanned for secrets: {why} (exclude the file, or waive this finding)",
+        rule=RuleInfo(
+            name=_UNSCANNED,
+            summary="A file the secrets gate could not scan; it fails closed rather than pass.",
+            security=True,
+        ),
+    )
 
 
 def _baseline(path: Path) -> set[tuple[str, str]]:

@@ -8,6 +8,7 @@ named, the selection relative to it; `select_files` applies the same excludes to
 
 from __future__ import annotations
 
+import errno
 import fnmatch
 import hashlib
 import os
@@ -17,8 +18,17 @@ from pathlib import Path
 
 from assay.config import find_config
 from assay.errors import UserError
+from assay.gates.base import SkippedFile
 
-__all__ = ["FileHashes", "Target", "list_files", "resolve_target", "select_files"]
+__all__ = [
+    "FileHashes",
+    "FileSet",
+    "Target",
+    "collect_files",
+    "list_files",
+    "resolve_target",
+    "select_files",
+]
 
 # Folders no gate should read: tool caches, environments, VCS metadata. Any other folder holding a
 # CACHEDIR.TAG (https://bford.info/cachedir/, written by import-linter, pytest, ruff, ...) is a
@@ -42,9 +52,9 @@ def list_files(root: Path, exclude: Iterable[str] = (), *, base: Path | None = N
     """Every file under `root`, relative with forward slashes, sorted, excludes applied.
 
     Exclude globs match paths relative to `root`, and also relative to `base` (the folder of the
-    config file) when `root` lies inside it.
+    config file) when `root` lies inside it. Links are handled as `collect_files` says.
     """
-    return sorted(_walk(root, "", _keeper(root, exclude, base)))
+    return collect_files(root, exclude, base=base).files
 
 
 def select_files(
@@ -55,18 +65,41 @@ def select_files(
     A folder stands for the files under it. Paths that are missing, lie outside `root`, sit in
     an excluded, cache, environment or VCS folder, or match an exclude glob are dropped.
     """
-    kept = _keeper(root, exclude, base)
-    found: set[str] = set()
-    for raw in paths:
-        rel = _normal(root, raw)
-        if rel is None or not _reachable(root, rel, kept):
-            continue
-        path = root / rel
-        if path.is_dir():
-            found.update(_walk(path, "" if rel == "." else rel + "/", kept))
-        elif path.is_file() and kept(rel):
-            found.add(rel)
-    return sorted(found)
+    return collect_files(root, exclude, base=base, paths=paths).files
+
+
+@dataclass(frozen=True, slots=True)
+class FileSet:
+    """The files gates may read, and the ones found but left out, each with its reason."""
+
+    files: list[str]
+    """Relative to the root, forward slashes, sorted: real files inside the project only."""
+    skipped: list[SkippedFile]
+    """Sorted by path: links out of the project, broken links, special files, unlistable folders."""
+
+
+def collect_files(
+    root: Path,
+    exclude: Iterable[str] = (),
+    *,
+    base: Path | None = None,
+    paths: Iterable[str] | None = None,
+) -> FileSet:
+    """The project's files (or, with `paths`, those among them), with what was left out.
+
+    Nothing is read through a symlink that leaves the project: a gate hands its files to tools
+    that would follow it, so such a link (to a file or a folder) is skipped and listed, as is a
+    broken link. A link to something inside the project stands for its target, which is listed
+    once under its own path (tools such as semgrep refuse links). Excluded paths, caches and
+    environments are left out silently, as the policy asks, whether they are links or not.
+    """
+    walker = _Walker(root, _keeper(root, exclude, base))
+    if paths is None:
+        walker.walk_folder(".")
+    else:
+        for raw in paths:
+            walker.named(raw)
+    return walker.result()
 
 
 def _keeper(root: Path, exclude: Iterable[str], base: Path | None) -> Callable[[str], bool]:
@@ -79,17 +112,103 @@ def _keeper(root: Path, exclude: Iterable[str], base: Path | None) -> Callable[[
     return kept
 
 
-def _walk(top: Path, rel_top: str, kept: Callable[[str], bool]) -> list[str]:
-    """Files under `top` (which is `rel_top` below the root), pruned as `list_files` prunes."""
-    found: list[str] = []
-    for dirpath, dirnames, filenames in os.walk(top):
-        rel_dir = Path(dirpath).relative_to(top).as_posix()
-        rel_dir = rel_top + ("" if rel_dir == "." else rel_dir + "/")
-        dirnames[:] = sorted(
-            d for d in dirnames if _walkable(Path(dirpath), d) and kept(rel_dir + d)
-        )
-        found += [rel_dir + name for name in filenames if kept(rel_dir + name)]
-    return found
+_OUTSIDE = "symlink to a path outside the project"
+_EXCLUDED_TARGET = "symlink to a path in the project that gates do not read"
+_NOT_REGULAR = "not a regular file (a FIFO, socket or device)"
+
+
+class _Walker:
+    """One walk of a project: files found, files skipped, folders already walked."""
+
+    def __init__(self, root: Path, kept: Callable[[str], bool]) -> None:
+        self._root = root
+        self._real_root = Path(os.path.realpath(root))
+        self._kept = kept
+        self._files: set[str] = set()
+        self._skipped: dict[str, str] = {}
+        self._walked: list[str] = []
+
+    def result(self) -> FileSet:
+        skipped = [SkippedFile(path=p, reason=r) for p, r in sorted(self._skipped.items())]
+        return FileSet(sorted(self._files), skipped)
+
+    def named(self, raw: str) -> None:
+        """A path named on the command line: a file, a folder, or a link to either."""
+        rel = _normal(self._root, raw)
+        if rel is None:
+            self._skipped[Path(raw).as_posix()] = "outside the project"
+            return
+        if not _reachable(self._root, rel, self._kept):
+            return
+        path = self._root / rel
+        if not os.path.lexists(path):
+            return
+        if rel != "." and os.path.realpath(path) != str(self._real_root / rel):
+            self._link(rel)  # the path itself, or a folder above it, is a link
+        elif path.is_dir():
+            self._follow_folder(rel)
+        elif path.is_file() and self._kept(rel):
+            self._files.add(rel)
+        elif os.path.lexists(path) and self._kept(rel):
+            self._skipped[rel] = _NOT_REGULAR
+
+    def walk_folder(self, rel_top: str) -> None:
+        """Every file under the real folder `rel_top` ("." for the root), links not followed."""
+        self._walked.append(rel_top)
+        stack = [rel_top]
+        while stack:
+            rel_dir = stack.pop()
+            folder = self._root / rel_dir
+            try:
+                with os.scandir(folder) as it:
+                    entries = sorted(it, key=lambda e: e.name)
+            except OSError as exc:
+                self._skipped[rel_dir] = f"folder could not be listed: {exc.strerror}"
+                continue
+            prefix = "" if rel_dir == "." else rel_dir + "/"
+            for entry in entries:
+                rel = prefix + entry.name
+                if not self._kept(rel):
+                    continue
+                if entry.is_symlink():
+                    if entry.name not in _PRUNE and not entry.name.endswith(".egg-info"):
+                        self._link(rel)
+                elif entry.is_dir(follow_symlinks=False):
+                    if _walkable(folder, entry.name):
+                        stack.append(rel)
+                elif entry.is_file(follow_symlinks=False):
+                    self._files.add(rel)
+                else:
+                    self._skipped[rel] = _NOT_REGULAR
+
+    def _link(self, rel: str) -> None:
+        """A symlink at `rel`: skipped unless its target is inside the project and read there."""
+        try:
+            real = Path(os.path.realpath(self._root / rel, strict=True))
+        except OSError as exc:
+            self._skipped[rel] = (
+                "broken symlink: its target does not exist"
+                if exc.errno == errno.ENOENT
+                else f"broken symlink: {exc.strerror}"
+            )
+            return
+        if not real.is_relative_to(self._real_root):
+            self._skipped[rel] = _OUTSIDE
+            return
+        target = real.relative_to(self._real_root).as_posix()
+        if not _reachable(self._root, target, self._kept) or not self._kept(target):
+            self._skipped[rel] = _EXCLUDED_TARGET
+        elif real.is_dir():
+            self._follow_folder(target)
+        elif real.is_file():
+            self._files.add(target)  # the target's own path: read once, never through the link
+        else:
+            self._skipped[rel] = _NOT_REGULAR
+
+    def _follow_folder(self, rel: str) -> None:
+        """Walk the real folder `rel` unless a folder holding it was walked already."""
+        if not any(top == "." or rel == top or rel.startswith(top + "/") for top in self._walked):
+            self.walk_folder(rel)
 
 
 def _normal(root: Path, raw: str) -> str | None:
