@@ -308,3 +308,25 @@ def test_files_detect_secrets_skips_by_name_are_listed_and_do_not_fail(
         f"{root / 'package-lock.json'}: not scanned by secrets: detect-secrets does not scan lock"
         in out
     )
+
+
+def test_a_selection_of_only_a_link_out_lists_it_rather_than_pass_in_silence(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    outside = tmp_path / "credentials.py"
+    outside.write_text(f'aws_access_key_id = "{KEY_ID}"\n')
+    root = project(tmp_path, {"app.py": CLEAN, "pyproject.toml": "[tool.assay]\n"})
+    (root / "settings.py").symlink_to(outside)
+
+    code, out, err = gate(capsys, str(root / "settings.py"), *only("ruff", "secrets"))
+
+    assert code == 0, out + err  # nothing in the selection could be checked
+    assert f"{root / 'settings.py'}: not scanned: symlink to a path outside the project" in out
+    assert KEY_ID not in out + err
+    # The whole project made of nothing but such a link is a usage error that names it.
+    lone = tmp_path / "lone"
+    lone.mkdir()
+    (lone / "settings.py").symlink_to(outside)
+    code, out, err = gate(capsys, str(lone), *only("ruff", "secrets"))
+    assert code == 2
+    assert "not scanned: settings.py (symlink to a path outside the project)" in err

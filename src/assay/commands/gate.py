@@ -120,15 +120,18 @@ def _print_text(out: Console, notes: Console, report: GateReport, verbose: bool)
 
 def _print_skipped(out: Console, notes: Console, report: GateReport, verbose: bool) -> None:
     """One whole line per file some gate did not scan, naming the gates and the reason."""
-    gates_by_file: dict[tuple[str, str], list[str]] = {}
+    gates_by_file: dict[tuple[str, str], list[str]] = {
+        (s.path, s.reason): [] for s in report.skipped
+    }
     for r in report.results:
         for s in r.skipped:
             gates_by_file.setdefault((s.path, s.reason), []).append(r.gate)
     limit = len(gates_by_file) if verbose else 20
     for (path, reason), gates in sorted(gates_by_file.items())[:limit]:
+        by = f" by {literal(', '.join(gates))}" if gates else ""  # no gate applied to it
         out.print(
-            f"{literal(_shown_path(report.root, path))}: [yellow]not scanned[/] by "
-            f"{literal(', '.join(gates))}: {literal(reason)}"
+            f"{literal(_shown_path(report.root, path))}: [yellow]not scanned[/]{by}: "
+            f"{literal(reason)}"
         )
     if len(gates_by_file) > limit:
         hidden = len(gates_by_file) - limit
@@ -214,7 +217,11 @@ def gate_command(
         report = asyncio.run(runner.run())
 
     if report.summary == "no gate applies":
-        raise UserError(f"no gate applies to {root}: it holds no file any gate checks")
+        unread = "; ".join(f"{s.path} ({s.reason})" for s in report.skipped)
+        raise UserError(
+            f"no gate applies to {root}: it holds no file any gate checks"
+            + (f"; not scanned: {unread}" if unread else "")
+        )
     _emit_report(console(stderr=to_stderr), notes, report, fmt, output, verbose)
     return 0 if report.passed else 1
 

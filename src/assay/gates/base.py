@@ -278,6 +278,9 @@ class GateReport(BaseModel):
     """The settings in force, recorded so a reviewer can see what "passed" meant."""
     expired_waivers: list[dict[str, Any]] = Field(default_factory=list)
     assay_version: str = ""
+    skipped: list[SkippedFile] = Field(default_factory=list)
+    """Every file the walk found but no gate read (a link out of the project, a broken link...),
+    once each; a gate's own result lists those it could have read."""
 
     @property
     def findings(self) -> list[Finding]:

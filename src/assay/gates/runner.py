@@ -384,6 +384,7 @@ class GateRunner:
             policy=self.settings.model_dump(mode="json"),
             expired_waivers=[w.model_dump(mode="json") for w in expired],
             assay_version=assay.__version__,
+            skipped=_walk_skipped(plans),
         )
 
     def _emit(self, event: GateEvent) -> None:
@@ -403,6 +404,12 @@ def _skipped(plan: _Plan, inputs: Sequence[str]) -> list[SkippedFile]:
     walked = [s for s in ctx.skipped if (reads_python if s.path.endswith(_PYTHON) else reads_other)]
     own = getattr(plan.gate, "skipped", None)
     return [*walked, *(own(ctx) if callable(own) else ())]
+
+
+def _walk_skipped(plans: Sequence[_Plan]) -> list[SkippedFile]:
+    """What the walks behind `plans` left out, once each, sorted by path."""
+    found = {s for p in plans for s in p.ctx.skipped}
+    return sorted(found, key=lambda s: (s.path, s.reason))
 
 
 _WHOLE_PROJECT = "checks the whole project: not run on selected files (--only {gate} runs it)"
