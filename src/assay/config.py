@@ -12,7 +12,7 @@ import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from assay.errors import ConfigError
 from assay.gates.base import SeverityName
@@ -193,6 +193,53 @@ class SandboxConfig(_Strict):
     """Extra host paths mounted read-only at the same place (bwrap), e.g. a virtualenv."""
 
 
+DEFAULT_ALLOW = [
+    # HTTP services: FastAPI on uvicorn, or Flask; pydantic models; httpx (FastAPI's TestClient).
+    "fastapi", "starlette", "uvicorn", "pydantic", "pydantic-core", "pydantic-settings",
+    "httpx", "httpcore", "h11", "anyio", "sniffio", "idna", "certifi", "click",
+    "typing-extensions", "typing-inspection", "annotated-types", "annotated-doc",
+    "python-dotenv", "python-multipart", "opentelemetry-api",
+    "flask", "werkzeug", "jinja2", "markupsafe", "itsdangerous", "blinker",
+]  # fmt: skip
+DEFAULT_LICENSES = [
+    "MIT", "BSD-2-Clause", "BSD-3-Clause", "Apache-2.0", "ISC", "PSF-2.0", "Python-2.0",
+    "MPL-2.0", "0BSD", "Unlicense",
+]  # fmt: skip
+
+
+class DependencyConfig(_Strict):
+    """Which third-party distributions generated code may use (``[tool.assay.dependencies]``).
+
+    Every name the architect asks for is checked against this policy, resolved into a lock with
+    hashes, audited and licence-checked on the host before any code runs (``assay.deps``).
+    """
+
+    allow: list[str] = Field(default_factory=lambda: list(DEFAULT_ALLOW))
+    """Distributions that may be used, each with an optional version range (``pydantic>=2``).
+    Under ``regulated = true`` every resolved component, transitive ones too, must be here;
+    otherwise a direct dependency outside it is accepted and recorded as such."""
+    deny: list[str] = Field(default_factory=list)
+    """Distributions never accepted, directly or transitively."""
+    index: str | None = None
+    """The package index or mirror to resolve and download from (default: pip's configured
+    index, else PyPI)."""
+    licenses: list[str] = Field(default_factory=lambda: list(DEFAULT_LICENSES))
+    """SPDX licence ids a component may carry; one outside this list goes back to the architect."""
+
+    @field_validator("allow", "deny")
+    @classmethod
+    def _requirements(cls, value: list[str]) -> list[str]:
+        # Imported here: packaging's parser costs ~20 ms that `assay --help` need not pay.
+        from packaging.requirements import InvalidRequirement, Requirement
+
+        for item in value:
+            try:
+                Requirement(item)
+            except InvalidRequirement as exc:
+                raise ValueError(f"{item!r} is not a requirement: {exc}") from None
+        return value
+
+
 class Settings(_Strict):
     """All of assay's settings for one project."""
 
@@ -213,6 +260,7 @@ class Settings(_Strict):
     factory: FactoryConfig = Field(default_factory=FactoryConfig)
     approval: ApprovalConfig = Field(default_factory=ApprovalConfig)
     sandbox: SandboxConfig = Field(default_factory=SandboxConfig)
+    dependencies: DependencyConfig = Field(default_factory=DependencyConfig)
 
     source: Path | None = Field(default=None, exclude=True)
     """The file these settings came from (None: defaults)."""

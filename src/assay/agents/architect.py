@@ -3,7 +3,8 @@
 A design is checked as soon as it is produced (`design_problem`): assay starts the service from
 ``start_command`` as an argv, never through a shell, so an environment assignment or shell syntax
 there can only fail at run time, in every iteration, where no other role may fix it. A design with
-a problem goes back to the architect with the reason (pydantic-ai's output-validation retry).
+a problem goes back to the architect with the reason (pydantic-ai's output-validation retry), and
+so does one whose dependencies the run's policy refuses (`assay.deps`).
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from __future__ import annotations
 import re
 import shlex
 
-from pydantic_ai import Agent, ModelRetry
+from pydantic_ai import Agent, ModelRetry, RunContext
 from pydantic_ai.models import Model
 
 from assay.agents.base import make_agent
@@ -92,9 +93,15 @@ def design_problem(design: Design) -> str | None:
     return start_command_problem(design)
 
 
-def check_design(design: Design) -> Design:
-    """pydantic-ai output validator: a design with a problem goes back with the reason."""
+async def check_design(ctx: RunContext[WorkspaceDeps], design: Design) -> Design:
+    """pydantic-ai output validator: a design with a problem goes back with the reason. Its
+    dependencies are checked too, when the run checks them (`WorkspaceDeps.check_dependencies`:
+    policy, resolution, licences, known vulnerabilities)."""
     problem = design_problem(design)
+    # A design that says it cannot meet the spec stops the run before anything is built.
+    checked = design.dependencies and not design.unmet_requirements
+    if problem is None and ctx.deps.check_dependencies is not None and checked:
+        problem = await ctx.deps.check_dependencies(design.dependencies)
     if problem is not None:
         raise ModelRetry(f"The design cannot be used: {problem}. Return the corrected design.")
     return design

@@ -3,23 +3,39 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from pydantic_ai import RunContext
 
-__all__ = ["WorkspaceDeps", "list_files", "read_file", "search_files", "workspace_files"]
+from assay.messages import PinnedDependency
+
+__all__ = [
+    "DependencyCheck",
+    "WorkspaceDeps",
+    "list_files",
+    "read_file",
+    "search_files",
+    "workspace_files",
+]
 
 _HIDDEN = {".git", ".assay", "__pycache__", ".mypy_cache", ".ruff_cache", ".pytest_cache"}
 _MAX_READ = 60_000
 _MAX_HITS = 200
 
 
+DependencyCheck = Callable[[Sequence[PinnedDependency]], Awaitable[str | None]]
+"""Why a design's dependencies cannot be used (policy, resolution, licence, vulnerability), or
+None (`assay.deps.prepare.DependencyGate.check`)."""
+
+
 @dataclass(frozen=True, slots=True)
 class WorkspaceDeps:
-    """What a role's tools may look at."""
+    """What a role's tools may look at, and what checks the architect's design."""
 
     root: Path
+    check_dependencies: DependencyCheck | None = None
 
 
 def workspace_files(root: Path) -> list[str]:

@@ -18,6 +18,7 @@ is reset to the last committed step before anything touches it.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import os
 import pwd
@@ -41,6 +42,8 @@ from assay.agents.tester import revision_prompt, tester_prompt
 from assay.agents.tools import WorkspaceDeps, workspace_files
 from assay.agents.world import World
 from assay.config import Settings
+from assay.deps.environment import LockedEnvironment
+from assay.deps.prepare import DependencyGate
 from assay.errors import RunError
 from assay.factory.autofix import autofix
 from assay.factory.budget import Budget, BudgetExceeded
@@ -169,6 +172,7 @@ class Factory:
         on_progress: Callable[[Progress], None] | None = None,
         run_info: dict[str, Any] | None = None,
         roles: Mapping[str, RoleFactory] | None = None,
+        dependencies: DependencyGate | None = None,
     ) -> None:
         self.run_dir = run_dir
         self.workspace = run_dir / "workspace"
@@ -193,6 +197,12 @@ class Factory:
         self.models = models
         self.git = Git(self.workspace)
         self.head = ""
+        self.dependencies = dependencies or DependencyGate(settings, run_dir / "deps")
+        """Checks each design's dependencies before it is accepted (`assay.deps`)."""
+        self.dependencies.on_refused = self._dependencies_refused
+        self.locked: LockedEnvironment | None = None
+        """The accepted design's lock and its installed folder (None: no dependencies)."""
+        self.prepare_block: str | None = None
 
     # -- plumbing -------------------------------------------------------------------------------
 
@@ -277,7 +287,7 @@ class Factory:
             return await self._finish("budget", str(exc), 0, StopTracker(1, 1, False))
         if suite_env is None:
             assert isinstance(design_env.message, Design)
-            reason = _unmet_reason(design_env.message)
+            reason = self.prepare_block or _unmet_reason(design_env.message)
             await self._decide(0, "blocked", reason, None, StopTracker(1, 1, False))
             return await self._finish("blocked", reason, 0, StopTracker(1, 1, False))
         the_suite = suite_env.message
@@ -344,7 +354,7 @@ class Factory:
         async def design() -> Message:
             write_preview(self.workspace, self.spec)  # its tools read it; the scaffold replaces it
             prompt = architect_prompt(self.spec, self._world(None))
-            deps = WorkspaceDeps(self.workspace)
+            deps = WorkspaceDeps(self.workspace, self.dependencies.check)
             return (await self.agents.architect(arch).run(prompt, deps=deps)).output
 
         design_env = await self._message(
@@ -355,6 +365,10 @@ class Factory:
         assert isinstance(the_design, Design)
         if the_design.unmet_requirements:  # nothing built here could be accepted: stop now
             return design_env, None
+        self.prepare_block = await self._lock_dependencies("dependencies", 0, the_design)
+        if self.prepare_block is not None:
+            return design_env, None
+        lock = self.locked.text if self.locked else None
 
         async def scaffold() -> dict[str, Any]:
             # A kill mid-step can leave a partial scaffold, even its commit: start it over.
@@ -362,7 +376,9 @@ class Factory:
                 shutil.rmtree(self.workspace)
             self.git.init()
             # the project's CI and hooks run the checks the gates run, as the gates run them
-            write_scaffold(self.workspace, self.spec, the_design, Checks.of(self.settings))
+            write_scaffold(
+                self.workspace, self.spec, the_design, Checks.of(self.settings), lock=lock
+            )
             return self._commit(0, f"scaffold {self.spec.name} from its design\n\n"
                                    f"{the_design.summary}")  # fmt: skip
 
@@ -395,6 +411,48 @@ class Factory:
 
     async def _spec(self) -> Message:
         return self.spec
+
+    async def _lock_dependencies(self, key: str, iteration: int, design: Design) -> str | None:
+        """Lock and install the design's dependencies as a recorded step (on resume: rebuilt
+        offline from the recorded lock). Returns why the run is blocked, or None. A design with
+        no dependencies records nothing, unless it drops ones an earlier design had."""
+        if not design.dependencies and self.locked is None:
+            return None
+
+        async def lock() -> dict[str, Any]:
+            if not design.dependencies:
+                return {"iteration": iteration, "requested": [], "components": []}
+            problem = await self.dependencies.check(design.dependencies)
+            prepared = self.dependencies.accepted
+            if problem is not None or prepared is None:
+                return {"iteration": iteration, "refused": problem or "not checked"}
+            record = prepared.record()
+            record["lock_blob"] = self.ledger.put_blob(prepared.lock.text.encode())
+            return {"iteration": iteration, **record}
+
+        payload = await self._step(key, k.DEPENDENCIES_LOCKED, lock)
+        if payload.get("refused"):
+            return f"the design's dependencies cannot be used: {payload['refused']}"
+        if not payload.get("lock_blob"):
+            self.locked = None
+            return None
+        text = self.ledger.get_blob(str(payload["lock_blob"])).decode()
+        self.locked = await asyncio.to_thread(
+            LockedEnvironment.build,
+            text,
+            python=str(payload.get("python", "")),
+            platform=str(payload.get("platform", "")),
+            folder=self.run_dir / "deps",
+            wheelhouse=self.dependencies.wheelhouse,
+            index=self.settings.dependencies.index,
+        )
+        return None
+
+    def _dependencies_refused(self, requested: Sequence[str], reasons: list[str]) -> None:
+        """A design's dependencies went back to the architect: the ledger says what and why."""
+        self.ledger.append(
+            k.DEPENDENCIES_REFUSED, {"requested": list(requested), "reasons": reasons}
+        )
 
     def _world(self, design: Design | None) -> World:
         """What the roles are told of their environment (`assay.agents.world`)."""
@@ -736,7 +794,7 @@ class Factory:
 
         async def amend() -> Message:
             prompt = redesign_prompt(self.spec, current, request, findings, self._world(current))
-            deps = WorkspaceDeps(self.workspace)
+            deps = WorkspaceDeps(self.workspace, self.dependencies.check)
             return (await self.agents.architect(arch).run(prompt, deps=deps)).output
 
         try:
@@ -756,9 +814,15 @@ class Factory:
                 f"{_quote(request)}: {_quote(amended.amendment)}"
             )
 
+        if amended.dependencies != current.dependencies:
+            blocked = await self._lock_dependencies(f"iter-{n}/dependencies", n, amended)
+            if blocked is not None:
+                return blocked
+        lock = self.locked.text if self.locked else None
+
         async def rescaffold() -> dict[str, Any]:
             self._sync_workspace()
-            write_scaffold(self.workspace, self.spec, amended, Checks.of(self.settings))
+            write_scaffold(self.workspace, self.spec, amended, Checks.of(self.settings), lock=lock)
             message = f"iteration {n}: design amended at the coder's request\n\n{amended.amendment}"
             return self._commit(n, message)
 

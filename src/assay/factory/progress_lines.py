@@ -279,6 +279,24 @@ def _run_finished(p: Mapping[str, Any]) -> str:
     )
 
 
+def _dependencies_locked(p: Mapping[str, Any]) -> str:
+    if p.get("refused"):
+        return f"{_iter(p, 'dependencies')} refused - {_str(p, 'refused')}"
+    components = _dicts(p.get("components"))
+    direct = sum(1 for c in components if c.get("direct"))
+    audit = "not audited" if p.get("not_audited") else "audited"
+    return (
+        f"{_iter(p, 'dependencies')} locked {len(components)} component(s) ({direct} direct) "
+        f"with hashes; licences checked; {audit}"
+    )
+
+
+def _dependencies_refused(p: Mapping[str, Any]) -> str:
+    asked = ", ".join(str(r) for r in p.get("requested") or [])[:200]
+    reasons = "; ".join(str(r) for r in p.get("reasons") or [])
+    return f"iter 0 architect: dependencies {plain(asked)} sent back - {plain(reasons)[:400]}"
+
+
 def _checkpoint(p: Mapping[str, Any]) -> str:
     return f"run: ledger sealed, signed checkpoint over events 1..{_int(p.get('seq'))}"
 
@@ -298,6 +316,8 @@ _LINES: dict[str, Callable[[Mapping[str, Any]], str | None]] = {
     k.LOOP_DECISION: _loop_decision,
     k.EDIT_REJECTED: _edit_rejected,
     k.WORKSPACE_COMMIT: _workspace_commit,
+    k.DEPENDENCIES_LOCKED: _dependencies_locked,
+    k.DEPENDENCIES_REFUSED: _dependencies_refused,
     k.RUN_FINISHED: _run_finished,
     k.CHECKPOINT: _checkpoint,
     k.APPROVAL: _approval,

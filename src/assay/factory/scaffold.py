@@ -39,6 +39,7 @@ __all__ = ["PROTECTED_SCAFFOLD", "Checks", "render_design_doc", "scaffold_files"
 
 PROTECTED_SCAFFOLD = (
     "pyproject.toml",
+    "requirements.txt",  # the dependency lock: only a design change re-locks it
     ".pre-commit-config.yaml",
     ".github/*",
     "docs/design.md",
@@ -206,7 +207,7 @@ jobs:
       - uses: actions/setup-python@v5
         with:
           python-version: "3.11"
-      - run: pip install -e '.[dev]'
+{install_lock}      - run: pip install -e '.[dev]'
       - run: ruff check . && ruff format --check .
       - run: ruff check --select C901 .
       - run: mypy
@@ -318,9 +319,20 @@ def _readme(spec: Spec, design: Design) -> str:
     )
 
 
-def scaffold_files(spec: Spec, design: Design, checks: Checks | None = None) -> dict[str, str]:
+LOCK_HEADER = """\
+# The service's dependencies, resolved and locked with hashes by assay (uv pip compile
+# --generate-hashes) from the design's `dependencies`, checked against the project's dependency
+# policy, licences and known vulnerabilities. Install exactly these:
+#     pip install --require-hashes -r requirements.txt
+"""
+
+
+def scaffold_files(
+    spec: Spec, design: Design, checks: Checks | None = None, *, lock: str | None = None
+) -> dict[str, str]:
     """Relative path -> content of every skeleton file; `checks`: the gates' policy (default:
-    the gates' defaults, tools unpinned)."""
+    the gates' defaults, tools unpinned); `lock`: the dependency lock's text, written as
+    ``requirements.txt`` and installed first by the project's CI."""
     checks = checks or Checks()
     dev = ", ".join(f'"{checks.requirement(t)}"' for t in ("pytest", "pytest-cov", *_PINNED_TOOLS))
     deps = ", ".join(f'"{d.name}{d.spec}"' for d in design.dependencies)
@@ -336,24 +348,33 @@ def scaffold_files(spec: Spec, design: Design, checks: Checks | None = None) -> 
         bandit_skip=_toml_list(checks.bandit_skip),
         bandit_test_paths=_BANDIT_TEST_PATHS,
     )
-    return {
+    install_lock = "      - run: pip install --require-hashes -r requirements.txt\n" if lock else ""
+    files = {
         "README.md": _readme(spec, design),
         "docs/design.md": render_design_doc(spec, design),
         "pyproject.toml": pyproject,
         ".github/workflows/ci.yml": _CI.format(
-            bandit=checks.bandit_command(), pytest=checks.pytest_command()
+            bandit=checks.bandit_command(),
+            pytest=checks.pytest_command(),
+            install_lock=install_lock,
         ),
         ".pre-commit-config.yaml": _PRECOMMIT.format(bandit_level=checks.bandit_level),
         ".gitignore": _GITIGNORE,
         f"src/{design.package}/py.typed": "",
     }
+    if lock:
+        files["requirements.txt"] = LOCK_HEADER + lock
+    return files
 
 
 def write_scaffold(
-    root: Path, spec: Spec, design: Design, checks: Checks | None = None
+    root: Path, spec: Spec, design: Design, checks: Checks | None = None, *, lock: str | None = None
 ) -> list[str]:
-    """Write the skeleton into `root`; returns the paths written."""
-    files = scaffold_files(spec, design, checks)
+    """Write the skeleton into `root`; returns the paths written (a lock no longer wanted is
+    removed)."""
+    files = scaffold_files(spec, design, checks, lock=lock)
+    if lock is None:
+        (root / "requirements.txt").unlink(missing_ok=True)
     for rel, text in files.items():
         path = root / rel
         path.parent.mkdir(parents=True, exist_ok=True)

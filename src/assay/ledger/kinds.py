@@ -35,6 +35,8 @@ from typing import Final
 __all__ = [
     "APPROVAL",
     "CHECKPOINT",
+    "DEPENDENCIES_LOCKED",
+    "DEPENDENCIES_REFUSED",
     "EDIT_REJECTED",
     "GATE_RESULT",
     "LOOP_DECISION",
@@ -61,6 +63,10 @@ EDIT_REJECTED: Final = "edit.rejected"
 WORKSPACE_COMMIT: Final = "workspace.commit"
 APPROVAL: Final = "approval"
 RUN_FINISHED: Final = "run.finished"
+DEPENDENCIES_LOCKED: Final = "dependencies.locked"
+"""A design's dependencies, accepted: the lock (``lock_blob``), every component, licences, audit."""
+DEPENDENCIES_REFUSED: Final = "dependencies.refused"
+"""A design's dependencies went back to the architect: what it asked for, and why not."""
 CHECKPOINT: Final = "checkpoint"
 REPORT_SEAL: Final = "assay report"
 """A checkpoint's ``sealed_by`` when `assay report` signed it over a run that never sealed

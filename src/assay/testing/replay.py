@@ -389,8 +389,25 @@ def replay_env(
         "ASSAY_MODEL": "openai:gen",
         "ASSAY_JUDGE_MODEL": "openai:judge",
     }
+    # How this machine reaches the package index (its CA bundle, proxy, pip's index): the run
+    # resolves and downloads a design's dependencies (`assay.deps`). No provider setting passes.
+    env.update(
+        {
+            k: v
+            for k, v in os.environ.items()
+            if k in _INDEX_ACCESS or (k.startswith("PIP_") and "KEY" not in k)
+        }
+    )
     env.update(extra or {})
     return env
+
+
+_INDEX_ACCESS = frozenset(
+    {
+        "SSL_CERT_FILE", "SSL_CERT_DIR", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE",
+        "HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy", "XDG_CACHE_HOME",
+    }
+)  # fmt: skip
 
 
 def replay_run(
