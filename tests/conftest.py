@@ -47,6 +47,16 @@ def require_or_skip(available: bool, reason: str) -> None:
     pytest.skip(reason)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _private_state(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Point $XDG_STATE_HOME (the gate cache's key, crash logs) at one temporary folder for the
+    whole session, before any fixture runs: module-scoped fixtures run gates too, and share
+    cache entries with the tests that use them, so they must share the key as well."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("XDG_STATE_HOME", str(tmp_path_factory.mktemp("state")))
+        yield
+
+
 @pytest.fixture(autouse=True)
 def _no_home_writes(
     tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch

@@ -13,7 +13,6 @@ import sys
 import tempfile
 import traceback
 import warnings
-from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -27,6 +26,7 @@ except ImportError:  # older typer raises click's own exceptions
 from assay import __version__
 from assay.commands import register
 from assay.errors import AssayError, PluginWarning
+from assay.state import state_dir
 from assay.terminal import console, literal, set_quiet
 
 __all__ = ["build_app", "main"]
@@ -100,8 +100,7 @@ def _invoke(app: typer.Typer, args: list[str]) -> Any:
 def _write_crash_log(text: str) -> str:
     """Write `text` to a new private file (mkstemp: unique, 0600, never through a planted link)
     under the user's state folder, with the versions that produced it; return its path."""
-    state = Path(os.environ.get("XDG_STATE_HOME") or Path.home() / ".local" / "state")
-    folder = state / "assay" / "crashes"
+    folder = state_dir() / "crashes"
     try:
         folder.mkdir(parents=True, exist_ok=True, mode=0o700)
         fd, path = tempfile.mkstemp(prefix="crash-", suffix=".log", dir=folder)

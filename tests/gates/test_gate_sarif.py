@@ -22,7 +22,7 @@ import pytest
 
 from assay.cli import main
 from assay.gates.base import Finding, GateReport, GateResult, GateStatus, RuleInfo, fingerprint
-from assay.gates.cache import GateCache, GateCacheEntry
+from assay.gates.cache import GateCache, GateCacheEntry, entry_mac
 from assay.gates.output import sarif_document, source_root
 from assay.gates.semgrep import bundled_rule_files
 from tests.conftest import SARIF_SCHEMA
@@ -324,8 +324,12 @@ def test_findings_cached_before_the_metadata_still_load(tmp_path: Path) -> None:
     old = {"gate": "ruff", "rule_id": "F401", "severity": "high", "file": "a.py", "line": 1,
            "column": 8, "message": "`os` imported but unused", "fingerprint": "0" * 32,
            "waived_by": None}  # fmt: skip
-    (tmp_path / "ruff.json").write_text(json.dumps({"key": "k", "findings": [old]}))
-    entry = GateCache(tmp_path).load("ruff", "k")
+    data = {"key": "k", "findings": [old]}
+    key = os.urandom(32)
+    (tmp_path / "ruff.json").write_text(
+        json.dumps({"mac": entry_mac(key, "ruff", data), "entry": data})
+    )
+    entry = GateCache(tmp_path, key).load("ruff", "k").entry
     assert isinstance(entry, GateCacheEntry)
     (finding,) = entry.findings
     assert finding.rule == RuleInfo() and finding.confidence is None

@@ -108,6 +108,7 @@ def _print_text(out: Console, notes: Console, report: GateReport, verbose: bool)
                 + " (--verbose shows all)"
             )
     _print_skipped(out, notes, report, verbose)
+    _print_notes(out, report)
     for w in report.expired_waivers:
         out.print(
             f"[yellow]expired waiver[/] ({literal(w.get('expires'))}, owner "
@@ -136,6 +137,16 @@ def _print_skipped(out: Console, notes: Console, report: GateReport, verbose: bo
     if len(gates_by_file) > limit:
         hidden = len(gates_by_file) - limit
         notes.print(f"  ... and {hidden} more not scanned (--verbose shows all)")
+
+
+def _print_notes(out: Console, report: GateReport) -> None:
+    """One whole line per note (a cache entry ignored, a result not cached), even under -q:
+    they say why a result may differ from the last run's."""
+    for note in report.notes:
+        out.print(f"[yellow]note:[/] {literal(note)}")
+    for r in report.results:
+        for note in r.notes:
+            out.print(f"[yellow]note:[/] {literal(r.gate)}: {literal(note)}")
 
 
 def gate_command(
@@ -259,6 +270,7 @@ def _emit_report(
             output.write_text(to_json(report), encoding="utf-8")
         return
     text = rendered[fmt](report)
+    _print_notes(out, report)  # on stderr: the document holds them too
     if output is None:
         typer.echo(text)
         return

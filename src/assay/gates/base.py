@@ -168,6 +168,9 @@ class GateResult(BaseModel):
     """How many files the tool actually ran on (0 for a full cache hit)."""
     metrics: dict[str, float] = Field(default_factory=dict)
     """Numbers worth keeping, e.g. ``coverage``."""
+    notes: list[str] = Field(default_factory=list)
+    """What the user should know about how this result came about, e.g. a cache entry that
+    failed authentication and was ignored, or a file that changed while the tool read it."""
     skipped: list[SkippedFile] = Field(default_factory=list)
     """Files this gate could have read but did not scan (a link out of the project, a file too
     large...), each with its reason."""
@@ -281,6 +284,8 @@ class GateReport(BaseModel):
     skipped: list[SkippedFile] = Field(default_factory=list)
     """Every file the walk found but no gate read (a link out of the project, a broken link...),
     once each; a gate's own result lists those it could have read."""
+    notes: list[str] = Field(default_factory=list)
+    """What the user should know about the run as a whole, e.g. that the gate cache was off."""
 
     @property
     def findings(self) -> list[Finding]:

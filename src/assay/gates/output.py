@@ -243,6 +243,11 @@ def _notifications(r: GateResult, where: SourceRoot) -> list[dict[str, Any]]:
     return notes
 
 
+def _result_notes(r: GateResult) -> list[dict[str, Any]]:
+    """How the result came about: a cache entry ignored, a file that changed during the scan."""
+    return [{"message": {"text": note}, "level": "note"} for note in r.notes]
+
+
 @functools.cache
 def _information_uri(tool: str) -> str:
     """The tool's home page from its package metadata; assay's own for anything else."""
@@ -278,7 +283,7 @@ def sarif_run(r: GateResult, where: SourceRoot) -> dict[str, Any]:
         "invocations": [
             {
                 "executionSuccessful": r.status is not GateStatus.ERROR,
-                "toolExecutionNotifications": _notifications(r, where),
+                "toolExecutionNotifications": _notifications(r, where) + _result_notes(r),
             }
         ],
         "results": [_sarif_result(f, where, index[f.rule_id]) for f in r.findings],

@@ -33,7 +33,8 @@ from pydantic import BaseModel, ValidationError
 
 import assay
 from assay.config import GatePolicy, Settings, Waiver
-from assay.errors import ConfigError, ToolMissingError
+from assay.errors import ConfigError, ToolMissingError, UserError
+from assay.gates.assay_folder import prepare_assay_folder
 from assay.gates.base import (
     Finding,
     Gate,
@@ -47,6 +48,7 @@ from assay.gates.base import (
     fingerprint,
 )
 from assay.gates.cache import CachedFile, GateCache, GateCacheEntry
+from assay.gates.steady import Watch
 from assay.gates.workspace import FileHashes, FileSet, collect_files
 
 __all__ = ["GateEvent", "GateRunner", "check_gate_tables", "run_gates"]
@@ -126,6 +128,8 @@ class GateRunner:
     """Gates asked for by name: a whole-project gate runs on a selection only when named here."""
     _hashes: FileHashes = field(init=False)
     _stop: bool = field(init=False, default=False)
+    _cache: GateCache | None = field(init=False, default=None)
+    _notes: list[str] = field(init=False, default_factory=list)
 
     def __post_init__(self) -> None:
         self.root = self.root.resolve()
@@ -134,6 +138,8 @@ class GateRunner:
     async def run(self) -> GateReport:
         """Run every enabled gate and return the combined verdict."""
         started = time.perf_counter()
+        prepare_assay_folder(self.root, self.cache_dir)
+        self._cache = self._open_cache()
         plans = self._plan()
         jobs = self.jobs or self.settings.jobs or os.cpu_count() or 1
         limit = asyncio.Semaphore(jobs)
@@ -141,6 +147,17 @@ class GateRunner:
             self._emit(GateEvent(plan.gate.name, "queued"))
         results = await asyncio.gather(*(self._guarded(plan, limit) for plan in plans))
         return self._report(plans, list(results), time.perf_counter() - started)
+
+    def _open_cache(self) -> GateCache | None:
+        """The cache, authenticated with this user's key; None (and a note) without a key."""
+        if self.cache_dir is None:
+            return None
+        try:
+            return GateCache.for_user(self.cache_dir)
+        except (OSError, UserError) as exc:
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+            self._notes.append(f"gate cache off: no key to authenticate its entries ({reason})")
+            return None
 
     # -- planning -----------------------------------------------------------------------------
 
@@ -203,10 +220,10 @@ class GateRunner:
             return self._result(plan, GateStatus.ERROR, time.perf_counter() - started, str(exc))
         inputs = list(gate.inputs(ctx))
         key = self._cache_key(plan, version, inputs)
-        cache = GateCache(self.cache_dir) if self.cache_dir else None
+        notes: list[str] = []
         try:
             scan, cached, scanned = await asyncio.wait_for(
-                self._scan_cached(plan, cache, key, inputs), plan.policy.timeout
+                self._scan_cached(plan, key, inputs, notes), plan.policy.timeout
             )
         except TimeoutError:
             scan = Scan(error=f"{gate.tool} did not finish within {plan.policy.timeout:.0f}s")
@@ -218,15 +235,32 @@ class GateRunner:
             kept = [f for f in scan.findings if not f.file or f.file in selection]
             scan = replace(scan, findings=kept)
         duration = time.perf_counter() - started
-        result = self._judge(plan, version, scan, duration, cached=cached, scanned=scanned)
+        result = self._judge(
+            plan, version, scan, duration, cached=cached, scanned=scanned, notes=notes
+        )
         return result.model_copy(update={"skipped": _skipped(plan, inputs)})
 
-    def _cache_key(self, plan: _Plan, version: str, inputs: Sequence[str]) -> str:
+    def _config_files(self, plan: _Plan) -> list[str]:
+        """The config files present whose content is part of `plan`'s cache key."""
         configs = [f for f in _TOOL_CONFIG_FILES if (self.root / f).is_file()]
         # A gate may name config files of its own (e.g. a project's semgrep rules).
         own_configs = getattr(plan.gate, "config_files", None)
         if callable(own_configs):
             configs += [f for f in own_configs(plan.ctx) if (self.root / f).is_file()]
+        return configs
+
+    def _key_files(self, plan: _Plan, inputs: Sequence[str]) -> list[str]:
+        """Every file whose content `plan`'s cache key covers (a per-file gate's inputs are
+        checked one by one, against each file's own entry)."""
+        files = self._config_files(plan)
+        if not plan.gate.per_file:
+            files += inputs
+        if plan.whole is not None:
+            files += plan.gate.inputs(plan.whole)
+        return files
+
+    def _cache_key(self, plan: _Plan, version: str, inputs: Sequence[str]) -> str:
+        configs = self._config_files(plan)
         payload = json.dumps(
             [
                 plan.gate.name,
@@ -248,31 +282,46 @@ class GateRunner:
             return hashlib.sha256(f"{base}:{everything}:{picked}".encode()).hexdigest()
         return hashlib.sha256(f"{base}:{self._hashes.combined(inputs)}".encode()).hexdigest()
 
+    def _lookup(self, plan: _Plan, key: str, notes: list[str]) -> GateCacheEntry | None:
+        """The authentic entry stored under `key`; a rejected one is noted, never used."""
+        if self._cache is None:
+            return None
+        found = self._cache.load(plan.cache_name, key)
+        if found.rejected is not None:
+            notes.append(found.rejected)
+        return found.entry
+
     async def _scan_cached(
-        self, plan: _Plan, cache: GateCache | None, key: str, inputs: list[str]
+        self, plan: _Plan, key: str, inputs: list[str], notes: list[str]
     ) -> tuple[Scan, bool, int]:
-        entry = cache.load(plan.cache_name, key) if cache else None
+        entry = self._lookup(plan, key, notes)
         if plan.gate.per_file:
-            return await self._scan_per_file(plan, cache, key, inputs, entry)
+            return await self._scan_per_file(plan, key, inputs, entry, notes)
         if entry is not None:
             return _scan_from(entry, entry.findings), True, 0
+        watch = Watch.start(self.root, self._key_files(plan, inputs))
         scan = await plan.gate.scan(plan.ctx, inputs)
-        if cache and _conclusive(scan):
-            cache.store(plan.cache_name, _entry_from(key, scan))
+        if self._cache and _conclusive(scan):
+            moved = watch.changed(self._hashes)
+            if moved:
+                notes.append(_not_cached(plan.gate.name, moved))
+            else:
+                self._cache.store(plan.cache_name, _entry_from(key, scan))
         return scan, False, len(inputs)
 
     async def _scan_per_file(
         self,
         plan: _Plan,
-        cache: GateCache | None,
         key: str,
         inputs: list[str],
         entry: GateCacheEntry | None,
+        notes: list[str],
     ) -> tuple[Scan, bool, int]:
         known = entry.files if entry else {}
         stale = self._stale(inputs, known)
         if entry is not None and not stale:
             return _scan_from(entry, _in_order(inputs, known) + entry.findings), True, 0
+        watch = Watch.start(self.root, [*self._config_files(plan), *stale])
         scan = await plan.gate.scan(plan.ctx, stale) if stale else Scan()
         if not _conclusive(scan):
             return scan, False, len(stale)
@@ -284,12 +333,17 @@ class GateRunner:
             raw_report=scan.raw_report,
             metrics=scan.metrics,
         )
-        if cache:
+        moved = watch.changed(self._hashes) if self._cache else []
+        if moved:
+            notes.append(_not_cached(plan.gate.name, moved))
+        if self._cache and not set(moved) & set(self._config_files(plan)):
             # A whole-project run forgets files that are gone; a run on a selection keeps the
             # entries of the files it did not look at (each is checked against its digest).
+            # A file that changed while the tool ran keeps no entry: nobody knows what it read.
             kept = files if self.files is None else {**known, **files}
+            kept = {f: cached for f, cached in kept.items() if f not in moved}
             stored = _entry_from(key, merged)
-            cache.store(
+            self._cache.store(
                 plan.gate.name,
                 stored.model_copy(update={"files": kept, "findings": project_level}),
             )
@@ -302,7 +356,15 @@ class GateRunner:
     # -- judging ------------------------------------------------------------------------------
 
     def _judge(
-        self, plan: _Plan, version: str, scan: Scan, duration: float, *, cached: bool, scanned: int
+        self,
+        plan: _Plan,
+        version: str,
+        scan: Scan,
+        duration: float,
+        *,
+        cached: bool,
+        scanned: int,
+        notes: list[str],
     ) -> GateResult:
         findings = self._waive(_with_fingerprints(self.root, scan.findings))
         if scan.error is not None:
@@ -328,6 +390,7 @@ class GateRunner:
             cached=cached,
             scanned=scanned,
             metrics=scan.metrics,
+            notes=notes,
         )
 
     def _waive(self, findings: list[Finding]) -> list[Finding]:
@@ -353,6 +416,7 @@ class GateRunner:
         cached: bool = False,
         scanned: int = 0,
         metrics: dict[str, float] | None = None,
+        notes: list[str] | None = None,
     ) -> GateResult:
         return GateResult(
             gate=plan.gate.name,
@@ -368,6 +432,7 @@ class GateRunner:
             cached=cached,
             files_scanned=scanned,
             metrics=metrics or {},
+            notes=notes or [],
         )
 
     def _report(self, plans: list[_Plan], results: list[GateResult], took: float) -> GateReport:
@@ -385,6 +450,7 @@ class GateRunner:
             expired_waivers=[w.model_dump(mode="json") for w in expired],
             assay_version=assay.__version__,
             skipped=_walk_skipped(plans),
+            notes=list(self._notes),
         )
 
     def _emit(self, event: GateEvent) -> None:
@@ -516,6 +582,11 @@ def _code_digest(gate_class: type) -> str:
         except OSError:
             digest.update(source.encode())
     return digest.hexdigest()
+
+
+def _not_cached(gate: str, moved: Sequence[str]) -> str:
+    shown = ", ".join(moved[:5]) + (f" and {len(moved) - 5} more" if len(moved) > 5 else "")
+    return f"{shown} changed while {gate} ran: not cached (the next run scans again)"
 
 
 def _in_order(inputs: list[str], files: dict[str, CachedFile]) -> list[Finding]:
