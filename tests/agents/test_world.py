@@ -89,7 +89,20 @@ def test_every_prompt_holds_the_python_version_and_how_the_service_starts(tmp_pa
         assert "`PYTHONPATH=src`" in prompt and "`PORT`" in prompt, role
         assert "no shell" in prompt.lower() or "There is no shell" in prompt, role
         assert "without network" in prompt, role
-        assert "nothing installs them" in prompt, role
+        assert "installs exactly the lock, offline" in prompt, role
+        assert "Dependencies the policy allows: `fastapi`" in prompt, role
+
+
+def test_the_components_locked_for_the_design_are_named(tmp_path: Path) -> None:
+    from assay.agents.world import World
+    from assay.config import Settings
+
+    w = World.build(
+        Settings(regulated=True), [], scaffold={}, protected=[], installed=["fastapi==0.165.0"]
+    )
+    text = w.render("coder")
+    assert "Installed for this design: fastapi==0.165.0." in text
+    assert "(regulated: only these, transitive ones included)" in text
 
 
 def test_gate_limits_come_from_the_settings(tmp_path: Path) -> None:

@@ -116,6 +116,11 @@ class World:
     """The files assay writes itself (the scaffold)."""
     protected: tuple[str, ...]
     """Path patterns nobody but assay (and the tester, for its tests) may change."""
+    allowed: tuple[str, ...] = ()
+    """The dependency policy's allow-list (``[tool.assay.dependencies] allow``)."""
+    regulated: bool = False
+    installed: tuple[str, ...] = ()
+    """``name==version`` of every component locked and installed for the accepted design."""
 
     @classmethod
     def build(
@@ -125,6 +130,7 @@ class World:
         *,
         scaffold: Mapping[str, str],
         protected: Sequence[str],
+        installed: Sequence[str] = (),
     ) -> World:
         """The world of a run under `settings` with `gates`, whose scaffold files are `scaffold`."""
         pyproject = _toml(scaffold.get("pyproject.toml", ""))
@@ -137,6 +143,9 @@ class World:
             gates=tuple(briefs),
             scaffold=tuple(sorted(scaffold)),
             protected=tuple(protected),
+            allowed=tuple(settings.dependencies.allow),
+            regulated=settings.regulated,
+            installed=tuple(installed),
         )
 
     def render(self, role: WorldRole) -> str:
@@ -159,9 +168,28 @@ class World:
                 f"- Python {self.python} ({self.python_sources}): use no syntax or standard "
                 "library API newer than that.",
                 f"- The service and the tests run with {self.interpreter}.",
-                "- Importable at run time: the standard library only, plus pytest and pytest-cov "
-                "for the tests. The design's `dependencies` are written into pyproject.toml, but "
-                "nothing installs them: code that imports a third-party package fails to start.",
+                "- Importable at run time: the standard library, pytest and pytest-cov for the "
+                "tests, and the design's `dependencies`. assay resolves those into a lock pinned "
+                "by hash (requirements.txt), audits them for known vulnerabilities and licences, "
+                "and installs exactly the lock, offline (the sandbox has no network), on the "
+                "PYTHONPATH after `src`. Nothing else is installed: code importing a package the "
+                "design does not list fails to start.",
+                "- Dependencies the policy allows: "
+                + (", ".join(f"`{a}`" for a in self.allowed) or "none")
+                + (
+                    " (regulated: only these, transitive ones included)."
+                    if self.regulated
+                    else " (others are accepted with a note; a refused one comes back with the "
+                    "reason)."
+                ),
+                "- A FastAPI service starts from `python -m <package>`: its `__main__.py` calls "
+                '`uvicorn.run(app, host="127.0.0.1", port=int(os.environ["PORT"]))`; its '
+                "tests use `fastapi.testclient.TestClient` (it needs `httpx` in the dependencies).",
+                *(
+                    ["- Installed for this design: " + ", ".join(self.installed) + "."]
+                    if self.installed
+                    else []
+                ),
             ]
         )
 

@@ -103,7 +103,9 @@ class ScenarioValidator:
         return self.verdicts
 
     def open(self, workspace: Path) -> Sandbox:
-        """The sandbox the service and exec steps run in (assay's Python mounted read-only)."""
+        """The sandbox the service and exec steps run in: assay's Python mounted read-only, and
+        the dependencies the run installed for this workspace's lock (`assay.deps`)."""
+        from assay.deps.environment import installed_for
         from assay.sandbox import open_sandbox
         from assay.sandbox.select import interpreter_paths
 
@@ -114,6 +116,7 @@ class ScenarioValidator:
             backend=self.backend,
             ro_paths=interpreter_paths(),
             plugins=self.plugins,
+            dependencies=installed_for(workspace),
         )
 
     async def __call__(self, workspace: Path, design: Design, iteration: int) -> ValidationResult:

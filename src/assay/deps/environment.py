@@ -25,7 +25,7 @@ from pathlib import Path
 
 from packaging.utils import canonicalize_name
 
-from assay.deps.lock import LOCK_FILE, Lock, parse_lock, target_python, uv_binary
+from assay.deps.lock import LOCK_FILE, LOCK_HEADER, Lock, parse_lock, target_python, uv_binary
 from assay.deps.wheelhouse import DownloadError, Wheelhouse
 
 __all__ = [
@@ -33,6 +33,7 @@ __all__ = [
     "InstallError",
     "LockedEnvironment",
     "install",
+    "installed_for",
     "licences",
     "site_for",
 ]
@@ -73,6 +74,21 @@ def install(lock: Lock, wheelhouse: Wheelhouse, dest: Path, *, timeout: float = 
     return dest
 
 
+def installed_for(workspace: Path) -> Path | None:
+    """The dependency folder a run installed for the project in `workspace`, or None.
+
+    A run keeps it beside the workspace (``runs/<id>/deps/site-<lock digest>``), named by the
+    lock the workspace holds (``requirements.txt``, written from the accepted design and
+    protected from the coder): the gates and the holdout validator mount exactly what was locked.
+    """
+    lock = workspace / LOCK_FILE
+    if not lock.is_file():
+        return None
+    text = lock.read_text(encoding="utf-8").removeprefix(LOCK_HEADER)
+    site = site_for(workspace.parent / "deps", text)
+    return site if site.is_dir() else None
+
+
 def site_for(folder: Path, lock_text: str) -> Path:
     """Where the folder for a lock lives under `folder`: named by the lock's digest, so a lock
     is installed once per run however often it is checked."""
@@ -85,6 +101,10 @@ class LockedEnvironment:
 
     text: str
     site: Path
+
+    def components(self) -> list[str]:
+        """``name==version`` of every locked component."""
+        return [f"{p.name}=={p.version}" for p in parse_lock(self.text).packages]
 
     @classmethod
     def build(

@@ -20,10 +20,26 @@ from pathlib import Path
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
-__all__ = ["LOCK_FILE", "Lock", "LockedPackage", "ResolutionError", "parse_lock", "resolve"]
+__all__ = [
+    "LOCK_FILE",
+    "LOCK_HEADER",
+    "Lock",
+    "LockedPackage",
+    "ResolutionError",
+    "parse_lock",
+    "resolve",
+]
 
-LOCK_FILE = "requirements.lock"
-"""Where the lock is written in the generated project."""
+LOCK_FILE = "requirements.txt"
+"""Where the lock is written in the generated project (its CI installs it with hashes)."""
+
+LOCK_HEADER = """\
+# The service's dependencies, resolved and locked with hashes by assay (uv pip compile
+# --generate-hashes) from the design's `dependencies`, checked against the project's dependency
+# policy, licences and known vulnerabilities. Install exactly these:
+#     pip install --require-hashes -r requirements.txt
+"""
+"""The comment the lock starts with in the generated project."""
 
 _PIN = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)(\[[^\]]*\])?==([^\s;\\]+)")
 _HASH = re.compile(r"--hash=sha256:([0-9a-f]{64})")

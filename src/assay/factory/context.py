@@ -76,8 +76,15 @@ def write_preview(root: Path, spec: Spec) -> list[str]:
 
 
 def run_world(
-    settings: Settings, gates: Sequence[Gate], spec: Spec, design: Design | None
+    settings: Settings,
+    gates: Sequence[Gate],
+    spec: Spec,
+    design: Design | None,
+    installed: Sequence[str] = (),
 ) -> World:
-    """The world of this run for `design` (None: before the design, with the preview scaffold)."""
+    """The world of this run for `design` (None: before the design, with the preview scaffold);
+    `installed`: the components locked for it."""
     files = scaffold_files(spec, design if design is not None else preview_design(spec))
-    return World.build(settings, gates, scaffold=files, protected=PROTECTED_SCAFFOLD)
+    return World.build(
+        settings, gates, scaffold=files, protected=PROTECTED_SCAFFOLD, installed=installed
+    )

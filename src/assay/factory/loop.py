@@ -456,7 +456,8 @@ class Factory:
 
     def _world(self, design: Design | None) -> World:
         """What the roles are told of their environment (`assay.agents.world`)."""
-        return run_world(self.settings, self.gates, self.spec, design)
+        installed = self.locked.components() if self.locked and design is not None else ()
+        return run_world(self.settings, self.gates, self.spec, design, installed)
 
     def _commit(self, iteration: int, message: str, **extra: Any) -> dict[str, Any]:
         commit = self.git.commit_all(message)

@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from assay.config import Settings
+from assay.deps.lock import LOCK_FILE, LOCK_HEADER
 from assay.errors import ToolMissingError
 from assay.gates._tool import tool_version
 from assay.gates.bandit import BanditGate, BanditOptions
@@ -319,14 +320,6 @@ def _readme(spec: Spec, design: Design) -> str:
     )
 
 
-LOCK_HEADER = """\
-# The service's dependencies, resolved and locked with hashes by assay (uv pip compile
-# --generate-hashes) from the design's `dependencies`, checked against the project's dependency
-# policy, licences and known vulnerabilities. Install exactly these:
-#     pip install --require-hashes -r requirements.txt
-"""
-
-
 def scaffold_files(
     spec: Spec, design: Design, checks: Checks | None = None, *, lock: str | None = None
 ) -> dict[str, str]:
@@ -363,7 +356,7 @@ def scaffold_files(
         f"src/{design.package}/py.typed": "",
     }
     if lock:
-        files["requirements.txt"] = LOCK_HEADER + lock
+        files[LOCK_FILE] = LOCK_HEADER + lock
     return files
 
 
@@ -374,7 +367,7 @@ def write_scaffold(
     removed)."""
     files = scaffold_files(spec, design, checks, lock=lock)
     if lock is None:
-        (root / "requirements.txt").unlink(missing_ok=True)
+        (root / LOCK_FILE).unlink(missing_ok=True)
     for rel, text in files.items():
         path = root / rel
         path.parent.mkdir(parents=True, exist_ok=True)

@@ -359,7 +359,9 @@ class PytestGate:
         return choose_interpreter(ctx, self.resolved_backend(ctx))
 
     def open_sandbox(self, ctx: GateContext, backend: str) -> Sandbox:
-        """A sandbox on the project root with the test interpreter mounted read-only."""
+        """A sandbox on the project root with the test interpreter mounted read-only, and the
+        dependencies a run installed for the project's lock (`assay.deps`)."""
+        from assay.deps.environment import installed_for
         from assay.sandbox import open_sandbox
 
         settings = self._settings(ctx)
@@ -370,6 +372,7 @@ class PytestGate:
             backend=backend,
             ro_paths=_ro_paths(ctx.root, ctx.options.get("python")),
             plugins=self.plugins,
+            dependencies=installed_for(ctx.root),
         )
 
     def applies(self, ctx: GateContext) -> bool:

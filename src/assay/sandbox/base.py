@@ -28,6 +28,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "BASE_ENV",
+    "DEPENDENCIES_MOUNT",
     "SECRET_PATTERNS",
     "WORKSPACE",
     "KilledReason",
@@ -37,11 +38,14 @@ __all__ = [
     "SandboxUnavailable",
     "build_env",
     "copy_out",
+    "dependency_folder",
     "inside_cwd",
 ]
 
 WORKSPACE = "/workspace"
 """Where the workspace is mounted inside bwrap and docker sandboxes."""
+DEPENDENCIES_MOUNT = "/opt/assay-deps"
+"""Where the service's installed dependencies (`assay.deps`) are mounted read-only inside them."""
 
 BASE_ENV: Mapping[str, str] = {
     "PATH": "/usr/local/bin:/usr/bin:/bin",
@@ -170,8 +174,13 @@ def build_env(
     explicit: Mapping[str, str] | None = None,
     *,
     host: Mapping[str, str] | None = None,
+    dependencies: str | None = None,
 ) -> dict[str, str]:
     """The environment a sandboxed command gets: base values, allowed host values, explicit ones.
+
+    `dependencies`, the service's installed dependency folder as the command sees it, is put on
+    ``PYTHONPATH`` after whatever the command set there (``src`` first, so the project's own
+    package wins).
 
     Names in `allow` are copied from the host environment when set, unless they look like a
     secret (`SECRET_PATTERNS`), which are silently dropped. An explicit secret-looking name is a
@@ -186,7 +195,18 @@ def build_env(
         if _secret(name):
             raise UserError(f"refusing to pass '{name}' into a sandbox: it looks like a secret")
         env[name] = value
+    if dependencies:
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (env.get("PYTHONPATH"), dependencies) if p)
     return env
+
+
+def dependency_folder(path: Path | None) -> Path | None:
+    """The resolved dependency folder a sandbox mounts, or None; `UserError` when it is gone."""
+    if path is None:
+        return None
+    if not path.is_dir():
+        raise UserError(f"the dependency folder to mount is not a folder: {path}")
+    return path.resolve()
 
 
 def _secret(name: str) -> bool:

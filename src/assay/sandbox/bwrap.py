@@ -23,6 +23,7 @@ from assay.errors import UserError
 from assay.sandbox._cgroup import Cgroup
 from assay.sandbox._process import HostService, run_process
 from assay.sandbox.base import (
+    DEPENDENCIES_MOUNT,
     WORKSPACE,
     KilledReason,
     Limits,
@@ -30,6 +31,7 @@ from assay.sandbox.base import (
     SandboxUnavailable,
     build_env,
     copy_out,
+    dependency_folder,
     inside_cwd,
 )
 from assay.sandbox.service import FORWARDER, Service
@@ -79,6 +81,7 @@ class BwrapSandbox:
         env_allow: Sequence[str] = (),
         ro_paths: Sequence[Path] = (),
         executable: str = "bwrap",
+        dependencies: Path | None = None,
     ) -> None:
         problem = bwrap_problem(executable)
         if problem is not None:
@@ -93,6 +96,8 @@ class BwrapSandbox:
             if not path.exists():
                 raise UserError(f"sandbox read-only path does not exist: {path}")
         self._bwrap = shutil.which(executable) or executable
+        self.dependencies = dependency_folder(dependencies)
+        self._deps_env = DEPENDENCIES_MOUNT if self.dependencies else None
 
     def _bwrap_argv(
         self, argv: Sequence[str], cwd: str, env: Mapping[str, str], io: Path
@@ -121,6 +126,8 @@ class BwrapSandbox:
         # a checkout there) would otherwise be hidden by it.
         for path in self.ro_paths:
             args += ["--ro-bind", str(path), str(path)]
+        if self.dependencies is not None:
+            args += ["--ro-bind", str(self.dependencies), DEPENDENCIES_MOUNT]
         args += ["--bind", str(self.workspace), WORKSPACE]
         git = self.workspace / ".git"
         if not git.is_symlink() and git.exists():
@@ -160,7 +167,7 @@ class BwrapSandbox:
     ) -> RunResult:
         """Run `argv` in the sandbox to completion or the timeout."""
         lim = limits or self.limits
-        inner_env = build_env(self.env_allow, env)
+        inner_env = build_env(self.env_allow, env, dependencies=self._deps_env)
         io, group, launcher, launch_env = self._prepare(cwd, lim)
         try:
             outcome = await run_process(
@@ -207,7 +214,9 @@ class BwrapSandbox:
         python = Path("/usr/bin/python3")
         if not python.exists():
             raise SandboxUnavailable("bwrap serve needs /usr/bin/python3 for its forwarder")
-        inner_env = build_env(self.env_allow, {**(env or {}), "PORT": str(port)})
+        inner_env = build_env(
+            self.env_allow, {**(env or {}), "PORT": str(port)}, dependencies=self._deps_env
+        )
         io, group, launcher, launch_env = self._prepare(cwd, lim)
         sock_dir = io / "sock"
         sock_dir.mkdir()

@@ -27,6 +27,7 @@ import socket
 import tempfile
 import threading
 import time
+import uuid
 from collections.abc import Mapping, Sequence
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -46,6 +47,7 @@ from assay.errors import UserError
 from assay.sandbox import ownership
 from assay.sandbox._process import Capped
 from assay.sandbox.base import (
+    DEPENDENCIES_MOUNT,
     WORKSPACE,
     KilledReason,
     Limits,
@@ -53,6 +55,7 @@ from assay.sandbox.base import (
     SandboxUnavailable,
     build_env,
     copy_out,
+    dependency_folder,
     inside_cwd,
 )
 from assay.sandbox.service import FORWARDER, Service
@@ -130,9 +133,12 @@ class DockerSandbox:
         image: str = DEFAULT_IMAGE,
         base_url: str | None = None,
         runtime: str | None = None,
+        dependencies: Path | None = None,
     ) -> None:
         if not workspace.is_dir():
             raise UserError(f"sandbox workspace is not a folder: {workspace}")
+        self.dependencies = dependency_folder(dependencies)
+        self._deps_env = DEPENDENCIES_MOUNT if self.dependencies else None
         self.workspace = workspace.resolve()
         self.limits = limits or Limits()
         self.env_allow = tuple(env_allow)
@@ -177,6 +183,10 @@ class DockerSandbox:
         if not git.is_symlink() and (git.is_dir() or git.is_file()):
             # host git runs hooks and config from here: the generated code must not change them
             mounts.append(Mount(f"{WORKSPACE}/.git", str(git), type="bind", read_only=True))
+        if self.dependencies is not None:
+            mounts.append(
+                Mount(DEPENDENCIES_MOUNT, str(self.dependencies), type="bind", read_only=True)
+            )
         return {
             "image": self.image,
             "command": list(argv),
@@ -218,25 +228,37 @@ class DockerSandbox:
         env: Mapping[str, str],
         stdin: bytes | None,
         lim: Limits,
+        name: str,
+        cancelled: threading.Event,
     ) -> RunResult:
-        kwargs = self._create_kwargs(argv, cwd, env, lim)
+        kwargs = {**self._create_kwargs(argv, cwd, env, lim), "name": name}
         ownership.lend(self.workspace)
         try:
-            return self._run_container(kwargs, argv, stdin, lim)
+            return self._run_container(kwargs, argv, stdin, lim, cancelled)
         finally:  # the container is gone: nothing inside can race the walk
             ownership.give_back(self.workspace)
 
     def _run_container(
-        self, kwargs: dict[str, Any], argv: Sequence[str], stdin: bytes | None, lim: Limits
+        self,
+        kwargs: dict[str, Any],
+        argv: Sequence[str],
+        stdin: bytes | None,
+        lim: Limits,
+        cancelled: threading.Event,
     ) -> RunResult:
         container = self.client.containers.create(**kwargs, stdin_open=stdin is not None)
         out, err = Capped(lim.output_bytes), Capped(lim.output_bytes)
         try:
+            if cancelled.is_set():  # assay is stopping: never start it
+                raise _Cancelled
             params = {"stdin": int(stdin is not None), "stdout": 1, "stderr": 1, "stream": 1}
             sock = container.attach_socket(params=params)
             reader = threading.Thread(target=_read_frames, args=(sock, out, err), daemon=True)
             started = time.monotonic()
             container.start()
+            if cancelled.is_set():  # `run` was cancelled while this started: end it now
+                with contextlib.suppress(docker.errors.APIError):
+                    container.kill()
             reader.start()
             if stdin is not None:
                 with contextlib.suppress(OSError):
@@ -282,10 +304,31 @@ class DockerSandbox:
         stdin: bytes | None = None,
         limits: Limits | None = None,
     ) -> RunResult:
-        """Run `argv` in a fresh container to completion or the timeout."""
-        inner_env = build_env(self.env_allow, env)
+        """Run `argv` in a fresh container to completion, the timeout or cancellation.
+
+        The blocking calls run in a thread, which cancellation (Ctrl-C, SIGTERM) cannot stop;
+        the container can: it is killed by name, and the thread removes it before this re-raises,
+        so nothing runs on after assay (and assay does not wait out the step's timeout).
+        """
+        inner_env = build_env(self.env_allow, env, dependencies=self._deps_env)
         lim = limits or self.limits
-        return await asyncio.to_thread(self._run_blocking, argv, cwd, inner_env, stdin, lim)
+        name = f"assay-run-{uuid.uuid4().hex[:16]}"
+        cancelled = threading.Event()
+        job = asyncio.ensure_future(
+            asyncio.to_thread(self._run_blocking, argv, cwd, inner_env, stdin, lim, name, cancelled)
+        )
+        try:
+            return await asyncio.shield(job)
+        except asyncio.CancelledError:
+            cancelled.set()
+            await asyncio.to_thread(self._kill, name)
+            with contextlib.suppress(Exception):
+                await job
+            raise
+
+    def _kill(self, name: str) -> None:
+        with contextlib.suppress(docker.errors.APIError, requests.RequestException):
+            self.client.containers.get(name).kill()
 
     async def serve(
         self,
@@ -298,7 +341,9 @@ class DockerSandbox:
     ) -> Service:
         """Start `argv` with ``$PORT`` set; the host reaches it through a Unix socket."""
         lim = limits or self.limits
-        inner_env = build_env(self.env_allow, {**(env or {}), "PORT": str(port)})
+        inner_env = build_env(
+            self.env_allow, {**(env or {}), "PORT": str(port)}, dependencies=self._deps_env
+        )
         io = Path(tempfile.mkdtemp(prefix="assay-docker-"))
         os.chown(io, self.uid, self.gid)
         inner = ["python3", f"{_IO}-forward.py", f"{_IO}/http.sock", str(port), "--", *argv]
@@ -329,6 +374,10 @@ class DockerSandbox:
     def close(self) -> None:
         """Close the API connection."""
         self.client.close()
+
+
+class _Cancelled(Exception):
+    """A `run` cancelled before its container started."""
 
 
 def _process_alive(pid: int) -> bool:

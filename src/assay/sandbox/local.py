@@ -21,6 +21,7 @@ from assay.sandbox.base import (
     RunResult,
     build_env,
     copy_out,
+    dependency_folder,
     inside_cwd,
 )
 from assay.sandbox.service import Service
@@ -45,6 +46,7 @@ class LocalSandbox:
         limits: Limits | None = None,
         env_allow: Sequence[str] = (),
         regulated: bool = False,
+        dependencies: Path | None = None,
     ) -> None:
         if regulated:
             raise UserError(
@@ -55,6 +57,8 @@ class LocalSandbox:
             raise UserError(f"sandbox workspace is not a folder: {workspace}")
         print(WARNING, file=sys.stderr)
         self.workspace = workspace.resolve()
+        self.dependencies = dependency_folder(dependencies)
+        self._deps_env = str(self.dependencies) if self.dependencies else None
         self.limits = limits or Limits()
         self.env_allow = tuple(env_allow)
 
@@ -77,7 +81,7 @@ class LocalSandbox:
         lim = limits or self.limits
         outcome = await run_process(
             argv,
-            env=build_env(self.env_allow, env),
+            env=build_env(self.env_allow, env, dependencies=self._deps_env),
             cwd=self._cwd(cwd),
             stdin=stdin,
             timeout=lim.timeout_s,
@@ -109,7 +113,9 @@ class LocalSandbox:
         port = port or _free_port()
         process = HostService(
             argv,
-            env=build_env(self.env_allow, {**(env or {}), "PORT": str(port)}),
+            env=build_env(
+                self.env_allow, {**(env or {}), "PORT": str(port)}, dependencies=self._deps_env
+            ),
             cwd=self._cwd(cwd),
             limits_timeout=lim.timeout_s,
             output_bytes=lim.output_bytes,

@@ -111,8 +111,12 @@ def open_sandbox(
     backend: str | None = None,
     ro_paths: Sequence[Path] = (),
     plugins: AssayPluginManager | None = None,
+    dependencies: Path | None = None,
 ) -> Sandbox:
     """A sandbox on `workspace` as configured; `backend` overrides the configured name.
+
+    `dependencies`: the service's installed dependency folder (`assay.deps`), mounted read-only
+    and put on every command's ``PYTHONPATH`` by the built-in backends.
 
     `ro_paths` are mounted read-only in addition to the configured ones (bwrap). A name that
     is not built in is looked up in `plugins` (default: the plugins found without settings).
@@ -135,11 +139,18 @@ def open_sandbox(
             env_allow=cfg.env_allow,
             image=cfg.image,
             base_url=cfg.docker_host,
+            dependencies=dependencies,
         )
     if name == "bwrap":
-        return BwrapSandbox(workspace, limits=limits, env_allow=cfg.env_allow, ro_paths=extra_ro)
+        return BwrapSandbox(
+            workspace, limits=limits, env_allow=cfg.env_allow, ro_paths=extra_ro,
+            dependencies=dependencies,
+        )  # fmt: skip
     if name == "local":
-        return LocalSandbox(workspace, limits=limits, env_allow=cfg.env_allow, regulated=regulated)
+        return LocalSandbox(
+            workspace, limits=limits, env_allow=cfg.env_allow, regulated=regulated,
+            dependencies=dependencies,
+        )  # fmt: skip
     from assay.plugins import make_plugin_manager, sandbox_backends
 
     offered = sandbox_backends(plugins if plugins is not None else make_plugin_manager())
