@@ -2,17 +2,24 @@
 
 `main()` is the single error boundary: expected errors print one line each (exit 1 for a verdict
 such as corrupt evidence, 2 for user errors, 3 for run errors), Ctrl-C prints one line and exits
-130, and anything unexpected prints a short line and the path of a log holding the traceback.
+130, SIGTERM takes the same orderly path and exits 143 (128 + 15, as a shell reports a process
+that SIGTERM ended), and anything unexpected prints a short line and the path of a log holding
+the traceback.
 Output follows `assay.terminal`: no line is ever wrapped, and user text is shown literally.
 """
 
 from __future__ import annotations
 
 import os
+import signal
 import sys
 import tempfile
+import threading
 import traceback
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
+from types import FrameType
 from typing import Annotated, Any
 
 import typer
@@ -112,11 +119,42 @@ def _write_crash_log(text: str) -> str:
     return path
 
 
+class _Sigterm:
+    """Whether SIGTERM (not Ctrl-C) is what interrupted this command."""
+
+    received = False
+
+
+def _sigterm_as_ctrl_c(signum: int, frame: FrameType | None) -> None:
+    """Handle SIGTERM as Ctrl-C: the orderly path that ends every tool's process group, stops
+    services and containers and removes temp folders (finally blocks, task cancellation)."""
+    _Sigterm.received = True
+    on_sigint = signal.getsignal(signal.SIGINT)
+    if callable(on_sigint):  # asyncio.run's handler cancels its main task; Python's raises
+        on_sigint(signal.SIGINT, frame)
+    else:  # SIGINT ignored (a background job of a script): SIGTERM must still stop assay
+        raise KeyboardInterrupt
+
+
+@contextmanager
+def _sigterm_handled() -> Iterator[None]:
+    """`_sigterm_as_ctrl_c` for the life of one command (only the main thread may set it)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    _Sigterm.received = False
+    previous = signal.signal(signal.SIGTERM, _sigterm_as_ctrl_c)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI and return its exit code."""
     err = console(stderr=True)
     try:
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), _sigterm_handled():
             warnings.showwarning = _plugin_warning_printer(err, warnings.showwarning)
             args = sys.argv[1:] if argv is None else argv
             result = _invoke(build_app(args), args)
@@ -128,6 +166,9 @@ def main(argv: list[str] | None = None) -> int:
             err.print(literal(line))
         return exc.exit_code
     except (typer.Abort, KeyboardInterrupt):
+        if _Sigterm.received:
+            err.print("terminated", markup=False)
+            return 128 + signal.SIGTERM
         err.print("interrupted", markup=False)
         return 130
     except TyperException as exc:  # usage errors: bad option, missing argument, out of range

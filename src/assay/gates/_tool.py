@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import json
 import os
@@ -10,6 +9,7 @@ import re
 import shutil
 import subprocess
 import sys
+import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,6 +18,7 @@ from typing import Any
 from assay._extras import install_hint
 from assay.errors import ToolMissingError
 from assay.gates.base import GateContext
+from assay.processes import run_in_group
 
 __all__ = [
     "JsonReport",
@@ -93,29 +94,28 @@ async def run_tool(
     timeout: float = 900.0,
     stdin: bytes | None = None,
 ) -> ToolRun:
-    """Run `argv` as an asyncio subprocess; on timeout kill it and report code -9."""
-    merged = {**os.environ, **(env or {})}
-    proc = await asyncio.create_subprocess_exec(
-        *argv,
-        cwd=cwd,
-        env=merged,
-        stdin=asyncio.subprocess.PIPE if stdin is not None else asyncio.subprocess.DEVNULL,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-        start_new_session=True,
-    )
-    try:
-        out, err = await asyncio.wait_for(proc.communicate(stdin), timeout)
-    except asyncio.CancelledError:
-        proc.kill()
-        await proc.wait()
-        raise
-    except TimeoutError:
-        proc.kill()
-        out, err = await proc.communicate()
+    """Run `argv` in its own process group with a private ``TMPDIR``; code -9 on timeout.
+
+    On timeout or cancellation (Ctrl-C, SIGTERM, the gate's own timeout) the whole group is
+    ended, so a test's subprocess cannot outlive the gate (`assay.processes.run_in_group`). The
+    private ``TMPDIR`` is removed afterwards, with whatever a killed tool left there (pip-audit's
+    throw-away virtualenv).
+    """
+    out, err = bytearray(), bytearray()
+    with tempfile.TemporaryDirectory(prefix="assay-tool-", ignore_cleanup_errors=True) as tmp:
+        exited = await run_in_group(
+            argv,
+            cwd=cwd,
+            env={**os.environ, "TMPDIR": tmp, **(env or {})},
+            stdin=stdin,
+            timeout=timeout,
+            on_stdout=out.extend,
+            on_stderr=err.extend,
+        )
+    code = exited.returncode
+    if exited.timed_out:
         err += f"\n(killed after {timeout:.0f}s timeout)".encode()
-        return ToolRun(tuple(argv), -9, out.decode(errors="replace"), err.decode(errors="replace"))
-    code = proc.returncode if proc.returncode is not None else -1
+        code = -9
     return ToolRun(tuple(argv), code, out.decode(errors="replace"), err.decode(errors="replace"))
 
 

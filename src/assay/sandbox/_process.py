@@ -1,11 +1,9 @@
-"""Running a host process with capped output and a wall-clock timeout that kills its tree."""
+"""Running a host process with capped output and a wall-clock timeout that ends its group."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
-import signal
 import subprocess
 import threading
 import time
@@ -14,9 +12,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
+from assay.processes import end_group_blocking, run_in_group
 from assay.sandbox.base import KilledReason, RunResult
 
-__all__ = ["Capped", "HostService", "Outcome", "kill_group", "run_process"]
+__all__ = ["Capped", "HostService", "Outcome", "run_process"]
 
 
 class Capped:
@@ -63,19 +62,6 @@ class Outcome:
     timed_out: bool
 
 
-def kill_group(pid: int) -> None:
-    """SIGKILL the process group led by `pid`, ignoring a group that is already gone."""
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pid, signal.SIGKILL)
-
-
-async def _pump(stream: asyncio.StreamReader | None, sink: Capped) -> None:
-    if stream is None:
-        return
-    while chunk := await stream.read(65536):
-        sink.feed(chunk)
-
-
 async def run_process(
     argv: Sequence[str],
     *,
@@ -86,49 +72,21 @@ async def run_process(
     output_bytes: int,
     on_kill: Callable[[], None] | None = None,
 ) -> Outcome:
-    """Run `argv` in its own session; on timeout kill the group (and call `on_kill`)."""
+    """Run `argv` in its own session; on timeout or cancellation end the whole group (and call
+    `on_kill`)."""
     started = time.monotonic()
-    proc = await asyncio.create_subprocess_exec(
-        *argv,
-        cwd=cwd,
-        env=dict(env),
-        stdin=asyncio.subprocess.PIPE if stdin is not None else asyncio.subprocess.DEVNULL,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-        start_new_session=True,
-    )
     out, err = Capped(output_bytes), Capped(output_bytes)
-    pumps = [
-        asyncio.create_task(_pump(proc.stdout, out)),
-        asyncio.create_task(_pump(proc.stderr, err)),
-    ]
-    if stdin is not None and proc.stdin is not None:
-        with contextlib.suppress(BrokenPipeError, ConnectionResetError):
-            proc.stdin.write(stdin)
-            await proc.stdin.drain()
-        proc.stdin.close()
-    timed_out = False
-    try:
-        await asyncio.wait_for(proc.wait(), timeout)
-    except TimeoutError:
-        timed_out = True
-    except asyncio.CancelledError:
-        kill_group(proc.pid)
-        if on_kill is not None:
-            on_kill()
-        raise
-    finally:
-        if timed_out:
-            kill_group(proc.pid)
-            if on_kill is not None:
-                on_kill()
-            await proc.wait()
-    # A grandchild that escaped may hold the pipes open; give the pumps a moment, then stop.
-    _, pending = await asyncio.wait(pumps, timeout=2.0)
-    for task in pending:
-        task.cancel()
-    code = proc.returncode if proc.returncode is not None else -1
-    return Outcome(code, out, err, time.monotonic() - started, timed_out)
+    exited = await run_in_group(
+        argv,
+        cwd=cwd,
+        env=env,
+        stdin=stdin,
+        timeout=timeout,
+        on_stdout=out.feed,
+        on_stderr=err.feed,
+        on_kill=on_kill,
+    )
+    return Outcome(exited.returncode, out, err, time.monotonic() - started, exited.timed_out)
 
 
 class HostService:
@@ -174,17 +132,16 @@ class HostService:
 
     def _expire(self) -> None:
         self._timed_out = True
-        kill_group(self._proc.pid)
+        end_group_blocking(self._proc)
 
     def alive(self) -> bool:
         """True while the launched process runs."""
         return self._proc.poll() is None
 
     async def stop(self) -> RunResult:
-        """Kill the process group, wait, clean up, and report."""
+        """End the process group (SIGTERM, grace, SIGKILL), wait, clean up, and report."""
         self._timer.cancel()
         stopped = self.alive()
-        kill_group(self._proc.pid)
         await asyncio.to_thread(self._finish)
         killed: KilledReason | None = None
         if self._timed_out:
@@ -208,7 +165,7 @@ class HostService:
         )
 
     def _finish(self) -> None:
-        self._proc.wait()
+        end_group_blocking(self._proc)
         for thread in self._threads:
             thread.join(timeout=2.0)
         for stream in (self._proc.stdout, self._proc.stderr):

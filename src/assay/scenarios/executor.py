@@ -9,8 +9,6 @@ commands see a minimal environment plus what the step sets.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import os
 import shutil
 import tempfile
@@ -20,6 +18,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
+
+from assay.processes import run_in_group
 
 if TYPE_CHECKING:
     from assay.sandbox import Sandbox
@@ -90,34 +90,28 @@ class SubprocessExecutor:
     ) -> ExecResult:
         """Run `argv`; a missing program gives exit code 127 and a message on stderr."""
         start = time.perf_counter()
+        out, err = bytearray(), bytearray()
         try:
-            proc = await asyncio.create_subprocess_exec(
-                *argv,
+            # its own process group, ended whole on timeout and on cancellation (Ctrl-C, SIGTERM)
+            exited = await run_in_group(
+                argv,
                 cwd=self.cwd,
                 env={**self.base_env, **env},
-                stdin=asyncio.subprocess.PIPE if stdin is not None else asyncio.subprocess.DEVNULL,
-                stdout=asyncio.subprocess.PIPE,
-                stderr=asyncio.subprocess.PIPE,
-                start_new_session=True,
+                stdin=stdin,
+                timeout=timeout,
+                on_stdout=out.extend,
+                on_stderr=err.extend,
             )
         except FileNotFoundError:
             return ExecResult(127, "", f"{argv[0]}: command not found", time.perf_counter() - start)
         except PermissionError:
             return ExecResult(126, "", f"{argv[0]}: permission denied", time.perf_counter() - start)
-        timed_out = False
-        try:
-            out, err = await asyncio.wait_for(proc.communicate(stdin), timeout)
-        except TimeoutError:
-            timed_out = True
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, 9)
-            out, err = await proc.communicate()
         return ExecResult(
-            proc.returncode if proc.returncode is not None else -9,
+            exited.returncode,
             out.decode("utf-8", "replace"),
             err.decode("utf-8", "replace"),
             time.perf_counter() - start,
-            timed_out,
+            exited.timed_out,
         )
 
 
