@@ -117,9 +117,10 @@ class Service:
                     )
                 if self.uds is None or self.uds.exists():
                     try:
-                        await client.get(path)
+                        async with asyncio.timeout(2.0):  # total, not per read (a trickle)
+                            await client.get(path)
                         return time.monotonic() - started
-                    except httpx.TransportError:
+                    except (httpx.TransportError, TimeoutError):
                         pass
                 if time.monotonic() - started > timeout:
                     result = await self.stop()

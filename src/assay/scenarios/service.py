@@ -132,8 +132,9 @@ async def _wait_healthy(svc: RunningService, health_path: str | None, timeout: f
                 await asyncio.sleep(0.05)
                 continue
             try:
-                resp = await client.get(health_path or "/")
-            except httpx.TransportError:
+                async with asyncio.timeout(2.0):  # total, not per read: a trickle cannot hang us
+                    resp = await client.get(health_path or "/")
+            except (httpx.TransportError, TimeoutError):
                 await asyncio.sleep(0.05)
                 continue
             if health_path is None or resp.is_success:

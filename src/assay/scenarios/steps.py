@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 import shlex
@@ -59,11 +60,16 @@ async def _request(
     sent = _sent_request(action, params, headers, req.headers, content)
     start = time.perf_counter()
     try:
-        async with client.stream(
-            req.method, path, params=params or None, headers=headers, content=content,
-            timeout=timeout,
-        ) as resp:  # fmt: skip
-            body = await _read_limited(resp, action)
+        # httpx's timeout bounds each connect, read and write; a target trickling one byte a
+        # second never trips it. The whole exchange, body included, must end within `timeout`.
+        async with asyncio.timeout(timeout):
+            async with client.stream(
+                req.method, path, params=params or None, headers=headers, content=content,
+                timeout=timeout,
+            ) as resp:  # fmt: skip
+                body = await _read_limited(resp, action)
+    except TimeoutError:
+        raise StepError(f"{action}: no complete answer within {timeout:g}s") from None
     except httpx.HTTPError as exc:
         raise _transport_error(exc, action, client, timeout, diagnose) from None
     return Observation(
