@@ -1,6 +1,6 @@
 """No process outlives `assay validate --code` (issue 12, build point 9): SIGTERM and SIGINT stop
-the service with its whole process group (local backend), or its container (docker), and remove
-the folders assay made for it; an exec step's container goes too.
+the service with its whole process group (local backend), its sandbox (bwrap) or its container
+(docker), and remove the folders assay made for it; an exec step's process or container goes too.
 
 A real `assay validate` subprocess serves `serve.py`, which starts a grandchild and answers
 ``/slow`` never: the signal is sent once the service has written its marker on that request (or
@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+from assay.sandbox.bwrap import bwrap_problem
 from assay.sandbox.docker import DEFAULT_IMAGE, docker_problem
 from tests.conftest import require_or_skip
 from tests.survivors import assay, containers, marked, signal_and_wait, wait_until
@@ -111,6 +112,21 @@ def test_sigterm_to_validate_code_stops_the_service(tmp_path: Path, sig: signal.
     wait_until(lambda: marker.exists() and marker.read_text(), "the service's marker", running=proc)
     service, grandchild = (int(p) for p in marker.read_text().split())
     assert {service, grandchild} <= set(marked(token))
+
+    _check(tmp_path, proc, sig, token)
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["sigterm", "sigint"])
+def test_sigterm_to_validate_code_ends_the_bwrap_sandbox(
+    tmp_path: Path, sig: signal.Signals
+) -> None:
+    problem = bwrap_problem()
+    require_or_skip(problem is None, f"bwrap: {problem}")
+    token, code, folder, env = _setup(tmp_path, SLOW_REQUEST)
+    proc = assay(_validate(folder, code, "bwrap", sys.executable, token), cwd=tmp_path, env=env)
+    marker = code / "marker"
+    wait_until(lambda: marker.exists() and marker.read_text(), "the service's marker", running=proc)
+    assert len(marked(token)) >= 2, "the service and its grandchild show in /proc"
 
     _check(tmp_path, proc, sig, token)
 
