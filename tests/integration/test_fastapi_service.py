@@ -13,9 +13,10 @@ from assay.commands._factory import select_gates
 from assay.commands._holdout import ScenarioValidator
 from assay.config import FactoryConfig, GatePolicy, SandboxConfig, Settings
 from assay.deps.lock import LOCK_HEADER, parse_lock
+from assay.evidence.bundle import write_bundle
 from assay.factory.loop import Factory, RoleModels
 from assay.gates.ruff import RuffGate
-from assay.ledger import Ledger
+from assay.ledger import Ledger, Signer
 from assay.messages import (
     Changeset,
     Design,
@@ -176,3 +177,11 @@ async def test_a_fastapi_design_converges_with_locked_offline_dependencies(
     assert {p.name for p in parse_lock(lock.removeprefix(LOCK_HEADER)).packages} == set(names)
     ci = (run_dir / "workspace" / ".github" / "workflows" / "ci.yml").read_text()
     assert "pip install --require-hashes -r requirements.txt" in ci
+    # The evidence tells the truth about components: every one, its version, licence and hashes.
+    bundle = write_bundle(run_dir, tmp_path / "bundle", Signer.generate())
+    deps = bundle.summary.dependencies
+    assert deps is not None and {c.name for c in deps.components} == set(names)
+    fastapi = next(c for c in deps.components if c.name == "fastapi")
+    assert fastapi.direct and fastapi.licence == "MIT" and fastapi.hashes >= 1
+    html = (bundle.path / "report.html").read_text()
+    assert "<h2>Dependencies</h2>" in html and "pinned by hash" in html

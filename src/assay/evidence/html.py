@@ -228,6 +228,34 @@ def _costs(s: RunSummary) -> str:
     return _table(("model", "responses", "tokens in", "tokens out", "cost"), rows, "No model use.")
 
 
+def _dependencies(s: RunSummary) -> str:
+    d = s.dependencies
+    if d is None:
+        return "<p>The design names no third-party dependency.</p>"
+    audit = (
+        f"<p>{_badge('not audited', 'bad')} {_e(d.not_audited)}</p>"
+        if d.not_audited
+        else "<p>pip-audit found no known vulnerability in any locked component.</p>"
+        if d.components
+        else ""
+    )
+    rows = [
+        (
+            _e(c.name), _e(c.version), "direct" if c.direct else _e(", ".join(c.required_by)),
+            _e(c.licence or "?"), _e(c.hashes),
+        )
+        for c in d.components
+    ]  # fmt: skip
+    refused = "".join(f"<li>{_e(r)}</li>" for r in d.refusals)
+    lock = f"<p>Lock <code>requirements.txt</code>, sha256 <code>{_e(d.lock_sha256[:16])}</code>: "
+    return (
+        (lock + f"{len(d.components)} components pinned by hash.</p>" if d.components else "")
+        + audit
+        + _table(("component", "version", "needed by", "licence", "hashes"), rows, "None locked.")
+        + (f"<p>Sent back to the architect:</p><ul>{refused}</ul>" if refused else "")
+    )
+
+
 def _approvals(s: RunSummary) -> str:
     policy = (
         f"Policy: {s.min_approvals} approval(s) required before release."
@@ -300,6 +328,7 @@ def render_html(s: RunSummary) -> str:
         ("Security review", _security(s)),
         ("Holdout scenarios", _scenarios(s)),
         ("Cost", _costs(s)),
+        ("Dependencies", _dependencies(s)),
         ("Approvals", _approvals(s)),
         ("Control mapping", _controls(s)),
         ("Ledger", _integrity(s)),

@@ -68,6 +68,32 @@ class ScenarioRow(BaseModel):
     detail: str = ""
 
 
+class DependencyRow(BaseModel):
+    """One locked third-party component of the service (`assay.deps`)."""
+
+    name: str
+    version: str
+    direct: bool = False
+    required_by: list[str] = Field(default_factory=list)
+    licence: str = ""
+    hashes: int = 0
+    """How many artifact hashes the lock pins for it."""
+
+
+class Dependencies(BaseModel):
+    """The service's dependencies as last accepted: the lock, licences and the audit."""
+
+    requested: list[str] = Field(default_factory=list)
+    lock_sha256: str = ""
+    components: list[DependencyRow] = Field(default_factory=list)
+    vulnerabilities: list[str] = Field(default_factory=list)
+    not_audited: str = ""
+    """Why pip-audit could not vouch for every component (empty: all audited)."""
+    notes: list[str] = Field(default_factory=list)
+    refusals: list[str] = Field(default_factory=list)
+    """Every refusal sent back to the architect, oldest first."""
+
+
 class ApprovalRow(BaseModel):
     """A recorded approval."""
 
@@ -123,6 +149,8 @@ class RunSummary(BaseModel):
     """What kept the best iteration's score below 100 (`assay.evidence.shortfall`); empty at 100."""
     costs: list[ModelCost] = Field(default_factory=list)
     rejected_edits: list[dict[str, Any]] = Field(default_factory=list)
+    dependencies: Dependencies | None = None
+    """None when no design named a dependency."""
     approvals: list[ApprovalRow] = Field(default_factory=list)
     approval_problems: list[str] = Field(default_factory=list)
     approval_required: bool = False
@@ -253,6 +281,37 @@ class _Builder:
                 self.row(it).gates[result.gate] = str(result.status)
         except ValidationError:
             return
+
+    def on_dependencies_locked(self, _e: Event, p: dict[str, Any], _it: int | None) -> None:
+        deps = self.s.dependencies or Dependencies()
+        if p.get("refused"):
+            deps.refusals.append(str(p["refused"]))
+            self.s.dependencies = deps
+            return
+        rows = [c for c in p.get("components") or [] if isinstance(c, dict)]
+        self.s.dependencies = Dependencies(
+            requested=[str(r) for r in p.get("requested") or []],
+            lock_sha256=str(p.get("lock_sha256", "")),
+            components=[
+                DependencyRow(
+                    name=str(c.get("name", "")), version=str(c.get("version", "")),
+                    direct=bool(c.get("direct")),
+                    required_by=[str(r) for r in c.get("required_by") or []],
+                    licence=str(c.get("licence", "")), hashes=len(c.get("hashes") or []),
+                )
+                for c in rows
+            ],
+            vulnerabilities=[str(v) for v in p.get("vulnerabilities") or []],
+            not_audited=str(p.get("not_audited") or ""),
+            notes=[str(n) for n in p.get("notes") or []],
+            refusals=deps.refusals,
+        )  # fmt: skip
+
+    def on_dependencies_refused(self, _e: Event, p: dict[str, Any], _it: int | None) -> None:
+        deps = self.s.dependencies or Dependencies()
+        asked = ", ".join(str(r) for r in p.get("requested") or [])
+        deps.refusals += [f"{asked}: {r}" for r in p.get("reasons") or []]
+        self.s.dependencies = deps
 
     def on_security_review(self, _e: Event, p: dict[str, Any], it: int | None) -> None:
         findings = [f for f in p.get("findings", []) if isinstance(f, dict)]
