@@ -21,7 +21,7 @@ def test_report_renders_without_errors_or_requests(bundle: Bundle) -> None:
     assert visit.requests == [page.resolve().as_uri()]
     facts = visit.facts
     assert facts["title"] == f"assay run {bundle.summary.run_id}"
-    assert facts["sections"] == 9
+    assert facts["sections"] == 10
     assert facts["svgPolylines"] == 2  # the gates and scenarios score lines
     assert facts["tables"] >= 8
     assert facts["scripts"] == 0
