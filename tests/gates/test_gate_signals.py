@@ -172,12 +172,19 @@ def stalling_index() -> Iterator[str]:
         server.close()
 
 
-def test_pip_audit_temp_venv_is_removed(tmp_path: Path, stalling_index: str) -> None:
+def _audited_project(tmp_path: Path, options: str = "") -> Path:
     root = tmp_path / "proj"
     root.mkdir()
     (root / ".git").mkdir()
-    (root / "pyproject.toml").write_text("[tool.assay.gates.depaudit]\nsocket_timeout = 300\n")
+    (root / "pyproject.toml").write_text(
+        f"[tool.assay.gates.depaudit]\nsocket_timeout = 300\n{options}"
+    )
     (root / "requirements.txt").write_text("six==1.16.0\n")
+    return root
+
+
+def test_pip_audit_temp_venv_is_removed(tmp_path: Path, stalling_index: str) -> None:
+    root = _audited_project(tmp_path)
     token, _marker, env = _env(tmp_path, PIP_INDEX_URL=stalling_index)
     temp = tmp_path / "tmp"
     proc = assay(["gate", "--no-cache", "--only", "depaudit"], cwd=root, env=env)
@@ -190,3 +197,21 @@ def test_pip_audit_temp_venv_is_removed(tmp_path: Path, stalling_index: str) -> 
     assert list(temp.iterdir()) == []
     assert left == {}
     assert rc == 143, err
+
+
+@pytest.mark.slow
+def test_pip_audit_killed_by_the_gate_timeout_leaves_no_venv(
+    tmp_path: Path, stalling_index: str
+) -> None:
+    # pip-audit builds its venv in seconds; the gate's 60 s timeout then ends it mid-install
+    root = _audited_project(tmp_path, "timeout = 60\n")
+    token, _marker, env = _env(tmp_path, PIP_INDEX_URL=stalling_index)
+    temp = tmp_path / "tmp"
+    proc = assay(["gate", "--no-cache", "--only", "depaudit"], cwd=root, env=env)
+    wait_until(lambda: any(temp.rglob("pyvenv.cfg")), "pip-audit's virtualenv", running=proc)
+
+    out, err = proc.communicate(timeout=300)
+
+    assert "did not finish within 60s" in out, err
+    assert list(temp.iterdir()) == [], "pip-audit's temporary virtualenv was left behind"
+    wait_until(lambda: marked(token) == {}, "pip-audit and pip to vanish", limit=10)
