@@ -191,6 +191,7 @@ def gate_command(
     from rich.live import Live
 
     from assay.config import find_config, load_settings
+    from assay.gates.pytest_gate import configured_executables
     from assay.gates.runner import GateEvent, GateRunner, check_gate_tables
     from assay.gates.workspace import resolve_target
 
@@ -205,6 +206,8 @@ def gate_command(
     info_console(stderr=True).print(  # stderr: the text report on stdout stays as it was
         f"config: {literal(settings.source)}" if settings.source else "config: none (defaults)"
     )
+    for line in configured_executables(settings, root):  # what a config makes assay execute
+        info_console(stderr=True).print(literal(line))
     states = {g.name: "queued" for g in sorted(gates, key=lambda g: (g.cost, g.name))}
 
     # The live view is drawn only on a terminal (Rich skips it when piped) and never under -q.

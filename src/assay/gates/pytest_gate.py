@@ -55,6 +55,7 @@ __all__ = [
     "PytestOptions",
     "PythonEnvironment",
     "choose_interpreter",
+    "configured_executables",
     "inspect_interpreter",
     "pytest_argv",
     "run_tests",
@@ -147,6 +148,17 @@ def _host_path(root: Path, python: str) -> str:
     if os.sep in python or (os.altsep and os.altsep in python):
         return str(root / python)
     return shutil.which(python) or python
+
+
+def configured_executables(settings: Settings, root: Path) -> list[str]:
+    """One line per configuration setting that names a program assay will run, and the file it
+    resolves to (inside the project, or on PATH): a config names what runs, visibly."""
+    python = settings.gate_policy("pytest").options.get("python")
+    if not isinstance(python, str) or not python:
+        return []
+    resolved = _host_path(root, python)
+    where = "not found" if not Path(resolved).exists() else resolved
+    return [f'executable: [gates.pytest] python = "{python}" -> {where}']
 
 
 def choose_interpreter(ctx: GateContext, backend: str | None = None) -> Interpreter:
