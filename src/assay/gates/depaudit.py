@@ -3,7 +3,10 @@
 Declarations are ``requirements*.txt`` files (each passed with ``-r``) or, when there are none, a
 ``pyproject.toml`` with a ``[project]`` table (pip-audit audits the project path). By default
 pip-audit resolves them, including transitive dependencies, in a throw-away virtualenv; with
-``no_deps`` only exactly pinned requirements are audited, without pip.
+``no_deps`` only exactly pinned requirements are audited, without pip. A lock (every requirements
+file audited pins each requirement with ``==`` and a ``--hash``, as assay's and pip-compile's
+do) already lists every transitive component: it is audited as it stands, ``--no-deps
+--disable-pip``, whatever ``no_deps`` says (no virtualenv, no pip, no index).
 
 The verdict needs the vulnerability service. When it (or the package index) cannot be reached the
 gate reports ``not-evaluated`` with the cause, never ``passed``; pip-audit exits 1 both for that and
@@ -27,7 +30,13 @@ from pydantic import BaseModel, ConfigDict, Field
 from assay.gates._tool import ToolRun, find_tool, run_tool, tool_version
 from assay.gates.base import Finding, GateContext, RuleInfo, Scan, SeverityName, fingerprint
 
-__all__ = ["DepAuditGate", "DepAuditOptions", "is_network_failure", "not_audited"]
+__all__ = [
+    "DepAuditGate",
+    "DepAuditOptions",
+    "is_lock",
+    "is_network_failure",
+    "not_audited",
+]
 
 _REQUIREMENTS = re.compile(r"(^|/)requirements[^/]*\.txt$")
 
@@ -98,7 +107,7 @@ class DepAuditGate:
             argv += ["-s", "osv"]
         if opts["osv_url"]:
             argv += ["--osv-url", opts["osv_url"]]
-        if opts["no_deps"]:
+        if opts["no_deps"] or is_lock(ctx.root, files):
             argv += ["--no-deps", "--disable-pip"]
         for vuln in opts["ignore"]:
             argv += ["--ignore-vuln", vuln]
@@ -127,6 +136,31 @@ class DepAuditGate:
         if unaudited and not findings:  # "no vulnerabilities" would be a claim about unaudited code
             return Scan(not_evaluated=unaudited, raw_report=report, metrics=_metrics(data))
         return Scan(findings=findings, raw_report=report, metrics=_metrics(data))
+
+
+_PINNED = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*(\[[^\]]*\])?\s*===?\s*[^\s;=<>!~]+")
+
+
+def is_lock(root: Path, files: Sequence[str]) -> bool:
+    """Whether every requirements file in `files` is a lock: each requirement pinned exactly
+    and hashed, and nothing pulled in from elsewhere (``-r``, ``-c``, ``-e``)."""
+    if not files or files == ["pyproject.toml"]:
+        return False
+    for file in files:
+        try:
+            text = (root / file).read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError):
+            return False
+        # One logical line per requirement: continuations joined, comments dropped.
+        logical = re.sub(r"\\\r?\n", " ", text).splitlines()
+        entries = [re.sub(r"(^|\s)#.*", "", line).strip() for line in logical]
+        entries = [e for e in entries if e]
+        if not entries:
+            return False
+        for entry in entries:
+            if entry.startswith("-") or not _PINNED.match(entry) or "--hash=" not in entry:
+                return False
+    return True
 
 
 def not_audited(data: dict[str, Any]) -> str | None:
