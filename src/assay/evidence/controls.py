@@ -28,15 +28,21 @@ CONTROLS: tuple[Control, ...] = (
     Control(
         "CC8.1", _SOC2, "Change management: changes are authorised, designed, tested, approved",
         "Every step of the change from spec to code in a hash-chained ledger; gate and test "
-        "results; the human approval; signed provenance of the resulting artifacts.",
+        "results; the human approval; signed provenance of the resulting artifacts. Third-party "
+        "components enter only through the design: each refusal (dependencies.refused) and the "
+        "accepted lock with its hashes (dependencies.locked) are ledger events; the SBOM lists "
+        "what was locked.",
         ("ledger.jsonl", "report.html", "junit.xml", "provenance.intoto.dsse.json",
-         "manifest.json"),
+         "manifest.json", "sbom.cdx.json"),
     ),
     Control(
         "CC7.1", _SOC2, "Detection of vulnerabilities and configuration changes",
         "Static analysis and security findings for the final code; the inventory of "
-        "third-party components.",
-        ("findings.sarif", "sbom.cdx.json", "report.json"),
+        "third-party components with exact versions and hashes; the dependency audit: pip-audit "
+        "over the hashed lock before the design was accepted (dependencies.locked: "
+        "vulnerabilities, not_audited; refusals in dependencies.refused) and the depaudit gate's "
+        "findings or not-evaluated verdict.",
+        ("findings.sarif", "sbom.cdx.json", "report.json", "ledger.jsonl", "junit.xml"),
     ),
     Control(
         "CC6.8", _SOC2, "Prevent or detect unauthorised or malicious software",
@@ -74,13 +80,26 @@ CONTROLS: tuple[Control, ...] = (
     ),
     Control(
         "A.8.28", _ISO, "Secure coding",
-        "Lint, type-check, SAST and secret-scan findings with the gate policy and waivers.",
-        ("findings.sarif", "report.json", "junit.xml"),
+        "Lint, type-check, SAST and secret-scan findings with the gate policy and waivers; "
+        "the dependency audit (depaudit) of every locked component and the licence of each, "
+        "checked against the dependency policy (dependencies.locked / dependencies.refused).",
+        ("findings.sarif", "report.json", "junit.xml", "ledger.jsonl", "sbom.cdx.json"),
     ),
     Control(
         "A.8.29", _ISO, "Security testing in development and acceptance",
         "Generated tests and holdout scenario results per iteration; SAST results.",
         ("junit.xml", "findings.sarif", "report.json"),
+    ),
+    Control(
+        "A.8.30", _ISO, "Outsourced development",
+        "Code written by models and components written by third parties, each under control: "
+        "which model played each role and every prompt and answer (ledger and blobs); every "
+        "third-party component chosen from the dependency policy, pinned by hash, audited for "
+        "known vulnerabilities and licence-checked before use (dependencies.locked, "
+        "dependencies.refused), installed offline, and listed with its hashes and licence in "
+        "the SBOM; signed provenance of the result.",
+        ("ledger.jsonl", "sbom.cdx.json", "report.json", "findings.sarif",
+         "provenance.intoto.dsse.json"),
     ),
     Control(
         "A.8.32", _ISO, "Change management",
