@@ -155,6 +155,9 @@ class FactoryConfig(_Strict):
     feedback_max_chars: int = Field(default=8000, ge=200)
     require_review: bool = True
     """The security reviewer must approve before a run converges."""
+    overlap: bool = True
+    """Run the held-out scenarios (in their own checkout of the iteration's commit) while the
+    gates and the security review run, instead of after them."""
     review_feedback: Literal["blocking", "all"] = "blocking"
     """Which security-review findings the coder is sent: ``blocking`` (a rejecting review's) or
     ``all`` (an approving review's too, while iterations remain)."""

@@ -11,7 +11,9 @@ mounting it read-only. Git's ``safe.directory`` is never touched.
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
+import tempfile
 from pathlib import Path
 
 from assay.errors import RunError
@@ -40,9 +42,9 @@ class Git:
     def __init__(self, root: Path) -> None:
         self.root = root
 
-    def run(self, *args: str) -> str:
+    def run(self, *args: str, env_extra: dict[str, str] | None = None) -> str:
         """Run ``git <args>``; a failure raises `RunError` with git's message."""
-        env = {**os.environ, **_ENV}
+        env = {**os.environ, **_ENV, **(env_extra or {})}
         proc = subprocess.run(
             ["git", "-c", "init.defaultBranch=main", "-c", "commit.gpgsign=false", *_NO_COMMANDS,
              *args],
@@ -76,6 +78,17 @@ class Git:
         """Throw away everything after `commit`, including untracked files."""
         self.run("reset", "-q", "--hard", commit)
         self.run("clean", "-q", "-fdx")
+
+    def export(self, commit: str, dest: Path) -> None:
+        """Write the files of `commit` into `dest` (replaced): a checkout with no ``.git``,
+        through a private index, so the workspace, its index and HEAD are untouched."""
+        if dest.exists():
+            shutil.rmtree(dest)
+        dest.mkdir(parents=True)
+        with tempfile.TemporaryDirectory(prefix="assay-export-") as scratch:
+            index = {"GIT_INDEX_FILE": str(Path(scratch) / "index")}
+            self.run("read-tree", commit, env_extra=index)
+            self.run(f"--work-tree={dest}", "checkout-index", "-a", "-f", env_extra=index)
 
     def branch(self, name: str, commit: str) -> None:
         """Point branch `name` at `commit`."""

@@ -27,7 +27,7 @@ import tempfile
 from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from pydantic_ai.exceptions import AgentRunError, UnexpectedModelBehavior
 from pydantic_ai.models import Model
@@ -544,16 +544,7 @@ class Factory:
         assert reviewed is not None
         changeset, parent = reviewed
 
-        report = await self._gates(n)
-        review_env = await self._review(n, art.design, changeset, report, parent)
-        review = review_env.message
-        assert isinstance(review, SecurityReview)
-        result = review_result(
-            review, model=review_env.model, required=self.cfg.require_review, duration_s=0.0
-        )
-        report = merge_review(report, result)
-        self._emit(gates={**self.progress.gates, result.gate: str(result.status)})
-        validation = await self._validate(n, art.design)
+        report, review_env, validation = await self._check(n, art.design, changeset, parent)
         self._emit(phase="feedback")
 
         async def compose() -> Message:
@@ -580,6 +571,29 @@ class Factory:
             decision, reason = "blocked", _stranded_reason(stuck, changeset, asked)
         await self._decide(n, decision, reason, scored, tracker)
         return decision, reason, fb_env
+
+    async def _check(
+        self, n: int, design: Design, changeset: Changeset, parent: str
+    ) -> tuple[GateReport, Envelope, ValidationResult | None]:
+        """The iteration's checks: the gates then the security review (it reads their SAST
+        findings), and the held-out scenarios, at once unless ``overlap`` is off."""
+
+        async def checked() -> tuple[GateReport, Envelope]:
+            gated = await self._gates(n)
+            return gated, await self._review(n, design, changeset, gated, parent)
+
+        if self.cfg.overlap:  # the scenarios need neither the gates nor the review
+            (report, review_env), validation = await _both(checked(), self._validate(n, design))
+        else:
+            report, review_env = await checked()
+            validation = await self._validate(n, design)
+        review = review_env.message
+        assert isinstance(review, SecurityReview)
+        result = review_result(
+            review, model=review_env.model, required=self.cfg.require_review, duration_s=0.0
+        )
+        self._emit(gates={**self.progress.gates, result.gate: str(result.status)})
+        return merge_review(report, result), review_env, validation
 
     async def _blocked(
         self, n: int, reason: str, tracker: StopTracker
@@ -893,8 +907,12 @@ class Factory:
         self._emit(phase="scenarios")
 
         async def run() -> dict[str, Any]:
-            self._sync_workspace()
-            result = sanitize(await validator(self.workspace, design, n), self.cfg.leak)
+            # A checkout of its own: the service may write files, and the gates and the review
+            # (which reset the workspace to the commit) run meanwhile.
+            holdout = self.run_dir / "holdout"
+            await asyncio.to_thread(reclaim, holdout)
+            await asyncio.to_thread(self.git.export, self.head, holdout)
+            result = sanitize(await validator(holdout, design, n), self.cfg.leak)
             return {
                 "iteration": n, "score": result.satisfaction, "leak_level": self.cfg.leak,
                 "error": result.error, "result": result.model_dump(mode="json"),
@@ -1019,6 +1037,27 @@ def _tester_view(workspace: Path, view: Path) -> None:
         target = view / rel
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(workspace / rel, target)
+
+
+A = TypeVar("A")
+B = TypeVar("B")
+T = TypeVar("T")
+
+
+async def _both(first: Awaitable[A], second: Awaitable[B]) -> tuple[A, B]:
+    """Await two branches at once. If one fails, the other is cancelled (its sandbox cleans up)
+    and the failure is raised as it is (a budget stop, a provider outage), not as a group."""
+    try:
+        async with asyncio.TaskGroup() as group:
+            one = group.create_task(_awaited(first))
+            two = group.create_task(_awaited(second))
+    except BaseExceptionGroup as failed:
+        raise failed.exceptions[0] from None
+    return one.result(), two.result()
+
+
+async def _awaited(value: Awaitable[T]) -> T:
+    return await value
 
 
 def _user() -> str:
