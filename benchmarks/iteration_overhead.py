@@ -1,10 +1,10 @@
 """An iteration's own wall time, with the held-out scenarios run after the gates and review
-(``overlap = false``) and while they run (``overlap = true``, the default).
 
-Replays a recorded OctopusGarden conversation (tests/replays/og-hello-api or og-todo-app: one
-LLM played every role, another the judge) through the real `assay run` CLI, gates and sandbox,
-so the model answers instantly and only assay's own work is timed. For each mode, alternating, several
-runs; from each run's ledger, iteration 1's wall time (its commit to its feedback), the gates and
+(``overlap = false``) and while they run (``overlap = true``, the default). Replays a recorded
+OctopusGarden conversation (tests/replays/og-hello-api or og-todo-app: one LLM played every
+role, another the judge) through the real `assay run` CLI, gates and sandbox, so the model
+answers instantly and only assay's own work is timed. For each mode, alternating, several runs;
+from each run's ledger, iteration 1's wall time (its commit to its feedback), the gates and
 review branch (commit to review) and the scenarios branch (their start to their result). Prints
 medians of both modes, the slowest branch, and the ratios.
 
