@@ -1,6 +1,7 @@
-"""An iteration's own wall time, with the held-out scenarios run after the gates and review
+"""An iteration's own wall time, held-out scenarios after the gates or alongside them.
 
-(``overlap = false``) and while they run (``overlap = true``, the default). Replays a recorded
+``overlap = false`` runs them after the gates and review, ``overlap = true`` (the default) while
+those run. Replays a recorded
 OctopusGarden conversation (tests/replays/og-hello-api or og-todo-app: one LLM played every
 role, another the judge) through the real `assay run` CLI, gates and sandbox, so the model
 answers instantly and only assay's own work is timed. For each mode, alternating, several runs;
