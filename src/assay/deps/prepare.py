@@ -60,7 +60,7 @@ class PreparedDependencies:
                 for p in self.lock.packages
             ],
             "vulnerabilities": [f.message for f in self.audit.vulnerabilities],
-            "not_audited": self.audit.not_audited,
+            "not_audited": self.audit.not_audited or self.audit.error,
             "notes": self.notes,
         }
 
