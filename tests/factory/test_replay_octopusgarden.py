@@ -109,3 +109,39 @@ def test_a_played_design_that_cannot_meet_its_spec_replays_to_blocked(tmp_path: 
     assert run.served == {"gen": 1}
     line_with(output, "iter 0 decision: blocked", "cannot meet the spec here", "FastAPI")
     line_with(output, "blocked after 0 iteration(s)")
+
+
+@pytest.mark.sandbox
+@pytest.mark.slow
+@pytest.mark.parametrize("backend", ["docker", "bwrap"])
+def test_the_played_fastapi_design_now_converges_with_locked_dependencies(
+    tmp_path: Path, backend: str
+) -> None:
+    """The spec `blocked-fastapi` could not meet (nothing installed FastAPI), played again once
+    dependencies are locked, installed offline and mounted (issue 13; the fixture's README)."""
+    if backend == "docker":
+        require_or_skip(docker_problem() is None, f"docker: {docker_problem()}")
+    else:
+        require_or_skip(bwrap_problem() is None, f"bwrap: {bwrap_problem()}")
+    fixture = REPLAYS / "fastapi-greeter"
+    config = tmp_path / "assay.toml"
+    config.write_text(f'[sandbox]\nbackend = "{backend}"\n')
+    run = replay_run(
+        fixture / "conversation.jsonl",
+        fixture / "input" / "spec.md",
+        scenarios=fixture / "input" / "scenarios",
+        runs_dir=tmp_path / "runs",
+        args=["--config", str(config), "--max-iterations", "4"],
+        cwd=tmp_path,
+        env={k: v for k, v in os.environ.items() if k == "DOCKER_HOST"},
+    )
+    output = "\n".join(run.lines)
+    run.check()
+    assert run.exit_code == 0, output
+    assert run.served == {"gen": 4}
+    line_with(output, "iter 0 dependencies: locked", "(4 direct) with hashes")
+    line_with(output, "iter 1 scenarios: satisfaction 100.0/100, 1 of 1 passed")
+    line_with(output, "converged after 1 iteration(s)", "score 100.0")
+    assert run.run_dir is not None
+    lock = (run.run_dir / "workspace" / "requirements.txt").read_text()
+    assert "fastapi==" in lock and "--hash=sha256:" in lock
