@@ -145,16 +145,19 @@ def test_each_gate_verdict_as_it_finishes_then_the_summary(
 
 def test_review_scenarios_decision_commit_and_outcome(printed: tuple[Path, list[str]]) -> None:
     _run_dir, lines = printed
+    # The scenarios run while the gates and the review do: after the commit, before the feedback.
+    commit_1 = _index(lines, rf'iter 1 commit: {COMMIT} "iteration 1: write core"')
+    scenarios_1 = _index(lines, r"iter 1 scenarios: satisfaction 0\.0/100, 0 of 1 passed")
+    feedback_1 = _index(lines, r"iter 1 feedback: \d+ item\(s\) for the coder, \d+ file\(s\)")
+    assert commit_1 < scenarios_1 < feedback_1
     order = [
-        _index(lines, rf'iter 1 commit: {COMMIT} "iteration 1: write core"'),
+        commit_1,
         _index(lines, r"iter 1 gates: .*"),
         _index(lines, r"iter 1 review: reject \(1 finding\): weak hash"),
-        _index(lines, r"iter 1 scenarios: satisfaction 0\.0/100, 0 of 1 passed"),
-        _index(lines, r"iter 1 feedback: \d+ item\(s\) for the coder, \d+ file\(s\)"),
+        feedback_1,
         _index(lines, r"iter 1 decision: continue - score [\d.]+, best [\d.]+; [\d,]+ tokens, .*"),
         _index(lines, rf'iter 2 commit: {COMMIT} "iteration 2: fix what the feedback names"'),
         _index(lines, r"iter 2 review: approve \(0 findings\): nothing found"),
-        _index(lines, r"iter 2 scenarios: satisfaction 100\.0/100, 1 of 1 passed"),
         _index(
             lines,
             r"iter 2 decision: converged - all required gates pass \(score 100\.0\); "

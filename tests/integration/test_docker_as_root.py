@@ -159,10 +159,13 @@ def test_assay_run_and_resume_with_docker_as_root(root_and_docker: None, tmp_pat
     # host git works in the workspace as for any repository of this user
     assert "iteration 2: serve where, version 2" in _git(workspace, "log", "--format=%s")
     assert _git(workspace, "status", "--porcelain", "--untracked-files=no") == ""
-    # the service ran as the non-root container user and wrote here; the file is the host user's
-    served = workspace / "var" / "served" / "started.txt"
+    # the service ran as the non-root container user, in its own checkout of the commit (the
+    # gates run on the workspace meanwhile), and wrote there; the file is the host user's
+    holdout = run_dir / "holdout"
+    served = holdout / "var" / "served" / "started.txt"
     assert served.read_text() == str(SANDBOX_UID)
-    assert _foreign(workspace) == []
+    assert not (workspace / "var").exists()
+    assert _foreign(workspace) == [] and _foreign(holdout) == []
 
 
 # Runs as the container user: writes new files and folders, rewrites a lent one, marks a file

@@ -85,10 +85,14 @@ class Git:
         if dest.exists():
             shutil.rmtree(dest)
         dest.mkdir(parents=True)
+        # Named explicitly, and trusted by path: while a root run lends the workspace to the
+        # docker sandbox's user, git would otherwise refuse it as someone else's repository
+        # (.git itself is never lent, and only its objects are read).
+        repo = ["-c", f"safe.directory={self.root}", f"--git-dir={self.root / '.git'}"]
         with tempfile.TemporaryDirectory(prefix="assay-export-") as scratch:
             index = {"GIT_INDEX_FILE": str(Path(scratch) / "index")}
-            self.run("read-tree", commit, env_extra=index)
-            self.run(f"--work-tree={dest}", "checkout-index", "-a", "-f", env_extra=index)
+            self.run(*repo, "read-tree", commit, env_extra=index)
+            self.run(*repo, f"--work-tree={dest}", "checkout-index", "-a", "-f", env_extra=index)
 
     def branch(self, name: str, commit: str) -> None:
         """Point branch `name` at `commit`."""

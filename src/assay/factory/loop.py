@@ -854,7 +854,8 @@ class Factory:
 
             def on_event(event: GateEvent) -> None:
                 states[event.gate] = str(event.result.status) if event.result else event.state
-                self._emit(gates=dict(states))
+                # the phase again: the scenarios, running meanwhile, set their own
+                self._emit(phase="gates", gates=dict(states))
 
             gate_settings = self.settings.model_copy(update={"source": None, "exclude": []})
             runner = GateRunner(
@@ -866,7 +867,7 @@ class Factory:
 
         payload = await self._step(f"iter-{n}/gates", k.GATE_RESULT, run)
         report = GateReport.model_validate(payload["report"])
-        self._emit(gates={r.gate: str(r.status) for r in report.results})
+        self._emit(phase="gates", gates={r.gate: str(r.status) for r in report.results})
         return report
 
     async def _review(
