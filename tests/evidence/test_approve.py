@@ -243,7 +243,12 @@ def test_mistyped_signing_key_path_is_an_error_not_a_new_key(
 def test_a_second_os_account_with_its_own_key_approves_roots_run() -> None:
     """Real accounts: root starts the run and may not approve it; `nobody` may, with its key."""
     assay = [str(Path(sys.executable).with_name("assay"))]
-    as_nobody = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
+    # nobody's uid and gid, with only the capability to read and search folders: the checkout's
+    # interpreter may live under root's private home (pyenv), which nobody could not reach.
+    as_nobody = [
+        "setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
+        "--inh-caps=+dac_read_search", "--ambient-caps=+dac_read_search",
+    ]  # fmt: skip
     if subprocess.run([*as_nobody, *assay, "-V"], capture_output=True, check=False).returncode:
         pytest.skip("this checkout is not readable by the nobody account")
     # Under /run, not the test's temp folder: that one's parents are private to root.
