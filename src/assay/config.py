@@ -251,7 +251,10 @@ class Settings(_Strict):
     fail_fast: bool = False
     """Stop starting gates once a required gate fails."""
     jobs: int = Field(default=0, ge=0)
-    """How many gates run at once; 0 means the CPU count."""
+    """How many tool processes the gates run at once; 0 means the CPU count."""
+    batch: bool = True
+    """Split per-file gates' files into batches run side by side, longest job first; false: the
+    older schedule, one whole gate per job, cheapest first (fail-fast always uses it)."""
     regulated: bool = False
     """A regulated policy refuses unsafe options such as the unisolated sandbox."""
     fail_on: SeverityName = "low"

@@ -183,7 +183,7 @@ def gate_command(
         bool, typer.Option("--no-cache", help="Neither read nor write .assay/cache.")
     ] = False,
     jobs: Annotated[
-        int | None, typer.Option("--jobs", "-j", min=1, help="How many gates run at once.")
+        int | None, typer.Option("--jobs", "-j", min=1, help="How many tools run at once.")
     ] = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show every finding.")] = False,
 ) -> int:

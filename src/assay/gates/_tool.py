@@ -28,6 +28,7 @@ __all__ = [
     "relative",
     "run_json_report",
     "run_tool",
+    "rust_threads",
     "tool_version",
 ]
 
@@ -117,6 +118,12 @@ async def run_tool(
         err += f"\n(killed after {timeout:.0f}s timeout)".encode()
         code = -9
     return ToolRun(tuple(argv), code, out.decode(errors="replace"), err.decode(errors="replace"))
+
+
+def rust_threads(ctx: GateContext) -> dict[str, str]:
+    """The environment that keeps a Rust tool (ruff) to the threads the runner lent it: rayon
+    starts one per core unless ``RAYON_NUM_THREADS`` says otherwise."""
+    return {"RAYON_NUM_THREADS": str(ctx.workers)} if ctx.workers else {}
 
 
 def relative(root: Path, filename: str) -> str:

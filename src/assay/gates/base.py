@@ -159,7 +159,8 @@ class GateResult(BaseModel):
     duration_s: float
     findings: list[Finding] = Field(default_factory=list)
     raw_report: str | None = None
-    """Path of the tool's own report this result was parsed from."""
+    """Path of the tool's own report this result was parsed from; for a tool run in batches,
+    the folder holding each batch's report (``batch-1``, ``batch-2``...)."""
     message: str = ""
     """Why the gate errored or was not evaluated, or a one-line summary."""
     cached: bool = False
@@ -205,6 +206,11 @@ class GateContext:
     """A folder the tool may keep its own incremental cache in; None when caching is off."""
     skipped: tuple[SkippedFile, ...] = ()
     """Files the walk found but no gate may read (links out of the project, broken links...)."""
+    workers: int = 0
+    """How many worker slots the runner holds for this run of the tool: a tool that starts
+    processes or threads of its own (semgrep's ``--jobs``, detect-secrets' ``--cores``, ruff's
+    threads) keeps to that many; 0: the runner does not say (the older schedule), the tool
+    decides."""
 
 
 @dataclass(slots=True)
@@ -228,7 +234,9 @@ class Gate(Protocol):
     gate's own policy keys), ``default_required`` (False makes the gate advisory by default),
     ``config_files(ctx) -> Sequence[str]`` (extra files whose content is part of the cache key) and
     ``skipped(ctx) -> Sequence[SkippedFile]`` (files the gate leaves out of `inputs` on purpose,
-    e.g. by name; they are listed in its result)."""
+    e.g. by name; they are listed in its result) and ``parallel`` (True: the tool starts workers
+    of its own, up to ``ctx.workers``, so the runner lends it free worker slots instead of
+    splitting its files into batches)."""
 
     name: str
     """Unique, lower-case name used in config and output."""
@@ -237,7 +245,8 @@ class Gate(Protocol):
     cost: int
     """Relative cost; cheaper gates start first."""
     per_file: bool
-    """True if a file's findings depend on that file alone, so unchanged files are not rescanned."""
+    """True if a file's findings depend on that file alone, so unchanged files are not rescanned
+    and the files may be scanned in batches, at the same time, by several runs of the tool."""
     default_fail_on: SeverityName
     """Lowest severity that fails the gate unless the policy says otherwise."""
 

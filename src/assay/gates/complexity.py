@@ -26,7 +26,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from assay.gates._tool import PythonToolGate, find_tool, relative, run_tool
+from assay.gates._tool import PythonToolGate, find_tool, relative, run_tool, rust_threads
 from assay.gates.base import Finding, GateContext, RuleInfo, Scan, SeverityName
 from assay.gates.scope import is_test_file
 
@@ -71,6 +71,8 @@ class ComplexityGate(PythonToolGate):
     executable = "ruff"
     cost = 1
     per_file = True
+    parallel = True
+    """ruff runs a thread per core: it is lent worker slots, never split into batches."""
     default_fail_on: SeverityName = "low"
     options_model = ComplexityOptions
 
@@ -95,7 +97,7 @@ class ComplexityGate(PythonToolGate):
 
     async def scan(self, ctx: GateContext, files: Sequence[str]) -> Scan:
         """Measure every function in `files` and report those above ``max``."""
-        proc = await run_tool(self.argv(ctx, files), cwd=ctx.root)
+        proc = await run_tool(self.argv(ctx, files), cwd=ctx.root, env=rust_threads(ctx))
         try:
             items = json.loads(proc.stdout) if proc.returncode == 0 else None
         except ValueError:

@@ -17,7 +17,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from assay.gates._tool import PythonToolGate, find_tool, run_tool
+from assay.gates._tool import PythonToolGate, find_tool, run_tool, rust_threads
 from assay.gates.base import Finding, GateContext, RuleInfo, Scan, SeverityName
 
 __all__ = ["RuffGate"]
@@ -56,6 +56,8 @@ class RuffGate(PythonToolGate):
     executable = "ruff"
     cost = 1
     per_file = True
+    parallel = True
+    """ruff runs a thread per core: it is lent worker slots, never split into batches."""
     default_fail_on: SeverityName = "low"
     options_model = RuffOptions
 
@@ -67,7 +69,8 @@ class RuffGate(PythonToolGate):
         argv = [ruff, "check", "--output-format=json", "--no-cache", "--exit-zero"]
         if ctx.options["select"]:
             argv += ["--isolated", "--select", ",".join(ctx.options["select"])]
-        proc = await run_tool([*argv, "--", *files], cwd=ctx.root)
+        threads = rust_threads(ctx)
+        proc = await run_tool([*argv, "--", *files], cwd=ctx.root, env=threads)
         if proc.returncode != 0:
             return Scan(error=proc.describe_failure())
         report.write_text(proc.stdout, encoding="utf-8")
@@ -76,7 +79,7 @@ class RuffGate(PythonToolGate):
         findings = [_lint_finding(ctx.root, item, catalogue) for item in items]
         if ctx.options["format"]:
             fmt = await run_tool(
-                [ruff, "format", "--check", "--no-cache", "--", *files], cwd=ctx.root
+                [ruff, "format", "--check", "--no-cache", "--", *files], cwd=ctx.root, env=threads
             )
             if fmt.returncode not in (0, 1):
                 return Scan(error=fmt.describe_failure())

@@ -1,4 +1,12 @@
-"""The gate runner: cheapest first, concurrently, cached, judged under the policy.
+"""The gate runner: concurrently, within the machine's cores, cached, judged under the policy.
+
+Every tool process holds one of the run's worker slots (`assay.gates.workers`; ``jobs``, else
+the CPU count), so the tools never ask for more cores than there are. Per-file gates split their
+files into batches run side by side on idle workers (semgrep, with workers of its own, is lent
+the free slots instead), the longest job first, and each batch's findings are merged back in
+file order: the result is the same as one run over every file. ``batch = false``, and fail-fast
+(which wants the cheapest verdicts first), keep the older schedule: one slot per gate for its
+whole run, cheapest first, each tool over all its files.
 
 A run covers the whole project, or only a selection of its files (``files``: what a pre-commit
 hook passes, the staged files). On a selection:
@@ -17,6 +25,7 @@ hook passes, the staged files). On a selection:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import functools
 import hashlib
@@ -24,7 +33,7 @@ import json
 import os
 import sys
 import time
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import AsyncIterator, Callable, Collection, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -49,9 +58,13 @@ from assay.gates.base import (
 )
 from assay.gates.cache import CachedFile, GateCache, GateCacheEntry
 from assay.gates.steady import Watch
+from assay.gates.workers import Workers, batches
 from assay.gates.workspace import FileHashes, FileSet, collect_files
 
 __all__ = ["GateEvent", "GateRunner", "check_gate_tables", "run_gates"]
+
+# A batch smaller than this is not split off: each run of a tool pays its start-up again.
+_MIN_BATCH_FILES = 8
 
 # Config files most Python tools read; a change to one invalidates every cached finding.
 _TOOL_CONFIG_FILES = (
@@ -92,6 +105,24 @@ class _Plan:
         return f"{self.gate.name}@selection" if self.whole is not None else self.gate.name
 
 
+@dataclass(slots=True)
+class _Queue:
+    """How long a gate waited for a worker while it held none: not part of its duration."""
+
+    pending: int = 0
+    held: int = 0
+    since: float = 0.0
+    waited: float = 0.0
+
+    def change(self, *, pending: int = 0, held: int = 0) -> None:
+        now = time.perf_counter()
+        if self.pending and not self.held:
+            self.waited += now - self.since
+        self.pending += pending
+        self.held += held
+        self.since = now
+
+
 def check_gate_tables(settings: Settings, gates: Sequence[Gate]) -> None:
     """Refuse a ``[gates.X]`` table that names no installed gate: a misspelt gate's policy
     would otherwise be ignored without a word."""
@@ -126,7 +157,14 @@ class GateRunner:
     files under it); None: the whole project. See the module docstring."""
     requested: Collection[str] = ()
     """Gates asked for by name: a whole-project gate runs on a selection only when named here."""
+    batch: bool | None = None
+    """Batch per-file gates across idle workers (see the module docstring); None: the
+    ``batch`` setting."""
     _hashes: FileHashes = field(init=False)
+    _workers: Workers = field(init=False)
+    _batched: bool = field(init=False, default=False)
+    _started: set[str] = field(init=False, default_factory=set)
+    _queued: dict[str, _Queue] = field(init=False, default_factory=dict)
     _stop: bool = field(init=False, default=False)
     _cache: GateCache | None = field(init=False, default=None)
     _notes: list[str] = field(init=False, default_factory=list)
@@ -141,11 +179,12 @@ class GateRunner:
         prepare_assay_folder(self.root, self.cache_dir)
         self._cache = self._open_cache()
         plans = self._plan()
-        jobs = self.jobs or self.settings.jobs or os.cpu_count() or 1
-        limit = asyncio.Semaphore(jobs)
+        self._workers = Workers(self.jobs or self.settings.jobs or os.cpu_count() or 1)
+        batch = self.settings.batch if self.batch is None else self.batch
+        self._batched = batch and not self._fail_fast()
         for plan in plans:
             self._emit(GateEvent(plan.gate.name, "queued"))
-        results = await asyncio.gather(*(self._guarded(plan, limit) for plan in plans))
+        results = await asyncio.gather(*(self._guarded(plan) for plan in plans))
         return self._report(plans, list(results), time.perf_counter() - started)
 
     def _open_cache(self) -> GateCache | None:
@@ -190,17 +229,50 @@ class GateRunner:
 
     # -- running ------------------------------------------------------------------------------
 
-    async def _guarded(self, plan: _Plan, limit: asyncio.Semaphore) -> GateResult:
-        async with limit:
-            if self._stop:
-                result = self._result(plan, GateStatus.NOT_EVALUATED, 0.0, message="fail-fast")
-            else:
-                self._emit(GateEvent(plan.gate.name, "running"))
-                result = await self._run_one(plan)
-                if result.blocking and self._fail_fast():
-                    self._stop = True
+    async def _guarded(self, plan: _Plan) -> GateResult:
+        if self._batched:  # each tool process takes its own slots (`_tool_slots`)
+            result = await self._run_one(plan)
+            self._running(plan)
+        else:  # the older schedule: one slot for the gate's whole run, in the order queued
+            async with self._workers.hold():
+                if self._stop:
+                    result = self._result(plan, GateStatus.NOT_EVALUATED, 0.0, "fail-fast")
+                else:
+                    self._running(plan)
+                    result = await self._run_one(plan)
+                    if result.blocking and self._fail_fast():
+                        self._stop = True
         self._emit(GateEvent(plan.gate.name, "done", result))
         return result
+
+    def _running(self, plan: _Plan) -> None:
+        if plan.gate.name not in self._started:
+            self._started.add(plan.gate.name)
+            self._emit(GateEvent(plan.gate.name, "running"))
+
+    @contextlib.asynccontextmanager
+    async def _tool_slots(self, plan: _Plan, length: float, *, most: int = 1) -> AsyncIterator[int]:
+        """Worker slots for one tool process of `plan`, expected to take `length` (the longest
+        waiting is served first); yields how many are held. Under the older schedule the gate
+        already holds its one slot for its whole run: yields 0."""
+        if not self._batched:
+            yield 0
+            return
+        queue = self._queued.setdefault(plan.gate.name, _Queue())
+        queue.change(pending=1)
+        granted = False
+        try:
+            async with self._workers.hold(length, most=most) as held:
+                granted = True
+                queue.change(pending=-1, held=1)
+                self._running(plan)
+                try:
+                    yield held
+                finally:
+                    queue.change(held=-1)
+        finally:
+            if not granted:
+                queue.change(pending=-1)
 
     def _fail_fast(self) -> bool:
         return self.settings.fail_fast if self.fail_fast is None else self.fail_fast
@@ -215,30 +287,31 @@ class GateRunner:
                 return self._result(
                     plan, GateStatus.NOT_APPLICABLE, 0.0, message="nothing to check"
                 )
-            version = await asyncio.to_thread(gate.version)
+            async with self._tool_slots(plan, gate.cost):
+                version = await asyncio.to_thread(gate.version)
         except ToolMissingError as exc:
-            return self._result(plan, GateStatus.ERROR, time.perf_counter() - started, str(exc))
+            return self._result(plan, GateStatus.ERROR, self._took(plan, started), str(exc))
         inputs = list(gate.inputs(ctx))
         key = self._cache_key(plan, version, inputs)
         notes: list[str] = []
         try:
-            scan, cached, scanned = await asyncio.wait_for(
-                self._scan_cached(plan, key, inputs, notes), plan.policy.timeout
-            )
-        except TimeoutError:
-            scan = Scan(error=f"{gate.tool} did not finish within {plan.policy.timeout:.0f}s")
-            cached, scanned = False, len(inputs)
+            scan, cached, scanned = await self._scan_cached(plan, key, inputs, notes)
         except ToolMissingError as exc:
             scan, cached, scanned = Scan(error=str(exc)), False, 0
         selection = plan.selection
         if selection is not None:
             kept = [f for f in scan.findings if not f.file or f.file in selection]
             scan = replace(scan, findings=kept)
-        duration = time.perf_counter() - started
+        duration = self._took(plan, started)
         result = self._judge(
             plan, version, scan, duration, cached=cached, scanned=scanned, notes=notes
         )
         return result.model_copy(update={"skipped": _skipped(plan, inputs)})
+
+    def _took(self, plan: _Plan, started: float) -> float:
+        """Wall time since `started`, less the time the gate only waited for a worker."""
+        queue = self._queued.get(plan.gate.name)
+        return time.perf_counter() - started - (queue.waited if queue else 0.0)
 
     def _config_files(self, plan: _Plan) -> list[str]:
         """The config files present whose content is part of `plan`'s cache key."""
@@ -300,7 +373,7 @@ class GateRunner:
         if entry is not None:
             return _scan_from(entry, entry.findings), True, 0
         watch = Watch.start(self.root, self._key_files(plan, inputs))
-        scan = await plan.gate.scan(plan.ctx, inputs)
+        scan = await self._tool_scan(plan, plan.ctx, inputs, plan.gate.cost)
         if self._cache and _conclusive(scan):
             moved = watch.changed(self._hashes)
             if moved:
@@ -322,7 +395,7 @@ class GateRunner:
         if entry is not None and not stale:
             return _scan_from(entry, _in_order(inputs, known) + entry.findings), True, 0
         watch = Watch.start(self.root, [*self._config_files(plan), *stale])
-        scan = await plan.gate.scan(plan.ctx, stale) if stale else Scan()
+        scan = await self._scan_files(plan, inputs, stale) if stale else Scan()
         if not _conclusive(scan):
             return scan, False, len(stale)
         fresh, project_level = _split_by_file(scan.findings, stale)
@@ -348,6 +421,51 @@ class GateRunner:
                 stored.model_copy(update={"files": kept, "findings": project_level}),
             )
         return merged, False, len(stale)
+
+    async def _scan_files(self, plan: _Plan, inputs: list[str], files: list[str]) -> Scan:
+        """`plan`'s per-file tool over `files`, in batches across the workers, merged as one run.
+
+        Each batch is expected to take the gate's cost times its share of the bytes of every
+        input, so one changed file is a short job and the whole project a long one.
+        """
+        size = {f: _size(self.root / f) for f in inputs}
+        whole = max(1, sum(size.values()))
+
+        def length(group: Sequence[str]) -> float:
+            return plan.gate.cost * sum(size.get(f, 0) for f in group) / whole
+
+        split = self._batched and not getattr(plan.gate, "parallel", False)
+        parts = min(self._workers.size, len(files) // _MIN_BATCH_FILES) if split else 1
+        groups = batches(files, size, parts)
+        if len(groups) == 1:
+            return await self._tool_scan(plan, plan.ctx, files, length(files))
+        report_dir = plan.ctx.report_dir
+        ctxs = [
+            replace(plan.ctx, report_dir=report_dir / f"batch-{i}")
+            for i in range(1, 1 + len(groups))
+        ]
+        try:
+            async with asyncio.TaskGroup() as tasks:
+                runs = [
+                    tasks.create_task(self._tool_scan(plan, ctx, group, length(group)))
+                    for ctx, group in zip(ctxs, groups, strict=True)
+                ]
+        except* ToolMissingError as missing:
+            raise missing.exceptions[0] from None
+        return _merged([run.result() for run in runs], plan.ctx.report_dir)
+
+    async def _tool_scan(
+        self, plan: _Plan, ctx: GateContext, files: Sequence[str], length: float
+    ) -> Scan:
+        """One run of `plan`'s tool over `files`, in worker slots, within the gate's timeout."""
+        parallel = getattr(plan.gate, "parallel", False)
+        async with self._tool_slots(plan, length, most=self._workers.size if parallel else 1) as n:
+            ctx = replace(ctx, workers=n)
+            try:
+                return await asyncio.wait_for(plan.gate.scan(ctx, files), plan.policy.timeout)
+            except TimeoutError:
+                timeout = plan.policy.timeout
+                return Scan(error=f"{plan.gate.tool} did not finish within {timeout:.0f}s")
 
     def _stale(self, inputs: list[str], known: dict[str, CachedFile]) -> list[str]:
         """Inputs with no cached findings at their current content."""
@@ -591,6 +709,33 @@ def _not_cached(gate: str, moved: Sequence[str]) -> str:
 
 def _in_order(inputs: list[str], files: dict[str, CachedFile]) -> list[Finding]:
     return [x for f in inputs for x in files[f].findings]
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0
+
+
+def _merged(scans: Sequence[Scan], report_dir: Path) -> Scan:
+    """The batches' scans as one: the first error alone, as one failed run has it; else their
+    findings (the caller puts them in file order), the first not-evaluated reason, their metrics
+    summed and the folder of their reports."""
+    error = next((s.error for s in scans if s.error is not None), None)
+    if error is not None:  # as a single run that failed: the error alone
+        return Scan(error=error)
+    skipped = next((s.not_evaluated for s in scans if s.not_evaluated is not None), None)
+    metrics: dict[str, float] = {}
+    for scan in scans:
+        for name, value in scan.metrics.items():
+            metrics[name] = metrics.get(name, 0.0) + value
+    return Scan(
+        findings=[f for s in scans for f in s.findings],
+        raw_report=report_dir if any(s.raw_report for s in scans) else None,
+        not_evaluated=skipped,
+        metrics=metrics,
+    )
 
 
 def _conclusive(scan: Scan) -> bool:

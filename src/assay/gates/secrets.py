@@ -84,7 +84,10 @@ class SecretsGate(PythonToolGate):
 
     def argv(self, ctx: GateContext, files: Sequence[str]) -> list[str]:
         """The detect-secrets command line for `files`."""
-        argv = [find_tool(self.executable), "scan"]
+        argv = [find_tool(self.executable)]
+        if ctx.workers:  # its own process pool, one per core unless told: the runner's slots
+            argv += ["--cores", str(ctx.workers)]
+        argv.append("scan")
         for plugin in ctx.options["disable_plugins"]:
             argv += ["--disable-plugin", plugin]
         return [*argv, *files]

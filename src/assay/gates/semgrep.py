@@ -72,7 +72,8 @@ class SemgrepOptions(BaseModel):
     rules: list[str] = []
     """Extra rule files or folders, relative to the project root."""
     jobs: int = Field(default=0, ge=0)
-    """semgrep's ``--jobs``; 0 lets semgrep use every core."""
+    """At most this many semgrep workers (``--jobs``); 0: as many as the gate runner lends it
+    (the worker slots no other tool is waiting for), or semgrep's own choice without one."""
     timeout: int = Field(default=10, ge=0)
     """Seconds one rule may spend on one file (``--timeout``; 0: no limit). A file that runs out
     is reported as a ``semgrep.timeout`` finding, not silently passed."""
@@ -104,6 +105,9 @@ class SemgrepGate:
     tool = "semgrep"
     cost = 6
     per_file = True
+    parallel = True
+    """semgrep starts its own workers (``--jobs``): the runner lends it free worker slots rather
+    than running it in batches, each of which would pay semgrep's seconds of start-up again."""
     default_fail_on: SeverityName = "medium"
     options_model = SemgrepOptions
 
@@ -147,7 +151,10 @@ async def _run_semgrep(ctx: GateContext, configs: Sequence[str], files: Sequence
         "SEMGREP_SETTINGS_FILE": str(ctx.report_dir / "semgrep-settings.yml"),
         "SEMGREP_LOG_FILE": str(ctx.report_dir / "semgrep.log"),
     }
-    argv = [*_command(find_tool("semgrep", extra=SEMGREP), configs, ctx.options), "--", *files]
+    options = ctx.options
+    if ctx.workers:  # the runner's lent slots bound the workers (the option may lower them)
+        options = {**options, "jobs": min(options["jobs"] or ctx.workers, ctx.workers)}
+    argv = [*_command(find_tool("semgrep", extra=SEMGREP), configs, options), "--", *files]
     proc = await run_tool([*argv[:2], _FAST_START, *argv[2:]], cwd=ctx.root, env=env)
     if proc.returncode != 0 and _FAST_START.split("=")[0] in proc.stderr:
         proc = await run_tool(argv, cwd=ctx.root, env=env)  # a semgrep without the option
