@@ -128,6 +128,11 @@ class ModelsConfig(_Strict):
     """The coder's escalation model after a stall (none: no escalation)."""
     base_url: str | None = None
     """Base URL of an OpenAI-compatible server for ``openai:`` models."""
+    timeout_s: float = Field(default=300.0, gt=0)
+    """The deadline of one model request, in seconds, every retry included (pydantic-ai's
+    ``request_timeout``); past it the role or judge call fails naming the timeout."""
+    retries: int = Field(default=2, ge=0)
+    """How many times the provider's client retries a failed request (``max_retries``)."""
     prices: dict[str, ModelPrice] = Field(default_factory=dict)
     """Prices for models missing from assay's table, keyed by model string."""
 

@@ -20,6 +20,7 @@ from assay.config import ModelsConfig
 from assay.errors import UserError
 from assay.ledger import Ledger
 from assay.messages import Changeset, FileChange, SecurityReview
+from assay.plugins import make_plugin_manager
 from tests.conftest import scripted_app
 
 FACTORY = Path(__file__).resolve().parents[1] / "factory"
@@ -145,13 +146,12 @@ def test_model_precedence_and_key_errors() -> None:
     assert chosen["tester"].source == "ASSAY_TESTER_MODEL"
     assert chosen["coder"].model == "openai:gpt-4.1"
     assert chosen["security-reviewer"].source == "--security-reviewer-model"
+    pm = make_plugin_manager(autoload=False)
     with pytest.raises(UserError, match="ANTHROPIC_API_KEY"):
-        build_model("anthropic:claude-haiku-4-5", env={})
+        build_model("anthropic:claude-haiku-4-5", env={}, plugins=pm)
     with pytest.raises(UserError, match="OPENAI_BASE_URL"):
-        build_model("openai:gpt-4.1", env={})
+        build_model("openai:gpt-4.1", env={}, plugins=pm)
     with pytest.raises(UserError, match="unknown model provider"):
-        build_model("gemini:x", env={})
-    assert (
-        build_model("openai:llama3", env={}, base_url="http://127.0.0.1:1/v1").model_name
-        == "llama3"
-    )
+        build_model("gemini:x", env={}, plugins=pm)
+    url = "http://127.0.0.1:1/v1"
+    assert build_model("openai:llama3", env={}, base_url=url, plugins=pm).model_name == "llama3"

@@ -27,6 +27,7 @@ from assay.messages import (
     TestFile,
     TestSuite,
 )
+from assay.plugins import make_plugin_manager
 from assay.sandbox.bwrap import bwrap_problem
 from assay.sandbox.docker import DEFAULT_IMAGE, docker_problem
 from assay.scenarios.loader import load_dir
@@ -149,7 +150,8 @@ async def test_a_fastapi_design_converges_with_locked_offline_dependencies(
         loaded.scenarios, judge=None, threshold=95, start_timeout=60,
         sandbox=settings.sandbox, regulated=True,
     )  # fmt: skip
-    gates = [g for g in select_gates([], settings) if g.name == "pytest"]
+    pm = make_plugin_manager(settings=settings)
+    gates = [g for g in select_gates([], settings, pm) if g.name == "pytest"]
     models = RoleModels(
         architect=scripted(lambda _: DESIGN), tester=scripted(lambda _: SUITE),
         coder=scripted(lambda _: CHANGES),

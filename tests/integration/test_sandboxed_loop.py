@@ -16,6 +16,7 @@ from assay.gates.pytest_gate import PytestGate
 from assay.gates.ruff import RuffGate
 from assay.ledger import Ledger
 from assay.messages import Changeset, Design, FileChange, SecurityReview, Spec, TestFile, TestSuite
+from assay.plugins import make_plugin_manager
 from assay.sandbox import SandboxUnavailable
 from assay.sandbox.bwrap import bwrap_problem
 from assay.scenarios.loader import load_dir
@@ -111,7 +112,8 @@ async def test_loop_serves_and_tests_generated_code_under_bwrap(
         loaded.scenarios, judge=None, threshold=95, start_timeout=30,
         sandbox=settings.sandbox, regulated=True,  # bwrap is allowed under a regulated policy
     )  # fmt: skip
-    gates = [g for g in select_gates([], settings) if g.name == "pytest"]
+    pm = make_plugin_manager(settings=settings)
+    gates = [g for g in select_gates([], settings, pm) if g.name == "pytest"]
     assert isinstance(gates[0], PytestGate) and gates[0].untrusted
     models = RoleModels(
         architect=scripted(lambda _: DESIGN), tester=scripted(lambda _: SUITE),

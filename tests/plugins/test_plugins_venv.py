@@ -27,6 +27,9 @@ from assay.gates.base import GateReport
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLES = [REPO / "plugins" / "assay-licence-policy", REPO / "plugins" / "assay-git-history"]
 BROKEN = REPO / "tests" / "plugins" / "fixtures" / "assay-broken-plugins"
+CANNED = REPO / "tests" / "plugins" / "fixtures" / "assay-canned-judge"
+"""Offers the model provider ``canned:`` (every judged step 100), for the judge path."""
+HELLO = REPO / "tests" / "compat" / "octopusgarden" / "hello-api" / "scenarios"
 
 pytestmark = pytest.mark.slow
 
@@ -77,12 +80,13 @@ def _make_venv(path: Path, mirror: Path, wheels: list[Path]) -> Venv:
 
 @pytest.fixture(scope="module")
 def venvs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Venv, Venv]]:
-    """(clean, with_broken): both hold assay and the two example plugins."""
+    """(clean, with_broken): both hold assay, the two example plugins and the canned judge."""
     base = tmp_path_factory.mktemp("venvs")
     wheel_dir = base / "wheels"
     build = _run(
         [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation",
-         "--no-index", "-w", str(wheel_dir), str(REPO), *map(str, EXAMPLES), str(BROKEN)],
+         "--no-index", "-w", str(wheel_dir), str(REPO), *map(str, EXAMPLES), str(BROKEN),
+         str(CANNED)],
         cwd=base,
     )  # fmt: skip
     assert build.returncode == 0, build.stderr
@@ -169,6 +173,66 @@ def test_block_keeps_a_plugin_out(venvs: tuple[Venv, Venv], tmp_path: Path) -> N
     _config(project, 'block = ["assay-licence-policy"]')  # the project's own: none is read above it
     proc = clean.assay("gate", "--only", "licence-policy", str(project), cwd=tmp_path)
     assert proc.returncode == 2 and "unknown gate 'licence-policy'" in proc.stderr
+
+
+def _judged_project(root: Path, plugins: str) -> tuple[Path, Path]:
+    """The reference hello-api service as a project with its own config, and its scenarios
+    (some steps only a model can judge)."""
+    root.mkdir()
+    for name in ("hello_api.py", "_http.py"):
+        (root / name).write_text((REPO / "tests" / "reference" / name).read_text())
+    _config(root, plugins)
+    scenarios = root.parent / f"{root.name}-scenarios"
+    scenarios.mkdir()
+    for scenario in HELLO.glob("*.yaml"):
+        (scenarios / scenario.name).write_text(scenario.read_text())
+    return root, scenarios
+
+
+def _validate_with_judge(venv: Venv, code: Path, scenarios: Path, cwd: Path) -> Any:
+    return venv.assay(
+        "validate", "-s", str(scenarios), "--code", str(code), "--start",
+        f"{sys.executable} hello_api.py", "--sandbox", "local", "--judge-model", "canned:strict",
+        "--judge-samples", "1", "-f", "json", cwd=cwd,
+    )  # fmt: skip
+
+
+def test_block_holds_on_the_judge_path_of_validate(
+    venvs: tuple[Venv, Venv], tmp_path: Path
+) -> None:
+    clean, _ = venvs
+    # Not blocked: the judge's model comes from the installed plugin and judges the steps.
+    code, scenarios = _judged_project(tmp_path / "open", "")
+    proc = _validate_with_judge(clean, code, scenarios, tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads(proc.stdout)
+    assert report["passed"] and report["judge_calls"] > 0
+    assert report["judge_model"] == "function:canned-strict"
+
+    # Blocked by the project's [plugins]: the judge path does not load it either.
+    code, scenarios = _judged_project(tmp_path / "shut", 'block = ["assay-canned-judge"]')
+    assert _plugins_json(clean, code)["canned-judge"]["status"] == "blocked"
+    proc = _validate_with_judge(clean, code, scenarios, tmp_path)
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert "unknown model provider 'canned'" in " ".join(proc.stderr.split())
+    assert "Traceback" not in proc.stderr
+
+
+def test_block_holds_on_the_judge_path_of_run(venvs: tuple[Venv, Venv], tmp_path: Path) -> None:
+    clean, _ = venvs
+    code, scenarios = _judged_project(tmp_path / "svc", 'block = ["canned-judge"]')
+    spec = code / "spec.md"
+    spec.write_text("# Greeter\n\nGreets people.\n")
+    (code / ".git").mkdir()
+    env = {
+        "ASSAY_MODEL": "openai:never-called", "OPENAI_BASE_URL": "http://127.0.0.1:9/v1",
+        "ASSAY_JUDGE_MODEL": "canned:strict", "XDG_CONFIG_HOME": str(tmp_path / "xdg"),
+    }  # fmt: skip
+    argv = ["run", str(spec), "-s", str(scenarios), "--runs-dir", str(tmp_path / "runs")]
+    proc = clean.assay(*argv, "--no-live", cwd=code, env=env)
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert "unknown model provider 'canned'" in " ".join(proc.stderr.split())
+    assert not (tmp_path / "runs").exists()  # refused before the run started
 
 
 def test_require_fails_when_missing_or_blocked(venvs: tuple[Venv, Venv], tmp_path: Path) -> None:

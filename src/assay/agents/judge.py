@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     from pydantic_ai.models import Model
     from pydantic_ai.settings import ModelSettings
 
-    from assay.config import Settings
+    from assay.config import ModelsConfig
     from assay.plugins import AssayPluginManager
 
 __all__ = [
@@ -169,11 +169,16 @@ class Judge:
         return hashlib.sha256(json.dumps(identity).encode()).hexdigest()
 
     async def _one(self, prompt: str) -> Judgement:
-        from pydantic_ai.exceptions import AgentRunError, ModelAPIError
+        from pydantic_ai.exceptions import AgentRunError, ModelAPIError, ModelRequestTimeout
         from pydantic_ai.exceptions import UserError as PydanticAIUserError
 
         try:
             result = await self._agent.run(prompt, model_settings=self._settings)
+        except ModelRequestTimeout as exc:
+            raise RunError(
+                f"the judge model {self.model_name} failed: {exc} (the deadline is "
+                "[tool.assay.models] timeout_s)"
+            ) from exc
         except (AgentRunError, ModelAPIError, PydanticAIUserError) as exc:
             raise RunError(f"the judge model {self.model_name} failed: {exc}") from exc
         return result.output
@@ -187,13 +192,26 @@ class Judge:
 
 
 def judge_model_from_env(
-    spec: str | None, *, env: Mapping[str, str], base_url: str | None = None
+    spec: str | None,
+    *,
+    env: Mapping[str, str],
+    plugins: AssayPluginManager,
+    models: ModelsConfig,
+    base_url: str | None = None,
 ) -> Model | None:
-    """The judge's model from `spec` or ``ASSAY_JUDGE_MODEL``; None when neither is set."""
+    """The judge's model from `spec` or ``ASSAY_JUDGE_MODEL``; None when neither is set.
+
+    A ``<provider>:`` that is not built in comes from `plugins`, the command's manager (so
+    ``plugins.block`` holds on the judge path too); `models` gives the request deadline and
+    retries.
+    """
     chosen = spec or env.get(JUDGE_MODEL_ENV)
     if not chosen:
         return None
-    return build_model(chosen, env=env, base_url=base_url)
+    return build_model(
+        chosen, env=env, plugins=plugins, base_url=base_url, timeout_s=models.timeout_s,
+        retries=models.retries,
+    )  # fmt: skip
 
 
 def make_judge(
@@ -202,8 +220,7 @@ def make_judge(
     *,
     samples: int = DEFAULT_SAMPLES,
     temperature: float | None = None,
-    settings: Settings | None = None,
-    plugins: AssayPluginManager | None = None,
+    plugins: AssayPluginManager,
 ) -> Judge | None:
     """The scenario judge: the built-in `Judge` on `model`, or the plugin judge called `name`.
 
@@ -214,9 +231,9 @@ def make_judge(
     """
     if not name:
         return Judge(model, samples=samples, temperature=temperature) if model else None
-    from assay.plugins import judges, make_plugin_manager
+    from assay.plugins import judges
 
-    offered = judges(plugins if plugins is not None else make_plugin_manager(settings=settings))
+    offered = judges(plugins)
     factory = offered.get(name)
     if factory is None:
         known = ", ".join(sorted(offered)) or "none installed"

@@ -6,7 +6,13 @@ default``. Model strings are ``anthropic:<name>`` or ``openai:<name>``; an ``ope
 to an OpenAI-compatible server (Ollama, vLLM, llama.cpp) when a base URL is set (``--base-url``,
 ``OPENAI_BASE_URL`` or ``[tool.assay.models] base_url``). Any other ``<provider>:<name>`` is
 looked up among the model providers plugins offer (hook ``assay_model_providers``): the factory
-is called with ``<name>`` and returns a pydantic-ai ``Model``.
+is called with ``<name>`` and returns a pydantic-ai ``Model``. The plugin manager is the
+command's own (built once, under the project's ``[tool.assay.plugins]``) and always passed in.
+
+Every built-in provider gets a deadline per model request, all retries included
+(``[tool.assay.models] timeout_s``, pydantic-ai's ``request_timeout``), and a bounded number of
+client retries (``retries``, ``max_retries``): a provider that never answers fails the call
+with pydantic-ai's `ModelRequestTimeout` naming the timeout, never hangs the run.
 
 Choosing models needs nothing optional; building one needs pydantic-ai (the ``factory`` extra) and
 raises `assay._extras.MissingExtra` without it.
@@ -24,6 +30,7 @@ from assay.errors import UserError
 
 if TYPE_CHECKING:
     from pydantic_ai.models import Model
+    from pydantic_ai.settings import ModelSettings
 
     from assay.plugins import AssayPluginManager
 
@@ -31,6 +38,8 @@ __all__ = ["ROLES", "AgentRole", "ModelChoice", "build_model", "resolve_models"]
 
 AgentRole = Literal["architect", "tester", "coder", "security-reviewer"]
 ROLES: tuple[AgentRole, ...] = ("architect", "tester", "coder", "security-reviewer")
+
+_DEFAULTS = ModelsConfig()
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,14 +96,15 @@ def build_model(
     spec: str,
     *,
     env: Mapping[str, str],
+    plugins: AssayPluginManager,
     base_url: str | None = None,
-    timeout: float = 300.0,
-    plugins: AssayPluginManager | None = None,
+    timeout_s: float = _DEFAULTS.timeout_s,
+    retries: int = _DEFAULTS.retries,
 ) -> Model:
     """A pydantic-ai model for `spec`; missing keys raise a `UserError` naming the variable.
 
-    An unknown provider prefix is looked up in `plugins` (default: the plugins found without
-    settings).
+    An unknown provider prefix is looked up in `plugins`, the command's plugin manager.
+    `timeout_s` bounds one request (every retry included), `retries` the client's retries.
     """
     provider, sep, name = spec.partition(":")
     if not sep or not name:
@@ -108,7 +118,9 @@ def build_model(
         key = env.get("ANTHROPIC_API_KEY")
         if not key:
             raise UserError(f"model {spec!r} needs ANTHROPIC_API_KEY in the environment")
-        return AnthropicModel(name, provider=AnthropicProvider(api_key=key))
+        return AnthropicModel(
+            name, provider=AnthropicProvider(api_key=key), settings=_limits(timeout_s, retries)
+        )
     if provider == "openai":
         require("pydantic_ai.models.openai", FACTORY, needed_for)
         from pydantic_ai.models.openai import OpenAIChatModel
@@ -122,18 +134,27 @@ def build_model(
                 "OpenAI-compatible server"
             )
         return OpenAIChatModel(
-            name, provider=OpenAIProvider(base_url=url, api_key=key or "not-needed")
+            name,
+            provider=OpenAIProvider(base_url=url, api_key=key or "not-needed"),
+            settings=_limits(timeout_s, retries),
         )
     return _plugin_model(provider, name, spec, plugins)
 
 
-def _plugin_model(provider: str, name: str, spec: str, plugins: AssayPluginManager | None) -> Model:
-    from assay.plugins import make_plugin_manager, model_providers
+def _limits(timeout_s: float, retries: int) -> ModelSettings:
+    """The request deadline and client retries every built-in provider's model carries."""
+    from pydantic_ai.settings import ModelSettings
+
+    return ModelSettings(request_timeout=timeout_s, max_retries=retries)
+
+
+def _plugin_model(provider: str, name: str, spec: str, plugins: AssayPluginManager) -> Model:
+    from assay.plugins import model_providers
 
     require("pydantic_ai", FACTORY, f"the model {spec!r}")
     from pydantic_ai.models import Model
 
-    offered = model_providers(plugins if plugins is not None else make_plugin_manager())
+    offered = model_providers(plugins)
     factory = offered.get(provider)
     if factory is None:
         extra = "".join(f", {p}:" for p in sorted(offered))

@@ -16,7 +16,7 @@ import datetime as dt
 import secrets
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console, Group
 from rich.live import Live
@@ -33,11 +33,14 @@ from assay.gates.base import Gate
 from assay.gates.pytest_gate import PytestGate
 from assay.gates.runner import check_gate_tables
 from assay.messages import Spec
-from assay.plugins import AssayPluginManager, make_plugin_manager
+from assay.plugins import AssayPluginManager
 from assay.plugins import gates as plugin_gates
 from assay.scenarios.loader import load_dir
 from assay.terminal import literal
 from assay.testing import TESTING_MODELS_ENV, models_from_env
+
+if TYPE_CHECKING:
+    from pydantic_ai.models import Model
 
 __all__ = [
     "build_role_models",
@@ -59,11 +62,11 @@ def build_role_models(
     per_role: Mapping[str, str | None] | None = None,
     strong: str | None = None,
     base_url: str | None = None,
-    plugins: AssayPluginManager | None = None,
+    plugins: AssayPluginManager,
 ) -> RoleModels:
     """The four roles' models from flags, env and config (or the ``assay.testing`` hook).
 
-    Providers other than ``anthropic`` and ``openai`` come from `plugins`.
+    Providers other than ``anthropic`` and ``openai`` come from `plugins`, the command's manager.
     """
     scripted = models_from_env(env)
     if scripted is not None:
@@ -77,10 +80,14 @@ def build_role_models(
         )  # fmt: skip
     chosen = resolve_models(settings.models, env=env, model=model, per_role=per_role)
     url = base_url or settings.models.base_url
-    built = {
-        role: build_model(c.model, env=env, base_url=url, plugins=plugins)
-        for role, c in chosen.items()
-    }
+
+    def build(spec: str) -> Model:
+        return build_model(
+            spec, env=env, base_url=url, plugins=plugins, timeout_s=settings.models.timeout_s,
+            retries=settings.models.retries,
+        )  # fmt: skip
+
+    built = {role: build(c.model) for role, c in chosen.items()}
     strong_name = strong or env.get("ASSAY_STRONG_MODEL") or settings.models.strong
     labels = {role: c.model for role, c in chosen.items()}
     if strong_name:
@@ -88,23 +95,19 @@ def build_role_models(
     return RoleModels(
         architect=built["architect"], tester=built["tester"], coder=built["coder"],
         reviewer=built["security-reviewer"], labels=labels,
-        strong=build_model(strong_name, env=env, base_url=url, plugins=plugins)
-        if strong_name
-        else None,
+        strong=build(strong_name) if strong_name else None,
     )  # fmt: skip
 
 
 def select_gates(
-    names: list[str],
-    settings: Settings | None = None,
-    plugins: AssayPluginManager | None = None,
+    names: list[str], settings: Settings | None, plugins: AssayPluginManager
 ) -> list[Gate]:
     """The installed gates named in `names` (all when empty); pytest runs in the sandbox.
 
     The built-in pytest gate is replaced by one built with ``untrusted=True``: generated tests
     always run in a sandbox, whatever ``[tool.assay.gates.pytest] sandbox`` says.
     """
-    pm = plugins if plugins is not None else make_plugin_manager(settings=settings)
+    pm = plugins
     if settings is not None:
         check_gate_tables(settings, plugin_gates(pm))
     gates: list[Gate] = [
@@ -181,7 +184,7 @@ def scenario_validator(
     settings: Settings,
     env: Mapping[str, str],
     info: dict[str, Any],
-    plugins: AssayPluginManager | None = None,
+    plugins: AssayPluginManager,
 ) -> ScenarioValidator | None:
     """The holdout validator for `scenarios` (None without a folder), serving from the sandbox."""
     if scenarios is None:
@@ -189,8 +192,11 @@ def scenario_validator(
     loaded = load_dir(scenarios)
     loaded.raise_for_errors()
     model_name = info.get("judge_model") or None
-    model = judge_model_from_env(model_name, env=env, base_url=settings.models.base_url)
-    judge = make_judge(info.get("judge") or None, model, settings=settings, plugins=plugins)
+    model = judge_model_from_env(
+        model_name, env=env, plugins=plugins, models=settings.models,
+        base_url=settings.models.base_url,
+    )  # fmt: skip
+    judge = make_judge(info.get("judge") or None, model, plugins=plugins)
     return ScenarioValidator(
         loaded.scenarios,
         judge=judge,

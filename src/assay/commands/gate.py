@@ -45,11 +45,21 @@ _STYLE = {
 
 
 def collect_gates(settings: Settings | None = None) -> list[Gate]:
-    """Every gate offered by the built-ins and the plugins `settings` allow, by unique name."""
+    """Every gate offered by the built-ins and the plugins `settings` allow, by unique name.
+
+    The pytest gate gets this command's plugin manager: a ``sandbox`` option naming a plugin's
+    backend is looked up in it, under the same ``[plugins]`` settings.
+    """
+    from assay.gates.pytest_gate import PytestGate
     from assay.plugins import gates as plugin_gates
     from assay.plugins import make_plugin_manager
 
-    return plugin_gates(make_plugin_manager(settings=settings))
+    pm = make_plugin_manager(settings=settings)
+    found = plugin_gates(pm)
+    for gate in found:
+        if isinstance(gate, PytestGate):
+            gate.plugins = pm
+    return found
 
 
 def _select(gates: list[Gate], only: list[str], skip: list[str]) -> list[Gate]:

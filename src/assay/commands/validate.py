@@ -13,7 +13,7 @@ import enum
 import os
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -31,6 +31,9 @@ from assay.scenarios.scoring import DEFAULT_THRESHOLD
 from assay.scenarios.service import start_service
 from assay.terminal import console, info_console, literal
 
+if TYPE_CHECKING:
+    from assay.plugins import AssayPluginManager
+
 __all__ = ["ValidateFormat", "open_code_sandbox", "register", "run_validation"]
 
 
@@ -42,20 +45,18 @@ class ValidateFormat(enum.StrEnum):
     JUNIT = "junit"
 
 
-def open_code_sandbox(code: Path, settings: Settings, backend: str | None) -> Sandbox:
+def open_code_sandbox(
+    code: Path, settings: Settings, backend: str | None, plugins: AssayPluginManager
+) -> Sandbox:
     """The sandbox `--code` runs in: `backend` or the configured one, assay's Python read-only.
 
-    Raises `SandboxUnavailable` (what to install) when none is available and none was named.
+    A backend that is not built in comes from `plugins`, the command's manager. Raises
+    `SandboxUnavailable` (what to install) when none is available and none was named.
     """
     from assay.sandbox import open_sandbox
-    from assay.sandbox.select import BUILTIN_BACKENDS, interpreter_paths, resolve_backend
+    from assay.sandbox.select import interpreter_paths, resolve_backend
 
     name = resolve_backend(settings.sandbox, backend)
-    plugins = None
-    if name not in BUILTIN_BACKENDS:
-        from assay.plugins import make_plugin_manager
-
-        plugins = make_plugin_manager(settings=settings)
     return open_sandbox(
         code,
         settings.sandbox,
@@ -195,15 +196,22 @@ def validate_command(
     loaded.raise_for_errors()
     code_dir = code.resolve() if code else None
     settings = load_settings(find_config(code_dir or Path.cwd()))
-    model = judge_model_from_env(judge_model, env=os.environ, base_url=judge_base_url)
+    from assay.plugins import make_plugin_manager
+
+    # One plugin manager for the whole command, under the project's [plugins] (block, require):
+    # the judge's model provider, a plugin judge and a plugin sandbox all come from it.
+    pm = make_plugin_manager(settings=settings)
+    model = judge_model_from_env(
+        judge_model, env=os.environ, plugins=pm, models=settings.models, base_url=judge_base_url
+    )
     judge = make_judge(
         judge_name or os.environ.get("ASSAY_JUDGE"),
         model,
         samples=judge_samples,
         temperature=judge_temperature,
-        settings=settings,
+        plugins=pm,
     )
-    box = open_code_sandbox(code_dir, settings, sandbox) if code_dir is not None else None
+    box = open_code_sandbox(code_dir, settings, sandbox, pm) if code_dir is not None else None
     executor: Executor = SandboxExecutor(box) if box is not None else SubprocessExecutor()
     options = RunOptions(
         target=target.rstrip("/") if target else None,

@@ -119,7 +119,9 @@ def open_sandbox(
     and put on every command's ``PYTHONPATH`` by the built-in backends.
 
     `ro_paths` are mounted read-only in addition to the configured ones (bwrap). A name that
-    is not built in is looked up in `plugins` (default: the plugins found without settings).
+    is not built in is looked up in `plugins`, the command's plugin manager (built under the
+    project's settings); without one such a name is refused rather than looked up in plugins
+    loaded behind the caller's back (which would ignore ``plugins.block``).
     Raises `SandboxUnavailable` naming what to install when nothing suitable is available, and
     `UserError` for ``local`` under a regulated policy.
     """
@@ -151,9 +153,14 @@ def open_sandbox(
             workspace, limits=limits, env_allow=cfg.env_allow, regulated=regulated,
             dependencies=dependencies,
         )  # fmt: skip
-    from assay.plugins import make_plugin_manager, sandbox_backends
+    from assay.plugins import sandbox_backends
 
-    offered = sandbox_backends(plugins if plugins is not None else make_plugin_manager())
+    if plugins is None:
+        raise SandboxUnavailable(
+            f"sandbox backend {name!r} is not built in ({', '.join(BUILTIN_BACKENDS)}) and no "
+            "plugin manager was passed to look it up in (a bug in the caller)"
+        )
+    offered = sandbox_backends(plugins)
     if name in offered:
         box = offered[name](workspace, cfg, regulated=regulated)
         if not isinstance(box, Sandbox):
