@@ -183,3 +183,42 @@ def test_a_plugin_registered_in_process_is_called() -> None:
     pm.register(InProcess(), name="in-process")
     assert "in-process" in pm.plugin_order()
     assert "ruff-in-process" in {g.name for g in registry_gates(pm)}
+
+
+def test_hooks_go_through_pluggy_so_tryfirst_and_wrappers_apply(plugin) -> None:  # type: ignore[no-untyped-def]
+    early = plugin(
+        """
+        from assay.plugins import hookimpl
+
+        @hookimpl
+        def assay_sandbox_backends():
+            return {"jail": lambda: "early's jail", "cell": lambda: "early's cell"}
+        """,
+        stem="aa",
+    )
+    eager = plugin(
+        """
+        from assay.plugins import hookimpl
+
+        @hookimpl(tryfirst=True)
+        def assay_sandbox_backends():
+            return {"jail": lambda: "eager's jail"}
+        """,
+        stem="zz",
+    )
+    censor = plugin(
+        """
+        from assay.plugins import hookimpl
+
+        @hookimpl(wrapper=True)
+        def assay_sandbox_backends():
+            results = yield  # pluggy's list of results
+            return [{k: f for k, f in r.items() if k != "cell"} for r in results]
+        """,
+        stem="mm",
+    )
+    # zz sorts last, but tryfirst asks it first: it keeps "jail", and aa's offer is the conflict
+    with pytest.warns(PluginWarning, match=rf"'{early}' offers sandbox backend 'jail', already"):
+        offered = sandbox_backends(_pm(early, eager, censor))
+    assert offered["jail"]() == "eager's jail"
+    assert "cell" not in offered  # the wrapper saw (and filtered) every plugin's result

@@ -1,8 +1,10 @@
 """What each subsystem asks the plugins for: gates, sandboxes, providers, roles, judges, sections.
 
-Each helper calls every plugin's implementation on its own, in `plugin_order`, validates what it
-returned, and keeps the first plugin's entry when two offer the same name. A hook that raises or
-returns the wrong type is reported against its plugin (`AssayPluginManager.report`).
+Each helper asks every plugin through pluggy, one plugin at a time (`_results`: hook wrappers
+apply; ``tryfirst`` plugins are asked first, ``trylast`` last, each group in `plugin_order`),
+validates what it returned, and keeps the first entry when two plugins offer the same name. A
+hook that raises or returns the wrong type is reported against its plugin
+(`AssayPluginManager.report`).
 """
 
 from __future__ import annotations
@@ -45,19 +47,38 @@ class Offer:
     value: Any
 
 
+def _asking_order(pm: AssayPluginManager, hook_name: str) -> list[tuple[tuple[int, int], Any]]:
+    """The plugins implementing `hook_name` (pluggy's ``HookImpl``, wrappers left out), each with
+    its rank: ``tryfirst`` first and ``trylast`` last, each group in `plugin_order`."""
+    position = {name: n for n, name in enumerate(pm.plugin_order())}
+    ranked = [
+        ((0 if impl.tryfirst else 2 if impl.trylast else 1, position[impl.plugin_name]), impl)
+        for impl in getattr(pm.hook, hook_name).get_hookimpls()
+        if not (impl.wrapper or impl.hookwrapper) and impl.plugin_name in position
+    ]
+    return sorted(ranked, key=lambda pair: pair[0])
+
+
 def _results(pm: AssayPluginManager, hook_name: str, **kwargs: Any) -> Iterator[tuple[str, Any]]:
-    """Each plugin's result for `hook_name`, in plugin order; failures are reported, not raised."""
-    impls = {impl.plugin_name: impl for impl in getattr(pm.hook, hook_name).get_hookimpls()}
-    for plugin in pm.plugin_order():
-        impl = impls.get(plugin)
-        if impl is None:
-            continue
+    """Each plugin's result for `hook_name`, in `_asking_order`; failures are reported against
+    the plugin, not raised.
+
+    Called through pluggy (`pm.subset_hook_caller`, a caller over ``pm.hook``), one implementing
+    plugin at a time so a result or a failure belongs to one plugin, while pluggy still applies
+    the hook wrappers (around each plugin's call) and the order marks. A hook that returns None
+    (or whose result a wrapper dropped) yields None, which the callers report as a bad result.
+    """
+    impls = [impl for _, impl in _asking_order(pm, hook_name)]
+    for impl in impls:
+        plugin: str = impl.plugin_name
+        others = [other.plugin for other in impls if other is not impl]
+        call_one = pm.subset_hook_caller(hook_name, remove_plugins=others)
         try:
-            result = impl.function(*(kwargs[arg] for arg in impl.argnames))
+            results = call_one(**kwargs)
         except Exception as exc:
             pm.report(plugin, "hook-error", f"hook {hook_name} raised {type(exc).__name__}: {exc}")
             continue
-        yield plugin, result
+        yield plugin, results[0] if results else None
 
 
 def _keep_first(pm: AssayPluginManager, what: str, offers: list[Offer]) -> list[Offer]:
@@ -112,11 +133,15 @@ def _plugin_gates(pm: AssayPluginManager, plugin: str, hook: str, result: Any) -
 def gate_offers(pm: AssayPluginManager) -> list[Offer]:
     """Every valid gate with the plugin that offers it, first offer of a name kept."""
     found: list[Offer] = []
-    for hook in ("assay_gates", "assay_gate_classes"):
+    hooks = ("assay_gates", "assay_gate_classes")
+    for hook in hooks:
         for plugin, result in _results(pm, hook):
             found += [Offer(plugin, g.name, g) for g in _plugin_gates(pm, plugin, hook, result)]
-    order = {name: i for i, name in enumerate(pm.plugin_order())}
-    found.sort(key=lambda o: order[o.plugin])
+    # one order across both hooks: the rank each plugin is asked in (tryfirst, order, trylast)
+    rank: dict[str, tuple[int, int]] = {}
+    for hook in reversed(hooks):  # the current hook's mark wins for a plugin implementing both
+        rank |= {impl.plugin_name: key for key, impl in _asking_order(pm, hook)}
+    found.sort(key=lambda o: rank[o.plugin])
     return _keep_first(pm, "gate", found)
 
 
