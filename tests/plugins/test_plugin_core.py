@@ -222,3 +222,14 @@ def test_hooks_go_through_pluggy_so_tryfirst_and_wrappers_apply(plugin) -> None:
         offered = sandbox_backends(_pm(early, eager, censor))
     assert offered["jail"]() == "eager's jail"
     assert "cell" not in offered  # the wrapper saw (and filtered) every plugin's result
+
+
+def test_tryfirst_does_not_take_a_builtins_name(plugin) -> None:  # type: ignore[no-untyped-def]
+    source = GATE.format(gate="ruff", scan="return Scan()").replace(
+        "@hookimpl\n", "@hookimpl(tryfirst=True)\n"
+    )
+    name = plugin(source)
+    said = rf"plugin '{name}' offers gate 'ruff', already offered by 'assay.gates.builtin'"
+    with pytest.warns(PluginWarning, match=said):
+        [ruff] = [g for g in gates(_pm(name)) if g.name == "ruff"]
+    assert not isinstance(ruff, PluginGate)  # the built-in one

@@ -1,7 +1,8 @@
 """What each subsystem asks the plugins for: gates, sandboxes, providers, roles, judges, sections.
 
 Each helper asks every plugin through pluggy, one plugin at a time (`_results`: hook wrappers
-apply; ``tryfirst`` plugins are asked first, ``trylast`` last, each group in `plugin_order`),
+apply; after the built-ins, ``tryfirst`` plugins are asked first and ``trylast`` ones last, each
+group in `plugin_order`),
 validates what it returned, and keeps the first entry when two plugins offer the same name. A
 hook that raises or returns the wrong type is reported against its plugin
 (`AssayPluginManager.report`).
@@ -49,10 +50,18 @@ class Offer:
 
 def _asking_order(pm: AssayPluginManager, hook_name: str) -> list[tuple[tuple[int, int], Any]]:
     """The plugins implementing `hook_name` (pluggy's ``HookImpl``, wrappers left out), each with
-    its rank: ``tryfirst`` first and ``trylast`` last, each group in `plugin_order`."""
+    its rank: the built-ins first (a mark cannot take a built-in's name: block it instead), then
+    ``tryfirst``, unmarked and ``trylast`` plugins, each group in `plugin_order`."""
     position = {name: n for n, name in enumerate(pm.plugin_order())}
+    builtin = {r.name for r in pm.records.values() if r.origin == "builtin"}
+
+    def mark(impl: Any) -> int:
+        if impl.plugin_name in builtin:
+            return 0
+        return 1 if impl.tryfirst else 3 if impl.trylast else 2
+
     ranked = [
-        ((0 if impl.tryfirst else 2 if impl.trylast else 1, position[impl.plugin_name]), impl)
+        ((mark(impl), position[impl.plugin_name]), impl)
         for impl in getattr(pm.hook, hook_name).get_hookimpls()
         if not (impl.wrapper or impl.hookwrapper) and impl.plugin_name in position
     ]
