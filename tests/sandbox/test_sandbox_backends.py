@@ -8,6 +8,7 @@ import pytest
 
 from assay.config import SandboxConfig, Settings, load_settings
 from assay.errors import ConfigError, UserError
+from assay.plugins import make_plugin_manager
 from assay.sandbox import Limits, SandboxUnavailable, build_env, open_sandbox
 from assay.sandbox.bwrap import BwrapSandbox
 from assay.sandbox.docker import docker_problem
@@ -120,9 +121,12 @@ def test_a_plugin_backend_is_used_by_name(
     )
     monkeypatch.syspath_prepend(str(plugin.parent))
     monkeypatch.setenv("ASSAY_PLUGINS", "assay_test_sandbox_plugin")
-    assert open_sandbox(workspace, SandboxConfig(backend="plain")).name == "local"
+    pm = make_plugin_manager()  # the command's manager; open_sandbox never builds its own
+    assert open_sandbox(workspace, SandboxConfig(backend="plain"), plugins=pm).name == "local"
     with pytest.raises(SandboxUnavailable, match="plain"):
-        open_sandbox(workspace, SandboxConfig(backend="nope"))
+        open_sandbox(workspace, SandboxConfig(backend="nope"), plugins=pm)
+    with pytest.raises(SandboxUnavailable, match=r"'plain' is not built in .* no plugin manager"):
+        open_sandbox(workspace, SandboxConfig(backend="plain"))
 
 
 async def test_bwrap_read_only_path_under_tmp_is_visible(tmp_path: Path) -> None:
