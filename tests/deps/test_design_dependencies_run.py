@@ -31,7 +31,7 @@ from assay.config import load_settings
 from assay.deps.lock import LOCK_FILE, LOCK_HEADER
 from assay.deps.prepare import DependencyGate
 from assay.deps.wheelhouse import Wheelhouse
-from assay.evidence.bundle import write_bundle
+from assay.evidence.bundle import report_plugins, write_bundle
 from assay.factory.loop import Factory, RoleModels
 from assay.gates.ruff import RuffGate
 from assay.ledger import Ledger, verify_run
@@ -204,7 +204,10 @@ def test_the_sbom_of_the_fastapi_run_validates_and_lists_transitive_components_w
     from cyclonedx.validation.json import JsonStrictValidator
 
     assert verify_run(allow_list_run.run_dir).ok
-    bundle = write_bundle(allow_list_run.run_dir, tmp_path / "bundle", Signer.generate())
+    run_dir = allow_list_run.run_dir
+    bundle = write_bundle(
+        run_dir, tmp_path / "bundle", Signer.generate(), plugins=report_plugins(run_dir)
+    )
     text = (bundle.path / "sbom.cdx.json").read_text(encoding="utf-8")
     assert JsonStrictValidator(SchemaVersion.V1_6).validate_str(text) is None
     sbom = json.loads(text)

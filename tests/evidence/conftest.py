@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from assay.evidence.bundle import Bundle, write_bundle
+from assay.evidence.bundle import Bundle, report_plugins, write_bundle
 from assay.ledger import Signer
 from tests.evidence.sample_run import write_sample_run
 
@@ -24,7 +24,12 @@ def sample_run(tmp_path_factory: pytest.TempPathFactory, signer: Signer) -> Path
 
 @pytest.fixture(scope="module")
 def bundle(tmp_path_factory: pytest.TempPathFactory, sample_run: Path, signer: Signer) -> Bundle:
-    return write_bundle(sample_run, tmp_path_factory.mktemp("out") / "bundle", signer)
+    return write_bundle(
+        sample_run,
+        tmp_path_factory.mktemp("out") / "bundle",
+        signer,
+        plugins=report_plugins(sample_run),
+    )
 
 
 @pytest.fixture

@@ -21,7 +21,7 @@ from assay.evidence.approval import (
     generating_identities,
     name_skeleton,
 )
-from assay.evidence.bundle import write_bundle
+from assay.evidence.bundle import report_plugins, write_bundle
 from assay.evidence.summary import summarize
 from assay.ledger import Event, Ledger, Signer, verify_run
 from tests.evidence.sample_run import write_sample_run
@@ -57,7 +57,7 @@ def test_an_independent_approval_makes_the_run_releasable(run_copy: Path, tmp_pa
     assert summary.releasable, summary.releasable_reasons  # type: ignore[attr-defined]
     with pytest.raises(UserError, match="already approved"):
         approve_run(run_copy, "bob reviewer", "again", signer)
-    bundle = write_bundle(run_copy, tmp_path / "b", signer)
+    bundle = write_bundle(run_copy, tmp_path / "b", signer, plugins=report_plugins(run_copy))
     html = (bundle.path / "report.html").read_text()
     assert "Bob Reviewer" in html and "read the diff and the evidence" in html
     assert json.loads((bundle.path / "report.json").read_text())["releasable"] is True
@@ -198,7 +198,11 @@ def test_an_unconverged_run_needs_the_flag_and_the_report_says_so(tmp_path: Path
     summary = _summary(run)
     assert summary.approvals[0].valid and not summary.approvals[0].converged  # type: ignore[attr-defined]
     assert not summary.releasable  # type: ignore[attr-defined]
-    html = write_bundle(run, tmp_path / "b", signer).path.joinpath("report.html").read_text()
+    html = (
+        write_bundle(run, tmp_path / "b", signer, plugins=report_plugins(run))
+        .path.joinpath("report.html")
+        .read_text()
+    )
     assert "run had not converged" in html
 
 

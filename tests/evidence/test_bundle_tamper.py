@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from assay.cli import main
-from assay.evidence.bundle import BUNDLE_FILES, Bundle, write_bundle
+from assay.evidence.bundle import BUNDLE_FILES, Bundle, report_plugins, write_bundle
 from assay.evidence.manifest import MANIFEST, MANIFEST_SIG
 from assay.evidence.verify import verify_bundle, verify_target
 from assay.ledger import Ledger, Signer
@@ -134,7 +134,7 @@ def test_a_bundle_resigned_by_an_attackers_key_does_not_verify(
     with Ledger.open(run, create=False) as ledger:
         ledger.append("approval", {"approver": "mallory", "reason": "trust me"})
         ledger.checkpoint(attacker)
-    forged = write_bundle(run, tmp_path / "forged", attacker).path
+    forged = write_bundle(run, tmp_path / "forged", attacker, plugins=report_plugins(run)).path
     assert not verify_bundle(forged).problems  # intact: only its signer gives it away
     assert main(["verify", str(forged)]) == 1
     out = capsys.readouterr().out
@@ -143,7 +143,9 @@ def test_a_bundle_resigned_by_an_attackers_key_does_not_verify(
     assert main(["verify", str(forged)]) == 1  # the attacker's key is still a stranger
     assert main(["verify", str(forged), "--trust", signer.key_id]) == 1
     assert main(["verify", str(run)]) == 1  # the run folder too
-    genuine = write_bundle(sample_run, tmp_path / "genuine", signer).path
+    genuine = write_bundle(
+        sample_run, tmp_path / "genuine", signer, plugins=report_plugins(sample_run)
+    ).path
     capsys.readouterr()
     assert main(["verify", str(genuine)]) == 0
     assert "verified" in capsys.readouterr().out

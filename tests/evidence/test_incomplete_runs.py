@@ -14,7 +14,7 @@ import pytest
 
 from assay.cli import main
 from assay.errors import CorruptLedgerError
-from assay.evidence.bundle import write_bundle
+from assay.evidence.bundle import report_plugins, write_bundle
 from assay.ledger import Ledger, Signer, verify_run
 from tests.conftest import line_with
 from tests.evidence.sample_run import write_sample_run
@@ -24,7 +24,7 @@ def test_a_crashed_run_is_reported_as_incomplete_and_verifies(tmp_path: Path) ->
     signer = Signer.generate()
     run = write_sample_run(tmp_path / "run", signer, finish=False, seal=False)
     assert not verify_run(run).ok  # never sealed
-    bundle = write_bundle(run, tmp_path / "bundle", signer)
+    bundle = write_bundle(run, tmp_path / "bundle", signer, plugins=report_plugins(run))
     s = bundle.summary
     assert s.outcome == "unfinished" and not s.complete and not s.releasable
     assert s.sealed_by_report == [s.events]
@@ -35,7 +35,7 @@ def test_a_crashed_run_is_reported_as_incomplete_and_verifies(tmp_path: Path) ->
         last = ledger.head()
     assert last is not None and last.payload["sealed_by"] == "assay report"
     # A second report seals nothing new: the run's tail is covered now.
-    again = write_bundle(run, tmp_path / "again", signer)
+    again = write_bundle(run, tmp_path / "again", signer, plugins=report_plugins(run))
     assert again.summary.sealed_by_report == s.sealed_by_report
 
 
@@ -44,7 +44,7 @@ def test_a_still_running_run_gets_a_checkpoint_over_its_new_events_only(tmp_path
     run = write_sample_run(tmp_path / "run", signer, finish=False)
     with Ledger.open(run, create=False) as ledger:  # the run goes on after its last checkpoint
         ledger.append("loop.decision", {"iteration": 3, "decision": "continue", "reason": "x"})
-    bundle = write_bundle(run, tmp_path / "bundle", signer)
+    bundle = write_bundle(run, tmp_path / "bundle", signer, plugins=report_plugins(run))
     assert bundle.summary.sealed_by_report == [bundle.summary.events]
     assert bundle.summary.checkpoints == 2
 
@@ -59,7 +59,7 @@ def test_a_damaged_unsealed_run_is_refused_and_not_sealed(tmp_path: Path) -> Non
             "UPDATE events SET body = ? WHERE seq = 3", (body.replace(b'"kind"', b'"kinD"', 1),)
         )
     with pytest.raises(CorruptLedgerError, match="refusing to report"):
-        write_bundle(run, tmp_path / "bundle", signer)
+        write_bundle(run, tmp_path / "bundle", signer, plugins=report_plugins(run))
     assert not (tmp_path / "bundle").exists()
     with sqlite3.connect(run / "ledger.sqlite") as db:
         kinds = [json.loads(b).get("kind") for (b,) in db.execute("SELECT body FROM events")]

@@ -13,7 +13,7 @@ import pytest
 from assay.cli import main
 from assay.errors import UserError
 from assay.evidence import bundle as bundle_module
-from assay.evidence.bundle import write_bundle
+from assay.evidence.bundle import report_plugins, write_bundle
 from assay.evidence.verify import verify_bundle
 from assay.ledger import Signer
 
@@ -43,11 +43,11 @@ def test_a_file_added_to_an_old_bundle_is_not_deleted(
 ) -> None:
     """Before: files a user added to an old bundle folder were deleted silently."""
     out = tmp_path / "bundle"
-    write_bundle(sample_run, out, signer)
+    write_bundle(sample_run, out, signer, plugins=report_plugins(sample_run))
     (out / "my-notes.txt").write_text("auditor's notes\n")
     before = _tree(out)
     with pytest.raises(UserError, match="not an intact assay bundle"):
-        write_bundle(sample_run, out, signer)
+        write_bundle(sample_run, out, signer, plugins=report_plugins(sample_run))
     assert _tree(out) == before
 
 
@@ -55,14 +55,15 @@ def test_an_intact_earlier_bundle_is_replaced_a_tampered_one_is_not(
     sample_run: Path, tmp_path: Path, signer: Signer
 ) -> None:
     out = tmp_path / "bundle"
-    write_bundle(sample_run, out, signer)
-    again = write_bundle(sample_run, out, signer)  # an intact bundle assay wrote: replaced
+    write_bundle(sample_run, out, signer, plugins=report_plugins(sample_run))
+    # an intact bundle assay wrote: replaced
+    again = write_bundle(sample_run, out, signer, plugins=report_plugins(sample_run))
     assert verify_bundle(again.path).ok
     assert sorted(p.name for p in tmp_path.iterdir()) == ["bundle"]
     (out / "report.html").write_text("edited by hand\n")  # no longer what assay wrote
     before = _tree(out)
     with pytest.raises(UserError, match="not an intact assay bundle"):
-        write_bundle(sample_run, out, signer)
+        write_bundle(sample_run, out, signer, plugins=report_plugins(sample_run))
     assert _tree(out) == before
 
 
@@ -77,10 +78,12 @@ def test_a_failed_report_leaves_nothing_behind_and_does_not_block_a_rerun(
 
     monkeypatch.setattr(bundle_module, "render_html", broken)
     with pytest.raises(RuntimeError, match="renderer crashed"):
-        write_bundle(sample_run, out, signer)
+        write_bundle(sample_run, out, signer, plugins=report_plugins(sample_run))
     assert list(tmp_path.iterdir()) == []
     monkeypatch.undo()
-    assert verify_bundle(write_bundle(sample_run, out, signer).path).ok
+    assert verify_bundle(
+        write_bundle(sample_run, out, signer, plugins=report_plugins(sample_run)).path
+    ).ok
 
 
 def test_out_through_a_symlink_is_refused(sample_run: Path, tmp_path: Path, signer: Signer) -> None:
@@ -90,5 +93,5 @@ def test_out_through_a_symlink_is_refused(sample_run: Path, tmp_path: Path, sign
     link = tmp_path / "bundle"
     link.symlink_to(elsewhere)
     with pytest.raises(UserError, match="symbolic link"):
-        write_bundle(sample_run, link, signer)
+        write_bundle(sample_run, link, signer, plugins=report_plugins(sample_run))
     assert _tree(elsewhere) == {"keep.txt": b"keep\n"}

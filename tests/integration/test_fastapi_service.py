@@ -13,7 +13,7 @@ from assay.commands._factory import select_gates
 from assay.commands._holdout import ScenarioValidator
 from assay.config import FactoryConfig, GatePolicy, SandboxConfig, Settings
 from assay.deps.lock import LOCK_HEADER, parse_lock
-from assay.evidence.bundle import write_bundle
+from assay.evidence.bundle import report_plugins, write_bundle
 from assay.factory.loop import Factory, RoleModels
 from assay.gates.ruff import RuffGate
 from assay.ledger import Ledger, Signer
@@ -180,7 +180,9 @@ async def test_a_fastapi_design_converges_with_locked_offline_dependencies(
     ci = (run_dir / "workspace" / ".github" / "workflows" / "ci.yml").read_text()
     assert "pip install --require-hashes -r requirements.txt" in ci
     # The evidence tells the truth about components: every one, its version, licence and hashes.
-    bundle = write_bundle(run_dir, tmp_path / "bundle", Signer.generate())
+    bundle = write_bundle(
+        run_dir, tmp_path / "bundle", Signer.generate(), plugins=report_plugins(run_dir)
+    )
     deps = bundle.summary.dependencies
     assert deps is not None and {c.name for c in deps.components} == set(names)
     fastapi = next(c for c in deps.components if c.name == "fastapi")

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from assay.evidence.bundle import write_bundle
+from assay.evidence.bundle import report_plugins, write_bundle
 from assay.ledger import Signer
 from tests.evidence.sample_run import write_sample_run
 
@@ -21,7 +21,7 @@ def test_git_history_section_lands_in_the_bundle(
     monkeypatch.setenv("ASSAY_PLUGINS", "assay_git_history")  # loaded by module path
     signer = Signer.generate()
     run = write_sample_run(tmp_path / "run", signer)
-    bundle = write_bundle(run, tmp_path / "bundle", signer)
+    bundle = write_bundle(run, tmp_path / "bundle", signer, plugins=report_plugins(run))
 
     [section] = json.loads((bundle.path / "report.json").read_text())["plugin_sections"]
     assert section["key"] == "git-history"

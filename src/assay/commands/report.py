@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from assay.evidence.bundle import write_bundle
+from assay.evidence.bundle import report_plugins, write_bundle
 from assay.evidence.runs import resolve_run
 from assay.ledger import load_or_create_signer
 from assay.terminal import info_console, literal
@@ -33,7 +33,9 @@ def report_command(
     """Write HTML and JSON reports, SARIF, JUnit, SBOM, provenance and a signed manifest."""
     run_dir = resolve_run(run)
     signer = load_or_create_signer(key)
-    bundle = write_bundle(run_dir, out, signer, approval_required=require_approval)
+    bundle = write_bundle(
+        run_dir, out, signer, plugins=report_plugins(run_dir), approval_required=require_approval
+    )
     s = bundle.summary
     notes = info_console()
     notes.print(

@@ -38,9 +38,15 @@ from assay.evidence.summary import RunSummary, summarize
 from assay.ledger import HEAD_FILE, Event, Ledger, Signer, canonical, verify_run
 from assay.ledger import kinds as k
 from assay.ledger.verify import NEVER_SEALED, read_rows
-from assay.plugins import ReportContext, ReportSection, make_plugin_manager, report_sections
+from assay.plugins import (
+    AssayPluginManager,
+    ReportContext,
+    ReportSection,
+    make_plugin_manager,
+    report_sections,
+)
 
-__all__ = ["BUNDLE_FILES", "Bundle", "write_bundle"]
+__all__ = ["BUNDLE_FILES", "Bundle", "report_plugins", "write_bundle"]
 
 BUNDLE_FILES = (
     "report.html", "report.json", "findings.sarif", "junit.xml", "sbom.cdx.json",
@@ -94,17 +100,31 @@ def _install(staged: Path, out: Path) -> None:
     shutil.rmtree(old)
 
 
-def _plugin_sections(run_dir: Path, workspace: Path, summary: RunSummary) -> list[ReportSection]:
-    """Sections the installed plugins add, under the project's plugin settings."""
-    pm = make_plugin_manager(settings=load_settings(find_config(run_dir)))
+def report_plugins(run_dir: Path) -> AssayPluginManager:
+    """The plugin manager for reporting on `run_dir`: under the ``[plugins]`` settings of the
+    project the run folder is in (``plugins.block`` and ``require`` hold for report sections)."""
+    return make_plugin_manager(settings=load_settings(find_config(run_dir)))
+
+
+def _plugin_sections(
+    plugins: AssayPluginManager, workspace: Path, summary: RunSummary
+) -> list[ReportSection]:
+    """Sections the plugins of the command's manager add."""
     context = ReportContext(root=workspace, run_id=summary.run_id, gate_report=summary.gate_report)
-    return report_sections(pm, context)
+    return report_sections(plugins, context)
 
 
 def write_bundle(
-    run_dir: Path, out: Path, signer: Signer, *, approval_required: bool | None = None
+    run_dir: Path,
+    out: Path,
+    signer: Signer,
+    *,
+    plugins: AssayPluginManager,
+    approval_required: bool | None = None,
 ) -> Bundle:
     """Verify the run, then write its evidence bundle into `out` and sign it.
+
+    `plugins` (the command's manager, usually `report_plugins`) add the report's plugin sections.
 
     A run that crashed, was killed or is still running has events no checkpoint covers: once
     they verify, `signer` seals them with a checkpoint marked ``sealed_by: assay report`` (the
@@ -133,7 +153,7 @@ def write_bundle(
     # Written into a private sibling and moved into place: a failed report leaves nothing behind.
     staged = Path(tempfile.mkdtemp(prefix=f".{out.name}.assay-", dir=out.parent))
     try:
-        files = _write_files(run_dir, staged, signer, summary, events, run_id)
+        files = _write_files(run_dir, staged, signer, summary, events, run_id, plugins)
         _install(staged, out)
     except BaseException:
         shutil.rmtree(staged, ignore_errors=True)
@@ -148,6 +168,7 @@ def _write_files(
     summary: RunSummary,
     events: list[Event],
     run_id: str,
+    plugins: AssayPluginManager,
 ) -> list[str]:
     """Every file of the bundle, written into `out`; returns the manifest's file list."""
 
@@ -169,7 +190,7 @@ def _write_files(
     )
     (out / "provenance.intoto.dsse.json").write_text(sign_envelope(canonical(statement), signer))
     summary.controls = control_rows(set(BUNDLE_FILES))
-    summary.plugin_sections = _plugin_sections(run_dir, workspace, summary)
+    summary.plugin_sections = _plugin_sections(plugins, workspace, summary)
     (out / "report.json").write_text(summary.model_dump_json(indent=2))
     (out / "report.html").write_text(render_html(summary), encoding="utf-8")
     manifest = write_manifest(
