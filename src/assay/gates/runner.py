@@ -182,6 +182,8 @@ class GateRunner:
         self._workers = Workers(self.jobs or self.settings.jobs or os.cpu_count() or 1)
         batch = self.settings.batch if self.batch is None else self.batch
         self._batched = batch and not self._fail_fast()
+        self._started.clear()
+        self._queued.clear()
         for plan in plans:
             self._emit(GateEvent(plan.gate.name, "queued"))
         results = await asyncio.gather(*(self._guarded(plan) for plan in plans))
