@@ -17,7 +17,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from assay.evidence.bundle import write_bundle
+from assay.evidence.bundle import report_plugins, write_bundle
 from assay.evidence.verify import verify_bundle
 from assay.ledger import Ledger, Signer, verify_run
 
@@ -75,7 +75,9 @@ def main() -> None:
         )
         (big / "workspace").mkdir()
         (big / "workspace" / "app.py").write_text("print('hi')\n")
-        bundle = write_bundle(big, root / "bundle", signer, approval_required=False)
+        bundle = write_bundle(
+            big, root / "bundle", signer, plugins=report_plugins(big), approval_required=False
+        )
         times = []
         for _ in range(args.repeat):
             start = time.perf_counter()

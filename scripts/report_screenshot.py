@@ -15,7 +15,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from assay.evidence.bundle import write_bundle  # noqa: E402
+from assay.evidence.bundle import report_plugins, write_bundle  # noqa: E402
 from assay.ledger import Signer  # noqa: E402
 from tests.evidence import browser  # noqa: E402
 from tests.evidence.sample_run import write_sample_run  # noqa: E402
@@ -31,7 +31,8 @@ def main() -> int:
         if args.target is None:
             signer = Signer.generate()
             run = write_sample_run(Path(tmp) / "run-sample", signer)
-            page = write_bundle(run, Path(tmp) / "bundle", signer).path / "report.html"
+            bundle = write_bundle(run, Path(tmp) / "bundle", signer, plugins=report_plugins(run))
+            page = bundle.path / "report.html"
         else:
             page = args.target / "report.html" if args.target.is_dir() else args.target
         visit = browser.visit(page, screenshot=True)
