@@ -26,12 +26,14 @@ from pathlib import Path
 from packaging.utils import canonicalize_name
 
 from assay.deps.lock import LOCK_FILE, LOCK_HEADER, Lock, parse_lock, target_python, uv_binary
-from assay.deps.wheelhouse import DownloadError, Wheelhouse
+from assay.deps.wheelhouse import Wheelhouse
+from assay.errors import RunError
 
 __all__ = [
     "ComponentLicence",
     "InstallError",
     "LockedEnvironment",
+    "ensure_installed",
     "install",
     "installed_for",
     "licences",
@@ -39,7 +41,7 @@ __all__ = [
 ]
 
 
-class InstallError(Exception):
+class InstallError(RunError):
     """The offline install from the wheelhouse failed (a hash mismatch, a wheel missing)."""
 
 
@@ -119,15 +121,20 @@ class LockedEnvironment:
     ) -> LockedEnvironment:
         """The folder for the lock `text`, installed offline if it is not there yet (a resumed
         run on another machine fetches the locked wheels first)."""
-        site = site_for(folder, text)
-        if not site.is_dir():
-            lock = parse_lock(text, python=python, platform=platform)
-            try:
-                wheelhouse.ensure(lock, index=index)
-            except DownloadError as exc:
-                raise InstallError(str(exc)) from None
-            install(lock, wheelhouse, site)
-        return cls(text, site)
+        lock = parse_lock(text, python=python, platform=platform)
+        return cls(text, ensure_installed(lock, wheelhouse, folder, index=index))
+
+
+def ensure_installed(
+    lock: Lock, wheelhouse: Wheelhouse, folder: Path, *, index: str | None = None
+) -> Path:
+    """The folder under `folder` installed from `lock`: the locked wheels fetched into the
+    wheelhouse if missing (`DownloadError`), then installed offline once (`InstallError`)."""
+    site = site_for(folder, lock.text)
+    if not site.is_dir():
+        wheelhouse.ensure(lock, index=index)
+        install(lock, wheelhouse, site)
+    return site
 
 
 @dataclass(frozen=True, slots=True)

@@ -4,7 +4,6 @@ architect's output validator calls, and what the loop keeps once a design is acc
 from __future__ import annotations
 
 import hashlib
-import shutil
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -12,7 +11,7 @@ from typing import Any
 
 from assay.config import Settings
 from assay.deps.audit import LockAudit, audit_lock
-from assay.deps.environment import ComponentLicence, InstallError, install, licences, site_for
+from assay.deps.environment import ComponentLicence, InstallError, ensure_installed, licences
 from assay.deps.lock import Lock, ResolutionError, resolve
 from assay.deps.policy import (
     constraints,
@@ -119,16 +118,11 @@ class DependencyGate:
         if problems := resolved_problems(lock, cfg, regulated=regulated):
             return "; ".join(problems)
         try:
-            self.wheelhouse.ensure(lock, index=cfg.index)
+            site = ensure_installed(lock, self.wheelhouse, self.work, index=cfg.index)
         except DownloadError as exc:
             return f"the locked wheels could not be fetched: {exc}"
-        site = site_for(self.work, lock.text)
-        if not site.is_dir():
-            try:
-                install(lock, self.wheelhouse, site)
-            except InstallError as exc:
-                shutil.rmtree(site, ignore_errors=True)
-                return f"the locked dependencies could not be installed offline: {exc}"
+        except InstallError as exc:
+            return f"the locked dependencies could not be installed offline: {exc}"
         found = licences(site)
         if problems := licence_problems(found, cfg):
             return "; ".join(problems)

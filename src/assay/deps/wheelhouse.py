@@ -20,11 +20,12 @@ import tempfile
 from pathlib import Path
 
 from assay.deps.lock import Lock, LockedPackage, target_python
+from assay.errors import RunError
 
 __all__ = ["DownloadError", "Wheelhouse", "default_wheelhouse"]
 
 
-class DownloadError(Exception):
+class DownloadError(RunError):
     """A locked wheel could not be downloaded (no network, no such file on the index)."""
 
 

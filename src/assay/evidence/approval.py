@@ -35,7 +35,6 @@ __all__ = [
     "Approver",
     "approval_statement",
     "approve_run",
-    "check_approver",
     "generating_identities",
     "name_skeleton",
     "valid_approvals",
@@ -182,16 +181,6 @@ def _duplicate_problem(who: Approver, counted: list[Approver]) -> str | None:
             return f"OS user uid {who.uid} already approved (as '{other.name}')"
         if other.key_id == who.key_id:
             return f"key {who.key_id[:16]} already approved (as '{other.name}')"
-    return None
-
-
-def check_approver(name: str, events: Iterable[Event]) -> str | None:
-    """None when `name` is not, by name, someone who generated the run; else why they are."""
-    skeleton = name_skeleton(name)
-    if not skeleton:
-        return "the approver's name is empty"
-    if skeleton in generating_identities(events):
-        return f"'{name}' generated this change (a role, model or the user who started the run)"
     return None
 
 

@@ -24,7 +24,7 @@ import os
 import pwd
 import shutil
 import tempfile
-from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Collection, Coroutine, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -1042,23 +1042,18 @@ def _tester_view(workspace: Path, view: Path) -> None:
 
 A = TypeVar("A")
 B = TypeVar("B")
-T = TypeVar("T")
 
 
-async def _both(first: Awaitable[A], second: Awaitable[B]) -> tuple[A, B]:
+async def _both(first: Coroutine[Any, Any, A], second: Coroutine[Any, Any, B]) -> tuple[A, B]:
     """Await two branches at once. If one fails, the other is cancelled (its sandbox cleans up)
     and the failure is raised as it is (a budget stop, a provider outage), not as a group."""
     try:
         async with asyncio.TaskGroup() as group:
-            one = group.create_task(_awaited(first))
-            two = group.create_task(_awaited(second))
+            one = group.create_task(first)
+            two = group.create_task(second)
     except BaseExceptionGroup as failed:
         raise failed.exceptions[0] from None
     return one.result(), two.result()
-
-
-async def _awaited(value: Awaitable[T]) -> T:
-    return await value
 
 
 def _user() -> str:

@@ -31,6 +31,7 @@ from assay.errors import UserError
 from assay.ledger.keys import (
     PASSWORD_ENV,
     Signer,
+    config_dir,
     create_signer,
     key_exists,
     key_id_of,
@@ -85,8 +86,7 @@ def create_key(key_path: Path, *, name: str = "") -> Signer:
 
 def trust_store_path() -> Path:
     """Where the trusted keys are kept (beside the default signing key's folder)."""
-    config = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
-    return Path(config) / "assay" / "trusted-keys.json"
+    return config_dir() / "trusted-keys.json"
 
 
 def load_trusted(path: Path | None = None) -> dict[str, TrustedKey]:

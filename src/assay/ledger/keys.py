@@ -29,6 +29,7 @@ from assay.ledger.canonical import sha256_hex
 
 __all__ = [
     "Signer",
+    "config_dir",
     "create_signer",
     "default_key_path",
     "key_exists",
@@ -104,10 +105,14 @@ def verify_signature(data: bytes, record: Any) -> str | None:
     return None
 
 
+def config_dir() -> Path:
+    """This user's assay config folder: ``$XDG_CONFIG_HOME/assay`` (``~/.config/assay``)."""
+    return Path(os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config") / "assay"
+
+
 def default_key_path() -> Path:
     """Where this user's own key lives: ``$XDG_CONFIG_HOME/assay/keys/ed25519.pem``."""
-    config = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
-    return Path(config) / "assay" / "keys" / "ed25519.pem"
+    return config_dir() / "keys" / "ed25519.pem"
 
 
 def named_key_path(path: Path | None = None) -> tuple[Path, str | None]:
