@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
+from pydantic import BaseModel
 from pydantic_ai.exceptions import AgentRunError, UnexpectedModelBehavior
 from pydantic_ai.models import Model
 
@@ -45,6 +46,7 @@ from assay.config import Settings
 from assay.deps.environment import LockedEnvironment
 from assay.deps.prepare import DependencyGate
 from assay.errors import RunError
+from assay.factory import events as ev
 from assay.factory.autofix import autofix
 from assay.factory.budget import Budget, BudgetExceeded
 from assay.factory.context import run_world, select_context, write_preview
@@ -218,14 +220,15 @@ class Factory:
         if self.on_progress is not None:
             self.on_progress(self.progress)
 
-    async def _step(
-        self, key: str, kind: str, produce: Callable[[], Awaitable[dict[str, Any]]]
-    ) -> dict[str, Any]:
+    async def _step(self, key: str, model: type[P], produce: Callable[[], Awaitable[P]]) -> P:
+        """`produce` the step's payload and record it under `key`, unless a resumed run already
+        completed that step: then its recorded payload, read back as `model`."""
         done = self.ledger.completed(key)
         if done is not None:
-            return done.payload
+            return model.model_validate(done.payload)
         payload = await produce()
-        return self.ledger.append(kind, payload, step=key).payload
+        self.ledger.append(ev.kind_of(model), ev.dump(payload), step=key)
+        return payload
 
     async def _message(
         self,
@@ -237,15 +240,14 @@ class Factory:
         parents: Sequence[str],
         produce: Callable[[], Awaitable[Message]],
     ) -> Envelope:
-        async def make() -> dict[str, Any]:
+        async def make() -> Envelope:
             message = await produce()
-            envelope = Envelope(
+            return Envelope(
                 run_id=self.ledger.run_id, iteration=iteration, sender=sender, model=model,
                 parent_ids=list(parents), message=message,
             )  # fmt: skip
-            return envelope.model_dump(mode="json")
 
-        return Envelope.model_validate(await self._step(key, k.MESSAGE, make))
+        return await self._step(key, Envelope, make)
 
     def _sync_workspace(self) -> None:
         """Make the workspace exactly the last committed step (after a crash, mid-step writes)."""
@@ -279,7 +281,7 @@ class Factory:
         finished = self.ledger.completed("finished")
         if finished is not None:
             self._seal()
-            return self._outcome(finished.payload)
+            return self._outcome(ev.RunFinished.model_validate(finished.payload))
         await self._start()
         try:
             design_env, suite_env = await self._prepare()
@@ -323,24 +325,24 @@ class Factory:
     async def _start(self) -> None:
         spec_bytes = self.spec.model_dump_json().encode()
 
-        async def started() -> dict[str, Any]:
-            return {
-                "spec_digest": hashlib.sha256(spec_bytes).hexdigest(),
-                "spec_blob": self.ledger.put_blob(spec_bytes),
-                "spec_title": self.spec.title,
-                "spec_name": self.spec.name,
-                "settings": self.settings.model_dump(mode="json"),
-                "leak_level": self.cfg.leak,
-                "models": dict(self.labels),
-                "user": _user(),
+        async def started() -> ev.RunStarted:
+            return ev.RunStarted(
+                spec_digest=hashlib.sha256(spec_bytes).hexdigest(),
+                spec_blob=self.ledger.put_blob(spec_bytes),
+                spec_title=self.spec.title,
+                spec_name=self.spec.name,
+                settings=self.settings.model_dump(mode="json"),
+                leak_level=self.cfg.leak,
+                models=dict(self.labels),
+                user=_user(),
                 # Who started it, and the key that seals it: an approver must be neither.
-                "uid": os.getuid(),
-                "signing_key": self.signer.key_id if self.signer else None,
-                "assay_version": assay.__version__,
+                uid=os.getuid(),
+                signing_key=self.signer.key_id if self.signer else None,
+                assay_version=assay.__version__,
                 **self.run_info,
-            }
+            )
 
-        await self._step("run.started", k.RUN_STARTED, started)
+        await self._step("run.started", ev.RunStarted, started)
         self._emit(phase="starting")
 
     async def _prepare(self) -> tuple[Envelope, Envelope | None]:
@@ -370,7 +372,7 @@ class Factory:
             return design_env, None
         lock = self.locked.text if self.locked else None
 
-        async def scaffold() -> dict[str, Any]:
+        async def scaffold() -> ev.WorkspaceCommitted:
             # A kill mid-step can leave a partial scaffold, even its commit: start it over.
             if self.workspace.exists():
                 shutil.rmtree(self.workspace)
@@ -382,7 +384,7 @@ class Factory:
             return self._commit(0, f"scaffold {self.spec.name} from its design\n\n"
                                    f"{the_design.summary}")  # fmt: skip
 
-        self.head = (await self._step("scaffold", k.WORKSPACE_COMMIT, scaffold))["commit"]
+        self.head = (await self._step("scaffold", ev.WorkspaceCommitted, scaffold)).commit
         self._emit(phase="tester")
         tester = self._model("tester", self.models.tester, "tester")
 
@@ -399,12 +401,12 @@ class Factory:
         the_suite = suite_env.message
         assert isinstance(the_suite, TestSuite)
 
-        async def tests() -> dict[str, Any]:
+        async def tests() -> ev.WorkspaceCommitted:
             self._sync_workspace()
             self._write_tests(0, the_suite, step="iter-0/rejected")
             return self._commit(0, f"tests written before the code\n\n{the_suite.rationale}")
 
-        self.head = (await self._step("tests", k.WORKSPACE_COMMIT, tests))["commit"]
+        self.head = (await self._step("tests", ev.WorkspaceCommitted, tests)).commit
         written = [f.path for f in the_suite.files if f.path.startswith("tests/")]
         await self._autofix("tests/autofix", 0, "tester", written)
         return design_env, suite_env
@@ -419,29 +421,28 @@ class Factory:
         if not design.dependencies and self.locked is None:
             return None
 
-        async def lock() -> dict[str, Any]:
+        async def lock() -> ev.DependenciesLocked:
             if not design.dependencies:
-                return {"iteration": iteration, "requested": [], "components": []}
+                return ev.DependenciesLocked(iteration=iteration)
             problem = await self.dependencies.check(design.dependencies)
             prepared = self.dependencies.accepted
             if problem is not None or prepared is None:
-                return {"iteration": iteration, "refused": problem or "not checked"}
-            record = prepared.record()
-            record["lock_blob"] = self.ledger.put_blob(prepared.lock.text.encode())
-            return {"iteration": iteration, **record}
+                return ev.DependenciesLocked(iteration=iteration, refused=problem or "not checked")
+            blob = self.ledger.put_blob(prepared.lock.text.encode())
+            return ev.DependenciesLocked(iteration=iteration, lock_blob=blob, **prepared.record())
 
-        payload = await self._step(key, k.DEPENDENCIES_LOCKED, lock)
-        if payload.get("refused"):
-            return f"the design's dependencies cannot be used: {payload['refused']}"
-        if not payload.get("lock_blob"):
+        payload = await self._step(key, ev.DependenciesLocked, lock)
+        if payload.refused:
+            return f"the design's dependencies cannot be used: {payload.refused}"
+        if not payload.lock_blob:
             self.locked = None
             return None
-        text = self.ledger.get_blob(str(payload["lock_blob"])).decode()
+        text = self.ledger.get_blob(payload.lock_blob).decode()
         self.locked = await asyncio.to_thread(
             LockedEnvironment.build,
             text,
-            python=str(payload.get("python", "")),
-            platform=str(payload.get("platform", "")),
+            python=payload.python,
+            platform=payload.platform,
             folder=self.run_dir / "deps",
             wheelhouse=self.dependencies.wheelhouse,
             index=self.settings.dependencies.index,
@@ -450,46 +451,47 @@ class Factory:
 
     def _dependencies_refused(self, requested: Sequence[str], reasons: list[str]) -> None:
         """A design's dependencies went back to the architect: the ledger says what and why."""
-        self.ledger.append(
-            k.DEPENDENCIES_REFUSED, {"requested": list(requested), "reasons": reasons}
-        )
+        refused = ev.DependenciesRefused(requested=list(requested), reasons=reasons)
+        self.ledger.append(refused.kind, ev.dump(refused))
 
     def _world(self, design: Design | None) -> World:
         """What the roles are told of their environment (`assay.agents.world`)."""
         installed = self.locked.components() if self.locked and design is not None else ()
         return run_world(self.settings, self.gates, self.spec, design, installed)
 
-    def _commit(self, iteration: int, message: str, **extra: Any) -> dict[str, Any]:
+    def _commit(self, iteration: int, message: str, **extra: Any) -> ev.WorkspaceCommitted:
         commit = self.git.commit_all(message)
-        return {
-            "iteration": iteration, "commit": commit, "tree": self.git.tree(commit),
-            "message": message, **extra,
-        }  # fmt: skip
+        return ev.WorkspaceCommitted(
+            iteration=iteration, commit=commit, tree=self.git.tree(commit), message=message,
+            **extra,
+        )  # fmt: skip
 
     async def _autofix(self, key: str, iteration: int, role: str, paths: list[str]) -> None:
         """ruff's safe fixes and ruff format on the Python files `role` wrote, as their own
         recorded step: a commit only when they changed something (see `assay.factory.autofix`)."""
 
-        async def fix() -> dict[str, Any]:
+        async def fix() -> ev.WorkspaceCommitted:
             self._sync_workspace()
             done = await autofix(self.workspace, paths)
-            record = {"role": role, "autofix": done.record()}
+            record = ev.AutofixRecord.model_validate(done.record())
             if not done.changed:  # recorded all the same, with no empty commit
-                tree, message = self.git.tree(self.head), "autofix: nothing to fix"
-                return {"iteration": iteration, "commit": self.head, "tree": tree,
-                        "message": message, **record}  # fmt: skip
+                return ev.WorkspaceCommitted(
+                    iteration=iteration, commit=self.head, tree=self.git.tree(self.head),
+                    message="autofix: nothing to fix", role=role, autofix=record,
+                )  # fmt: skip
             message = f"autofix: ruff fixes and formatting of {role}'s files\n\n"
-            return self._commit(iteration, message + "\n".join(done.changed), **record)
+            return self._commit(
+                iteration, message + "\n".join(done.changed), role=role, autofix=record
+            )
 
-        self.head = (await self._step(key, k.WORKSPACE_COMMIT, fix))["commit"]
+        self.head = (await self._step(key, ev.WorkspaceCommitted, fix)).commit
 
     def _reject(
         self, iteration: int, index: int, role: str, r: Rejection, *, step: str | None = None
     ) -> None:
+        rejected = ev.EditRejected(iteration=iteration, role=role, path=r.path, reason=r.reason)
         self.ledger.append(
-            k.EDIT_REJECTED,
-            {"iteration": iteration, "role": role, "path": r.path, "reason": r.reason},
-            step=f"{step or f'iter-{iteration}/rejected'}-{index}",
+            rejected.kind, ev.dump(rejected), step=f"{step or f'iter-{iteration}/rejected'}-{index}"
         )
 
     async def _iteration(
@@ -657,7 +659,7 @@ class Factory:
                 return problem
         kept, rejections = guard_changeset(self.workspace, changeset, protected)
 
-        async def commit() -> dict[str, Any]:
+        async def commit() -> ev.WorkspaceCommitted:
             self._sync_workspace()
             for i, r in enumerate(rejections):
                 self._reject(n, i, "coder", r)
@@ -669,12 +671,12 @@ class Factory:
             message = f"iteration {n}: {changeset.rationale or 'coder changes'}"
             if rejections:
                 message += "\n\nRejected: " + ", ".join(r.path for r in rejections)
-            rejected = [{"path": r.path, "reason": r.reason} for r in rejections]
+            rejected = [ev.RejectedEdit(path=r.path, reason=r.reason) for r in rejections]
             return self._commit(n, message, rejected=rejected)
 
-        committed = await self._step(f"iter-{n}/commit", k.WORKSPACE_COMMIT, commit)
-        rejections = [Rejection(r["path"], r["reason"]) for r in committed["rejected"]]
-        self.head = committed["commit"]
+        committed = await self._step(f"iter-{n}/commit", ev.WorkspaceCommitted, commit)
+        rejections = [Rejection(r.path, r.reason) for r in committed.rejected or []]
+        self.head = committed.commit
         await self._autofix(f"iter-{n}/autofix", n, "coder", [f.path for f in kept.files])
         if self.git.tree(self.head) == before and changeset.test_conflict is None:
             refused = "; ".join(f"{r.path}: {r.reason}" for r in rejections)
@@ -741,21 +743,23 @@ class Factory:
         suite = env.message
         assert isinstance(suite, TestSuite)
 
-        async def write() -> dict[str, Any]:
+        async def write() -> ev.WorkspaceCommitted:
             self._sync_workspace()
             changed = self._write_tests(n, suite, step=f"iter-{n}/{key}-rejected")
             if not changed:  # recorded, with no empty commit
-                return {"iteration": n, "commit": self.head, "tree": self.git.tree(self.head),
-                        "message": "tests unchanged", "changed": []}  # fmt: skip
+                return ev.WorkspaceCommitted(
+                    iteration=n, commit=self.head, tree=self.git.tree(self.head),
+                    message="tests unchanged", changed=[],
+                )  # fmt: skip
             message = f"iteration {n}: tests revised by the tester\n\n{suite.rationale}"
             return self._commit(n, message, changed=changed)
 
         written = await self._step(
-            f"iter-{n}/tests" if key == "tester" else f"iter-{n}/{key}-tests", k.WORKSPACE_COMMIT,
-            write,
+            f"iter-{n}/tests" if key == "tester" else f"iter-{n}/{key}-tests",
+            ev.WorkspaceCommitted, write,
         )  # fmt: skip
-        self.head = written["commit"]
-        changed: list[str] = written["changed"]
+        self.head = written.commit
+        changed: list[str] = written.changed or []
         if not changed:
             return (
                 f"the tester returned no change for {describe(feedback.items[0])}: "
@@ -835,20 +839,20 @@ class Factory:
                 return blocked
         lock = self.locked.text if self.locked else None
 
-        async def rescaffold() -> dict[str, Any]:
+        async def rescaffold() -> ev.WorkspaceCommitted:
             self._sync_workspace()
             write_scaffold(self.workspace, self.spec, amended, Checks.of(self.settings), lock=lock)
             message = f"iteration {n}: design amended at the coder's request\n\n{amended.amendment}"
             return self._commit(n, message)
 
-        self.head = (await self._step(f"iter-{n}/design", k.WORKSPACE_COMMIT, rescaffold))["commit"]
+        self.head = (await self._step(f"iter-{n}/design", ev.WorkspaceCommitted, rescaffold)).commit
         art.design_env = env
         return None
 
     async def _gates(self, n: int) -> GateReport:
         self._emit(phase="gates")
 
-        async def run() -> dict[str, Any]:
+        async def run() -> ev.GatesRan:
             self._sync_workspace()
             states: dict[str, str] = {}
 
@@ -862,11 +866,9 @@ class Factory:
                 self.workspace, gate_settings, self.gates, cache_dir=self.run_dir / "cache",
                 fail_fast=self.cfg.fail_fast, on_event=on_event,
             )  # fmt: skip
-            report = await runner.run()
-            return {"iteration": n, "report": report.model_dump(mode="json")}
+            return ev.GatesRan(iteration=n, report=await runner.run())
 
-        payload = await self._step(f"iter-{n}/gates", k.GATE_RESULT, run)
-        report = GateReport.model_validate(payload["report"])
+        report = (await self._step(f"iter-{n}/gates", ev.GatesRan, run)).report
         self._emit(phase="gates", gates={r.gate: str(r.status) for r in report.results})
         return report
 
@@ -891,14 +893,13 @@ class Factory:
         verdict = env.message
         assert isinstance(verdict, SecurityReview)
 
-        async def record() -> dict[str, Any]:
-            return {
-                "iteration": n, "verdict": verdict.verdict, "summary": verdict.summary,
-                "findings": [f.model_dump(mode="json") for f in verdict.findings],
-                "model": env.model, "envelope_id": env.id,
-            }  # fmt: skip
+        async def record() -> ev.SecurityReviewed:
+            return ev.SecurityReviewed(
+                iteration=n, verdict=verdict.verdict, summary=verdict.summary,
+                findings=verdict.findings, model=env.model, envelope_id=env.id,
+            )  # fmt: skip
 
-        await self._step(f"iter-{n}/review", k.SECURITY_REVIEW, record)
+        await self._step(f"iter-{n}/review", ev.SecurityReviewed, record)
         return env
 
     async def _validate(self, n: int, design: Design) -> ValidationResult | None:
@@ -907,25 +908,27 @@ class Factory:
             return None
         self._emit(phase="scenarios")
 
-        async def run() -> dict[str, Any]:
+        async def run() -> ev.ScenariosRan:
             # A checkout of its own: the service may write files, and the gates and the review
             # (which reset the workspace to the commit) run meanwhile.
             holdout = self.run_dir / "holdout"
             await asyncio.to_thread(reclaim, holdout)
             await asyncio.to_thread(self.git.export, self.head, holdout)
             result = sanitize(await validator(holdout, design, n), self.cfg.leak)
-            return {
-                "iteration": n, "score": result.satisfaction, "leak_level": self.cfg.leak,
-                "error": result.error, "result": result.model_dump(mode="json"),
-                "scenarios": [
-                    {"id": s.id, "passed": s.passed, "score": s.score,
-                     "detail": " ".join(x for x in (s.title, s.observed, s.reasons) if x)}
+            return ev.ScenariosRan(
+                iteration=n, score=result.satisfaction, leak_level=self.cfg.leak,
+                error=result.error, result=result,
+                scenarios=[
+                    ev.ScenarioLine(
+                        id=s.id, passed=s.passed, score=s.score,
+                        detail=" ".join(x for x in (s.title, s.observed, s.reasons) if x),
+                    )
                     for s in result.scenarios
                 ],
-            }  # fmt: skip
+            )  # fmt: skip
 
-        payload = await self._step(f"iter-{n}/scenarios", k.SCENARIO_RESULT, run)
-        result = ValidationResult.model_validate(payload["result"])
+        recorded = await self._step(f"iter-{n}/scenarios", ev.ScenariosRan, run)
+        result = recorded.result or ValidationResult(satisfaction=recorded.score)
         self._emit(satisfaction=result.satisfaction)
         return result
 
@@ -937,16 +940,15 @@ class Factory:
         scored: IterationScore | None,
         tracker: StopTracker,
     ) -> None:
-        async def record() -> dict[str, Any]:
-            return {
-                "iteration": n, "decision": decision, "reason": reason,
-                "scores": scored.model_dump(mode="json") if scored else {},
-                "best_iteration": tracker.best_iteration, "best_score": tracker.best_score,
-                "escalated": tracker.escalated, "tokens": self.budget.tokens,
-                "cost_usd": round(self.budget.dollars, 6),
-            }  # fmt: skip
+        async def record() -> ev.LoopDecided:
+            return ev.LoopDecided(
+                iteration=n, decision=decision, reason=reason, scores=scored,
+                best_iteration=tracker.best_iteration, best_score=tracker.best_score,
+                escalated=tracker.escalated, tokens=self.budget.tokens,
+                cost_usd=round(self.budget.dollars, 6),
+            )  # fmt: skip
 
-        await self._step(f"iter-{n}/decision", k.LOOP_DECISION, record)
+        await self._step(f"iter-{n}/decision", ev.LoopDecided, record)
         self._emit(
             decision=decision,
             score=scored.score if scored else self.progress.score,
@@ -956,21 +958,21 @@ class Factory:
     async def _finish(
         self, outcome: str, reason: str, iterations: int, tracker: StopTracker
     ) -> RunOutcome:
-        async def record() -> dict[str, Any]:
+        async def record() -> ev.RunFinished:
             commit = self.head
             if tracker.best_commit and tracker.best_commit != self.head:
                 self.git.branch("assay/last-attempt", self.head)
                 self.git.reset_to(tracker.best_commit)
                 commit = tracker.best_commit
-            return {
-                "outcome": outcome, "reason": reason, "iterations": iterations,
-                "best_iteration": tracker.best_iteration,
-                "best_score": max(tracker.best_score, 0.0), "workspace_commit": commit,
-                "tokens": self.budget.tokens, "cost_usd": round(self.budget.dollars, 6),
-                "unpriced_requests": self.budget.unpriced_requests,
-            }  # fmt: skip
+            return ev.RunFinished(
+                outcome=outcome, reason=reason, iterations=iterations,
+                best_iteration=tracker.best_iteration, best_score=max(tracker.best_score, 0.0),
+                workspace_commit=commit, tokens=self.budget.tokens,
+                cost_usd=round(self.budget.dollars, 6),
+                unpriced_requests=self.budget.unpriced_requests,
+            )  # fmt: skip
 
-        payload = await self._step("finished", k.RUN_FINISHED, record)
+        payload = await self._step("finished", ev.RunFinished, record)
         self._seal()
         self._emit(phase="finished", decision=outcome)
         return self._outcome(payload)
@@ -981,11 +983,11 @@ class Factory:
         if self.signer is not None and head is not None and head.kind != k.CHECKPOINT:
             self.ledger.checkpoint(self.signer)
 
-    def _outcome(self, p: dict[str, Any]) -> RunOutcome:
+    def _outcome(self, p: ev.RunFinished) -> RunOutcome:
         return RunOutcome(
-            run_id=self.ledger.run_id, outcome=p["outcome"], iterations=p["iterations"],
-            best_iteration=p["best_iteration"], best_score=p["best_score"],
-            workspace_commit=p["workspace_commit"], tokens=p["tokens"], dollars=p["cost_usd"],
+            run_id=self.ledger.run_id, outcome=p.outcome, iterations=p.iterations,
+            best_iteration=p.best_iteration, best_score=p.best_score,
+            workspace_commit=p.workspace_commit, tokens=p.tokens, dollars=p.cost_usd,
         )  # fmt: skip
 
 
@@ -1040,6 +1042,7 @@ def _tester_view(workspace: Path, view: Path) -> None:
         shutil.copyfile(workspace / rel, target)
 
 
+P = TypeVar("P", bound=BaseModel)
 A = TypeVar("A")
 B = TypeVar("B")
 

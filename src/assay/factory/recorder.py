@@ -12,9 +12,10 @@ from pydantic_ai.messages import ModelMessage, ModelMessagesTypeAdapter, ModelRe
 
 from assay.agents.pricing import cost_of
 from assay.config import ModelPrice
+from assay.factory import events as ev
 from assay.factory.budget import Budget
 from assay.ledger import Ledger
-from assay.ledger.kinds import MODEL_REQUEST, MODEL_RESPONSE
+from assay.ledger.kinds import MODEL_RESPONSE
 
 __all__ = ["LedgerRecorder"]
 
@@ -34,24 +35,18 @@ class LedgerRecorder:
     def replay(self) -> None:
         """Charge the budget with every response already in the ledger (on resume)."""
         for event in self.ledger.events(kind=MODEL_RESPONSE):
-            p = event.payload
-            self.budget.add(int(p["tokens_in"]), int(p["tokens_out"]), p.get("cost_usd"))
+            p = ev.ModelResponded.model_validate(event.payload)
+            self.budget.add(p.tokens_in, p.tokens_out, p.cost_usd)
 
     def before_request(self, role: str, model: str, messages: list[ModelMessage]) -> object:
         """Refuse when over budget; otherwise store the prompt and record the request."""
         self.budget.check()
         digest = self.ledger.put_blob(ModelMessagesTypeAdapter.dump_json(messages))
-        self.ledger.append(
-            MODEL_REQUEST,
-            {
-                "role": role,
-                "model": model,
-                "iteration": self.iteration,
-                "prompt_digest": digest,
-                "prompt_blob": digest,
-                "messages": len(messages),
-            },
-        )
+        request = ev.ModelRequested(
+            role=role, model=model, iteration=self.iteration, prompt_digest=digest,
+            prompt_blob=digest, messages=len(messages),
+        )  # fmt: skip
+        self.ledger.append(request.kind, ev.dump(request))
         return digest
 
     def after_response(self, role: str, model: str, token: object, response: ModelResponse) -> None:
@@ -59,18 +54,10 @@ class LedgerRecorder:
         usage = response.usage
         cost = cost_of(model, usage.input_tokens, usage.output_tokens, self.prices)
         blob = self.ledger.put_blob(ModelMessagesTypeAdapter.dump_json([response]))
-        self.ledger.append(
-            MODEL_RESPONSE,
-            {
-                "role": role,
-                "model": model,
-                "iteration": self.iteration,
-                "prompt_digest": str(token),
-                "tokens_in": usage.input_tokens,
-                "tokens_out": usage.output_tokens,
-                "cost_usd": cost,
-                "unpriced": cost is None,
-                "response_blob": blob,
-            },
-        )
+        answer = ev.ModelResponded(
+            role=role, model=model, iteration=self.iteration, prompt_digest=str(token),
+            tokens_in=usage.input_tokens, tokens_out=usage.output_tokens, cost_usd=cost,
+            unpriced=cost is None, response_blob=blob,
+        )  # fmt: skip
+        self.ledger.append(answer.kind, ev.dump(answer))
         self.budget.add(usage.input_tokens, usage.output_tokens, cost)
