@@ -20,6 +20,7 @@ from pathlib import Path
 from assay.evidence.bundle import report_plugins, write_bundle
 from assay.evidence.verify import verify_bundle
 from assay.ledger import Ledger, Signer, verify_run
+from assay.ledger.store import SqliteStore
 
 
 def _payload(i: int) -> dict[str, object]:
@@ -33,7 +34,8 @@ def _payload(i: int) -> dict[str, object]:
 def _append(run: Path, n: int, *, durable: bool) -> float:
     with Ledger.open(run) as ledger:
         if not durable:
-            ledger._conn.execute("PRAGMA synchronous=OFF")  # benchmark-only comparison
+            assert isinstance(ledger.store, SqliteStore)
+            ledger.store.conn.execute("PRAGMA synchronous=OFF")  # benchmark-only comparison
         start = time.perf_counter()
         for i in range(n):
             ledger.append("model.response", _payload(i), step=f"s{i}")

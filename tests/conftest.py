@@ -65,3 +65,54 @@ def _no_home_writes(
     home = tmp_path_factory.mktemp("home")
     monkeypatch.setenv("HOME", str(home))
     yield
+
+
+POSTGRES_DSN_ENV = "ASSAY_TEST_POSTGRES_DSN"
+"""A PostgreSQL URL whose user may create schemas (.ci/run starts a private server and sets it)."""
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> str:
+    """The test server's URL; skips without one, except in CI (ASSAY_REQUIRE_SANDBOX=1)."""
+    url = os.environ.get(POSTGRES_DSN_ENV, "")
+    require_or_skip(bool(url), f"PostgreSQL: {POSTGRES_DSN_ENV} is not set (.ci/run sets it)")
+    try:
+        import psycopg
+    except ImportError:
+        require_or_skip(False, "PostgreSQL: psycopg is missing (pip install -e '.[fleet]')")
+        raise
+    try:
+        with psycopg.connect(url, autocommit=True, connect_timeout=10) as conn:
+            conn.execute("SELECT 1")
+    except psycopg.Error as exc:
+        require_or_skip(False, f"PostgreSQL at ${POSTGRES_DSN_ENV} does not answer: {exc}")
+    return url
+
+
+@pytest.fixture
+def postgres_url(postgres_server: str) -> Iterator[str]:
+    """A URL whose connections see only a fresh, empty schema (dropped after the test):
+    tests share the server, never their tables."""
+    import uuid
+    from urllib.parse import quote, urlsplit
+
+    import psycopg
+
+    schema = f"assay_test_{uuid.uuid4().hex[:16]}"
+    with psycopg.connect(postgres_server, autocommit=True) as conn:
+        conn.execute(f"CREATE SCHEMA {schema}")
+    parts = urlsplit(postgres_server)
+    option = "options=" + quote(f"-csearch_path={schema}")
+    query = f"{parts.query}&{option}" if parts.query else option
+    yield parts._replace(query=query).geturl()
+    with psycopg.connect(postgres_server, autocommit=True) as conn:
+        conn.execute(f"DROP SCHEMA {schema} CASCADE")
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def ledger_database(request: pytest.FixtureRequest) -> str | None:
+    """Each ledger store in turn: None (SQLite in the run folder) or a fresh PostgreSQL schema."""
+    if request.param == "sqlite":
+        return None
+    url: str = request.getfixturevalue("postgres_url")
+    return url

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import sqlite3
 import stat
@@ -17,8 +18,8 @@ from assay.ledger.keyring import create_key
 from assay.ledger.keys import default_key_path, verify_signature
 
 
-def test_append_chains_and_hashes(tmp_path: Path) -> None:
-    with Ledger.open(tmp_path / "run-1") as ledger:
+def test_append_chains_and_hashes(tmp_path: Path, ledger_database: str | None) -> None:
+    with Ledger.open(tmp_path / "run-1", database=ledger_database) as ledger:
         first = ledger.append("run.started", {"spec_digest": "ab" * 32})
         second = ledger.append("loop.decision", {"iteration": 1, "decision": "continue"})
     assert (first.seq, second.seq) == (1, 2)
@@ -29,27 +30,31 @@ def test_append_chains_and_hashes(tmp_path: Path) -> None:
     assert first.hash != second.hash
 
 
-def test_events_survive_reopen_and_a_killed_writer(tmp_path: Path) -> None:
+def test_events_survive_reopen_and_a_killed_writer(
+    tmp_path: Path, ledger_database: str | None
+) -> None:
     run = tmp_path / "run"
     code = (
         "import os, sys\n"
         "from pathlib import Path\n"
         "from assay.ledger import Ledger\n"
-        "l = Ledger.open(Path(sys.argv[1]))\n"
+        "l = Ledger.open(Path(sys.argv[1]), database=sys.argv[2] or None)\n"
         "for i in range(20):\n"
         "    l.append('message', {'i': i}, step=f'step-{i}')\n"
         "os.kill(os.getpid(), 9)\n"
     )
-    proc = subprocess.run([sys.executable, "-c", code, str(run)], check=False)
+    proc = subprocess.run(
+        [sys.executable, "-c", code, str(run), ledger_database or ""], check=False
+    )
     assert proc.returncode == -9
-    with Ledger.open(run) as ledger:
+    with Ledger.open(run, database=ledger_database, check=True) as ledger:
         assert [e.payload["i"] for e in ledger.events()] == list(range(20))
         assert ledger.completed("step-19") is not None
         assert ledger.append("message", {"i": 20}).seq == 21
 
 
-def test_step_is_idempotent(tmp_path: Path) -> None:
-    with Ledger.open(tmp_path / "r") as ledger:
+def test_step_is_idempotent(tmp_path: Path, ledger_database: str | None) -> None:
+    with Ledger.open(tmp_path / "r", database=ledger_database) as ledger:
         assert ledger.completed("iter-1/coder") is None
         done = ledger.append("message", {"n": 1}, step="iter-1/coder")
         again = ledger.append("message", {"n": 2}, step="iter-1/coder")
@@ -71,8 +76,8 @@ def test_storage_refuses_update_and_delete(tmp_path: Path) -> None:
     assert not hasattr(Ledger, "delete")
 
 
-def test_payload_must_be_canonical_json(tmp_path: Path) -> None:
-    with Ledger.open(tmp_path / "r") as ledger:
+def test_payload_must_be_canonical_json(tmp_path: Path, ledger_database: str | None) -> None:
+    with Ledger.open(tmp_path / "r", database=ledger_database) as ledger:
         with pytest.raises(ValueError, match="canonical JSON"):
             ledger.append("message", {"x": float("nan")})
         assert len(ledger) == 0
@@ -85,12 +90,14 @@ def test_canonical_json_is_rfc8785() -> None:
     )
 
 
-def test_run_id_mismatch_is_an_error(tmp_path: Path) -> None:
-    Ledger.open(tmp_path / "r", run_id="abc").close()
+def test_run_id_mismatch_is_an_error(tmp_path: Path, ledger_database: str | None) -> None:
+    Ledger.open(tmp_path / "r", run_id="abc", database=ledger_database).close()
     with pytest.raises(UserError, match="belongs to run 'abc'"):
-        Ledger.open(tmp_path / "r", run_id="xyz")
-    with pytest.raises(UserError, match="not a run folder"):
-        Ledger.open(tmp_path / "missing", create=False)
+        Ledger.open(tmp_path / "r", run_id="xyz", database=ledger_database)
+    with Ledger.open(tmp_path / "r", database=ledger_database) as again:
+        assert again.run_id == "abc"  # the folder's name is only the default
+    with pytest.raises(UserError, match=r"no run folder|not a run folder"):
+        Ledger.open(tmp_path / "missing", create=False, database=ledger_database)
 
 
 def test_blobs_are_content_addressed_and_checked(tmp_path: Path) -> None:
@@ -107,9 +114,9 @@ def test_blobs_are_content_addressed_and_checked(tmp_path: Path) -> None:
             ledger.get_blob("0" * 64)
 
 
-def test_checkpoint_signs_the_head(tmp_path: Path) -> None:
+def test_checkpoint_signs_the_head(tmp_path: Path, ledger_database: str | None) -> None:
     signer = Signer.generate()
-    with Ledger.open(tmp_path / "r") as ledger:
+    with Ledger.open(tmp_path / "r", database=ledger_database) as ledger:
         last = ledger.append("run.finished", {"outcome": "converged"})
         cp = ledger.checkpoint(signer)
     assert cp.kind == "checkpoint"
@@ -150,3 +157,143 @@ def test_key_from_env_with_password(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     with pytest.raises(UserError, match="no signing key"):
         load_or_create_signer(tmp_path / "absent.pem")
     assert not (tmp_path / "absent.pem").exists()
+
+
+def test_postgres_storage_refuses_update_delete_and_truncate(
+    tmp_path: Path, postgres_url: str
+) -> None:
+    import psycopg
+
+    with Ledger.open(tmp_path / "r", database=postgres_url) as ledger:
+        ledger.append("message", {"n": 1})
+    with psycopg.connect(postgres_url, autocommit=True) as conn:
+        for sql in (
+            "UPDATE assay_ledger_events SET kind = 'x'",
+            "DELETE FROM assay_ledger_events",
+            "TRUNCATE assay_ledger_events",
+        ):
+            with pytest.raises(psycopg.errors.RaiseException, match="append-only"):
+                conn.execute(sql)
+        for sql in ("UPDATE assay_ledger_runs SET schema = 2", "DELETE FROM assay_ledger_runs"):
+            with pytest.raises(psycopg.errors.RaiseException, match="write-once"):
+                conn.execute(sql)
+        # An attacker disables the triggers; the next writer that opens the ledger restores them.
+        conn.execute("ALTER TABLE assay_ledger_events DISABLE TRIGGER USER")
+    Ledger.open(tmp_path / "r", database=postgres_url).close()
+    with psycopg.connect(postgres_url, autocommit=True) as conn:
+        with pytest.raises(psycopg.errors.RaiseException, match="append-only"):
+            conn.execute("DELETE FROM assay_ledger_events")
+        assert conn.execute("SELECT count(*) FROM assay_ledger_events").fetchone() == (1,)
+
+
+def test_a_run_folder_is_bound_to_its_store(tmp_path: Path, postgres_url: str) -> None:
+    Ledger.open(tmp_path / "local").close()
+    with pytest.raises(UserError, match=r"ledger\.sqlite, not postgresql://"):
+        Ledger.open(tmp_path / "local", database=postgres_url)
+    Ledger.open(tmp_path / "fleet", database=postgres_url).close()
+    assert json.loads((tmp_path / "fleet" / "ledger.json").read_text()) == {
+        "store": "postgresql", "run_id": "fleet",
+    }  # fmt: skip
+    for database in (None, "sqlite:///elsewhere.sqlite"):
+        with pytest.raises(UserError, match="in a postgresql database"):
+            Ledger.open(tmp_path / "fleet", database=database)
+    assert not (tmp_path / "fleet" / "ledger.sqlite").exists()
+
+
+def test_runs_share_a_postgres_database_but_not_their_chains(
+    tmp_path: Path, postgres_url: str
+) -> None:
+    with (
+        Ledger.open(tmp_path / "a", database=postgres_url) as a,
+        Ledger.open(tmp_path / "b", database=postgres_url) as b,
+    ):
+        a.append("message", {"n": 1}, step="same-step")
+        b.append("message", {"n": 2}, step="same-step")  # steps are keyed per run
+        assert (len(a), len(b)) == (1, 1)
+        assert a.head() != b.head()
+        assert [e.seq for e in b.events()] == [1]
+
+
+_WRITER = """
+import sys, time
+from pathlib import Path
+from assay.ledger import Ledger
+
+run, database, name, ready, go = sys.argv[1:6]
+with Ledger.open(Path(run), database=database or None) as ledger:
+    Path(ready).touch()
+    while not Path(go).exists():
+        time.sleep(0.005)
+    for i in range(150):
+        ledger.append("message", {"writer": name, "i": i}, step=f"{name}-{i}")
+        ledger.append("message", {"writer": name, "i": i}, step=f"{name}-{i}")  # idempotent
+"""
+
+
+def test_two_processes_appending_to_one_run_never_fork_the_chain(
+    tmp_path: Path, ledger_database: str | None
+) -> None:
+    run = tmp_path / "run"
+    Ledger.open(run, database=ledger_database).close()
+    go = tmp_path / "go"
+    writers = [
+        subprocess.Popen(
+            [
+                sys.executable,
+                "-c",
+                _WRITER,
+                str(run),
+                ledger_database or "",
+                name,
+                str(tmp_path / f"{name}.ready"),
+                str(go),
+            ]
+        )
+        for name in ("a", "b")
+    ]
+    for name in ("a", "b"):
+        while not (tmp_path / f"{name}.ready").exists():
+            assert all(w.poll() is None for w in writers), "a writer died before it started"
+    go.touch()
+    assert [w.wait(timeout=120) for w in writers] == [0, 0]
+    with Ledger.open(run, database=ledger_database, check=True) as ledger:  # the chain verifies
+        events = list(ledger.events())
+    assert [e.seq for e in events] == list(range(1, 301))
+    for name in ("a", "b"):  # each writer's events, each once, in its own order
+        assert [e.payload["i"] for e in events if e.payload["writer"] == name] == list(range(150))
+
+
+def test_a_postgres_append_waits_for_the_run_lock(tmp_path: Path, postgres_url: str) -> None:
+    """The run's row lock is what serialises writers: an append blocks while another holds it."""
+    import threading
+
+    import psycopg
+
+    ledger = Ledger.open(tmp_path / "r", database=postgres_url)
+    ledger.append("message", {"n": 1})
+    done: list[int] = []
+    with psycopg.connect(postgres_url) as other:  # a transaction, as another writer's would be
+        other.execute("SELECT 1 FROM assay_ledger_runs WHERE run_id = 'r' FOR UPDATE")
+        writer = threading.Thread(target=lambda: done.append(ledger.append("message", {}).seq))
+        writer.start()
+        with psycopg.connect(postgres_url, autocommit=True) as watch:
+            for _ in range(2000):  # until the writer waits on the lock (up to 20 s)
+                waiting = watch.execute(
+                    "SELECT count(*) FROM pg_stat_activity WHERE application_name = "
+                    "'assay-ledger' AND wait_event_type = 'Lock'"
+                ).fetchone()
+                if waiting == (1,):
+                    break
+                threading.Event().wait(0.01)
+            assert waiting == (1,)
+        assert done == []
+        # The lock holder adds a row at seq 2 (a copy: only its seq matters here) and commits;
+        # the blocked append then reads the new head and takes seq 3.
+        other.execute(
+            "INSERT INTO assay_ledger_events (run_id, seq, kind, step, body, hash) "
+            "SELECT 'r', 2, 'message', NULL, body, hash FROM assay_ledger_events "
+            "WHERE run_id = 'r' AND seq = 1"
+        )
+    writer.join(timeout=30)
+    assert done == [3]
+    ledger.close()

@@ -9,6 +9,11 @@ A run lives in ``runs/<run_id>/``:
   events from the end is detected;
 - ``workspace/``: the generated project, a git repository (written by the factory).
 
+Or the events live in a PostgreSQL database shared by a fleet (``Ledger.open(run_dir,
+database="postgresql://…")``, the ``fleet`` extra): the folder then holds ``ledger.json`` naming
+that store instead of ``ledger.sqlite``, with the same triggers, chain and verification
+(``verify_run(run_dir, database=…)``); see `assay.ledger.store`.
+
 Usage::
 
     with Ledger.open(run_dir) as ledger:              # creates it if absent

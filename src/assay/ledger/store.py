@@ -1,9 +1,22 @@
-"""The SQLite ledger of one run: append-only, hash-chained, durable before `append` returns.
+"""The ledger of one run: append-only, hash-chained, durable before `append` returns.
+
+`Ledger` builds and chains the events; where the rows live is a `RowStore`, the seam between the
+two. Two stores exist, with the same guarantees:
+
+- `SqliteStore` (the default): ``ledger.sqlite`` in the run folder, one file per run;
+- `assay.ledger.postgres.PostgresStore`: every run's events in one PostgreSQL database (a fleet's),
+  selected with ``Ledger.open(run_dir, database="postgresql://…")``; the run folder then holds
+  ``ledger.json`` naming the store and the run, beside ``blobs/`` and ``head.json`` as always.
+
+Each store refuses UPDATE and DELETE in the database itself (triggers), and appends in one
+transaction that excludes every other writer of the run, so two processes appending to one run
+never fork the chain. Tampering that gets past the triggers is caught by `check` and
+`assay.ledger.verify`, which walk the rows the store returns.
 
 Damage is a verdict, not a usage error: a ledger file that SQLite cannot read (garbage, truncated,
 malformed), that is not an assay ledger, or whose events do not decode raises
-`CorruptLedgerError` (exit 1). Other database failures (locked, disk full, permissions) are
-`RunError` (exit 3), as before.
+`CorruptLedgerError` (exit 1). Other database failures (locked, disk full, permissions, a server
+that does not answer) are `RunError` (exit 3), as before.
 """
 
 from __future__ import annotations
@@ -17,19 +30,39 @@ import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, Protocol
 
 from assay.errors import AssayError, CorruptLedgerError, RunError, UserError
+from assay.fleet.database import Database
 from assay.ledger.blobs import BlobStore
 from assay.ledger.canonical import GENESIS, canonical, sha256_hex
 from assay.ledger.event import Event
 from assay.ledger.keys import Signer
 
-__all__ = ["HEAD_FILE", "LEDGER_FILE", "Ledger", "Listener", "checkpoint_statement"]
+__all__ = [
+    "HEAD_FILE",
+    "LEDGER_FILE",
+    "STORE_FILE",
+    "Ledger",
+    "Listener",
+    "MakeRow",
+    "Row",
+    "RowStore",
+    "SqliteStore",
+    "checkpoint_statement",
+    "read_store_file",
+]
 
 LEDGER_FILE = "ledger.sqlite"
 HEAD_FILE = "head.json"
+STORE_FILE = "ledger.json"
+"""In a run folder whose events live in a database server: which store, and the run's id."""
 SCHEMA_VERSION = 1
+
+Row = tuple[int, bytes, str]
+"""``(seq, body, hash)`` as stored: what `verify_chain` checks."""
+MakeRow = Callable[[int, str], tuple[bytes, str]]
+"""Given the next seq and the previous hash, the new event's canonical body and its hash."""
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -57,23 +90,73 @@ def checkpoint_statement(run_id: str, seq: int, root: str) -> bytes:
 Listener = Callable[[Event], None]
 """Called with each event right after it was durably appended (see `Ledger.subscribe`)."""
 
-_CORRUPT_CODES = frozenset({sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB})
-_TABLES = frozenset({"meta", "events"})
+
+class RowStore(Protocol):
+    """Where one run's event rows live. Every method may raise `RunError` or
+    `CorruptLedgerError`; none updates or deletes a row."""
+
+    run_id: str
+    where: str
+    """What messages name: a file, or a database (password redacted) and the run."""
+
+    def append(self, kind: str, step: str | None, make: MakeRow) -> tuple[bytes, str, bool]:
+        """In one transaction that excludes every other writer of this run: when `step` is
+        recorded already, its ``(body, hash, False)``; else read the head, call `make` with the
+        next seq and the head's hash (`GENESIS` for the first), insert the row and commit durably:
+        ``(body, hash, True)``. What `make` raises rolls the transaction back and propagates."""
+        ...
+
+    def by_step(self, step: str) -> tuple[bytes, str] | None:
+        """The body and hash recorded for `step`, or None."""
+        ...
+
+    def rows(self, kind: str | None = None) -> list[Row]:
+        """Every row in seq order (optionally only one kind)."""
+        ...
+
+    def last(self) -> Row | None:
+        """The row with the highest seq, or None when empty."""
+        ...
+
+    def count(self) -> int:
+        """How many rows there are."""
+        ...
+
+    def close(self) -> None:
+        """Release the connection (idempotent)."""
+        ...
 
 
-def _db_error(path: Path, doing: str, exc: sqlite3.DatabaseError) -> AssayError:
-    """`CorruptLedgerError` when SQLite says the file is damaged, else `RunError`."""
-    code = getattr(exc, "sqlite_errorcode", None)
-    if code is not None and code & 0xFF in _CORRUPT_CODES:
-        return CorruptLedgerError(f"{path}: the ledger is corrupt ({exc})")
-    return RunError(f"{path}: cannot {doing} the ledger ({exc})")
+def read_store_file(run_dir: Path) -> tuple[str, str] | None:
+    """``(store, run_id)`` from the run folder's ``ledger.json``, or None when there is none."""
+    path = run_dir / STORE_FILE
+    if not path.is_file():
+        return None
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        store, run_id = data["store"], data["run_id"]
+    except (OSError, ValueError, KeyError, TypeError):
+        raise CorruptLedgerError(f"{path}: not a valid ledger store record") from None
+    if not isinstance(store, str) or not isinstance(run_id, str) or not run_id:
+        raise CorruptLedgerError(f"{path}: not a valid ledger store record")
+    return store, run_id
 
 
-def _event(path: Path, body: bytes, digest: str, where: str) -> Event:
+def _write_store_file(run_dir: Path, store: str, run_id: str) -> None:
+    target = run_dir / STORE_FILE
+    tmp = target.with_suffix(".tmp")
+    with tmp.open("w", encoding="utf-8") as fh:
+        fh.write(json.dumps({"store": store, "run_id": run_id}, indent=2) + "\n")
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, target)
+
+
+def _event(where: str, body: bytes, digest: str, what: str) -> Event:
     try:
         return Event.from_body(body, digest)
     except ValueError as exc:
-        raise CorruptLedgerError(f"{path}: {where} is damaged ({exc})") from None
+        raise CorruptLedgerError(f"{where}: {what} is damaged ({exc})") from None
 
 
 def _now() -> str:
@@ -83,14 +166,15 @@ def _now() -> str:
 class Ledger:
     """The event log of one run folder. Use `Ledger.open`; close it (or use ``with``)."""
 
-    __slots__ = ("_conn", "_listeners", "_lock", "blobs", "path", "run_dir", "run_id")
+    __slots__ = ("_listeners", "_lock", "blobs", "path", "run_dir", "run_id", "store")
 
-    def __init__(self, run_dir: Path, conn: sqlite3.Connection, run_id: str) -> None:
+    def __init__(self, run_dir: Path, store: RowStore, path: Path) -> None:
         self.run_dir = run_dir
-        self.path = run_dir / LEDGER_FILE
-        self.run_id = run_id
+        self.path = path
+        """The run folder's file that holds or names the ledger (``ledger.sqlite``/``.json``)."""
+        self.run_id = store.run_id
         self.blobs = BlobStore(run_dir / "blobs")
-        self._conn = conn
+        self.store = store
         self._lock = threading.Lock()
         self._listeners: list[Listener] = []
 
@@ -102,6 +186,7 @@ class Ledger:
         run_id: str | None = None,
         create: bool = True,
         check: bool = False,
+        database: Database | str | None = None,
     ) -> Ledger:
         """Open the ledger in `run_dir`, creating folder and ledger unless `create` is False.
 
@@ -109,26 +194,45 @@ class Ledger:
         `run_id` is an error. An existing file that is damaged or is not an assay ledger raises
         `CorruptLedgerError`; nothing is written to it. With `check`, so does a chain that does
         not verify (see `check`): use it before appending to a ledger written earlier.
+
+        `database` picks the store: None or a SQLite URL, the run folder's ``ledger.sqlite``
+        (each run keeps its own file: the SQLite path of a fleet is its system database, not
+        the ledger); a PostgreSQL URL, that database (`assay.ledger.postgres`). A run folder
+        is bound to its store: opening it with the other one is a `UserError`.
         """
-        path = run_dir / LEDGER_FILE
-        if not path.is_file():
-            if not create:
-                raise UserError(f"no ledger at {path}: not a run folder")
-            run_dir.mkdir(parents=True, exist_ok=True)
-        existed = path.is_file() and path.stat().st_size > 0
-        try:
-            conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-        except sqlite3.DatabaseError as exc:
-            raise _db_error(path, "open", exc) from None
-        try:
-            stored = _prepare(conn, path, existed, run_id or run_dir.resolve().name)
-        except BaseException:
-            conn.close()
-            raise
-        if run_id is not None and stored != run_id:
-            conn.close()
-            raise UserError(f"{path} belongs to run '{stored}', not '{run_id}'")
-        ledger = cls(run_dir, conn, stored)
+        db = Database.parse(database) if isinstance(database, str) else database
+        recorded = read_store_file(run_dir)
+        if db is not None and db.kind == "postgresql":
+            from assay.ledger.postgres import PostgresStore
+
+            if (run_dir / LEDGER_FILE).is_file():
+                raise UserError(f"{run_dir}: this run's ledger is {LEDGER_FILE}, not {db}")
+            if recorded is not None and run_id is not None and recorded[1] != run_id:
+                raise UserError(
+                    f"{run_dir / STORE_FILE} belongs to run '{recorded[1]}', not '{run_id}'"
+                )
+            wanted = recorded[1] if recorded else (run_id or run_dir.resolve().name)
+            if create:
+                run_dir.mkdir(parents=True, exist_ok=True)
+            elif not run_dir.is_dir():
+                raise UserError(f"no run folder at {run_dir}")
+            store: RowStore = PostgresStore.open(db, wanted, create=create)
+            if recorded is None and create:
+                try:
+                    _write_store_file(run_dir, "postgresql", wanted)
+                except OSError as exc:
+                    store.close()
+                    raise RunError(f"{run_dir / STORE_FILE}: cannot write ({exc})") from None
+            path = run_dir / STORE_FILE
+        else:
+            if recorded is not None:
+                raise UserError(
+                    f"{run_dir}: this run's ledger is in a {recorded[0]} database "
+                    f"({STORE_FILE}); open it with that database's URL"
+                )
+            store = SqliteStore.open(run_dir, run_id=run_id, create=create)
+            path = store.path
+        ledger = cls(run_dir, store, path)
         if check:
             try:
                 ledger.check()
@@ -149,11 +253,9 @@ class Ledger:
         self.close()
 
     def close(self) -> None:
-        """Checkpoint the WAL into the main file and close."""
+        """Close the store (SQLite checkpoints its WAL into the main file first)."""
         with self._lock:
-            with contextlib.suppress(sqlite3.DatabaseError):
-                self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-            self._conn.close()
+            self.store.close()
 
     def subscribe(self, listener: Listener) -> Callable[[], None]:
         """Call `listener` with every event appended from now on; returns an unsubscribe.
@@ -180,86 +282,54 @@ class Ledger:
         """
         if not kind:
             raise ValueError("an event needs a kind")
+
+        def make(seq: int, prev: str) -> tuple[bytes, str]:
+            body = {
+                "seq": seq, "run_id": self.run_id, "kind": kind, "time": _now(), "step": step,
+                "payload": payload, "prev_hash": prev,
+            }  # fmt: skip
+            data = canonical(body)
+            return data, sha256_hex(data)
+
         with self._lock:
-            try:
-                self._conn.execute("BEGIN IMMEDIATE")
-                try:
-                    event, written = self._append_locked(kind, payload, step)
-                except BaseException:
-                    self._conn.execute("ROLLBACK")
-                    raise
-                self._conn.execute("COMMIT")
-            except sqlite3.DatabaseError as exc:
-                raise _db_error(self.path, "append to", exc) from None
-        if written:
-            for listener in list(self._listeners):
-                listener(event)
+            data, digest, written = self.store.append(kind, step, make)
+        if not written:
+            return _event(self.store.where, data, digest, f"the event of step {step!r}")
+        event = Event.from_body(data, digest)
+        for listener in list(self._listeners):
+            listener(event)
         return event
-
-    def _append_locked(
-        self, kind: str, payload: dict[str, Any], step: str | None
-    ) -> tuple[Event, bool]:
-        if step is not None:
-            row = self._conn.execute(
-                "SELECT body, hash FROM events WHERE step = ?", (step,)
-            ).fetchone()
-            if row is not None:
-                return _event(self.path, row[0], row[1], f"the event of step {step!r}"), False
-        head = self._conn.execute(
-            "SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1"
-        ).fetchone()
-        seq, prev = (head[0] + 1, head[1]) if head else (1, GENESIS)
-        body = {
-            "seq": seq, "run_id": self.run_id, "kind": kind, "time": _now(), "step": step,
-            "payload": payload, "prev_hash": prev,
-        }  # fmt: skip
-        data = canonical(body)
-        digest = sha256_hex(data)
-        self._conn.execute(
-            "INSERT INTO events (seq, kind, step, body, hash) VALUES (?, ?, ?, ?, ?)",
-            (seq, kind, step, data, digest),
-        )
-        return Event.from_body(data, digest), True
-
-    def _query(self, sql: str, args: tuple[Any, ...] = ()) -> list[Any]:
-        """Every row of a read, with SQLite's failures translated."""
-        with self._lock:
-            try:
-                return self._conn.execute(sql, args).fetchall()
-            except sqlite3.DatabaseError as exc:
-                raise _db_error(self.path, "read", exc) from None
 
     def completed(self, step: str) -> Event | None:
         """The event recorded for `step`, or None when that step has not completed."""
-        rows = self._query("SELECT body, hash FROM events WHERE step = ?", (step,))
-        if not rows:
+        with self._lock:
+            found = self.store.by_step(step)
+        if found is None:
             return None
-        return _event(self.path, rows[0][0], rows[0][1], f"the event of step {step!r}")
+        return _event(self.store.where, found[0], found[1], f"the event of step {step!r}")
 
     def events(self, *, kind: str | None = None) -> Iterator[Event]:
         """Every event in order (optionally only one kind); `CorruptLedgerError` on a bad one."""
         for seq, body, digest in self.rows(kind=kind):
-            yield _event(self.path, body, digest, f"event {seq}")
+            yield _event(self.store.where, body, digest, f"event {seq}")
 
-    def rows(self, *, kind: str | None = None) -> Iterator[tuple[int, bytes, str]]:
+    def rows(self, *, kind: str | None = None) -> Iterator[Row]:
         """Raw ``(seq, body, hash)`` rows in order, as stored (what `verify` checks)."""
-        sql = "SELECT seq, body, hash FROM events"
-        args: tuple[str, ...] = ()
-        if kind is not None:
-            sql, args = sql + " WHERE kind = ?", (kind,)
-        rows = self._query(sql + " ORDER BY seq", args)
-        for seq, body, digest in rows:
-            yield int(seq), bytes(body) if not isinstance(body, str) else body.encode(), str(digest)
+        with self._lock:
+            rows = self.store.rows(kind)
+        yield from rows
 
     def head(self) -> Event | None:
         """The last event, or None for an empty ledger."""
-        rows = self._query("SELECT seq, body, hash FROM events ORDER BY seq DESC LIMIT 1")
-        if not rows:
+        with self._lock:
+            row = self.store.last()
+        if row is None:
             return None
-        return _event(self.path, rows[0][1], rows[0][2], f"event {rows[0][0]}")
+        return _event(self.store.where, row[1], row[2], f"event {row[0]}")
 
     def __len__(self) -> int:
-        return int(self._query("SELECT COUNT(*) FROM events")[0][0])
+        with self._lock:
+            return self.store.count()
 
     def check(self) -> None:
         """Raise `CorruptLedgerError` naming the first problem unless the chain is intact.
@@ -280,7 +350,7 @@ class Ledger:
             check_head(head_file, self.run_id, hashes, result, None)
         if result.problems:
             raise CorruptLedgerError(
-                f"{self.path} does not verify: {result.problems[0]} (see `assay verify`)"
+                f"{self.store.where} does not verify: {result.problems[0]} (see `assay verify`)"
             )
 
     def put_blob(self, data: bytes) -> str:
@@ -301,7 +371,7 @@ class Ledger:
         """
         head = self.head()
         if head is None:
-            raise RunError(f"{self.path}: nothing to checkpoint in an empty ledger")
+            raise RunError(f"{self.store.where}: nothing to checkpoint in an empty ledger")
         statement = checkpoint_statement(self.run_id, head.seq, head.hash)
         record: dict[str, Any] = {
             "seq": head.seq, "root": head.hash, "signature": signer.sign(statement),
@@ -325,6 +395,132 @@ class Ledger:
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, target)
+
+
+_CORRUPT_CODES = frozenset({sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB})
+_TABLES = frozenset({"meta", "events"})
+
+
+def _db_error(path: Path, doing: str, exc: sqlite3.DatabaseError) -> AssayError:
+    """`CorruptLedgerError` when SQLite says the file is damaged, else `RunError`."""
+    code = getattr(exc, "sqlite_errorcode", None)
+    if code is not None and code & 0xFF in _CORRUPT_CODES:
+        return CorruptLedgerError(f"{path}: the ledger is corrupt ({exc})")
+    return RunError(f"{path}: cannot {doing} the ledger ({exc})")
+
+
+class SqliteStore:
+    """One run's rows in ``ledger.sqlite`` in its folder (WAL, ``synchronous=FULL``).
+
+    An append is a ``BEGIN IMMEDIATE`` transaction: SQLite's write lock on the file excludes
+    every other writer, in this process or another, from reading the head to committing."""
+
+    __slots__ = ("_closed", "conn", "path", "run_id", "where")
+
+    def __init__(self, path: Path, conn: sqlite3.Connection, run_id: str) -> None:
+        self.path = path
+        self.where = str(path)
+        self.run_id = run_id
+        self.conn = conn
+        self._closed = False
+
+    @classmethod
+    def open(cls, run_dir: Path, *, run_id: str | None, create: bool) -> SqliteStore:
+        """Open (or create) ``ledger.sqlite`` in `run_dir`; see `Ledger.open`."""
+        path = run_dir / LEDGER_FILE
+        if not path.is_file():
+            if not create:
+                raise UserError(f"no ledger at {path}: not a run folder")
+            run_dir.mkdir(parents=True, exist_ok=True)
+        existed = path.is_file() and path.stat().st_size > 0
+        try:
+            conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        except sqlite3.DatabaseError as exc:
+            raise _db_error(path, "open", exc) from None
+        try:
+            stored = _prepare(conn, path, existed, run_id or run_dir.resolve().name)
+        except BaseException:
+            conn.close()
+            raise
+        if run_id is not None and stored != run_id:
+            conn.close()
+            raise UserError(f"{path} belongs to run '{stored}', not '{run_id}'")
+        return cls(path, conn, stored)
+
+    def close(self) -> None:
+        """Checkpoint the WAL into the main file and close."""
+        if self._closed:
+            return
+        self._closed = True
+        with contextlib.suppress(sqlite3.DatabaseError):
+            self.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        self.conn.close()
+
+    def append(self, kind: str, step: str | None, make: MakeRow) -> tuple[bytes, str, bool]:
+        """See `RowStore.append`."""
+        try:
+            self.conn.execute("BEGIN IMMEDIATE")
+            try:
+                result = self._append_locked(kind, step, make)
+            except BaseException:
+                self.conn.execute("ROLLBACK")
+                raise
+            self.conn.execute("COMMIT")
+        except sqlite3.DatabaseError as exc:
+            raise _db_error(self.path, "append to", exc) from None
+        return result
+
+    def _append_locked(self, kind: str, step: str | None, make: MakeRow) -> tuple[bytes, str, bool]:
+        if step is not None:
+            row = self.conn.execute(
+                "SELECT body, hash FROM events WHERE step = ?", (step,)
+            ).fetchone()
+            if row is not None:
+                return _bytes(row[0]), str(row[1]), False
+        head = self.conn.execute(
+            "SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1"
+        ).fetchone()
+        seq, prev = (int(head[0]) + 1, str(head[1])) if head else (1, GENESIS)
+        data, digest = make(seq, prev)
+        self.conn.execute(
+            "INSERT INTO events (seq, kind, step, body, hash) VALUES (?, ?, ?, ?, ?)",
+            (seq, kind, step, data, digest),
+        )
+        return data, digest, True
+
+    def _query(self, sql: str, args: tuple[Any, ...] = ()) -> list[Any]:
+        """Every row of a read, with SQLite's failures translated."""
+        try:
+            return self.conn.execute(sql, args).fetchall()
+        except sqlite3.DatabaseError as exc:
+            raise _db_error(self.path, "read", exc) from None
+
+    def by_step(self, step: str) -> tuple[bytes, str] | None:
+        """See `RowStore.by_step`."""
+        rows = self._query("SELECT body, hash FROM events WHERE step = ?", (step,))
+        return (_bytes(rows[0][0]), str(rows[0][1])) if rows else None
+
+    def rows(self, kind: str | None = None) -> list[Row]:
+        """See `RowStore.rows`."""
+        sql = "SELECT seq, body, hash FROM events"
+        args: tuple[str, ...] = ()
+        if kind is not None:
+            sql, args = sql + " WHERE kind = ?", (kind,)
+        return [(int(s), _bytes(b), str(h)) for s, b, h in self._query(sql + " ORDER BY seq", args)]
+
+    def last(self) -> Row | None:
+        """See `RowStore.last`."""
+        rows = self._query("SELECT seq, body, hash FROM events ORDER BY seq DESC LIMIT 1")
+        return (int(rows[0][0]), _bytes(rows[0][1]), str(rows[0][2])) if rows else None
+
+    def count(self) -> int:
+        """See `RowStore.count`."""
+        return int(self._query("SELECT COUNT(*) FROM events")[0][0])
+
+
+def _bytes(value: Any) -> bytes:
+    """A body as stored: SQLite hands back TEXT when someone wrote one there."""
+    return value.encode() if isinstance(value, str) else bytes(value)
 
 
 def _check_schema(conn: sqlite3.Connection, path: Path) -> None:

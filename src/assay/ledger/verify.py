@@ -1,8 +1,9 @@
 """Offline verification of a run's ledger: the hash chain, the blobs and the signed checkpoints.
 
-`verify_chain` walks ``(position, body, hash)`` rows from any source (the SQLite ledger or a
-bundle's ``ledger.jsonl``) and reports every problem it finds, first one first, so the first
-problem names the culprit: the first event that was changed, removed, inserted or reordered.
+`verify_chain` walks ``(position, body, hash)`` rows from any source (the SQLite ledger, the
+PostgreSQL store or a bundle's ``ledger.jsonl``) and reports every problem it finds, first one
+first, so the first problem names the culprit: the first event that was changed, removed,
+inserted or reordered.
 
 A ledger file that cannot be read at all (garbage, truncated, not an assay ledger) is a failed
 verification too: `verify_run` reports it as a problem of ``ledger.sqlite``, and `read_rows`
@@ -19,11 +20,18 @@ from pathlib import Path
 from typing import Any
 
 from assay.errors import CorruptLedgerError, UserError
+from assay.fleet.database import Database
 from assay.ledger.blobs import BlobStore, is_digest
 from assay.ledger.canonical import GENESIS, sha256_hex
 from assay.ledger.event import Event
 from assay.ledger.keys import verify_signature
-from assay.ledger.store import HEAD_FILE, LEDGER_FILE, checkpoint_statement
+from assay.ledger.store import (
+    HEAD_FILE,
+    LEDGER_FILE,
+    STORE_FILE,
+    checkpoint_statement,
+    read_store_file,
+)
 
 __all__ = [
     "NEVER_SEALED",
@@ -205,17 +213,32 @@ def read_rows(path: Path) -> tuple[str, list[tuple[int, bytes, str]]]:
         raise CorruptLedgerError(f"{path}: {exc}") from None
 
 
-def verify_run(run_dir: Path, *, trusted: set[str] | None = None) -> Verification:
-    """Verify a run folder: chain, blobs, checkpoint signatures and the signed head."""
-    path = run_dir / LEDGER_FILE
-    if not path.is_file():
-        raise UserError(f"no ledger at {path}: not a run folder")
+def verify_run(
+    run_dir: Path, *, trusted: set[str] | None = None, database: Database | str | None = None
+) -> Verification:
+    """Verify a run folder: chain, blobs, checkpoint signatures and the signed head.
+
+    The events are read from the run's store: ``ledger.sqlite`` in the folder, or, when the
+    folder's ``ledger.json`` says so, the PostgreSQL `database` (which must then be given).
+    """
+    db = Database.parse(database) if isinstance(database, str) else database
+    recorded = read_store_file(run_dir)
     result = Verification(target=run_dir)
-    try:
-        run_id, rows = _read(path)
-    except _Unreadable as exc:
-        result.fail(str(exc), file=LEDGER_FILE)
-        return result
+    if recorded is not None:
+        run_id, found = _read_server(run_dir, recorded, db)
+        if found is None:
+            result.fail(f"the database holds no ledger for run '{run_id}'", file=STORE_FILE)
+            return result
+        rows = found
+    else:
+        path = run_dir / LEDGER_FILE
+        if not path.is_file():
+            raise UserError(f"no ledger at {path}: not a run folder")
+        try:
+            run_id, rows = _read(path)
+        except _Unreadable as exc:
+            result.fail(str(exc), file=LEDGER_FILE)
+            return result
     blobs = BlobStore(run_dir / "blobs")
     verify_chain(rows, result, run_id=run_id, blobs=blobs, trusted=trusted)
     for blob in blobs:
@@ -225,6 +248,23 @@ def verify_run(run_dir: Path, *, trusted: set[str] | None = None) -> Verificatio
     check_head(run_dir / HEAD_FILE, run_id, hashes, result, trusted)
     finish(result)
     return result
+
+
+def _read_server(
+    run_dir: Path, recorded: tuple[str, str], db: Database | None
+) -> tuple[str, list[tuple[int, bytes, str]] | None]:
+    """The run id and rows of a run whose ledger lives in a database server."""
+    store, run_id = recorded
+    if store != "postgresql":
+        raise UserError(f"{run_dir / STORE_FILE}: unknown ledger store {store!r}")
+    if db is None or db.kind != "postgresql":
+        raise UserError(
+            f"{run_dir}: this run's ledger is in a PostgreSQL database ({STORE_FILE}): "
+            "give its URL to verify it"
+        )
+    from assay.ledger.postgres import read_run
+
+    return run_id, read_run(db, run_id)
 
 
 def check_head(

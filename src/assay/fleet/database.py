@@ -1,0 +1,99 @@
+"""Where state lives: a database URL, SQLite (the embedded default) or PostgreSQL (a fleet).
+
+``sqlite:///relative/path``, ``sqlite:////absolute/path`` (SQLAlchemy's spelling, which DBOS
+uses too) or a bare path name a SQLite file; ``postgresql://`` (also ``postgres://`` and
+``postgresql+psycopg://``) names a PostgreSQL database in libpq's URL form. Parsing needs no
+driver: ``assay[fleet]`` (psycopg) is imported only by what connects.
+
+A password never belongs in the URL of a committed config file: libpq reads ``PGPASSWORD``,
+``~/.pgpass`` and ``PGSERVICEFILE``, so `Database.parse` refuses one unless told otherwise, and
+`Database.redacted` is what messages show.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+from urllib.parse import SplitResult, urlsplit, urlunsplit
+
+__all__ = ["Database"]
+
+_POSTGRES_SCHEMES = frozenset({"postgresql", "postgres", "postgresql+psycopg"})
+
+
+@dataclass(frozen=True, slots=True)
+class Database:
+    """A parsed database URL."""
+
+    kind: Literal["sqlite", "postgresql"]
+    url: str
+    """For PostgreSQL the libpq URL (scheme ``postgresql``); for SQLite ``sqlite:///`` + path."""
+    path: Path | None = None
+    """The SQLite file (relative paths are relative to the current folder); None for PostgreSQL."""
+
+    @classmethod
+    def parse(cls, value: str, *, allow_password: bool = True) -> Database:
+        """Parse `value`; ValueError says what is wrong with it.
+
+        With `allow_password` False a password in a PostgreSQL URL is refused (config files).
+        """
+        text = value.strip()
+        if not text:
+            raise ValueError("a database URL or SQLite path is needed")
+        scheme, sep, rest = text.partition("://")
+        if not sep:
+            if ":" in text.split("/", 1)[0]:
+                raise ValueError(f"{text!r}: use sqlite:///PATH or postgresql://HOST/DB")
+            return cls._sqlite(text)
+        scheme = scheme.lower()
+        if scheme == "sqlite":
+            if not rest.startswith("/") or rest in ("/", "//"):
+                raise ValueError(
+                    f"{text!r}: a SQLite URL is sqlite:///relative/path or sqlite:////absolute/path"
+                    " (an in-memory database would not survive the process)"
+                )
+            return cls._sqlite(rest[1:])
+        if scheme in _POSTGRES_SCHEMES:
+            return cls._postgres(text, allow_password=allow_password)
+        raise ValueError(f"{text!r}: unsupported database {scheme!r} (sqlite or postgresql)")
+
+    @classmethod
+    def _sqlite(cls, path: str) -> Database:
+        if "?" in path or "#" in path:
+            raise ValueError(f"{path!r}: a SQLite path takes no query or fragment")
+        return cls("sqlite", f"sqlite:///{path}", Path(path))
+
+    @classmethod
+    def _postgres(cls, text: str, *, allow_password: bool) -> Database:
+        parts = urlsplit(text)
+        if parts.fragment:
+            raise ValueError(f"{_redact(parts)!r}: a PostgreSQL URL takes no fragment")
+        if "," not in parts.netloc:  # libpq's multi-host form has no single port to check
+            try:
+                parts.port  # noqa: B018 - urllib checks the port only when it is read
+            except ValueError as exc:
+                raise ValueError(f"{_redact(parts)!r}: {exc}") from None
+        if parts.password is not None and not allow_password:
+            raise ValueError(
+                f"{_redact(parts)!r}: keep the password out of the config: libpq reads it from "
+                "PGPASSWORD or ~/.pgpass"
+            )
+        if not parts.hostname and "host=" not in parts.query:
+            raise ValueError(f"{_redact(parts)!r}: a PostgreSQL URL names a host")
+        return cls("postgresql", urlunsplit(parts._replace(scheme="postgresql")))
+
+    def redacted(self) -> str:
+        """The URL with any password replaced by ``***``: what messages and records show."""
+        return self.url if self.kind == "sqlite" else _redact(urlsplit(self.url))
+
+    def __str__(self) -> str:
+        return self.redacted()
+
+
+def _redact(parts: SplitResult) -> str:
+    if parts.password is None:
+        return urlunsplit(parts)
+    user, _, host = parts.netloc.rpartition("@")
+    name = user.split(":", 1)[0]
+    return urlunsplit(parts._replace(netloc=f"{name}:***@{host}"))
