@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from assay.processes import Capped
 from assay.sandbox import Limits
-from assay.sandbox._process import Capped
 from tests.sandbox.conftest import make_sandbox
 
 

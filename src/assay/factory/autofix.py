@@ -80,7 +80,7 @@ async def autofix(root: Path, paths: Iterable[str]) -> Autofix:
     problems: list[str] = []
     for command in commands:
         proc = await run_tool([ruff, *command[1:], "--", *files], cwd=root)
-        if proc.returncode != 0:  # e.g. a file ruff cannot parse; the other files are fixed
+        if proc.exit_code != 0:  # e.g. a file ruff cannot parse; the other files are fixed
             problems.append(proc.describe_failure())
     changed = [f for f in files if _digest(root / f) != before[f]]
     return Autofix(

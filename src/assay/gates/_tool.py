@@ -7,7 +7,6 @@ import json
 import os
 import re
 import shutil
-import subprocess
 import sys
 import tempfile
 from collections.abc import Mapping, Sequence
@@ -18,12 +17,12 @@ from typing import Any
 from assay._extras import install_hint
 from assay.errors import ToolMissingError
 from assay.gates.base import GateContext
-from assay.processes import run_in_group
+from assay.processes import Command, RunResult, build_env, run, run_blocking
 
 __all__ = [
+    "TOOL_OUTPUT_BYTES",
     "JsonReport",
     "PythonToolGate",
-    "ToolRun",
     "find_tool",
     "relative",
     "run_json_report",
@@ -33,22 +32,6 @@ __all__ = [
 ]
 
 _VERSION = re.compile(r"\d+\.\d+(?:\.\d+)?(?:[.\-+]?\w+)*")
-
-
-@dataclass(frozen=True, slots=True)
-class ToolRun:
-    """The outcome of one tool invocation."""
-
-    argv: tuple[str, ...]
-    returncode: int
-    stdout: str
-    stderr: str
-
-    def describe_failure(self) -> str:
-        """The tool's own words when it fails, trimmed to something readable."""
-        text = (self.stderr.strip() or self.stdout.strip() or "(no output)").splitlines()
-        tail = "\n".join(text[-15:])
-        return f"{Path(self.argv[0]).name} exited {self.returncode}: {tail}"
 
 
 def find_tool(name: str, *, extra: str | None = None) -> str:
@@ -74,17 +57,17 @@ def find_tool(name: str, *, extra: str | None = None) -> str:
 @functools.cache
 def tool_version(executable: str, flag: str = "--version") -> str:
     """The first version-looking token printed by `executable flag`."""
-    try:
-        proc = subprocess.run(
-            [find_tool(executable), flag], capture_output=True, text=True, timeout=120, check=False
-        )
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        raise ToolMissingError(f"'{executable} {flag}' failed: {exc}") from exc
+    argv = [find_tool(executable), flag]
+    proc = run_blocking(Command(argv, cwd=None, env=build_env(trusted=True), timeout=120))
     match = _VERSION.search(proc.stdout + proc.stderr)
-    if proc.returncode != 0 or match is None:
+    if not proc.ok or match is None:
         said = (proc.stderr or proc.stdout).strip()
-        raise ToolMissingError(f"'{executable} {flag}' exited {proc.returncode}: {said}")
+        raise ToolMissingError(f"'{executable} {flag}' exited {proc.exit_code}: {said}")
     return match.group(0)
+
+
+TOOL_OUTPUT_BYTES = 256 * 2**20
+"""Bytes kept of a tool's stdout and of its stderr: its whole JSON report, in practice."""
 
 
 async def run_tool(
@@ -94,30 +77,18 @@ async def run_tool(
     env: Mapping[str, str] | None = None,
     timeout: float = 900.0,
     stdin: bytes | None = None,
-) -> ToolRun:
-    """Run `argv` in its own process group with a private ``TMPDIR``; code -9 on timeout.
+) -> RunResult:
+    """Run `argv` (trusted: the host environment plus `env`) with a private ``TMPDIR``.
 
-    On timeout or cancellation (Ctrl-C, SIGTERM, the gate's own timeout) the whole group is
-    ended, so a test's subprocess cannot outlive the gate (`assay.processes.run_in_group`). The
-    private ``TMPDIR`` is removed afterwards, with whatever a killed tool left there (pip-audit's
-    throw-away virtualenv).
+    It runs through `assay.processes.run`: on timeout or cancellation (Ctrl-C, SIGTERM, the
+    gate's own timeout) its whole process group is ended, so a test's subprocess cannot outlive
+    the gate. The private ``TMPDIR`` is removed afterwards, with whatever a killed tool left
+    there (pip-audit's throw-away virtualenv).
     """
-    out, err = bytearray(), bytearray()
     with tempfile.TemporaryDirectory(prefix="assay-tool-", ignore_cleanup_errors=True) as tmp:
-        exited = await run_in_group(
-            argv,
-            cwd=cwd,
-            env={**os.environ, "TMPDIR": tmp, **(env or {})},
-            stdin=stdin,
-            timeout=timeout,
-            on_stdout=out.extend,
-            on_stderr=err.extend,
-        )
-    code = exited.returncode
-    if exited.timed_out:
-        err += f"\n(killed after {timeout:.0f}s timeout)".encode()
-        code = -9
-    return ToolRun(tuple(argv), code, out.decode(errors="replace"), err.decode(errors="replace"))
+        env = build_env(explicit={"TMPDIR": tmp, **(env or {})}, trusted=True)
+        command = Command(argv, cwd, env, timeout, stdin, output_bytes=TOOL_OUTPUT_BYTES)
+        return await run(command)
 
 
 def rust_threads(ctx: GateContext) -> dict[str, str]:
@@ -187,7 +158,7 @@ async def run_json_report(
         data = json.loads(proc.stdout)
     except ValueError:
         return JsonReport(error=proc.describe_failure())
-    if proc.returncode not in ok_codes or not isinstance(data, dict):
+    if proc.exit_code not in ok_codes or not isinstance(data, dict):
         return JsonReport(error=proc.describe_failure())
     ctx.report_dir.mkdir(parents=True, exist_ok=True)
     path = ctx.report_dir / name

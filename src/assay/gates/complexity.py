@@ -99,7 +99,7 @@ class ComplexityGate(PythonToolGate):
         """Measure every function in `files` and report those above ``max``."""
         proc = await run_tool(self.argv(ctx, files), cwd=ctx.root, env=rust_threads(ctx))
         try:
-            items = json.loads(proc.stdout) if proc.returncode == 0 else None
+            items = json.loads(proc.stdout) if proc.exit_code == 0 else None
         except ValueError:
             items = None
         if not isinstance(items, list):

@@ -27,8 +27,9 @@ from urllib.parse import quote
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from assay.gates._tool import ToolRun, find_tool, run_tool, tool_version
+from assay.gates._tool import find_tool, run_tool, tool_version
 from assay.gates.base import Finding, GateContext, RuleInfo, Scan, SeverityName, fingerprint
+from assay.processes import RunResult
 
 __all__ = [
     "DepAuditGate",
@@ -175,12 +176,12 @@ def not_audited(data: dict[str, Any]) -> str | None:
     return f"{len(skipped)} of {len(deps)} dependencies could not be audited ({named}{more})"
 
 
-def is_network_failure(proc: ToolRun) -> bool:
+def is_network_failure(proc: RunResult) -> bool:
     """Whether a failed pip-audit run failed because the network could not be reached."""
-    return proc.returncode != 0 and bool(_NETWORK.search(proc.stderr + proc.stdout))
+    return proc.exit_code != 0 and bool(_NETWORK.search(proc.stderr + proc.stdout))
 
 
-def _report(proc: ToolRun) -> dict[str, Any] | None:
+def _report(proc: RunResult) -> dict[str, Any] | None:
     """pip-audit's JSON report, or None when it did not produce one."""
     try:
         data = json.loads(proc.stdout)
@@ -189,9 +190,9 @@ def _report(proc: ToolRun) -> dict[str, Any] | None:
     return data if isinstance(data, dict) and "dependencies" in data else None
 
 
-def _said(proc: ToolRun) -> str:
+def _said(proc: RunResult) -> str:
     lines = [ln for ln in (proc.stderr or proc.stdout).splitlines() if ln.strip()]
-    return lines[-1].strip()[:400] if lines else f"exit {proc.returncode}"
+    return lines[-1].strip()[:400] if lines else f"exit {proc.exit_code}"
 
 
 def _has_project(pyproject: Path) -> bool:

@@ -74,7 +74,7 @@ class MypyGate(PythonToolGate):
         proc = await run_tool(argv, cwd=ctx.root)
         items = _json_lines(proc.stdout)
         # 0: clean, 1: type errors, 2: blocking errors (syntax errors still come as JSON).
-        if proc.returncode not in (0, 1) and not items:
+        if proc.exit_code not in (0, 1) and not items:
             return Scan(error=proc.describe_failure())
         ctx.report_dir.mkdir(parents=True, exist_ok=True)
         report = ctx.report_dir / "mypy.jsonl"

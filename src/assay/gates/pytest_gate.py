@@ -30,7 +30,6 @@ import json
 import os
 import re
 import shutil
-import subprocess
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -42,8 +41,9 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from assay.config import Settings, find_config, load_settings
 from assay.errors import ToolMissingError, UserError
-from assay.gates._tool import ToolRun, run_tool
+from assay.gates._tool import run_tool
 from assay.gates.base import Finding, GateContext, Scan, SeverityName
+from assay.processes import Command, RunResult, build_env, run_blocking
 
 if TYPE_CHECKING:
     from assay.plugins import AssayPluginManager
@@ -201,19 +201,16 @@ def inspect_interpreter(interpreter: Interpreter, root: Path) -> PythonEnvironme
     what = interpreter.describe(root)
     if interpreter.inspect is None:
         raise ValueError(f"{what} is not to be run on the host")
-    try:
-        proc = subprocess.run(
-            [interpreter.inspect, "-c", _PROBE],
-            capture_output=True, text=True, timeout=120, check=False, cwd=root,
-        )  # fmt: skip
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        raise ToolMissingError(f"cannot run the test interpreter {what}: {exc}") from exc
+    argv = [interpreter.inspect, "-c", _PROBE]
+    proc = run_blocking(Command(argv, cwd=root, env=build_env(trusted=True), timeout=120))
+    if proc.exit_code in (126, 127) or proc.killed is not None:
+        raise ToolMissingError(f"cannot run the test interpreter {what}: {proc.describe_failure()}")
     try:
         data = json.loads(proc.stdout)
     except ValueError:
         said = (proc.stderr or proc.stdout).strip()[-500:]
         raise ToolMissingError(
-            f"the test interpreter {what} exited {proc.returncode}: {said}"
+            f"the test interpreter {what} exited {proc.exit_code}: {said}"
         ) from None
     return PythonEnvironment(data["python"], data["pytest"], data["pytest_cov"], data["digest"])
 
@@ -280,7 +277,7 @@ async def run_tests(
     sandbox: Sandbox | None = None,
     interpreter: Interpreter | None = None,
     cov: bool = True,
-) -> ToolRun:
+) -> RunResult:
     """Build the pytest command line and run it in the project root, in `sandbox` when given.
 
     `interpreter` defaults to `choose_interpreter`'s choice. In a sandbox the report paths are
@@ -298,11 +295,7 @@ async def run_tests(
     rel_junit, rel_cov = (p.resolve().relative_to(root) for p in (junit, coverage))
     interpreter = interpreter or choose_interpreter(ctx, sandbox.name)
     argv = pytest_argv(ctx, rel_junit, rel_cov, python=interpreter.command, cov=cov)
-    result = await sandbox.run(argv, env={"COVERAGE_FILE": str(rel_junit.parent / ".coverage")})
-    stderr = result.stderr
-    if result.killed is not None:
-        stderr += f"\n(killed by the {sandbox.name} sandbox: {result.killed} limit)"
-    return ToolRun(tuple(argv), result.exit_code, result.stdout, stderr)
+    return await sandbox.run(argv, env={"COVERAGE_FILE": str(rel_junit.parent / ".coverage")})
 
 
 def _ro_paths(root: Path, python: str | None) -> list[Path]:
@@ -470,11 +463,11 @@ class PytestGate:
 
 
 def _outcome(
-    ctx: GateContext, proc: ToolRun, junit: Path, coverage: Path, interpreter: Interpreter
+    ctx: GateContext, proc: RunResult, junit: Path, coverage: Path, interpreter: Interpreter
 ) -> Scan:
     """The scan of a pytest run: no tests, the interpreter's own failure, or findings."""
     ran = f"(tests run with {interpreter.describe(ctx.root)})"
-    if proc.returncode == 5:
+    if proc.exit_code == 5:
         return Scan(not_evaluated=f"pytest collected no tests {ran}")
     if not junit.is_file():  # where it was not inspected first: the docker image's python3
         said = proc.stderr + proc.stdout
@@ -486,7 +479,7 @@ def _outcome(
                 error=f"the test interpreter {what} has no pytest-cov (set "
                 "[tool.assay.gates.pytest] coverage = 0 to run without coverage)"
             )
-    if proc.returncode not in (0, 1, 2) or not junit.is_file():
+    if proc.exit_code not in (0, 1, 2) or not junit.is_file():
         return Scan(error=f"{proc.describe_failure()}\n{ran}")
     scan = _judge(ctx, proc, junit, coverage)
     if scan.error:
@@ -494,18 +487,18 @@ def _outcome(
     return scan
 
 
-def _judge(ctx: GateContext, proc: ToolRun, junit: Path, coverage: Path) -> Scan:
+def _judge(ctx: GateContext, proc: RunResult, junit: Path, coverage: Path) -> Scan:
     """Findings from the JUnit XML and the coverage report of a pytest run that finished."""
     try:
         findings, metrics = _junit_findings(ctx.root, junit)
     except ET.ParseError as exc:
         return Scan(error=f"cannot read pytest's JUnit XML {junit}: {exc}")
-    if proc.returncode == 2 and not findings:
+    if proc.exit_code == 2 and not findings:
         return Scan(error=proc.describe_failure())
     threshold = float(ctx.options["coverage"])
     percent = _coverage(coverage)
     # Collection errors (exit 2) interrupt the run before pytest-cov reports: they are the verdict.
-    interrupted = proc.returncode == 2 and bool(findings)
+    interrupted = proc.exit_code == 2 and bool(findings)
     if percent is None and threshold > 0 and not interrupted:
         return Scan(error="pytest-cov wrote no coverage report: " + proc.describe_failure())
     if percent is not None:

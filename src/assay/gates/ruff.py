@@ -71,7 +71,7 @@ class RuffGate(PythonToolGate):
             argv += ["--isolated", "--select", ",".join(ctx.options["select"])]
         threads = rust_threads(ctx)
         proc = await run_tool([*argv, "--", *files], cwd=ctx.root, env=threads)
-        if proc.returncode != 0:
+        if proc.exit_code != 0:
             return Scan(error=proc.describe_failure())
         report.write_text(proc.stdout, encoding="utf-8")
         items = json.loads(proc.stdout or "[]")
@@ -81,7 +81,7 @@ class RuffGate(PythonToolGate):
             fmt = await run_tool(
                 [ruff, "format", "--check", "--no-cache", "--", *files], cwd=ctx.root, env=threads
             )
-            if fmt.returncode not in (0, 1):
+            if fmt.exit_code not in (0, 1):
                 return Scan(error=fmt.describe_failure())
             findings += _format_findings(fmt.stdout)
         return Scan(findings=findings, raw_report=report)
@@ -92,7 +92,7 @@ async def _catalogue(ruff: str, cwd: Path) -> dict[str, dict[str, Any]]:
     if ruff not in _CATALOGUES:
         proc = await run_tool([ruff, "rule", "--all", "--output-format=json"], cwd=cwd)
         try:
-            rules = json.loads(proc.stdout) if proc.returncode == 0 else []
+            rules = json.loads(proc.stdout) if proc.exit_code == 0 else []
         except ValueError:
             rules = []
         _CATALOGUES[ruff] = {

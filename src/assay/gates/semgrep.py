@@ -17,9 +17,7 @@ import functools
 import hashlib
 import importlib.metadata
 import json
-import os
 import re
-import subprocess
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -29,8 +27,9 @@ from pydantic import BaseModel, ConfigDict, Field, computed_field, model_validat
 
 from assay._extras import SEMGREP
 from assay.errors import ToolMissingError
-from assay.gates._tool import ToolRun, find_tool, relative, run_tool
+from assay.gates._tool import find_tool, relative, run_tool
 from assay.gates.base import Confidence, Finding, GateContext, RuleInfo, Scan, SeverityName
+from assay.processes import Command, RunResult, build_env, run_blocking
 
 __all__ = ["RULES_DIR", "SemgrepGate", "SemgrepOptions", "bundled_rule_files", "semgrep_version"]
 
@@ -144,7 +143,7 @@ class SemgrepGate:
         return _parse(ctx.root, proc, ctx.report_dir / "semgrep.json")
 
 
-async def _run_semgrep(ctx: GateContext, configs: Sequence[str], files: Sequence[str]) -> ToolRun:
+async def _run_semgrep(ctx: GateContext, configs: Sequence[str], files: Sequence[str]) -> RunResult:
     """One semgrep run over `files`, retried without the fast-start flag if semgrep rejects it."""
     env = {
         **_ENV,
@@ -156,7 +155,7 @@ async def _run_semgrep(ctx: GateContext, configs: Sequence[str], files: Sequence
         options = {**options, "jobs": min(options["jobs"] or ctx.workers, ctx.workers)}
     argv = [*_command(find_tool("semgrep", extra=SEMGREP), configs, options), "--", *files]
     proc = await run_tool([*argv[:2], _FAST_START, *argv[2:]], cwd=ctx.root, env=env)
-    if proc.returncode != 0 and _FAST_START.split("=")[0] in proc.stderr:
+    if proc.exit_code != 0 and _FAST_START.split("=")[0] in proc.stderr:
         proc = await run_tool(argv, cwd=ctx.root, env=env)  # a semgrep without the option
     return proc
 
@@ -169,7 +168,7 @@ def _json_object(text: str) -> dict[str, Any] | None:
     return data if isinstance(data, dict) else None
 
 
-def _parse(root: Path, proc: ToolRun, report: Path) -> Scan:
+def _parse(root: Path, proc: RunResult, report: Path) -> Scan:
     """Findings from semgrep's JSON; semgrep's own errors make the scan an error."""
     data = _json_object(proc.stdout)
     if data is None:
@@ -177,7 +176,7 @@ def _parse(root: Path, proc: ToolRun, report: Path) -> Scan:
     report.write_text(proc.stdout, encoding="utf-8")
     errors = [e for e in data.get("errors") or [] if isinstance(e, dict)]
     fatal = [e for e in errors if e.get("level") == "error"]
-    if fatal or proc.returncode not in (0, 1):
+    if fatal or proc.exit_code not in (0, 1):
         said = "\n".join(_describe_error(e) for e in fatal) or proc.describe_failure()
         return Scan(error=f"semgrep failed: {said}", raw_report=report)
     findings = [_finding(root, item) for item in data.get("results") or []]
@@ -198,17 +197,13 @@ def semgrep_version(executable: str) -> str:
             return importlib.metadata.version("semgrep")
         except importlib.metadata.PackageNotFoundError:
             pass
-    try:
-        proc = subprocess.run(
-            [executable, "--version", "--disable-version-check"],
-            capture_output=True, text=True, timeout=120, check=False, env={**os.environ, **_ENV},
-        )  # fmt: skip
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        raise ToolMissingError(f"'{executable} --version' failed: {exc}") from exc
+    argv = [executable, "--version", "--disable-version-check"]
+    env = build_env(explicit=_ENV, trusted=True)
+    proc = run_blocking(Command(argv, cwd=None, env=env, timeout=120))
     said = (proc.stdout + proc.stderr).strip()
     match = _VERSION.search(said)
-    if proc.returncode != 0 or match is None:
-        raise ToolMissingError(f"'{executable} --version' exited {proc.returncode}: {said}")
+    if not proc.ok or match is None:
+        raise ToolMissingError(f"'{executable} --version' exited {proc.exit_code}: {said}")
     return match.group(0)
 
 

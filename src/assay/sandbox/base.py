@@ -6,22 +6,30 @@ the environment holds only what the allow-list passes. `Sandbox.run` runs a comm
 completion; `Sandbox.serve` starts a long-running service that the host reaches over a Unix
 socket (see `assay.sandbox.service`); `copy_out` copies artifacts out of the workspace and
 refuses any symlink that leads outside it.
+
+What a command did is an `assay.processes.RunResult` and its environment comes from
+`assay.processes.build_env`, whatever the backend: they are re-exported here.
 """
 
 from __future__ import annotations
 
-import enum
-import fnmatch
 import os
 import shutil
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from assay.errors import UserError
+from assay.processes import (
+    BASE_ENV,
+    OUTPUT_BYTES,
+    SECRET_PATTERNS,
+    KilledReason,
+    RunResult,
+    build_env,
+)
 
 if TYPE_CHECKING:
     from assay.sandbox.service import Service
@@ -47,32 +55,6 @@ WORKSPACE = "/workspace"
 DEPENDENCIES_MOUNT = "/opt/assay-deps"
 """Where the service's installed dependencies (`assay.deps`) are mounted read-only inside them."""
 
-BASE_ENV: Mapping[str, str] = {
-    "PATH": "/usr/local/bin:/usr/bin:/bin",
-    # the sandbox's own private tmpfs, never the host's /tmp
-    "HOME": "/tmp",  # noqa: S108  # nosec B108
-    "LANG": "C.UTF-8",
-    "PYTHONDONTWRITEBYTECODE": "1",
-    "PYTHONUNBUFFERED": "1",
-}
-"""What every sandboxed command sees, before the allow-list and explicit values."""
-
-SECRET_PATTERNS: tuple[str, ...] = (
-    "*_API_KEY",
-    "*_APIKEY",
-    "*_TOKEN",
-    "*_SECRET",
-    "*_SECRET_*",
-    "*PASSWORD*",
-    "*_CREDENTIALS",
-    "AWS_*",
-    "ANTHROPIC_*",
-    "OPENAI_*",
-    "GEMINI_*",
-    "GOOGLE_APPLICATION_CREDENTIALS",
-)
-"""Variable names that never enter a sandbox, whatever the allow-list says."""
-
 
 class SandboxUnavailable(UserError):
     """The requested backend cannot run here; the message says what to install or start."""
@@ -91,38 +73,8 @@ class Limits(BaseModel):
     """Most processes and threads alive at once; a fork past it fails."""
     cpus: float = Field(default=1.0, gt=0)
     """CPU share, in cores."""
-    output_bytes: int = Field(default=1_000_000, ge=1024)
+    output_bytes: int = Field(default=OUTPUT_BYTES, ge=1024)
     """Bytes kept of stdout and of stderr each; the rest is discarded and flagged."""
-
-
-class KilledReason(enum.StrEnum):
-    """Why the sandbox killed a command."""
-
-    TIMEOUT = "timeout"
-    MEMORY = "memory"
-    STOPPED = "stopped"
-
-
-@dataclass(frozen=True, slots=True)
-class RunResult:
-    """What one sandboxed command did."""
-
-    argv: tuple[str, ...]
-    exit_code: int
-    """The command's exit status; -N or 128+N when killed by signal N (backend dependent)."""
-    stdout: str
-    stderr: str
-    stdout_truncated: bool
-    stderr_truncated: bool
-    duration_s: float
-    killed: KilledReason | None
-    """Set when the sandbox killed the command, and why."""
-    backend: str
-
-    @property
-    def ok(self) -> bool:
-        """Exited 0 and was not killed."""
-        return self.exit_code == 0 and self.killed is None
 
 
 @runtime_checkable
@@ -169,37 +121,6 @@ class Sandbox(Protocol):
         ...
 
 
-def build_env(
-    allow: Sequence[str] = (),
-    explicit: Mapping[str, str] | None = None,
-    *,
-    host: Mapping[str, str] | None = None,
-    dependencies: str | None = None,
-) -> dict[str, str]:
-    """The environment a sandboxed command gets: base values, allowed host values, explicit ones.
-
-    `dependencies`, the service's installed dependency folder as the command sees it, is put on
-    ``PYTHONPATH`` after whatever the command set there (``src`` first, so the project's own
-    package wins).
-
-    Names in `allow` are copied from the host environment when set, unless they look like a
-    secret (`SECRET_PATTERNS`), which are silently dropped. An explicit secret-looking name is a
-    `UserError`: assay never hands a provider key to generated code.
-    """
-    source = os.environ if host is None else host
-    env = dict(BASE_ENV)
-    for name in allow:
-        if name in source and not _secret(name):
-            env[name] = source[name]
-    for name, value in (explicit or {}).items():
-        if _secret(name):
-            raise UserError(f"refusing to pass '{name}' into a sandbox: it looks like a secret")
-        env[name] = value
-    if dependencies:
-        env["PYTHONPATH"] = os.pathsep.join(p for p in (env.get("PYTHONPATH"), dependencies) if p)
-    return env
-
-
 def dependency_folder(path: Path | None) -> Path | None:
     """The resolved dependency folder a sandbox mounts, or None; `UserError` when it is gone."""
     if path is None:
@@ -207,11 +128,6 @@ def dependency_folder(path: Path | None) -> Path | None:
     if not path.is_dir():
         raise UserError(f"the dependency folder to mount is not a folder: {path}")
     return path.resolve()
-
-
-def _secret(name: str) -> bool:
-    upper = name.upper()
-    return any(fnmatch.fnmatchcase(upper, pat) for pat in SECRET_PATTERNS)
 
 
 def inside_cwd(cwd: str) -> PurePosixPath:

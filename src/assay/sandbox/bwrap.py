@@ -14,14 +14,14 @@ from __future__ import annotations
 
 import functools
 import shutil
-import subprocess
 import tempfile
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
+from assay import processes
 from assay.errors import UserError
 from assay.sandbox._cgroup import Cgroup
-from assay.sandbox._process import HostService, run_process
 from assay.sandbox.base import (
     DEPENDENCIES_MOUNT,
     WORKSPACE,
@@ -56,16 +56,54 @@ def bwrap_problem(executable: str = "bwrap") -> str | None:
     path = shutil.which(executable)
     if path is None:
         return "bubblewrap is not installed (apt-get install bubblewrap)"
-    try:
-        probe = [path, "--unshare-all", "--unshare-user", "--die-with-parent", "--ro-bind", "/usr",
-                 "/usr", "--symlink", "usr/bin", "/bin", "--symlink", "usr/lib", "/lib",
-                 "--symlink", "usr/lib64", "/lib64", "/usr/bin/true"]  # fmt: skip
-        proc = subprocess.run(probe, capture_output=True, text=True, timeout=20, check=False)
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        return f"bubblewrap cannot start: {exc}"
-    if proc.returncode != 0:
+    probe = [path, "--unshare-all", "--unshare-user", "--die-with-parent", "--ro-bind", "/usr",
+             "/usr", "--symlink", "usr/bin", "/bin", "--symlink", "usr/lib", "/lib",
+             "--symlink", "usr/lib64", "/lib64", "/usr/bin/true"]  # fmt: skip
+    proc = processes.run_blocking(
+        processes.Command(probe, cwd=None, env=processes.build_env(), timeout=20)
+    )
+    if proc.exit_code in (126, 127) or proc.killed is not None:
+        return f"bubblewrap cannot start: {proc.describe_failure()}"
+    if proc.exit_code != 0:
         return f"bubblewrap cannot create namespaces here: {proc.stderr.strip()}"
     return None
+
+
+@dataclass(frozen=True, slots=True)
+class _Launch:
+    """What one bwrap command needs on the host: its io folder, cgroup and launcher."""
+
+    io: Path
+    group: Cgroup | None
+    launcher: list[str]
+    env: dict[str, str]
+
+    def command(
+        self, bwrap: Sequence[str], shown: Sequence[str], limits: Limits, stdin: bytes | None = None
+    ) -> processes.Command:
+        """The host process that runs the `bwrap` command line (`shown` inside) under `limits`."""
+        return processes.Command(
+            [*self.launcher, *bwrap],
+            cwd=self.io,
+            env=self.env,
+            timeout=limits.timeout_s,
+            stdin=stdin,
+            output_bytes=limits.output_bytes,
+            on_kill=self.group.kill_all if self.group else None,
+            on_exit=self.finish,
+            shown_argv=shown,
+            backend="bwrap",
+        )
+
+    def finish(self) -> KilledReason | None:
+        """Once the command is over: whether its memory limit killed it; then clean up."""
+        try:
+            oom = self.group is not None and self.group.oom_killed()
+        finally:
+            if self.group is not None:
+                self.group.remove()
+            shutil.rmtree(self.io, ignore_errors=True)
+        return KilledReason.MEMORY if oom else None
 
 
 class BwrapSandbox:
@@ -139,9 +177,7 @@ class BwrapSandbox:
             args += ["--setenv", key, value]
         return [*args, "--", *argv]
 
-    def _prepare(
-        self, cwd: str, limits: Limits
-    ) -> tuple[Path, Cgroup | None, list[str], dict[str, str]]:
+    def _prepare(self, cwd: str, limits: Limits) -> _Launch:
         if not (self.workspace / inside_cwd(cwd)).is_dir():
             raise UserError(f"sandbox cwd is not a folder in the workspace: {cwd!r}")
         io = Path(tempfile.mkdtemp(prefix="assay-bwrap-"))
@@ -154,7 +190,7 @@ class BwrapSandbox:
             launch_env["ASSAY_ULIMIT_V"] = str(limits.memory_mb * 1024)
         files = [str(p) for p in group.procs_files] if group else []
         launcher = ["/bin/sh", "-c", _LAUNCH, "assay-launch", *files, "--"]
-        return io, group, launcher, launch_env
+        return _Launch(io, group, launcher, launch_env)
 
     async def run(
         self,
@@ -168,37 +204,9 @@ class BwrapSandbox:
         """Run `argv` in the sandbox to completion or the timeout."""
         lim = limits or self.limits
         inner_env = build_env(self.env_allow, env, dependencies=self._deps_env)
-        io, group, launcher, launch_env = self._prepare(cwd, lim)
-        try:
-            outcome = await run_process(
-                [*launcher, *self._bwrap_argv(argv, cwd, inner_env, io)],
-                env=launch_env,
-                cwd=io,
-                stdin=stdin,
-                timeout=lim.timeout_s,
-                output_bytes=lim.output_bytes,
-                on_kill=group.kill_all if group else None,
-            )
-            killed = None
-            if outcome.timed_out:
-                killed = KilledReason.TIMEOUT
-            elif group is not None and group.oom_killed():
-                killed = KilledReason.MEMORY
-        finally:
-            if group is not None:
-                group.remove()
-            shutil.rmtree(io, ignore_errors=True)
-        return RunResult(
-            argv=tuple(argv),
-            exit_code=outcome.exit_code,
-            stdout=outcome.stdout.text(),
-            stderr=outcome.stderr.text(),
-            stdout_truncated=outcome.stdout.truncated,
-            stderr_truncated=outcome.stderr.truncated,
-            duration_s=outcome.duration_s,
-            killed=killed,
-            backend=self.name,
-        )
+        launch = self._prepare(cwd, lim)
+        bw = self._bwrap_argv(argv, cwd, inner_env, launch.io)
+        return await processes.run(launch.command(bw, argv, lim, stdin=stdin))
 
     async def serve(
         self,
@@ -217,11 +225,11 @@ class BwrapSandbox:
         inner_env = build_env(
             self.env_allow, {**(env or {}), "PORT": str(port)}, dependencies=self._deps_env
         )
-        io, group, launcher, launch_env = self._prepare(cwd, lim)
-        sock_dir = io / "sock"
+        launch = self._prepare(cwd, lim)
+        sock_dir = launch.io / "sock"
         sock_dir.mkdir()
         inner = [str(python), f"{_IO}/forward.py", f"{_IO}/sock/http.sock", str(port), "--", *argv]
-        bw = self._bwrap_argv(inner, cwd, inner_env, io)
+        bw = self._bwrap_argv(inner, cwd, inner_env, launch.io)
         extra = [
             "--bind",
             str(sock_dir),
@@ -231,23 +239,7 @@ class BwrapSandbox:
             f"{_IO}/forward.py",
         ]
         bw[bw.index("--proc") : bw.index("--proc")] = extra
-
-        def cleanup() -> None:
-            if group is not None:
-                group.remove()
-            shutil.rmtree(io, ignore_errors=True)
-
-        process = HostService(
-            [*launcher, *bw],
-            env=launch_env,
-            cwd=io,
-            limits_timeout=lim.timeout_s,
-            output_bytes=lim.output_bytes,
-            backend=self.name,
-            shown_argv=argv,
-            on_stop=cleanup,
-            oom=group.oom_killed if group else None,
-        )
+        process = processes.Process(launch.command(bw, argv, lim))
         return Service(
             process, uds=sock_dir / "http.sock", base_url="http://sandbox", backend=self.name
         )

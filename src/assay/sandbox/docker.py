@@ -44,8 +44,8 @@ except ImportError as exc:  # the docker SDK comes with the factory extra
     raise MissingExtra(FACTORY, "the docker sandbox backend", str(exc)) from exc
 
 from assay.errors import UserError
+from assay.processes import Capped
 from assay.sandbox import ownership
-from assay.sandbox._process import Capped
 from assay.sandbox.base import (
     DEPENDENCIES_MOUNT,
     WORKSPACE,

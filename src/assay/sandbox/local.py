@@ -13,10 +13,9 @@ import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+from assay import processes
 from assay.errors import UserError
-from assay.sandbox._process import HostService, run_process
 from assay.sandbox.base import (
-    KilledReason,
     Limits,
     RunResult,
     build_env,
@@ -77,26 +76,19 @@ class LocalSandbox:
         stdin: bytes | None = None,
         limits: Limits | None = None,
     ) -> RunResult:
-        """Run `argv` on the host in the workspace, with timeout and output caps."""
+        """Run `argv` on the host in the workspace, with timeout and output caps; a program that
+        cannot start exits 127 or 126."""
         lim = limits or self.limits
-        outcome = await run_process(
-            argv,
-            env=build_env(self.env_allow, env, dependencies=self._deps_env),
-            cwd=self._cwd(cwd),
-            stdin=stdin,
-            timeout=lim.timeout_s,
-            output_bytes=lim.output_bytes,
-        )
-        return RunResult(
-            argv=tuple(argv),
-            exit_code=outcome.exit_code,
-            stdout=outcome.stdout.text(),
-            stderr=outcome.stderr.text(),
-            stdout_truncated=outcome.stdout.truncated,
-            stderr_truncated=outcome.stderr.truncated,
-            duration_s=outcome.duration_s,
-            killed=KilledReason.TIMEOUT if outcome.timed_out else None,
-            backend=self.name,
+        return await processes.run(
+            processes.Command(
+                argv,
+                cwd=self._cwd(cwd),
+                env=build_env(self.env_allow, env, dependencies=self._deps_env),
+                timeout=lim.timeout_s,
+                stdin=stdin,
+                output_bytes=lim.output_bytes,
+                backend=self.name,
+            )
         )
 
     async def serve(
@@ -111,17 +103,18 @@ class LocalSandbox:
         """Start `argv` on a free host port (``$PORT``); reached over TCP on 127.0.0.1."""
         lim = limits or self.limits
         port = port or _free_port()
-        process = HostService(
+        env = build_env(
+            self.env_allow, {**(env or {}), "PORT": str(port)}, dependencies=self._deps_env
+        )
+        command = processes.Command(
             argv,
-            env=build_env(
-                self.env_allow, {**(env or {}), "PORT": str(port)}, dependencies=self._deps_env
-            ),
             cwd=self._cwd(cwd),
-            limits_timeout=lim.timeout_s,
+            env=env,
+            timeout=lim.timeout_s,
             output_bytes=lim.output_bytes,
             backend=self.name,
-            shown_argv=argv,
         )
+        process = processes.Process(command)
         return Service(process, uds=None, base_url=f"http://127.0.0.1:{port}", backend=self.name)
 
     def copy_out(self, paths: Sequence[str], dest: Path) -> list[Path]:

@@ -3,46 +3,27 @@
 `SandboxExecutor` runs each command through an `assay.sandbox.Sandbox` (bwrap, docker, or the
 unisolated ``local`` backend); `assay validate --code` and ``assay run``'s holdout use it.
 `SubprocessExecutor` runs commands as plain local subprocesses (``--target`` runs, where the
-service is not ours to sandbox, and tests). Neither passes the host environment (API keys!):
-commands see a minimal environment plus what the step sets.
+service is not ours to sandbox, and tests). Both run through `assay.processes` and return its
+`RunResult`; neither passes the host environment (API keys!): commands see
+`assay.processes.build_env`'s minimal environment plus what the step sets.
 """
 
 from __future__ import annotations
 
-import os
 import shutil
 import tempfile
-import time
 import weakref
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
-from assay.processes import run_in_group
+from assay import processes
+from assay.processes import RunResult, build_env, search_path
 
 if TYPE_CHECKING:
     from assay.sandbox import Sandbox
 
-__all__ = [
-    "ExecResult",
-    "Executor",
-    "SandboxExecutor",
-    "SubprocessExecutor",
-    "inner_root",
-    "minimal_env",
-]
-
-
-@dataclass(frozen=True, slots=True)
-class ExecResult:
-    """What one command did."""
-
-    exit_code: int
-    stdout: str
-    stderr: str
-    duration_s: float
-    timed_out: bool = False
+__all__ = ["Executor", "SandboxExecutor", "SubprocessExecutor", "inner_root"]
 
 
 class Executor(Protocol):
@@ -55,30 +36,33 @@ class Executor(Protocol):
         env: Mapping[str, str],
         stdin: bytes | None,
         timeout: float,
-    ) -> ExecResult:
-        """Run `argv` with `env` added to a minimal environment; kill it after `timeout`."""
+    ) -> RunResult:
+        """Run `argv` with `env` added to a minimal environment; kill it after `timeout`.
+
+        A program that cannot start exits 127 (not found) or 126, as in a shell.
+        """
         ...
-
-
-def minimal_env(extra_path: Sequence[Path] = (), *, home: str | None = None) -> dict[str, str]:
-    """PATH (with `extra_path` first), HOME (default: the temp folder), a UTF-8 locale; nothing
-    else."""
-    path = os.pathsep.join([*(str(p) for p in extra_path), "/usr/local/bin:/usr/bin:/bin"])
-    home = home or tempfile.gettempdir()
-    return {"PATH": path, "HOME": home, "LANG": "C.UTF-8", "PYTHONUNBUFFERED": "1"}
 
 
 class SubprocessExecutor:
     """Runs commands as local subprocesses in `cwd`, without a shell (no isolation).
 
-    HOME is a private folder of its own, removed when the executor is garbage-collected.
+    ``PATH`` starts with `extra_path`; HOME is a private folder of its own, removed when the
+    executor is garbage-collected.
     """
 
-    def __init__(self, cwd: Path | None = None, *, extra_path: Sequence[Path] = ()) -> None:
+    def __init__(
+        self,
+        cwd: Path | None = None,
+        *,
+        extra_path: Sequence[Path] = (),
+        output_bytes: int = processes.OUTPUT_BYTES,
+    ) -> None:
         self.cwd = cwd
-        home = tempfile.mkdtemp(prefix="assay-home-")
-        weakref.finalize(self, shutil.rmtree, home, ignore_errors=True)
-        self.base_env = minimal_env(extra_path, home=home)
+        self.home = tempfile.mkdtemp(prefix="assay-home-")
+        weakref.finalize(self, shutil.rmtree, self.home, ignore_errors=True)
+        self.path = search_path(*extra_path)
+        self.output_bytes = output_bytes
 
     async def run(
         self,
@@ -87,31 +71,11 @@ class SubprocessExecutor:
         env: Mapping[str, str],
         stdin: bytes | None,
         timeout: float,
-    ) -> ExecResult:
-        """Run `argv`; a missing program gives exit code 127 and a message on stderr."""
-        start = time.perf_counter()
-        out, err = bytearray(), bytearray()
-        try:
-            # its own process group, ended whole on timeout and on cancellation (Ctrl-C, SIGTERM)
-            exited = await run_in_group(
-                argv,
-                cwd=self.cwd,
-                env={**self.base_env, **env},
-                stdin=stdin,
-                timeout=timeout,
-                on_stdout=out.extend,
-                on_stderr=err.extend,
-            )
-        except FileNotFoundError:
-            return ExecResult(127, "", f"{argv[0]}: command not found", time.perf_counter() - start)
-        except PermissionError:
-            return ExecResult(126, "", f"{argv[0]}: permission denied", time.perf_counter() - start)
-        return ExecResult(
-            exited.returncode,
-            out.decode("utf-8", "replace"),
-            err.decode("utf-8", "replace"),
-            time.perf_counter() - start,
-            exited.timed_out,
+    ) -> RunResult:
+        """Run `argv` in its own process group, ended whole on timeout and on cancellation."""
+        env = build_env(explicit={"PATH": self.path, **env}, home=self.home)
+        return await processes.run(
+            processes.Command(argv, self.cwd, env, timeout, stdin, output_bytes=self.output_bytes)
         )
 
 
@@ -130,11 +94,9 @@ class SandboxExecutor:
     """
 
     def __init__(self, sandbox: Sandbox) -> None:
-        from assay.sandbox import BASE_ENV
-
         self.sandbox = sandbox
         root = inner_root(sandbox)
-        self.path = os.pathsep.join([root, f"{root}/bin", BASE_ENV["PATH"]])
+        self.path = search_path(root, f"{root}/bin")
 
     async def run(
         self,
@@ -143,23 +105,9 @@ class SandboxExecutor:
         env: Mapping[str, str],
         stdin: bytes | None,
         timeout: float,
-    ) -> ExecResult:
+    ) -> RunResult:
         """Run `argv` in the sandbox; its limits apply, with `timeout` as the wall clock."""
-        from assay.sandbox import KilledReason
-
         limits = self.sandbox.limits.model_copy(update={"timeout_s": timeout})
-        try:
-            result = await self.sandbox.run(
-                argv, env={"PATH": self.path, **env}, stdin=stdin, limits=limits
-            )
-        except FileNotFoundError:  # the local backend execs on the host
-            return ExecResult(127, "", f"{argv[0]}: command not found", 0.0)
-        except PermissionError:
-            return ExecResult(126, "", f"{argv[0]}: permission denied", 0.0)
-        return ExecResult(
-            result.exit_code,
-            result.stdout,
-            result.stderr,
-            result.duration_s,
-            timed_out=result.killed is KilledReason.TIMEOUT,
+        return await self.sandbox.run(
+            argv, env={"PATH": self.path, **env}, stdin=stdin, limits=limits
         )

@@ -20,7 +20,8 @@ from pathlib import Path
 import httpx
 
 from assay.errors import RunError, UserError
-from assay.sandbox import BASE_ENV, Limits, RunResult, Sandbox, Service
+from assay.processes import search_path
+from assay.sandbox import Limits, RunResult, Sandbox, Service
 from assay.scenarios.executor import inner_root
 
 __all__ = ["SERVICE_LIFETIME_S", "RunningService", "ServiceNotHealthy", "start_service"]
@@ -173,8 +174,7 @@ async def start_service(
 
         sandbox = LocalSandbox(cwd)
     root = inner_root(sandbox)
-    path = ":".join([root, f"{root}/bin", BASE_ENV["PATH"]])
-    inner_env = {"PATH": path, "HOST": "127.0.0.1", **(env or {})}
+    inner_env = {"PATH": search_path(root, f"{root}/bin"), "HOST": "127.0.0.1", **(env or {})}
     try:
         service = await sandbox.serve(argv, env=inner_env, limits=_service_limits(sandbox))
     except (FileNotFoundError, PermissionError) as exc:
