@@ -15,11 +15,13 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from assay.errors import ConfigError
+from assay.fleet.database import Database
 from assay.gates.base import SeverityName
 
 __all__ = [
     "ApprovalConfig",
     "FactoryConfig",
+    "FleetConfig",
     "GatePolicy",
     "ModelPrice",
     "ModelsConfig",
@@ -248,6 +250,34 @@ class DependencyConfig(_Strict):
         return value
 
 
+class FleetConfig(_Strict):
+    """Many runs on many machines (``[tool.assay.fleet]``); see docs/fleet.md."""
+
+    database: str | None = None
+    """Where the fleet keeps its state: ``postgresql://HOST[:PORT]/DB`` for a fleet of machines
+    (the runs' ledgers, and DBOS's system database), or ``sqlite:///PATH`` / a bare path for one
+    machine (DBOS's system database; ledgers stay in their run folders). None: embedded SQLite.
+    A relative SQLite path is relative to this config file's folder. Never a password here:
+    libpq reads ``PGPASSWORD`` or ``~/.pgpass``."""
+
+    @field_validator("database")
+    @classmethod
+    def _database(cls, value: str | None) -> str | None:
+        if value is not None:
+            Database.parse(value, allow_password=False)  # its ValueError names the problem
+        return value
+
+    def database_at(self, base: Path) -> Database | None:
+        """`database` parsed, a relative SQLite path resolved against `base` (the config
+        file's folder); None when unset."""
+        if self.database is None:
+            return None
+        db = Database.parse(self.database)
+        if db.path is not None and not db.path.is_absolute():
+            return Database.parse(f"sqlite:///{base / db.path}")
+        return db
+
+
 class Settings(_Strict):
     """All of assay's settings for one project."""
 
@@ -272,6 +302,7 @@ class Settings(_Strict):
     approval: ApprovalConfig = Field(default_factory=ApprovalConfig)
     sandbox: SandboxConfig = Field(default_factory=SandboxConfig)
     dependencies: DependencyConfig = Field(default_factory=DependencyConfig)
+    fleet: FleetConfig = Field(default_factory=FleetConfig)
 
     source: Path | None = Field(default=None, exclude=True)
     """The file these settings came from (None: defaults)."""

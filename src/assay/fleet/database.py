@@ -81,7 +81,9 @@ class Database:
             )
         if not parts.hostname and "host=" not in parts.query:
             raise ValueError(f"{_redact(parts)!r}: a PostgreSQL URL names a host")
-        return cls("postgresql", urlunsplit(parts._replace(scheme="postgresql")))
+        # The text as given, only the scheme normalised: urlunsplit would drop an empty host
+        # (``postgresql:///db?host=/socket`` became ``postgresql:/db``, which libpq misreads).
+        return cls("postgresql", "postgresql" + text[text.index("://") :])
 
     def redacted(self) -> str:
         """The URL with any password replaced by ``***``: what messages and records show."""
