@@ -297,3 +297,11 @@ def test_a_postgres_append_waits_for_the_run_lock(tmp_path: Path, postgres_url: 
     writer.join(timeout=30)
     assert done == [3]
     ledger.close()
+
+
+def test_a_postgres_server_that_does_not_answer_is_a_run_error(tmp_path: Path) -> None:
+    pytest.importorskip("psycopg")
+    url = f"postgresql://assay@/assay?host={tmp_path / 'no-server'}&port=1"
+    with pytest.raises(RunError, match="cannot connect to the ledger"):
+        Ledger.open(tmp_path / "run", database=url)
+    assert not (tmp_path / "run").exists()  # nothing written for a ledger that was not opened

@@ -212,13 +212,12 @@ class Ledger:
                     f"{run_dir / STORE_FILE} belongs to run '{recorded[1]}', not '{run_id}'"
                 )
             wanted = recorded[1] if recorded else (run_id or run_dir.resolve().name)
-            if create:
-                run_dir.mkdir(parents=True, exist_ok=True)
-            elif not run_dir.is_dir():
+            if not create and not run_dir.is_dir():
                 raise UserError(f"no run folder at {run_dir}")
             store: RowStore = PostgresStore.open(db, wanted, create=create)
             if recorded is None and create:
                 try:
+                    run_dir.mkdir(parents=True, exist_ok=True)
                     _write_store_file(run_dir, "postgresql", wanted)
                 except OSError as exc:
                     store.close()
