@@ -305,3 +305,31 @@ def test_a_postgres_server_that_does_not_answer_is_a_run_error(tmp_path: Path) -
     with pytest.raises(RunError, match="cannot connect to the ledger"):
         Ledger.open(tmp_path / "run", database=url)
     assert not (tmp_path / "run").exists()  # nothing written for a ledger that was not opened
+
+
+_OPENER = """
+import sys, time
+from pathlib import Path
+from assay.ledger import Ledger
+
+run, database, go = sys.argv[1:4]
+while not Path(go).exists():
+    time.sleep(0.002)
+with Ledger.open(Path(run), database=database) as ledger:
+    ledger.append("message", {"run": Path(run).name})
+"""
+
+
+def test_workers_starting_together_on_an_empty_database(tmp_path: Path, postgres_url: str) -> None:
+    """The first opens race to create the schema: the DDL runs under an advisory lock, once."""
+    go = tmp_path / "go"
+    runs = [tmp_path / name for name in ("a", "b", "c", "a", "b", "c")]  # two openers per run
+    openers = [
+        subprocess.Popen([sys.executable, "-c", _OPENER, str(run), postgres_url, str(go)])
+        for run in runs
+    ]
+    go.touch()
+    assert [p.wait(timeout=120) for p in openers] == [0] * len(runs)
+    for name in ("a", "b", "c"):
+        with Ledger.open(tmp_path / name, database=postgres_url, check=True) as ledger:
+            assert [e.payload["run"] for e in ledger.events()] == [name, name]
