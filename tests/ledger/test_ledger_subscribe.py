@@ -11,18 +11,29 @@ import pytest
 from assay.ledger import LEDGER_FILE, Event, Ledger, Signer
 
 
-def _stored(run: Path) -> int:
+def _stored(run: Path, database: str | None) -> int:
     """Events another process would see now (a separate, read-only connection)."""
+    if database is not None:
+        import psycopg
+
+        with psycopg.connect(database) as conn:
+            found = conn.execute(
+                "SELECT count(*) FROM assay_ledger_events WHERE run_id = %s", (run.name,)
+            ).fetchone()
+            assert found is not None
+            return int(found[0])
     uri = f"{(run / LEDGER_FILE).resolve().as_uri()}?mode=ro"
     with closing(sqlite3.connect(uri, uri=True)) as db:
         return int(db.execute("SELECT count(*) FROM events").fetchone()[0])
 
 
-def test_each_written_event_once_after_it_is_durable(tmp_path: Path) -> None:
+def test_each_written_event_once_after_it_is_durable(
+    tmp_path: Path, ledger_database: str | None
+) -> None:
     run = tmp_path / "run"
     seen: list[tuple[str, int]] = []
-    with Ledger.open(run) as ledger:
-        ledger.subscribe(lambda e: seen.append((e.kind, _stored(run))))
+    with Ledger.open(run, database=ledger_database) as ledger:
+        ledger.subscribe(lambda e: seen.append((e.kind, _stored(run, ledger_database))))
         ledger.append("run.started", {}, step="run.started")
         ledger.append("message", {"n": 1})
         ledger.append("run.started", {"again": True}, step="run.started")  # idempotent: no call
