@@ -16,6 +16,7 @@ from assay.errors import RunError, UserError
 from assay.ledger import GENESIS, Event, Ledger, Signer, canonical, load_or_create_signer
 from assay.ledger.keyring import create_key
 from assay.ledger.keys import default_key_path, verify_signature
+from assay.ledger.postgres import PostgresStore
 
 
 def test_append_chains_and_hashes(tmp_path: Path, ledger_database: str | None) -> None:
@@ -271,6 +272,8 @@ def test_a_postgres_append_waits_for_the_run_lock(tmp_path: Path, postgres_url: 
 
     ledger = Ledger.open(tmp_path / "r", database=postgres_url)
     ledger.append("message", {"n": 1})
+    assert isinstance(ledger.store, PostgresStore)
+    pid = ledger.store.conn.info.backend_pid  # the ledger's own connection, not another test's
     done: list[int] = []
     with psycopg.connect(postgres_url) as other:  # a transaction, as another writer's would be
         other.execute("SELECT 1 FROM assay_ledger_runs WHERE run_id = 'r' FOR UPDATE")
@@ -279,13 +282,12 @@ def test_a_postgres_append_waits_for_the_run_lock(tmp_path: Path, postgres_url: 
         with psycopg.connect(postgres_url, autocommit=True) as watch:
             for _ in range(2000):  # until the writer waits on the lock (up to 20 s)
                 waiting = watch.execute(
-                    "SELECT count(*) FROM pg_stat_activity WHERE application_name = "
-                    "'assay-ledger' AND wait_event_type = 'Lock'"
+                    "SELECT wait_event_type FROM pg_stat_activity WHERE pid = %s", (pid,)
                 ).fetchone()
-                if waiting == (1,):
+                if waiting == ("Lock",):
                     break
                 threading.Event().wait(0.01)
-            assert waiting == (1,)
+            assert waiting == ("Lock",)
         assert done == []
         # The lock holder adds a row at seq 2 (a copy: only its seq matters here) and commits;
         # the blocked append then reads the new head and takes seq 3.
