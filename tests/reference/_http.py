@@ -1,13 +1,22 @@
-"""A tiny JSON-over-HTTP base for the reference services (stdlib only, starts in milliseconds)."""
+"""A tiny JSON-over-HTTP base for the reference services (stdlib only, starts in milliseconds).
+
+Besides JSON it answers HTML pages (`Html`) and redirects (`Redirect`), reads HTML form posts
+(``application/x-www-form-urlencoded``) as a dict, and accepts WebSocket upgrades on the paths of
+`serve`'s ``websockets`` (RFC 6455 by hand: the handshake, and unmasked text frames out).
+"""
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 import os
 import re
 import socket
+import struct
 import sys
 from collections.abc import Callable
+from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
@@ -23,6 +32,50 @@ class BadJson(Exception):
     pass
 
 
+@dataclass
+class Html:
+    """A text/html reply."""
+
+    text: str
+
+
+@dataclass
+class Redirect:
+    """A 303 See Other to `location` (after a form post)."""
+
+    location: str
+
+
+_WS_GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+
+
+class WebSocket:
+    """The server side of one accepted WebSocket: `send_text` frames; `wait_closed` reads the
+    client's frames until it closes (they are ignored)."""
+
+    def __init__(self, sock: socket.socket, rfile: Any) -> None:
+        self.sock = sock
+        self.rfile = rfile
+
+    def send_text(self, text: str) -> None:
+        data = text.encode()
+        n = len(data)
+        head = bytes([0x81, n]) if n < 126 else bytes([0x81, 126]) + struct.pack("!H", n)
+        self.sock.sendall(head + data)
+
+    def wait_closed(self) -> None:
+        while True:
+            head = self.rfile.read(2)
+            if len(head) < 2 or head[0] & 0x0F == 0x8:
+                return
+            n = head[1] & 0x7F
+            if n == 126:
+                n = struct.unpack("!H", self.rfile.read(2))[0]
+            elif n == 127:
+                n = struct.unpack("!Q", self.rfile.read(8))[0]
+            self.rfile.read(4 + n)  # the mask and the payload
+
+
 _SERVED = [0]
 EXIT_AFTER = int(os.environ.get("EXIT_AFTER", "0"))
 """When set, the service dies after answering this many requests (to test a mid-run crash)."""
@@ -35,8 +88,13 @@ def _count_and_maybe_exit() -> None:
         os._exit(3)
 
 
-def serve(routes: list[Route]) -> None:
-    """Serve `routes` on 127.0.0.1:$PORT until killed."""
+WsRoute = tuple[re.Pattern[str], Callable[..., None]]
+
+
+def serve(routes: list[Route], websockets: list[WsRoute] | None = None) -> None:
+    """Serve `routes` on 127.0.0.1:$PORT until killed; a WebSocket upgrade on a path of
+    `websockets` calls its function with the path's groups and the `WebSocket`, in the
+    request's thread, for as long as the connection lasts."""
 
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
@@ -52,10 +110,17 @@ def serve(routes: list[Route]) -> None:
         def _handle(self) -> None:
             url = urlsplit(self.path)
             query = {k: v[0] for k, v in parse_qs(url.query).items()}
+            if self.headers.get("Upgrade", "").lower() == "websocket":
+                self._upgrade(url.path)
+                return
             length = int(self.headers.get("Content-Length") or 0)
             raw = self.rfile.read(length) if length else b""
+            form = "application/x-www-form-urlencoded" in self.headers.get("Content-Type", "")
             try:
-                body = json.loads(raw) if raw else None
+                if form:
+                    body: Any = {k: v[0] for k, v in parse_qs(raw.decode()).items()}
+                else:
+                    body = json.loads(raw) if raw else None
             except ValueError:
                 self._send(400, {"error": "body is not valid JSON"})
                 return
@@ -67,11 +132,39 @@ def serve(routes: list[Route]) -> None:
                     return
             self._send(404, {"error": "not found"})
 
+        def _upgrade(self, path: str) -> None:
+            for pattern, fn in websockets or []:
+                m = pattern.fullmatch(path)
+                if m and self.headers.get("Sec-WebSocket-Key"):
+                    key = self.headers["Sec-WebSocket-Key"] + _WS_GUID
+                    accept = base64.b64encode(hashlib.sha1(key.encode()).digest()).decode()
+                    self.send_response(101)
+                    self.send_header("Upgrade", "websocket")
+                    self.send_header("Connection", "Upgrade")
+                    self.send_header("Sec-WebSocket-Accept", accept)
+                    self.end_headers()
+                    self.wfile.flush()
+                    fn(*[unquote(g) for g in m.groups()], ws=WebSocket(self.connection, self.rfile))
+                    self.close_connection = True
+                    return
+            self._send(404, {"error": "no WebSocket here"})
+
         def _send(self, status: int, payload: Any) -> None:
-            data = b"" if payload is None else json.dumps(payload).encode()
+            if isinstance(payload, Redirect):
+                self.send_response(status)
+                self.send_header("Location", payload.location)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                self.wfile.flush()
+                return
+            if isinstance(payload, Html):
+                data, kind = payload.text.encode(), "text/html; charset=utf-8"
+            else:
+                data = b"" if payload is None else json.dumps(payload).encode()
+                kind = "application/json"
             self.send_response(status)
             if data:
-                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Type", kind)
             self.send_header("Content-Length", str(len(data)))
             self.end_headers()
             self.wfile.write(data)

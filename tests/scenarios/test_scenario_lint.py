@@ -13,7 +13,9 @@ from tests.conftest import line_with
 COMPAT = Path(__file__).resolve().parents[1] / "compat" / "octopusgarden"
 
 
-@pytest.mark.parametrize("folder", ["hello-api", "kv-store", "todo-app", "octopus-garden"])
+@pytest.mark.parametrize(
+    "folder", ["hello-api", "kv-store", "todo-app", "octopus-garden", "auction-house", "kanban-board"]
+)
 def test_compat_folder_loads_with_zero_errors(folder: str) -> None:
     result = load_dir(COMPAT / folder / "scenarios")
     assert result.errors == []
@@ -118,7 +120,7 @@ def test_assert_block_is_validated(tmp_path: Path) -> None:
 def test_lint_cli_exit_codes(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["scenarios", "lint", str(COMPAT)]) == 0
     out = capsys.readouterr().out
-    assert "28 scenario(s): 0 error(s)" in out
+    assert "40 scenario(s): 0 error(s)" in out
     bad = _write(tmp_path, "id: x\nsteps:\n  - description: d\n    smtp: {}\n")
     assert main(["scenarios", "lint", str(bad)]) == 1
     line_with(capsys.readouterr().out, f"{bad}:3:5: SC015")

@@ -77,6 +77,12 @@ class Service:
         self.result: RunResult | None = None
         """Set once stopped."""
 
+    @property
+    def socket_path(self) -> str | None:
+        """The path to connect to the service's Unix socket (short even in a deep folder), or
+        None when it answers on TCP at `base_url` (the local backend)."""
+        return self._connect.path if self._connect else None
+
     def transport(self) -> httpx.HTTPTransport:
         """A sync httpx transport that reaches the service."""
         return httpx.HTTPTransport(uds=self._connect.path if self._connect else None)

@@ -17,11 +17,12 @@ from typing import Any, Literal
 
 from jsonpath_ng.ext.parser import parse as parse_jsonpath
 
-from assay.scenarios.model import Assertions
+from assay.scenarios.model import Assertions, BrowserSpec
 from assay.scenarios.observation import NOT_JSON, Observation
 
 __all__ = [
     "Check",
+    "ElementCheck",
     "ExitCodeCheck",
     "HeaderCheck",
     "JsonCheck",
@@ -30,6 +31,7 @@ __all__ = [
     "SchemaCheck",
     "StatusCheck",
     "TextCheck",
+    "browser_checks",
     "compiled_jsonpath",
     "from_assertions",
     "json_path",
@@ -164,6 +166,47 @@ class TextCheck(Check):
         }[self.op]()
         shown = f"{lines} lines" if self.op.endswith("_lines") else _short(text)
         return self._out(ok, f"{self.stream} was {shown}")
+
+
+@dataclass(frozen=True)
+class ElementCheck(Check):
+    """A browser assert's field: the first match's text holds (or lacks) a string, or so many
+    elements match the selector."""
+
+    selector: str
+    op: Literal["text", "text_absent", "count"]
+    expected: str | int
+
+    @property
+    def description(self) -> str:  # type: ignore[override]
+        if self.op == "count":
+            return f"{self.expected} element(s) match {self.selector}"
+        verb = "contains" if self.op == "text" else "does not contain"
+        return f"text of {self.selector} {verb} {self.expected!r}"
+
+    def evaluate(self, obs: Observation, history: Sequence[Observation]) -> Outcome:
+        count = obs.sources.get("count", "")
+        text = obs.sources.get("text", "")
+        if self.op == "count":
+            return self._out(count == str(self.expected), f"{count or 'no'} element(s) matched")
+        if count == "0":
+            return self._out(self.op == "text_absent", "no element matched")
+        found = str(self.expected) in text
+        return self._out(found == (self.op == "text"), f"its text was {_short(text)}")
+
+
+def browser_checks(spec: BrowserSpec) -> list[Check]:
+    """The checks a browser ``assert`` asks for (text, text_absent, count), in that order."""
+    if spec.action != "assert":
+        return []
+    checks: list[Check] = []
+    if spec.text:
+        checks.append(ElementCheck(spec.selector, "text", spec.text))
+    if spec.text_absent:
+        checks.append(ElementCheck(spec.selector, "text_absent", spec.text_absent))
+    if spec.count is not None:
+        checks.append(ElementCheck(spec.selector, "count", spec.count))
+    return checks
 
 
 @dataclass(frozen=True)

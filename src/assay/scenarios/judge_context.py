@@ -39,6 +39,11 @@ def _step_references(step: Step) -> Iterator[str]:
         yield from references(step.exec_.command)
         yield from references(step.exec_.env)
         yield from references(step.exec_.stdin or "")
+    if step.ws is not None:
+        yield from references([step.ws.url, step.ws.id, step.ws.send])
+    if step.browser is not None:
+        b = step.browser
+        yield from references([b.url, b.selector, b.value, b.text, b.text_absent])
 
 
 def _named_in(text: str, name: str) -> bool:

@@ -6,6 +6,7 @@ It walks the ruamel.yaml tree, so every problem has a line and column, and build
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Mapping
 from typing import Any
@@ -26,7 +27,12 @@ _ID = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
 _IDENT = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
 _DOT_PATH = re.compile(r"^\$(\.[^.\s\[\]*]+)+$")
 _METHODS = {"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"}
-_SOURCES = {"request": {"body", "header", "status"}, "exec": {"stdout", "stderr", "exitcode"}}
+_SOURCES = {
+    "request": {"body", "header", "status"},
+    "exec": {"stdout", "stderr", "exitcode"},
+    "browser": {"text", "html", "count", "location", "value"},
+}
+"""Capture sources per step kind; ws steps capture with ``jsonpath`` only, as in OctopusGarden."""
 _SCENARIO_KEYS = {
     "id", "description", "type", "weight", "tier", "setup", "steps", "satisfaction_criteria",
 }  # fmt: skip
@@ -35,6 +41,22 @@ _STEP_KEYS = {
 }  # fmt: skip
 _REQUEST_KEYS = {"method", "path", "headers", "query", "body"}
 _EXEC_KEYS = {"command", "stdin", "env", "timeout"}
+_WS_KEYS = {"url", "id", "send", "receive"}
+_WS_RECEIVE_KEYS = {"timeout", "count"}
+_BROWSER_KEYS = {"action", "url", "selector", "value", "text", "text_absent", "count", "timeout"}
+_BROWSER_ACTIONS = ("navigate", "click", "fill", "assert")
+_BROWSER_NEEDS = {
+    "navigate": [("url", "SC043")],
+    "click": [("selector", "SC044")],
+    "fill": [("selector", "SC045"), ("value", "SC046")],
+    "assert": [("selector", "SC047")],
+}
+_NOT_RUN = {
+    "grpc": "gRPC calls would need the service's protobuf descriptors (server reflection or "
+    "the .proto files) and a gRPC client",
+    "tui": "a terminal UI would need a pseudo-terminal and a screen emulator to read it",
+}
+"""Step kinds assay loads but does not run, and what running them would take."""
 
 
 def plain(node: Any) -> Any:
@@ -236,6 +258,10 @@ class FileLinter:
             data["request"] = self._request(node)
         elif kind == "exec":
             data["exec"] = self._exec(node)
+        elif kind == "ws":
+            data["ws"] = self._ws(node)
+        elif kind == "browser":
+            data["browser"] = self._browser(node)
         else:
             self._other_kind(node, kind)
         self._variables(node, kind)
@@ -320,42 +346,136 @@ class FileLinter:
             out["command"] = str(out["command"])
         return dict(out)
 
+    def _relative_url(self, body: CommentedMap, kind: str) -> None:
+        url = body.get("url")
+        if (
+            isinstance(url, str)
+            and url
+            and (not url.startswith(("/", "{")) or url.startswith("//"))
+        ):
+            self._at(
+                self._val_pos(body, "url"), "AS032", "error",
+                f"{kind} url {url!r} must be a path on the target (start with /): an absolute "
+                "URL would ignore --target and test another server",
+            )  # fmt: skip
+
+    def _ws(self, step: CommentedMap) -> dict[str, Any] | None:
+        body = step["ws"]
+        pos = self._val_pos(step, "ws")
+        if not isinstance(body, CommentedMap):
+            self._at(pos, "SC060", "error", "ws must be a YAML mapping")
+            return None
+        self._unknown_keys(body, _WS_KEYS, "ws")
+        if not body.get("url"):
+            self._at(
+                pos, "SC061", "warning",
+                "ws step missing url; a connection must have been opened by an earlier step",
+            )  # fmt: skip
+        self._relative_url(body, "ws")
+        out: dict[str, Any] = {k: str(body[k]) for k in ("url", "id") if body.get(k) is not None}
+        send = plain(body.get("send"))
+        if isinstance(send, dict | list):
+            out["send"] = json.dumps(send)  # assay: a mapping is sent as its JSON text
+        elif send is not None:
+            out["send"] = str(send)
+        if "receive" in body and body["receive"] is not None:
+            out["receive"] = self._ws_receive(body)
+        return out
+
+    def _ws_receive(self, body: CommentedMap) -> dict[str, Any] | None:
+        recv = body["receive"]
+        if not isinstance(recv, CommentedMap):
+            self._at(
+                self._val_pos(body, "receive"), "AS034", "error",
+                "ws receive must be a mapping (timeout, count)",
+            )  # fmt: skip
+            return None
+        self._unknown_keys(recv, _WS_RECEIVE_KEYS, "ws receive")
+        out: dict[str, Any] = {}
+        if "timeout" in recv:
+            out["timeout"] = self._duration(recv, "timeout", "SC062")
+        if "count" in recv:
+            count = recv["count"]
+            if isinstance(count, bool) or not isinstance(count, int) or count <= 0:
+                self._at(
+                    self._val_pos(recv, "count"), "SC063", "error",
+                    f"ws receive count must be a positive integer, got {count!r}",
+                )  # fmt: skip
+            else:
+                out["count"] = int(count)
+        return out
+
+    def _browser(self, step: CommentedMap) -> dict[str, Any] | None:
+        body = step["browser"]
+        pos = self._val_pos(step, "browser")
+        if not isinstance(body, CommentedMap):
+            self._at(pos, "SC040", "error", "browser must be a YAML mapping")
+            return None
+        self._unknown_keys(body, _BROWSER_KEYS, "browser")
+        action = body.get("action")
+        if "action" not in body:
+            self._at(pos, "SC041", "error", "browser must have an action field")
+            return None
+        if action not in _BROWSER_ACTIONS:
+            self._at(
+                self._val_pos(body, "action"), "SC042", "error",
+                f"browser action {action!r} must be navigate, click, fill, or assert",
+            )  # fmt: skip
+            return None
+        for key, rule in _BROWSER_NEEDS[str(action)]:
+            if body.get(key) in (None, ""):
+                self._at(pos, rule, "error", f"browser {action} requires {key}")
+        if action == "assert" and not any(k in body for k in ("text", "text_absent", "count")):
+            self._at(
+                pos, "SC048", "warning",
+                "browser assert should have assertion fields (text, text_absent, or count)",
+            )  # fmt: skip
+        self._relative_url(body, "browser")
+        out: dict[str, Any] = {
+            k: str(body[k])
+            for k in ("action", "url", "selector", "value", "text", "text_absent")
+            if body.get(k) is not None
+        }
+        if "count" in body:
+            count = body["count"]
+            if isinstance(count, bool) or not isinstance(count, int) or count < 0:
+                self._at(
+                    self._val_pos(body, "count"), "AS033", "error",
+                    f"browser count must be a non-negative integer, got {count!r}",
+                )  # fmt: skip
+            else:
+                out["count"] = int(count)
+        if "timeout" in body:
+            out["timeout"] = self._duration(body, "timeout", "SC049")
+        return out
+
     def _other_kind(self, step: CommentedMap, kind: str) -> None:
-        mapping_rule = {"browser": "SC040", "grpc": "SC050", "ws": "SC060", "tui": "SC070"}[kind]
+        """grpc and tui: checked as OctopusGarden does, then reported as not run."""
+        mapping_rule = {"grpc": "SC050", "tui": "SC070"}[kind]
         body = step[kind]
         pos = self._val_pos(step, kind)
         if not isinstance(body, CommentedMap):
             self._at(pos, mapping_rule, "error", f"{kind} must be a YAML mapping")
             return
-        required = {
-            "browser": [("action", "SC041")],
-            "grpc": [("service", "SC051"), ("method", "SC052")],
-        }.get(kind, [])
+        required = {"grpc": [("service", "SC051"), ("method", "SC052")]}.get(kind, [])
         for key, rule in required:
             if key not in body:
                 self._at(pos, rule, "error", f"{kind} {key} is required")
-        if kind == "browser" and body.get("action") not in (
-            None,
-            "navigate",
-            "click",
-            "fill",
-            "assert",
-        ):
-            self._at(
-                pos, "SC042", "error", "browser action must be navigate, click, fill, or assert"
-            )
-        timeout_rule = {"browser": "SC049", "grpc": "SC053", "tui": "SC073"}.get(kind)
-        if timeout_rule and "timeout" in body:
+        timeout_rule = {"grpc": "SC053", "tui": "SC073"}[kind]
+        if "timeout" in body:
             self._duration(body, "timeout", timeout_rule)
         self._at(
             pos,
             "AS020",
             "warning",
-            f"assay does not run {kind} steps yet; this step will be reported unjudged",
+            f"assay does not run {kind} steps: this step will be reported unjudged and its "
+            f"scenario cannot pass ({_NOT_RUN[kind]}); request, exec, ws and browser steps run",
         )
 
     def _variables(self, step: CommentedMap, kind: str) -> None:
-        if kind not in ("request", "exec") or not isinstance(step[kind], CommentedMap):
+        if kind not in ("request", "exec", "ws", "browser"):
+            return
+        if not isinstance(step[kind], CommentedMap):
             return
         for name in references(plain(step[kind])):
             if name not in self._captured:

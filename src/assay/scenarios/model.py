@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 __all__ = [
     "STEP_KINDS",
     "Assertions",
+    "BrowserSpec",
     "Capture",
     "ExecSpec",
     "JsonAssertion",
@@ -21,9 +22,11 @@ __all__ = [
     "RetrySpec",
     "Scenario",
     "Step",
+    "WsReceive",
+    "WsSpec",
 ]
 
-#: Every step type OctopusGarden knows; assay runs ``request`` and ``exec``.
+#: Every step type OctopusGarden knows; assay runs all but ``grpc`` and ``tui`` (unjudged).
 STEP_KINDS = ("request", "exec", "browser", "grpc", "ws", "tui")
 
 JsonType = Literal["string", "number", "integer", "boolean", "array", "object", "null"]
@@ -83,7 +86,13 @@ class Capture(_Strict):
 
     name: str
     jsonpath: str | None = None
-    source: Literal["body", "header", "status", "stdout", "stderr", "exitcode"] | None = None
+    source: (
+        Literal[
+            "body", "header", "status", "stdout", "stderr", "exitcode",
+            "text", "html", "count", "location", "value",
+        ]
+        | None
+    ) = None  # fmt: skip
     header: str | None = None
     """With ``source: header``: which header."""
 
@@ -110,6 +119,55 @@ class ExecSpec(_Strict):
     """Seconds before the command is killed."""
 
 
+class WsReceive(_Strict):
+    """Collect messages that arrived on the connection (OctopusGarden's ``ws.receive``)."""
+
+    timeout: float = 5.0
+    """Seconds to wait for `count` messages; fewer is not an error (the observation says so)."""
+    count: int = Field(default=1, ge=1)
+
+
+class WsSpec(_Strict):
+    """A WebSocket step: connect (with `url`), send, and/or receive, as OctopusGarden does.
+
+    A connection lives for the whole scenario under its `id`; a later step without `url` reuses
+    it, and messages arriving in between are buffered (up to 1000).
+    """
+
+    url: str = ""
+    """A path on the service (``/ws/auctions/{id}``); http(s) becomes ws(s). Empty: reuse."""
+    id: str = ""
+    """Which connection (several per scenario); empty means ``default``."""
+    send: str = ""
+    """A text message to send after connecting."""
+    receive: WsReceive | None = None
+    """None: a connect- or send-only step."""
+
+
+BrowserAction = Literal["navigate", "click", "fill", "assert"]
+
+
+class BrowserSpec(_Strict):
+    """A browser step in headless Chromium (OctopusGarden's ``browser``); one page per scenario,
+    so navigation state and cookies carry over from step to step."""
+
+    action: BrowserAction
+    url: str = ""
+    """For navigate: a path on the service."""
+    selector: str = ""
+    """A CSS selector for click, fill and assert (the first match is clicked or filled)."""
+    value: str = ""
+    """For fill: the text typed into the field."""
+    text: str = ""
+    """For assert: the first match's text contains this."""
+    text_absent: str = ""
+    """For assert: the first match's text does not contain this."""
+    count: int | None = Field(default=None, ge=0)
+    """For assert: exactly this many elements match."""
+    timeout: float = 10.0
+    """Seconds the action may wait (for the element, the page load)."""
+
+
 class RetrySpec(_Strict):
     """Repeat a failing step."""
 
@@ -124,6 +182,8 @@ class Step(_Strict):
     description: str = ""
     request: RequestSpec | None = None
     exec_: ExecSpec | None = Field(default=None, alias="exec")
+    ws: WsSpec | None = None
+    browser: BrowserSpec | None = None
     capture: list[Capture] = Field(default_factory=list)
     expect: str | None = None
     assertions: Assertions | None = None

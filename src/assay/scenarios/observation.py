@@ -1,4 +1,5 @@
-"""What a step observed: an HTTP response or a command's result, in one shape."""
+"""What a step observed: an HTTP response, a command's result, WebSocket messages or a browser
+page, in one shape."""
 
 from __future__ import annotations
 
@@ -50,13 +51,16 @@ def _judged_header(name: str, value: str) -> str:
 class Observation:
     """The result of running one step once."""
 
-    kind: Literal["request", "exec"]
+    kind: Literal["request", "exec", "ws", "browser"]
     action: str
-    """``GET /items/1`` or the command line, for reports and the judge."""
+    """``GET /items/1``, the command line, ``ws default /ws/x`` or ``browser click SELECTOR``."""
     status: int | None = None
     headers: dict[str, str] = field(default_factory=dict)
     """Response headers, names lower-cased."""
     body: str = ""
+    """The HTTP body; for ws steps the messages received (one as is, several as a JSON array,
+    none as ``[]``, a connect- or send-only step ``null``); for browser steps the page's (or, for
+    assert, the first match's) text. JSON checks and ``jsonpath`` captures read it."""
     stdout: str = ""
     stderr: str = ""
     exit_code: int | None = None
@@ -64,13 +68,17 @@ class Observation:
     sent: str = ""
     """What was sent, after variable substitution (request line, headers, body; or the command's
     environment and stdin), for the judge."""
+    account: str = ""
+    """ws and browser steps: the observation as the judge reads it (OctopusGarden's wording)."""
+    sources: dict[str, str] = field(default_factory=dict)
+    """browser steps: the ``capture`` sources (text, html, count, location, value)."""
     _json: Any = field(default=None, repr=False)
     _parsed: bool = field(default=False, repr=False)
 
     def json(self) -> Any:
         """The body (for exec steps: stdout) parsed as JSON, or `NOT_JSON`."""
         if not self._parsed:
-            text = self.body if self.kind == "request" else self.stdout
+            text = self.stdout if self.kind == "exec" else self.body
             try:
                 self._json = json.loads(text) if text.strip() else NOT_JSON
             except ValueError:
@@ -91,6 +99,8 @@ class Observation:
         if self.kind == "request":
             heads = "\n".join(_judged_header(k, v) for k, v in sorted(self.headers.items()))
             return f"HTTP status {self.status}\n{heads}\n\n{cut(self.body)}"
+        if self.kind in ("ws", "browser"):
+            return self.account if len(self.account) <= 3 * _JUDGE_BODY_LIMIT else cut(self.account)
         return (
             f"exit code {self.exit_code}\n"
             f"--- stdout ---\n{cut(self.stdout)}\n--- stderr ---\n{cut(self.stderr)}"

@@ -1,27 +1,31 @@
 """Run scenarios against a service: setup, steps, captures, checks, the judge, and scores.
 
-Scenarios are independent (each has its own variables) and run concurrently up to ``parallel``.
-Deterministic checks come first; only what no rule could read goes to the judge, and with no
-judge such a step is ``unjudged``: never silently passed.
+Scenarios are independent (each has its own variables, WebSocket connections and browser page)
+and run concurrently up to ``parallel``. Deterministic checks come first; only what no rule could
+read goes to the judge, and with no judge such a step is ``unjudged``: never silently passed.
+``grpc`` and ``tui`` steps are not run: they are ``unjudged`` too.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 import httpx
 
 from assay.agents.judge import Judge
-from assay.scenarios.checks import Check, Outcome, from_assertions
+from assay.scenarios.browser import Chromium
+from assay.scenarios.checks import Check, Outcome, browser_checks, from_assertions
 from assay.scenarios.executor import Executor, SubprocessExecutor
 from assay.scenarios.expect import compile_expectation
 from assay.scenarios.judge_context import judge_request
 from assay.scenarios.model import Scenario, Step
 from assay.scenarios.observation import Observation
+from assay.scenarios.relay import TcpRelay
 from assay.scenarios.results import (
     CheckRecord,
     JudgeRecord,
@@ -31,7 +35,8 @@ from assay.scenarios.results import (
     ValidationReport,
 )
 from assay.scenarios.scoring import DEFAULT_THRESHOLD, satisfaction, score_scenario
-from assay.scenarios.steps import StepError, capture_value, perform
+from assay.scenarios.steps import NOT_RUN, Live, StepError, capture_value, perform
+from assay.scenarios.substitute import UndefinedVariable, substitute_text
 from assay.scenarios.verdicts import VerdictCache
 
 __all__ = ["RunOptions", "ScenarioRunner", "step_checks"]
@@ -57,11 +62,33 @@ class RunOptions:
     """Judge verdicts to reuse and add to; None: a cache for this run only."""
 
 
-def step_checks(step: Step) -> tuple[list[Check], list[str]]:
-    """A step's deterministic checks (assert block, then readable expect), and what is left."""
+@runtime_checkable
+class _SocketTransport(Protocol):
+    """A transport to a service that answers on a Unix socket (`assay.scenarios.service`)."""
+
+    @property
+    def socket_path(self) -> str | None: ...
+
+
+def step_checks(
+    step: Step, variables: Mapping[str, Any] | None = None
+) -> tuple[list[Check], list[str]]:
+    """A step's deterministic checks (assert block, a browser assert's fields, then readable
+    expect), and what is left. With `variables`, a browser assert's text is filled in."""
     compiled = compile_expectation(step.expect)
-    checks = (from_assertions(step.assertions) if step.assertions else []) + compiled.checks
-    return checks, compiled.remainder
+    checks = from_assertions(step.assertions) if step.assertions else []
+    if step.browser is not None:
+        spec = step.browser
+        if variables is not None:
+            with contextlib.suppress(UndefinedVariable):  # the step itself reports it
+                spec = spec.model_copy(
+                    update={
+                        f: substitute_text(getattr(spec, f), variables, step.where)
+                        for f in ("text", "text_absent")
+                    }
+                )
+        checks += browser_checks(spec)
+    return checks + compiled.checks, compiled.remainder
 
 
 def _records(outcomes: Sequence[Outcome]) -> list[CheckRecord]:
@@ -73,7 +100,14 @@ def _observed(obs: Observation | None) -> str:
         return ""
     if obs.kind == "request":
         return f"{obs.status} in {obs.latency_ms:.0f} ms"
+    if obs.kind in ("ws", "browser"):
+        first = obs.account.splitlines()[0] if obs.account else obs.action
+        return f"{first} in {obs.latency_ms:.0f} ms"
     return f"exit {obs.exit_code} in {obs.latency_ms:.0f} ms"
+
+
+def _live_kinds(scenarios: Sequence[Scenario]) -> bool:
+    return any(s.kind in ("ws", "browser") for sc in scenarios for s in (*sc.setup, *sc.steps))
 
 
 class ScenarioRunner:
@@ -82,6 +116,25 @@ class ScenarioRunner:
     def __init__(self, options: RunOptions) -> None:
         self.options = options
         self.verdicts = options.verdicts if options.verdicts is not None else VerdictCache()
+        self.chromium = Chromium()
+        self.live_url: str | None = options.target
+        """Where ws and browser steps reach the service over TCP."""
+
+    @contextlib.asynccontextmanager
+    async def _reachable(self, scenarios: Sequence[Scenario]) -> AsyncIterator[None]:
+        """While ws or browser steps may run: a TCP relay to a service behind a Unix socket,
+        and the run's Chromium, closed at the end."""
+        transport = self.options.transport
+        socket_path = transport.socket_path if isinstance(transport, _SocketTransport) else None
+        try:
+            if socket_path and _live_kinds(scenarios):
+                async with TcpRelay(socket_path) as relay:
+                    self.live_url = relay.url
+                    yield
+            else:
+                yield
+        finally:
+            await self.chromium.close()
 
     async def run(self, scenarios: Sequence[Scenario]) -> ValidationReport:
         """Run every scenario (up to ``parallel`` at once) and score the run."""
@@ -107,7 +160,8 @@ class ScenarioRunner:
             return result
 
         try:
-            results = list(await asyncio.gather(*(one(sc) for sc in scenarios)))
+            async with self._reachable(scenarios):
+                results = list(await asyncio.gather(*(one(sc) for sc in scenarios)))
         finally:
             if client is not None:
                 await client.aclose()
@@ -148,15 +202,20 @@ class ScenarioRunner:
         variables: dict[str, Any] = {}
         history: list[Observation] = []
         setup: list[StepResult] = []
-        for i, step in enumerate(sc.setup):
-            res = await self._step(sc, step, i, "setup", variables, history, client)
-            setup.append(res)
-            if res.status is StepStatus.FAILED or res.status is StepStatus.ERROR:
-                break
         steps: list[StepResult] = []
-        if all(s.status is StepStatus.PASSED for s in setup):
-            for i, step in enumerate(sc.steps):
-                steps.append(await self._step(sc, step, i, "step", variables, history, client))
+        live = Live(self.live_url, self.chromium)
+        try:
+            for i, step in enumerate(sc.setup):
+                res = await self._step(sc, step, i, "setup", variables, history, client, live)
+                setup.append(res)
+                if res.status is not StepStatus.PASSED:
+                    break
+            if all(s.status is StepStatus.PASSED for s in setup):
+                for i, step in enumerate(sc.steps):
+                    res = await self._step(sc, step, i, "step", variables, history, client, live)
+                    steps.append(res)
+        finally:
+            await live.close()
         status, score, message = score_scenario(setup, steps, threshold=self.options.threshold)
         return ScenarioResult(
             id=sc.id,
@@ -178,6 +237,7 @@ class ScenarioRunner:
         variables: dict[str, Any],
         history: list[Observation],
         client: httpx.AsyncClient | None,
+        live: Live,
     ) -> tuple[Observation | None, list[Outcome], str, int]:
         """Perform the step, retrying while a check fails or it errors."""
         if step.delay:
@@ -195,6 +255,7 @@ class ScenarioRunner:
                     executor=self.options.executor,
                     timeout=self.options.request_timeout,
                     diagnose=self.options.diagnose,
+                    live=live,
                 )
                 error = ""
                 outcomes = [c.evaluate(obs, history) for c in checks]
@@ -215,11 +276,18 @@ class ScenarioRunner:
         variables: dict[str, Any],
         history: list[Observation],
         client: httpx.AsyncClient | None,
+        live: Live,
     ) -> StepResult:
+        if step.kind in NOT_RUN:
+            return StepResult(
+                phase=phase, index=index, description=step.description, where=step.where,
+                status=StepStatus.UNJUDGED, score=None, decided_without_model=False,
+                message=f"assay does not run {step.kind} steps: this step is unjudged",
+            )  # fmt: skip
         start = time.perf_counter()
-        checks, remainder = step_checks(step)
+        checks, remainder = step_checks(step, variables)
         obs, outcomes, error, attempts = await self._attempts(
-            step, checks, variables, history, client
+            step, checks, variables, history, client, live
         )
         res = StepResult(
             phase=phase,
@@ -327,4 +395,6 @@ def _setup_ok(obs: Observation) -> bool:
     """Without explicit checks a setup step must succeed: HTTP < 400, or exit code 0."""
     if obs.kind == "request":
         return obs.status is not None and obs.status < 400
-    return obs.exit_code == 0
+    if obs.kind == "exec":
+        return obs.exit_code == 0
+    return obs.status is None or obs.status < 400  # ws and browser: it ran (a page loaded)

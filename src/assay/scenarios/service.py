@@ -92,6 +92,11 @@ class _Watched(httpx.AsyncBaseTransport):
         self._inner = inner
         self._svc = svc
 
+    @property
+    def socket_path(self) -> str | None:
+        """The service's Unix socket (None on TCP): ws and browser steps relay to it."""
+        return self._svc.service.socket_path
+
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         try:
             return await self._inner.handle_async_request(request)

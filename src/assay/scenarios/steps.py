@@ -1,4 +1,5 @@
-"""Perform one step once: an HTTP request through httpx, or a command through an `Executor`."""
+"""Perform one step once: an HTTP request through httpx, a command through an `Executor`, a
+WebSocket exchange (`assay.scenarios.ws`) or a browser action (`assay.scenarios.browser`)."""
 
 from __future__ import annotations
 
@@ -8,17 +9,31 @@ import re
 import shlex
 import time
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
 
+from assay.scenarios.browser import BrowserError, BrowserSession, Chromium
 from assay.scenarios.checks import compiled_jsonpath
 from assay.scenarios.executor import Executor
 from assay.scenarios.model import Capture, RequestSpec, Step
 from assay.scenarios.observation import NOT_JSON, Observation
 from assay.scenarios.substitute import UndefinedVariable, render, substitute, substitute_text
+from assay.scenarios.ws import WsError, WsSession
 
-__all__ = ["BODY_LIMIT", "CREDENTIAL_HEADERS", "StepError", "capture_value", "perform"]
+__all__ = [
+    "BODY_LIMIT",
+    "CREDENTIAL_HEADERS",
+    "NOT_RUN",
+    "Live",
+    "StepError",
+    "capture_value",
+    "perform",
+]
+
+NOT_RUN = frozenset({"grpc", "tui"})
+"""Step kinds that load but do not run: such a step is reported unjudged."""
 
 BODY_LIMIT = 10 * 1024 * 1024
 """Response bodies are read up to 10 MB; a larger one fails the step."""
@@ -35,6 +50,25 @@ _SECRET_NAME = re.compile(r"(?i)token|secret|passw|api_?key|auth|credential")
 
 class StepError(Exception):
     """The step could not be performed; the message says why and where."""
+
+
+@dataclass
+class Live:
+    """A scenario's open connections: its WebSockets and its browser page, and where the service
+    answers over TCP (`base_url`: the target, or a relay to the sandbox's socket)."""
+
+    base_url: str | None
+    chromium: Chromium
+    ws: WsSession = field(default_factory=WsSession)
+    browser: BrowserSession = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.browser = BrowserSession(self.chromium)
+
+    async def close(self) -> None:
+        """Close the scenario's connections and its page (the run's Chromium stays)."""
+        await self.ws.close()
+        await self.browser.close()
 
 
 async def _request(
@@ -192,6 +226,7 @@ async def perform(
     executor: Executor,
     timeout: float,
     diagnose: Callable[[], str] | None = None,
+    live: Live | None = None,
 ) -> Observation:
     """Run `step` once; raise `StepError` with a clear message when it cannot run."""
     try:
@@ -199,9 +234,18 @@ async def perform(
             return await _request(step, variables, client, step.timeout or timeout, diagnose)
         if step.kind == "exec":
             return await _exec(step, variables, executor)
+        if step.kind in ("ws", "browser"):
+            if live is None:
+                raise StepError(f"{step.kind} steps need the scenario runner's connections")
+            if step.kind == "ws":
+                return await live.ws.run(step, variables, live.base_url, step.timeout or timeout)
+            return await live.browser.run(step, variables, live.base_url)
     except UndefinedVariable as exc:
         raise StepError(str(exc)) from None
-    raise StepError(f"assay does not run {step.kind} steps yet")
+    except (WsError, BrowserError) as exc:
+        extra = f"; {diagnose()}" if diagnose and "connect" in str(exc) else ""
+        raise StepError(f"{exc}{extra}") from None
+    raise StepError(f"assay does not run {step.kind} steps")
 
 
 def capture_value(cap: Capture, obs: Observation) -> Any:
@@ -219,6 +263,10 @@ def capture_value(cap: Capture, obs: Observation) -> Any:
         return obs.status
     if source == "exitcode":
         return obs.exit_code
+    if source in ("text", "html", "count", "location", "value"):
+        if source not in obs.sources:
+            raise StepError(f"capture {cap.name}: this browser action gives no {source}")
+        return obs.sources[source]
     if source == "header":
         name = (cap.header or "").lower()
         if name not in obs.headers:
