@@ -145,7 +145,7 @@ async def test_exec_steps_and_sandboxed_commands_get_the_same_environment(
     assert {k: v for k, v in step_env.items() if k != "HOME"} == {
         k: v for k, v in box_env.items() if k != "HOME"
     }
-    assert step_env["HOME"] != "/tmp" and Path(step_env["HOME"]).is_dir()
+    assert step_env["HOME"] != BASE_ENV["HOME"] and Path(step_env["HOME"]).is_dir()
     # assay's own tools are trusted: the host environment, a private TMPDIR, then their values
     assert tool_env["SEAM_HOST_ONLY"] == "1" and tool_env["A"] == "1"
     assert tool_env["TMPDIR"] != os.environ.get("TMPDIR") and not Path(tool_env["TMPDIR"]).exists()

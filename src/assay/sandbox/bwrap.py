@@ -184,7 +184,8 @@ class BwrapSandbox:
         (io / "passwd").write_text(f"sandbox:x:{_UID}:{_UID}:sandbox:/tmp:/usr/sbin/nologin\n")
         (io / "group").write_text(f"sandbox:x:{_UID}:\n")
         group = Cgroup.create(limits)
-        launch_env = {"PATH": "/usr/bin:/bin"}
+        # The launcher's own environment; bwrap clears it (--clearenv) for the command.
+        launch_env = build_env()
         if group is None:
             # No cgroups here: fall back to an address-space limit; pids stay unlimited.
             launch_env["ASSAY_ULIMIT_V"] = str(limits.memory_mb * 1024)
