@@ -12,6 +12,9 @@ from pathlib import Path
 from typing import Any
 
 from assay.config import Settings
+from assay.factory import events as ev
+from assay.factory.stop import score_iteration
+from assay.factory.validator import ScenarioOutcome, ValidationResult
 from assay.gates.base import GateReport
 from assay.gates.ruff import RuffGate
 from assay.gates.runner import run_gates
@@ -52,22 +55,25 @@ def _envelope(run_id: str, iteration: int, sender: str, model: str, message: Any
         run_id=run_id, iteration=iteration, sender=sender, model=model,  # type: ignore[arg-type]
         content_hash=content_hash(message), message=message,
     )  # fmt: skip
-    return env.model_dump(mode="json")
+    return ev.dump(env)
+
+
+def _append(ledger: Ledger, payload: ev.EventPayload, *, step: str | None = None) -> None:
+    ledger.append(payload.kind, ev.dump(payload), step=step)
 
 
 def _model_call(ledger: Ledger, role: str, iteration: int, prompt: str, answer: str) -> None:
     model = MODELS.get(role, "test:reviewer")
     digest = ledger.put_blob(prompt.encode())
-    ledger.append(
-        "model.request",
-        {"role": role, "model": model, "iteration": iteration, "prompt_digest": digest,
-         "prompt_blob": digest},
-    )  # fmt: skip
-    ledger.append(
-        "model.response",
-        {"role": role, "model": model, "iteration": iteration, "tokens_in": 1200 + 10 * len(prompt),
-         "tokens_out": 300, "cost_usd": 0.0042, "response_blob": ledger.put_blob(answer.encode())},
-    )  # fmt: skip
+    _append(ledger, ev.ModelRequested(
+        role=role, model=model, iteration=iteration, prompt_digest=digest, prompt_blob=digest,
+        messages=1,
+    ))  # fmt: skip
+    _append(ledger, ev.ModelResponded(
+        role=role, model=model, iteration=iteration, prompt_digest=digest,
+        tokens_in=1200 + 10 * len(prompt), tokens_out=300, cost_usd=0.0042,
+        response_blob=ledger.put_blob(answer.encode()),
+    ))  # fmt: skip
 
 
 ALICE_UID = 4242
@@ -101,13 +107,11 @@ def write_sample_run(
     with Ledger.open(run_dir) as ledger:
         run_id = ledger.run_id
         spec = Spec(name="hello-api", title="Hello API", body="GET /hello returns hi.")
-        ledger.append(
-            "run.started",
-            {"spec_digest": content_hash(spec), "spec_title": spec.title, "user": "alice",
-             "uid": starter_uid, "signing_key": signer.key_id, "models": MODELS,
-             "leak_level": "titles", "settings": settings, "assay_version": "0.1.0"},
-            step="run.started",
-        )  # fmt: skip
+        _append(ledger, ev.RunStarted(
+            spec_digest=content_hash(spec), spec_title=spec.title, spec_name=spec.name,
+            user="alice", uid=starter_uid, signing_key=signer.key_id, models=MODELS,
+            leak_level="titles", settings=settings, assay_version="0.1.0",
+        ), step="run.started")  # fmt: skip
         _model_call(ledger, "architect", 0, "Design the service for: " + spec.body, "{design}")
         design = Design(summary="One endpoint.", package="hello_api", threat_model=["none"])
         ledger.append("message", _envelope(run_id, 0, "architect", MODELS["architect"], design))
@@ -118,17 +122,14 @@ def write_sample_run(
             (ws / "src" / "hello_api" / "app.py").write_text(code)
             _git(ws, "add", "-A")
             _git(ws, "commit", "-q", "-m", f"iteration {iteration}")
-            ledger.append(
-                "workspace.commit",
-                {"iteration": iteration, "commit": _git(ws, "rev-parse", "HEAD")},
-                step=f"iter-{iteration}/commit",
-            )  # fmt: skip
+            commit = _git(ws, "rev-parse", "HEAD")
+            _append(ledger, ev.WorkspaceCommitted(
+                iteration=iteration, commit=commit, tree=_git(ws, "rev-parse", "HEAD^{tree}"),
+                message=f"iteration {iteration}", rejected=[],
+            ), step=f"iter-{iteration}/commit")  # fmt: skip
             report = _gates(ws)
-            ledger.append(
-                "gate.result",
-                {"iteration": iteration, "report": report.model_dump(mode="json")},
-                step=f"iter-{iteration}/gates",
-            )  # fmt: skip
+            _append(ledger, ev.GatesRan(iteration=iteration, report=report),
+                    step=f"iter-{iteration}/gates")  # fmt: skip
             review = SecurityReview(
                 verdict="approve" if iteration == 2 else "reject",
                 findings=[]
@@ -143,31 +144,44 @@ def write_sample_run(
                 _envelope(run_id, iteration, "security-reviewer", "test:reviewer", review),
             )
             score = 60.0 if iteration == 1 else 100.0
-            ledger.append(
-                "scenario.result",
-                {"iteration": iteration, "score": score, "scenarios": [
-                    {"id": "hello", "passed": True, "score": 100.0, "detail": "200 OK"},
-                    {"id": "not-found", "passed": iteration == 2, "score": 2 * score - 100,
-                     "detail": "expected 404"}]},
+            _append(ledger, ev.SecurityReviewed(
+                iteration=iteration, verdict=review.verdict, summary=review.summary,
+                findings=review.findings, model="test:reviewer",
+            ), step=f"iter-{iteration}/review")  # fmt: skip
+            validation = ValidationResult(
+                satisfaction=score,
+                scenarios=[
+                    ScenarioOutcome(id="hello", title="hello", passed=True, score=100.0,
+                                    observed="200 OK"),
+                    ScenarioOutcome(id="not-found", title="not-found", passed=iteration == 2,
+                                    score=2 * score - 100, observed="expected 404"),
+                ],
+                weakest="" if iteration == 2 else "not-found: expected 404, got 200",
             )  # fmt: skip
+            _append(ledger, ev.ScenariosRan(
+                iteration=iteration, score=score, leak_level="titles", result=validation,
+                scenarios=[
+                    ev.ScenarioLine(id="hello", passed=True, score=100.0, detail="200 OK"),
+                    ev.ScenarioLine(id="not-found", passed=iteration == 2, score=2 * score - 100,
+                                    detail="expected 404"),
+                ],
+            ), step=f"iter-{iteration}/scenarios")  # fmt: skip
             if iteration == 1:
-                ledger.append(
-                    "edit.rejected",
-                    {"iteration": 1, "path": "tests/test_app.py", "reason": "tests are protected"},
-                )
-            ledger.append(
-                "loop.decision",
-                {"iteration": iteration, "decision": "continue" if iteration == 1 else "converged",
-                 "reason": "lint and scenario failures" if iteration == 1 else "all gates pass",
-                 "scores": {"gates": 50.0 if not report.passed else 100.0, "scenarios": score}},
-                step=f"iter-{iteration}/decision",
-            )  # fmt: skip
+                _append(ledger, ev.EditRejected(
+                    iteration=1, role="coder", path="tests/test_app.py",
+                    reason="tests are protected",
+                ))  # fmt: skip
+            scored = score_iteration(report, score, threshold=95.0)
+            _append(ledger, ev.LoopDecided(
+                iteration=iteration, decision="continue" if iteration == 1 else "converged",
+                reason="lint and scenario failures" if iteration == 1 else "all gates pass",
+                scores=scored, best_iteration=iteration, best_score=scored.score,
+            ), step=f"iter-{iteration}/decision")  # fmt: skip
         if finish:
-            ledger.append(
-                "run.finished",
-                {"outcome": outcome, "iterations": 2, "best_iteration": 2},
-                step="run.finished",
-            )
+            _append(ledger, ev.RunFinished(
+                outcome=outcome, iterations=2, best_iteration=2, best_score=100.0,
+                workspace_commit=_git(ws, "rev-parse", "HEAD"),
+            ), step="finished")  # fmt: skip
         if seal:
             ledger.checkpoint(signer)
     return run_dir

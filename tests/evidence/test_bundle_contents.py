@@ -83,7 +83,10 @@ def test_json_report_has_the_story(bundle: Bundle) -> None:
     assert report["outcome"] == "converged"
     assert [r["decision"] for r in report["iterations"]] == ["continue", "converged"]
     assert report["iterations"][0]["gates"] == {"ruff": "failed"}
-    assert report["iterations"][1]["scores"] == {"gates": 100.0, "scenarios": 100.0}
+    assert report["iterations"][1]["scores"] == {
+        "score": 100.0, "gates_passed": 1.0, "gates_required": 1.0, "blocking_findings": 0.0,
+        "satisfaction": 100.0,
+    }  # fmt: skip
     assert report["security_reviews"][0]["verdict"] == "reject"
     assert report["rejected_edits"][0]["path"] == "tests/test_app.py"
     assert report["releasable"] is False

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 from pathlib import Path
+from typing import Any
 
 import pytest
 from pydantic_ai.models.function import FunctionModel
@@ -17,7 +18,11 @@ from assay.commands.runs import list_runs, print_shortfall, run_shortfall
 from assay.config import FactoryConfig, Settings
 from assay.evidence.shortfall import shortfall
 from assay.evidence.summary import summarize
+from assay.factory import events as ev
 from assay.factory.loop import Factory, RoleModels
+from assay.factory.stop import IterationScore
+from assay.factory.validator import ValidationResult
+from assay.gates.base import GateReport, GateResult, GateStatus
 from assay.gates.ruff import RuffGate
 from assay.ledger import Ledger
 from assay.ledger import kinds as k
@@ -159,40 +164,58 @@ async def test_the_second_iteration_reuses_every_verdict_and_the_run_says_what_c
     assert header.split("\t")[-1] == "why" and row.split("\t")[-1] == why
 
 
+def _append(ledger: Ledger, payload: ev.EventPayload, *, step: str) -> None:
+    ledger.append(payload.kind, ev.dump(payload), step=step)
+
+
+def _gate(name: str, status: GateStatus, *, required: bool) -> GateResult:
+    return GateResult(
+        gate=name, tool=name, tool_version="1", status=status, required=required, duration_s=0.1
+    )
+
+
+def _scores(**values: Any) -> IterationScore:
+    return IterationScore(review_approved=True, converged=False, **values)
+
+
 def test_gates_and_blocking_findings_are_named_with_the_points_they_cost(tmp_path: Path) -> None:
     with Ledger.open(tmp_path / "run") as ledger:
         assert shortfall(ledger.events()) is None  # nothing scored yet
-        report = {"results": [
-            {"gate": "ruff", "status": "passed", "required": True},
-            {"gate": "complexity", "status": "failed", "required": True},
-            {"gate": "depaudit", "status": "failed", "required": False},
-        ]}  # fmt: skip
-        ledger.append(k.GATE_RESULT, {"iteration": 1, "report": report}, step="iter-1/gates")
-        ledger.append(k.SECURITY_REVIEW, {"iteration": 1, "verdict": "approve"}, step="r")
-        scores = {"score": 80.0, "gates_passed": 2, "gates_required": 3,
-                  "blocking_findings": 1, "satisfaction": None}  # fmt: skip
-        ledger.append(k.LOOP_DECISION, {"iteration": 1, "scores": scores, "best_iteration": 1},
-                      step="iter-1/decision")  # fmt: skip
+        report = GateReport(root="ws", passed=False, summary="3 gates", duration_s=1.0, results=[
+            _gate("ruff", GateStatus.PASSED, required=True),
+            _gate("complexity", GateStatus.FAILED, required=True),
+            _gate("depaudit", GateStatus.FAILED, required=False),
+        ])  # fmt: skip
+        _append(ledger, ev.GatesRan(iteration=1, report=report), step="iter-1/gates")
+        _append(ledger, ev.SecurityReviewed(iteration=1, verdict="approve"), step="r")
+        scores = _scores(score=80.0, gates_passed=2, gates_required=3, blocking_findings=1,
+                         satisfaction=None)  # fmt: skip
+        _append(ledger, ev.LoopDecided(iteration=1, decision="continue", scores=scores,
+                                       best_iteration=1), step="iter-1/decision")  # fmt: skip
         why = shortfall(ledger.events())
         assert (
             why
             == "iteration 1 scored 80.0: gates -16.7: complexity failed; blocking findings -5.0: 1"
         )
-        ledger.append(k.LOOP_DECISION, {"iteration": 2, "best_iteration": 2,
-                      "scores": {**scores, "score": 100.0}}, step="iter-2/decision")  # fmt: skip
+        full = scores.model_copy(update={"score": 100.0})
+        _append(ledger, ev.LoopDecided(iteration=2, decision="continue", scores=full,
+                                       best_iteration=2), step="iter-2/decision")  # fmt: skip
         assert shortfall(ledger.events()) == ""  # the best iteration lost nothing
 
 
 def test_the_last_line_of_a_run_says_what_was_missing(tmp_path: Path) -> None:
     run_dir = tmp_path / "run"
     with Ledger.open(run_dir) as ledger:
-        scores = {"score": 99.9, "gates_passed": 2, "gates_required": 2,
-                  "blocking_findings": 0, "satisfaction": 99.75}  # fmt: skip
-        result = {"weakest": "crud step 3 (crud.yaml:30) 'Read': judged 97: no category_id"}
-        ledger.append(k.SCENARIO_RESULT, {"iteration": 1, "score": 99.75, "result": result},
-                      step="iter-1/scenarios")  # fmt: skip
-        ledger.append(k.LOOP_DECISION, {"iteration": 1, "scores": scores, "best_iteration": 1},
-                      step="iter-1/decision")  # fmt: skip
+        scores = _scores(score=99.9, gates_passed=2, gates_required=2, blocking_findings=0,
+                         satisfaction=99.75)  # fmt: skip
+        result = ValidationResult(
+            satisfaction=99.75,
+            weakest="crud step 3 (crud.yaml:30) 'Read': judged 97: no category_id",
+        )
+        _append(ledger, ev.ScenariosRan(iteration=1, score=99.75, result=result),
+                step="iter-1/scenarios")  # fmt: skip
+        _append(ledger, ev.LoopDecided(iteration=1, decision="continue", scores=scores,
+                                       best_iteration=1), step="iter-1/decision")  # fmt: skip
     buffer = io.StringIO()
     print_shortfall(Console(file=buffer, width=40, soft_wrap=True), run_dir)  # narrow: no wrap
     assert buffer.getvalue().splitlines() == [
@@ -200,9 +223,9 @@ def test_the_last_line_of_a_run_says_what_was_missing(tmp_path: Path) -> None:
         "(crud.yaml:30) 'Read': judged 97: no category_id"
     ]
     with Ledger.open(run_dir) as ledger:
-        full = {**scores, "score": 100.0, "satisfaction": 100.0}
-        ledger.append(k.LOOP_DECISION, {"iteration": 2, "scores": full, "best_iteration": 2},
-                      step="iter-2/decision")  # fmt: skip
+        full = scores.model_copy(update={"score": 100.0, "satisfaction": 100.0})
+        _append(ledger, ev.LoopDecided(iteration=2, decision="converged", scores=full,
+                                       best_iteration=2), step="iter-2/decision")  # fmt: skip
     print_shortfall(Console(file=buffer, width=40, soft_wrap=True), run_dir)
     assert buffer.getvalue().splitlines()[-1] == "score 100: nothing was missing"
     unscored = tmp_path / "unscored"

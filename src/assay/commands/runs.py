@@ -12,8 +12,9 @@ from rich.console import Console
 
 from assay.errors import CorruptLedgerError, UserError
 from assay.evidence.shortfall import shortfall
+from assay.factory import events as ev
 from assay.ledger import LEDGER_FILE, Ledger
-from assay.ledger.kinds import LOOP_DECISION, MODEL_RESPONSE, RUN_FINISHED, RUN_STARTED
+from assay.ledger.kinds import RUN_STARTED
 from assay.terminal import Cell, console, literal, print_table
 
 __all__ = ["list_runs", "print_shortfall", "register", "run_shortfall"]
@@ -52,26 +53,24 @@ def list_runs(runs_dir: Path) -> list[dict[str, Any]]:
 
 def _summary(folder: Path) -> dict[str, Any]:
     with Ledger.open(folder, create=False) as ledger:
-        started = next(ledger.events(kind=RUN_STARTED), None)
-        finished = next(ledger.events(kind=RUN_FINISHED), None)
-        decisions = list(ledger.events(kind=LOOP_DECISION))
-        replies = [e.payload for e in ledger.events(kind=MODEL_RESPONSE)]
-        why = shortfall(ledger.events())
-    fin = finished.payload if finished else {}
-    last = decisions[-1].payload if decisions else {}
+        events = list(ledger.events())
+    why = shortfall(events)
+    started = next(ev.all_of(ev.RunStarted, events), None)
+    fin = next(ev.all_of(ev.RunFinished, events), None)
+    decisions = list(ev.all_of(ev.LoopDecided, events))
+    replies = list(ev.all_of(ev.ModelResponded, events))
     # An unfinished run (crashed, killed, still going) is shown from its events, not as zeros.
-    spent = sum(int(r.get("tokens_in") or 0) + int(r.get("tokens_out") or 0) for r in replies)
-    dollars = sum(float(r.get("cost_usd") or 0.0) for r in replies)
-    reached = max((int(r.get("iteration") or 0) for r in replies), default=0)
+    last = decisions[-1] if decisions else None
+    reached = max((r.iteration for r in replies), default=0)
     return {
         "run": folder.name,
-        "spec": started.payload.get("spec_name", "") if started else "",
-        "started": started.time if started else "",
-        "status": fin.get("outcome", "unfinished"),
-        "iterations": fin.get("iterations", last.get("iteration", reached)),
-        "best_score": fin.get("best_score", last.get("best_score")),
-        "tokens": fin.get("tokens", spent),
-        "cost_usd": fin.get("cost_usd", dollars),
+        "spec": started.spec_name if started else "",
+        "started": next((e.time for e in events if e.kind == RUN_STARTED), ""),
+        "status": fin.outcome if fin else "unfinished",
+        "iterations": fin.iterations if fin else (last.iteration if last else reached),
+        "best_score": fin.best_score if fin else (last.best_score if last else None),
+        "tokens": fin.tokens if fin else sum(r.tokens_in + r.tokens_out for r in replies),
+        "cost_usd": fin.cost_usd if fin else sum(r.cost_usd or 0.0 for r in replies),
         "why": why,
     }
 

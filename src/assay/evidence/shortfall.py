@@ -10,10 +10,11 @@ that scored lowest (the validator's operator-only ``weakest`` line), the blockin
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
 
+from assay.factory import events as ev
+from assay.factory.stop import IterationScore
+from assay.gates.base import GateStatus
 from assay.ledger import Event
-from assay.ledger import kinds as k
 
 __all__ = ["shortfall"]
 
@@ -21,76 +22,70 @@ _FULL = 99.995
 """A score that prints as 100.0 lost nothing worth naming."""
 
 
-def _num(value: Any) -> float | None:
-    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
-
-
-def _failed_gates(gate_payload: dict[str, Any], review: dict[str, Any]) -> list[str]:
-    report = gate_payload.get("report")
-    results = report.get("results", []) if isinstance(report, dict) else []
+def _failed_gates(gates: ev.GatesRan | None, review: ev.SecurityReviewed | None) -> list[str]:
+    results = gates.report.results if gates else []
     failed = [
-        f"{r.get('gate', '?')} {r.get('status', '?')}"
+        f"{r.gate} {r.status}"
         for r in results
-        if isinstance(r, dict)
-        and r.get("required", True)
-        and r.get("status") not in ("passed", "not-applicable")
+        if r.required and r.status not in (GateStatus.PASSED, GateStatus.NOT_APPLICABLE)
     ]
-    if review and review.get("verdict") not in (None, "approve"):
-        failed.append(f"security-review {review.get('verdict')}")
+    if review is not None and review.verdict != "approve":
+        failed.append(f"security-review {review.verdict}")
     return failed
 
 
 def _parts(
-    scores: dict[str, Any],
-    gates: dict[str, Any],
-    review: dict[str, Any],
-    scenarios: dict[str, Any],
+    scores: IterationScore,
+    gates: ev.GatesRan | None,
+    review: ev.SecurityReviewed | None,
+    scenarios: ev.ScenariosRan | None,
 ) -> list[str]:
     parts = []
-    passed, required = _num(scores.get("gates_passed")), _num(scores.get("gates_required"))
-    if passed is not None and required is not None and passed < required:
+    passed, required = scores.gates_passed, scores.gates_required
+    if passed < required:
         lost = 50 * (1 - passed / required)
-        names = ", ".join(_failed_gates(gates, review)) or f"{required - passed:.0f} not passed"
+        names = ", ".join(_failed_gates(gates, review)) or f"{required - passed} not passed"
         parts.append(f"gates -{lost:.1f}: {names}")
-    sat = _num(scores.get("satisfaction"))
+    sat = scores.satisfaction
     if sat is not None and sat < 100:
-        result = scenarios.get("result") if isinstance(scenarios.get("result"), dict) else {}
-        assert isinstance(result, dict)
-        what = str(result.get("weakest") or result.get("error") or scenarios.get("error") or "")
+        result = scenarios.result if scenarios else None
+        what = (result.weakest or result.error if result else "") or (
+            scenarios.error if scenarios and scenarios.error else ""
+        )
         text = f"scenarios -{40 * (1 - sat / 100):.1f} (satisfaction {sat:.1f})"
         parts.append(f"{text}: {what}" if what else text)
-    blocking = _num(scores.get("blocking_findings")) or 0
+    blocking = scores.blocking_findings
     if blocking > 0:
-        parts.append(f"blocking findings -{10 - 10 / (1 + blocking):.1f}: {blocking:.0f}")
+        parts.append(f"blocking findings -{10 - 10 / (1 + blocking):.1f}: {blocking}")
     return parts
 
 
 def shortfall(events: Iterable[Event]) -> str | None:
     """What kept the best iteration below 100, one line; empty at 100; None when no iteration
     was scored (the run stopped before its first decision)."""
-    by_iteration: dict[str, dict[int, dict[str, Any]]] = {
-        k.LOOP_DECISION: {}, k.GATE_RESULT: {}, k.SECURITY_REVIEW: {}, k.SCENARIO_RESULT: {},
-    }  # fmt: skip
+    decisions: dict[int, ev.LoopDecided] = {}
+    gates: dict[int, ev.GatesRan] = {}
+    reviews: dict[int, ev.SecurityReviewed] = {}
+    scenarios: dict[int, ev.ScenariosRan] = {}
     best = 0
     for event in events:
-        p = event.payload
-        if event.kind in (k.LOOP_DECISION, k.RUN_FINISHED) and isinstance(
-            p.get("best_iteration"), int
-        ):
-            best = p["best_iteration"]
-        if event.kind in by_iteration and isinstance(p.get("iteration"), int):
-            by_iteration[event.kind][p["iteration"]] = p
-    decision = by_iteration[k.LOOP_DECISION].get(best, {})
-    scores = decision.get("scores") if isinstance(decision.get("scores"), dict) else None
-    score = _num(scores.get("score")) if scores else None
-    if scores is None or score is None:
+        match ev.read(event).payload:
+            case ev.LoopDecided() as decided:
+                decisions[decided.iteration] = decided
+                best = decided.best_iteration
+            case ev.RunFinished() as finished:
+                best = finished.best_iteration
+            case ev.GatesRan() as ran:
+                gates[ran.iteration] = ran
+            case ev.SecurityReviewed() as review:
+                reviews[review.iteration] = review
+            case ev.ScenariosRan() as validated:
+                scenarios[validated.iteration] = validated
+    decision = decisions.get(best)
+    scores = decision.scores if decision else None
+    if scores is None:
         return None
-    if score >= _FULL:
+    if scores.score >= _FULL:
         return ""
-    parts = _parts(
-        scores,
-        by_iteration[k.GATE_RESULT].get(best, {}),
-        by_iteration[k.SECURITY_REVIEW].get(best, {}),
-        by_iteration[k.SCENARIO_RESULT].get(best, {}),
-    )
-    return f"iteration {best} scored {score:.1f}: " + ("; ".join(parts) or "unknown")
+    parts = _parts(scores, gates.get(best), reviews.get(best), scenarios.get(best))
+    return f"iteration {best} scored {scores.score:.1f}: " + ("; ".join(parts) or "unknown")

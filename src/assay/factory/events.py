@@ -13,6 +13,7 @@ because their payloads are the factory's own types (gate reports, scores, valida
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
 from typing import Any, ClassVar, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -46,6 +47,7 @@ __all__ = [
     "ScenariosRan",
     "SecurityReviewed",
     "WorkspaceCommitted",
+    "all_of",
     "dump",
     "kind_of",
     "read",
@@ -66,7 +68,9 @@ class RunStarted(EventPayload):
 
     kind: ClassVar[str] = k.RUN_STARTED
     spec_digest: str
-    spec_blob: str = ""
+    spec_blob: str | None = None
+    """The spec's blob (a ``*_blob`` field names a blob that must exist: None, not "", when
+    there is none)."""
     spec_title: str = ""
     spec_name: str = ""
     settings: dict[str, Any] = Field(default_factory=dict)
@@ -113,7 +117,7 @@ class ModelResponded(EventPayload):
     tokens_out: int = 0
     cost_usd: float | None = None
     unpriced: bool = False
-    response_blob: str = ""
+    response_blob: str | None = None
 
 
 class GatesRan(EventPayload):
@@ -254,8 +258,8 @@ class DependenciesLocked(EventPayload):
     not_audited: str = ""
     """Why pip-audit could not vouch for every component (empty: all audited)."""
     notes: list[str] = Field(default_factory=list)
-    lock_blob: str = ""
-    """The lock file's blob; empty when the design dropped every dependency."""
+    lock_blob: str | None = None
+    """The lock file's blob; None when the design dropped every dependency."""
 
 
 class DependenciesRefused(EventPayload):
@@ -376,3 +380,11 @@ def read_as(model: type[M], event: Event) -> M | None:
         return None
     got = read(event).payload
     return got if isinstance(got, model) else None
+
+
+def all_of(model: type[M], events: Iterable[Event]) -> Iterator[M]:
+    """The payloads of `events` of `model`'s kind that fit it, in ledger order."""
+    for event in events:
+        got = read_as(model, event)
+        if got is not None:
+            yield got

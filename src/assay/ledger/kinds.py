@@ -1,31 +1,10 @@
-"""Event kinds and the payload keys the evidence report reads.
+"""The names of the event kinds assay writes.
 
-The report is lenient (a missing key shows as blank), but these are the shapes it understands:
-
-- ``run.started``: ``spec_digest``, ``spec_blob``, ``spec_title``, ``settings`` (dict; may hold
-  ``approval.required``), ``leak_level``, ``user`` (OS user who started the run), ``models``
-  (role -> model id), ``assay_version``.
-- ``message``: an Envelope dump: ``id``, ``iteration``, ``sender`` (role), ``model``,
-  ``parent_ids``, ``content_hash``, ``message`` (the typed message with its ``kind``).
-- ``model.request``: ``role``, ``model``, ``iteration``, ``prompt_digest``, ``prompt_blob``.
-- ``model.response``: ``role``, ``model``, ``iteration``, ``tokens_in``, ``tokens_out``,
-  ``cost_usd``, ``response_blob``.
-- ``gate.result``: ``iteration`` and either ``report`` (a `GateReport` dump) or ``result`` (one
-  `GateResult` dump).
-- ``security.review``: ``iteration``, ``verdict``, ``findings`` (list of dicts), ``summary``.
-- ``scenario.result``: ``iteration``, ``score`` (0-100), ``scenarios``: list of ``id``, ``passed``,
-  ``score``, ``detail``.
-- ``loop.decision``: ``iteration``, ``decision`` (continue / converged / stalled / oscillating /
-  budget / max-iterations), ``reason``, ``scores`` (name -> number).
-- ``edit.rejected``: ``iteration``, ``path``, ``reason``.
-- ``workspace.commit``: ``iteration``, ``commit``, ``message``; an autofix step (``tests/autofix``,
-  ``iter-N/autofix``) adds ``role`` and ``autofix``: ``files``, ``changed``, ``tools`` (name ->
-  version), ``commands``, ``problems``.
-- ``approval``: written by `assay approve`: ``approver``, ``reason``, ``os_user``, ``head``,
-  ``signature``.
-- ``run.finished``: ``outcome`` (converged / stalled / ...), ``iterations``, ``best_iteration``,
-  ``workspace_commit``.
-- ``checkpoint``: written by `Ledger.checkpoint`: ``seq``, ``root``, ``signature``.
+Each kind's payload is a pydantic model in `assay.factory.events` (``run.started`` ->
+`RunStarted`, ``gate.result`` -> `GatesRan`, ...): the loop builds them, the report, `assay runs`
+and the shortfall line read them back through `assay.factory.events.read`. They live above the
+ledger because payloads hold the factory's own types; the ledger itself only chains and seals
+JSON, whatever its shape.
 """
 
 from __future__ import annotations
