@@ -40,8 +40,8 @@ def team(**over: Any) -> RoleModels:
 async def run_factory(
     run_dir: Path, *, gates: list[Gate] | None = None, validator: Any = None, **cfg: Any
 ) -> RunOutcome:
-    settings = Settings(factory=FactoryConfig(**cfg))
     models = team(coder=cfg.pop("coder", None) or app.models()["coder"])
+    settings = Settings(factory=FactoryConfig(**cfg))
     factory = Factory(
         run_dir, spec=app.SPEC, settings=settings, models=models,
         gates=gates if gates is not None else [RuffGate()],

@@ -17,7 +17,6 @@ Bundle layout (every file is listed with its SHA-256 in the signed ``manifest.js
 
 from __future__ import annotations
 
-import json
 import shutil
 import tempfile
 from dataclasses import dataclass
@@ -197,8 +196,3 @@ def _write_files(
         out, signer, run_id=run_id, head_seq=events[-1].seq, head=events[-1].hash
     )
     return sorted(manifest["files"])
-
-
-def load_summary(bundle: Path) -> RunSummary:
-    """The report content of a written bundle."""
-    return RunSummary.model_validate(json.loads((bundle / "report.json").read_text()))

@@ -29,22 +29,10 @@ from assay.errors import RunError, ToolMissingError, UserError
 from assay.sandbox.docker import DEFAULT_IMAGE, docker_client
 from assay.sandbox.ownership import SANDBOX_UID
 
-__all__ = ["DEFAULT_PACKAGES", "build_image", "image_exists"]
+__all__ = ["DEFAULT_PACKAGES", "build_image"]
 
 DEFAULT_PACKAGES = ("python3", "python3-pytest", "python3-pytest-cov")
 """What the base image holds beyond Debian's minbase."""
-
-
-def image_exists(image: str = DEFAULT_IMAGE, base_url: str | None = None) -> bool:
-    """Whether the engine already has `image`."""
-    client = docker_client(base_url)
-    try:
-        client.images.get(image)
-        return True
-    except docker.errors.ImageNotFound:
-        return False
-    finally:
-        client.close()
 
 
 def build_image(
