@@ -16,7 +16,6 @@ from __future__ import annotations
 import hashlib
 import os
 import re
-import subprocess
 import tempfile
 from dataclasses import dataclass
 from email.message import Message
@@ -25,9 +24,18 @@ from pathlib import Path
 
 from packaging.utils import canonicalize_name
 
-from assay.deps.lock import LOCK_FILE, LOCK_HEADER, Lock, parse_lock, target_python, uv_binary
+from assay.deps.lock import (
+    LOCK_FILE,
+    LOCK_HEADER,
+    Lock,
+    parse_lock,
+    target_python,
+    uv_binary,
+    uv_env,
+)
 from assay.deps.wheelhouse import Wheelhouse
 from assay.errors import RunError
+from assay.processes import Command, run_blocking
 
 __all__ = [
     "ComponentLicence",
@@ -61,15 +69,11 @@ def install(lock: Lock, wheelhouse: Wheelhouse, dest: Path, *, timeout: float = 
             "--python-version", version, "--python-platform", plat, "--no-progress",
             "--link-mode", "copy", "--compile-bytecode", "-r", str(requirements),
         ]  # fmt: skip
-        env = {k: v for k, v in os.environ.items() if not k.startswith("UV_")}
-        env.update(UV_NO_CONFIG="1", UV_CACHE_DIR=str(Path(scratch) / "uv-cache"))
-        try:
-            proc = subprocess.run(
-                args, capture_output=True, text=True, timeout=timeout, env=env, check=False
-            )
-        except subprocess.TimeoutExpired:
-            raise InstallError(f"the offline install took longer than {timeout:.0f} s") from None
-        if proc.returncode != 0:
+        env = uv_env(UV_CACHE_DIR=str(Path(scratch) / "uv-cache"))
+        proc = run_blocking(Command(args, None, env, timeout))
+        if proc.timed_out:
+            raise InstallError(f"the offline install took longer than {timeout:.0f} s")
+        if proc.exit_code != 0:
             tail = " ".join(re.sub(r"\x1b\[[0-9;]*m", "", proc.stderr).split())[-1200:]
             raise InstallError(f"offline install from the wheelhouse failed: {tail}")
         os.replace(staged, dest)

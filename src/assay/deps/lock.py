@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 import platform
 import re
-import subprocess
 import sys
 import tempfile
 from collections.abc import Sequence
@@ -20,6 +19,8 @@ from pathlib import Path
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
+from assay.processes import TOOL_OUTPUT_BYTES, Command, build_env, run_blocking
+
 __all__ = [
     "LOCK_FILE",
     "LOCK_HEADER",
@@ -28,6 +29,7 @@ __all__ = [
     "ResolutionError",
     "parse_lock",
     "resolve",
+    "uv_env",
 ]
 
 LOCK_FILE = "requirements.txt"
@@ -110,8 +112,6 @@ def resolve(
         "--python-version", version, "--python-platform", plat, "--only-binary", ":all:",
         "--annotation-style", "line", "--no-progress",
     ]  # fmt: skip
-    env = {k: v for k, v in os.environ.items() if not k.startswith("UV_")}
-    env["UV_NO_CONFIG"] = "1"  # a uv.toml of the user's must not change what gets locked
     if index or (index := pip_index_url()):
         args += ["--index-url", index]
     with tempfile.TemporaryDirectory(prefix="assay-lock-") as scratch:
@@ -119,14 +119,12 @@ def resolve(
             path = Path(scratch) / "constraints.txt"
             path.write_text("\n".join(constraints) + "\n", encoding="utf-8")
             args += ["--constraints", str(path)]
-        try:
-            proc = subprocess.run(
-                args, input="\n".join(requirements) + "\n", capture_output=True, text=True,
-                timeout=timeout, env=env, check=False,
-            )  # fmt: skip
-        except subprocess.TimeoutExpired:
-            raise ResolutionError(f"uv found no resolution within {timeout:.0f} s") from None
-    if proc.returncode != 0:
+        stdin = ("\n".join(requirements) + "\n").encode()
+        command = Command(args, None, uv_env(), timeout, stdin, output_bytes=TOOL_OUTPUT_BYTES)
+        proc = run_blocking(command)
+    if proc.timed_out:
+        raise ResolutionError(f"uv found no resolution within {timeout:.0f} s")
+    if proc.exit_code != 0 or proc.stdout_truncated:
         raise ResolutionError(_explain(proc.stderr))
     asked = {canonicalize_name(Requirement(r).name) for r in requirements}
     packages = tuple(
@@ -136,19 +134,21 @@ def resolve(
     return Lock(packages, proc.stdout, version, plat, tuple(requirements))
 
 
+def uv_env(**values: str) -> dict[str, str]:
+    """uv's environment: the host's without its ``UV_*`` settings (a uv.toml or ``UV_*``
+    variable of the user's must not change what gets locked or installed), then `values`."""
+    host = {k: v for k, v in os.environ.items() if not k.startswith("UV_")}
+    return build_env(explicit={"UV_NO_CONFIG": "1", **values}, host=host, trusted=True)
+
+
 def pip_index_url() -> str | None:
     """The index pip is configured to use ($PIP_INDEX_URL, else pip's config), if any."""
     if os.environ.get("PIP_INDEX_URL"):
         return os.environ["PIP_INDEX_URL"]
-    try:
-        proc = subprocess.run(
-            [sys.executable, "-m", "pip", "config", "get", "global.index-url"],
-            capture_output=True, text=True, timeout=30, check=False,
-        )  # fmt: skip
-    except (OSError, subprocess.TimeoutExpired):
-        return None
+    argv = [sys.executable, "-m", "pip", "config", "get", "global.index-url"]
+    proc = run_blocking(Command(argv, cwd=None, env=build_env(trusted=True), timeout=30))
     value = proc.stdout.strip()
-    return value if proc.returncode == 0 and value else None
+    return value if proc.ok and value else None
 
 
 def _explain(stderr: str) -> str:

@@ -14,13 +14,13 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
 from assay.deps.lock import Lock, LockedPackage, target_python
 from assay.errors import RunError
+from assay.processes import Command, build_env, run_blocking
 
 __all__ = ["DownloadError", "Wheelhouse", "default_wheelhouse"]
 
@@ -93,13 +93,10 @@ class Wheelhouse:
             ]  # fmt: skip
             if index:
                 args += ["--index-url", index]
-            try:
-                proc = subprocess.run(
-                    args, capture_output=True, text=True, timeout=timeout, check=False
-                )
-            except subprocess.TimeoutExpired:
-                raise DownloadError(f"pip download took longer than {timeout:.0f} s") from None
-            if proc.returncode != 0:
+            proc = run_blocking(Command(args, None, build_env(trusted=True), timeout))
+            if proc.timed_out:
+                raise DownloadError(f"pip download took longer than {timeout:.0f} s")
+            if proc.exit_code != 0:
                 tail = " ".join(proc.stderr.split())[-1200:]
                 raise DownloadError(f"pip could not download the locked wheels: {tail}")
             for wheel in sorted(dest.glob("*.whl")):

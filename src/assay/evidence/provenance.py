@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import hashlib
-import subprocess
 from pathlib import Path
 from typing import Any
 
 import assay
 from assay.errors import UserError
 from assay.evidence.summary import RunSummary
+from assay.processes import TOOL_OUTPUT_BYTES, Command, build_env, run_blocking
 
 __all__ = [
     "BUILDER_ID",
@@ -31,12 +31,11 @@ def workspace_files(workspace: Path) -> list[str]:
     if not workspace.is_dir():
         raise UserError(f"no workspace at {workspace}: nothing to attest")
     if (workspace / ".git").exists():
-        out = subprocess.run(
-            ["git", "-C", str(workspace), "ls-files", "-z"],
-            capture_output=True, check=False,
-        )  # fmt: skip
-        if out.returncode == 0:
-            names = [n for n in out.stdout.decode().split("\0") if n]
+        argv = ["git", "-C", str(workspace), "ls-files", "-z"]
+        env = build_env(trusted=True)
+        out = run_blocking(Command(argv, None, env, 600, output_bytes=TOOL_OUTPUT_BYTES))
+        if out.ok and not out.stdout_truncated:
+            names = [n for n in out.stdout.split("\0") if n]
             return sorted(n for n in names if (workspace / n).is_file())
     return sorted(
         p.relative_to(workspace).as_posix()

@@ -12,14 +12,16 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
 import tempfile
 from pathlib import Path
 
 from assay.errors import RunError
+from assay.processes import TOOL_OUTPUT_BYTES, Command, build_env, run_blocking
 
 __all__ = ["Git"]
 
+_TIMEOUT_S = 600.0
+"""Seconds one git command may take before its process group is ended."""
 _ENV = {
     "GIT_AUTHOR_NAME": "assay",
     "GIT_AUTHOR_EMAIL": "assay@localhost",
@@ -44,13 +46,13 @@ class Git:
 
     def run(self, *args: str, env_extra: dict[str, str] | None = None) -> str:
         """Run ``git <args>``; a failure raises `RunError` with git's message."""
-        env = {**os.environ, **_ENV, **(env_extra or {})}
-        proc = subprocess.run(
-            ["git", "-c", "init.defaultBranch=main", "-c", "commit.gpgsign=false", *_NO_COMMANDS,
-             *args],
-            cwd=self.root, env=env, capture_output=True, text=True, check=False,
-        )  # fmt: skip
-        if proc.returncode != 0:
+        env = build_env(explicit={**_ENV, **(env_extra or {})}, trusted=True)
+        argv = ["git", "-c", "init.defaultBranch=main", "-c", "commit.gpgsign=false",
+                *_NO_COMMANDS, *args]  # fmt: skip
+        proc = run_blocking(
+            Command(argv, self.root, env, _TIMEOUT_S, output_bytes=TOOL_OUTPUT_BYTES)
+        )
+        if not proc.ok or proc.stdout_truncated:
             raise RunError(f"git {' '.join(args)} failed in {self.root}: {proc.stderr.strip()}")
         return proc.stdout.strip()
 

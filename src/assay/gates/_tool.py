@@ -17,10 +17,9 @@ from typing import Any
 from assay._extras import install_hint
 from assay.errors import ToolMissingError
 from assay.gates.base import GateContext
-from assay.processes import Command, RunResult, build_env, run, run_blocking
+from assay.processes import TOOL_OUTPUT_BYTES, Command, RunResult, build_env, run, run_blocking
 
 __all__ = [
-    "TOOL_OUTPUT_BYTES",
     "JsonReport",
     "PythonToolGate",
     "find_tool",
@@ -64,10 +63,6 @@ def tool_version(executable: str, flag: str = "--version") -> str:
         said = (proc.stderr or proc.stdout).strip()
         raise ToolMissingError(f"'{executable} {flag}' exited {proc.exit_code}: {said}")
     return match.group(0)
-
-
-TOOL_OUTPUT_BYTES = 256 * 2**20
-"""Bytes kept of a tool's stdout and of its stderr: its whole JSON report, in practice."""
 
 
 async def run_tool(

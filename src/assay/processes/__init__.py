@@ -23,6 +23,7 @@ from assay.processes.output import Capped
 from assay.processes.runner import (
     HOST,
     OUTPUT_BYTES,
+    TOOL_OUTPUT_BYTES,
     Command,
     KilledReason,
     Process,
@@ -37,6 +38,7 @@ __all__ = [
     "HOST",
     "OUTPUT_BYTES",
     "SECRET_PATTERNS",
+    "TOOL_OUTPUT_BYTES",
     "Capped",
     "Command",
     "KilledReason",

@@ -32,6 +32,7 @@ from assay.processes.output import Capped
 __all__ = [
     "HOST",
     "OUTPUT_BYTES",
+    "TOOL_OUTPUT_BYTES",
     "Command",
     "KilledReason",
     "Process",
@@ -44,6 +45,8 @@ HOST = "host"
 """The `RunResult.backend` of a process run on the host without a sandbox."""
 OUTPUT_BYTES = 1_000_000
 """Bytes kept of stdout and of stderr each unless the caller says otherwise."""
+TOOL_OUTPUT_BYTES = 256 * 2**20
+"""Bytes kept of a trusted tool's stdout and stderr: its whole report or lock, in practice."""
 
 
 class KilledReason(enum.StrEnum):
