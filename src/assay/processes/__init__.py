@@ -12,9 +12,11 @@
 - `output`: `Capped`, output kept up to a limit as its beginning and its end.
 - `group`: ending a session leader together with its whole process group.
 
-Gate tools (`assay.gates._tool.run_tool`), exec steps (`assay.scenarios.executor`) and the
-``bwrap`` and ``local`` sandbox backends are thin callers of `run` and `Process`; the docker
-backend runs no host process but returns the same `RunResult`, with output kept in `Capped`.
+Gate tools (`assay.gates._tool.run_tool`), exec steps (`assay.scenarios.executor`), the
+``bwrap`` and ``local`` sandbox backends, and the uv, pip and git calls of `assay.deps`,
+`assay.factory.git` and `assay.evidence.provenance` are thin callers of `run`, `run_blocking`
+and `Process`. The docker backend runs no host process (it drives containers through the
+Engine API) but returns the same `RunResult`, with output kept in `Capped`.
 """
 
 from assay.processes.env import BASE_ENV, SECRET_PATTERNS, build_env, is_secret, search_path

@@ -1,8 +1,9 @@
 """The one way assay runs a host process: `run` a `Command` to completion, or start it as a
 `Process` (a service) and `stop` it later.
 
-Gate tools, exec steps, sandboxed commands (the ``bwrap`` launcher, the ``local`` backend) and
-services all go through `Process`; they differ only in the argv and environment they pass. A
+Gate tools, exec steps, sandboxed commands (the ``bwrap`` launcher, the ``local`` backend),
+services, and assay's own uv, pip and git calls all go through `Process`; they differ only in
+the `Command` they pass. A
 process is the leader of a new session (`assay.processes.group`), so on exit, at its deadline,
 when stopped, and when the caller is cancelled (Ctrl-C, SIGTERM, a gate's own timeout) its whole
 group is ended, grandchildren included. Its output is kept in `Capped` buffers (head and tail).
