@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from assay.commands._factory import new_run_id
+from assay.commands._compose import new_run_id
 from assay.factory.scaffold import scaffold_files
 from assay.messages import Design, Spec
 from assay.spec import load_spec, slugify

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from assay.commands._factory import select_gates
+from assay.commands._compose import select_gates
 from assay.commands._holdout import ScenarioValidator
 from assay.config import FactoryConfig, GatePolicy, SandboxConfig, Settings
 from assay.deps.lock import LOCK_HEADER, parse_lock

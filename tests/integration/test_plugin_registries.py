@@ -12,9 +12,9 @@ from pydantic_ai.models.function import AgentInfo, FunctionModel
 
 from assay.agents.judge import Judge, JudgeRequest, Verdict, make_judge
 from assay.agents.models import build_model
-from assay.commands._factory import build_role_models
+from assay.commands._compose import build_role_models, describe_models
 from assay.config import ModelsConfig, SandboxConfig, Settings
-from assay.errors import UserError
+from assay.errors import PluginFailure, UserError
 from assay.messages import Judgement
 from assay.plugins import AssayPluginManager, PluginRecord, hookimpl, load_plugins
 from assay.sandbox import Sandbox, SandboxUnavailable, open_sandbox
@@ -81,7 +81,7 @@ async def test_model_provider_from_a_plugin() -> None:
     model = build_model("mygateway:fast", env={}, plugins=pm)
     assert isinstance(model, FunctionModel) and model.model_name == "gw-fast"
     settings = Settings(models=ModelsConfig(default="mygateway:fast"))
-    roles = build_role_models(settings, env={}, plugins=pm)
+    roles = build_role_models(describe_models(settings, env={}), settings, env={}, plugins=pm)
     assert roles.labels["coder"] == "mygateway:fast"
     assert plugin.calls.count(("provider", "fast")) == 5  # one direct, four roles
     with pytest.raises(UserError, match=r"use anthropic:, openai:, mygateway:"):
@@ -105,4 +105,54 @@ async def test_sandbox_backend_from_a_plugin(tmp_path: Path) -> None:
     result = await SandboxExecutor(box).run(["pwd"], env={}, stdin=None, timeout=10)
     assert result.exit_code == 0 and result.stdout.strip() == str(tmp_path.resolve())
     with pytest.raises(SandboxUnavailable, match="use one of auto, docker, bwrap, local, mybox"):
+        open_sandbox(tmp_path, SandboxConfig(backend="nobox"), plugins=pm)
+
+
+class Faulty:
+    """Offers one of each, with the right shape; each fails when assay calls it."""
+
+    @hookimpl
+    def assay_model_providers(self) -> dict[str, Any]:
+        def gateway(name: str) -> Any:
+            return f"a model called {name}, honestly"
+
+        return {"liar": gateway}
+
+    @hookimpl
+    def assay_judges(self) -> dict[str, Any]:
+        def fixed(*, model: Any, samples: int, temperature: float | None) -> Judge:
+            raise KeyError("samples")
+
+        return {"crashy": fixed}
+
+    @hookimpl
+    def assay_sandbox_backends(self) -> dict[str, Any]:
+        def nobox(workspace: Path, config: SandboxConfig, *, regulated: bool) -> Sandbox:
+            raise SandboxUnavailable("nobox needs /dev/nobox; load the nobox module")
+
+        return {"nobox": nobox}
+
+
+def _faulty() -> AssayPluginManager:
+    pm = load_plugins(autoload=False)
+    pm.register(Faulty(), name="faulty")
+    pm.records["faulty"] = PluginRecord(
+        "faulty", "entry-point", "loaded", "faulty:Faulty", distribution="assay-faulty"
+    )
+    return pm
+
+
+def test_a_failing_plugin_factory_is_a_plugin_failure_naming_it(tmp_path: Path) -> None:
+    pm = _faulty()
+    blame = "plugin 'faulty' (distribution assay-faulty): "
+    with pytest.raises(PluginFailure) as wrong:
+        build_model("liar:m", env={}, plugins=pm)
+    assert str(wrong.value) == blame + "model provider 'liar' returned str, not a pydantic_ai Model"
+    assert (wrong.value.plugin, wrong.value.distribution) == ("faulty", "assay-faulty")
+    with pytest.raises(PluginFailure) as raised:
+        make_judge("crashy", None, plugins=pm)
+    assert str(raised.value) == blame + "judge 'crashy' raised KeyError: 'samples'"
+    assert isinstance(raised.value.__cause__, KeyError)
+    # assay's own errors, raised on purpose by the plugin, pass unchanged
+    with pytest.raises(SandboxUnavailable, match="nobox needs /dev/nobox"):
         open_sandbox(tmp_path, SandboxConfig(backend="nobox"), plugins=pm)

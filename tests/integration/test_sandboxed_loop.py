@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from assay.commands._factory import check_sandbox, select_gates
+from assay.commands._compose import check_sandbox, select_gates
 from assay.commands._holdout import ScenarioValidator
 from assay.config import FactoryConfig, GatePolicy, SandboxConfig, Settings
 from assay.factory.loop import Factory, RoleModels

@@ -1,7 +1,9 @@
 """`assay resume RUN`: continue a run from its last completed step (after a crash or an outage).
 
-The spec, the settings and the scenarios folder come from the run's ``run.started`` event, so the
-resumed run is the same run; only the models are configured again (flags, env, config).
+The spec, the settings, their config file, the scenarios folder and the judge come from the run's
+``run.started`` event (`assay.commands._compose.recorded_run`), so the resumed run is the same
+run, wired by the same `compose` as ``assay run``; only the role models are configured again
+(flags, env, the recorded settings).
 """
 
 from __future__ import annotations
@@ -37,50 +39,20 @@ def resume_command(
 ) -> int:
     """Resume RUN. Exit 0 converged, 1 stopped otherwise, 2 usage error, 3 run error."""
     require_factory("assay resume")
-    from assay.commands._factory import (
-        build_role_models,
-        check_sandbox,
-        execute,
-        scenario_validator,
-        select_gates,
-    )
+    from assay.commands._compose import compose, recorded_run
+    from assay.commands._factory import execute
     from assay.commands.runs import print_shortfall
-    from assay.config import Settings
-    from assay.factory.loop import Factory
-    from assay.ledger import Ledger, load_or_create_signer
-    from assay.ledger.kinds import RUN_STARTED
-    from assay.messages import Spec
-    from assay.plugins import make_plugin_manager
-    from assay.plugins import roles as plugin_roles
     from assay.terminal import info_console, literal
 
-    run_dir = find_run(run, runs_dir)
-    with Ledger.open(run_dir, create=False, check=True) as ledger:
-        started = ledger.completed("run.started")
-        if started is None or started.kind != RUN_STARTED:
-            raise UserError(f"{run_dir}: the run never started; start it again with assay run")
-        info = started.payload
-        spec = Spec.model_validate_json(ledger.get_blob(info["spec_blob"]))
-    settings = Settings.model_validate(info["settings"])
     env = dict(os.environ)
-    pm = make_plugin_manager(settings=settings)
-    models = build_role_models(
-        settings, env=env, model=model, strong=strong_model, base_url=base_url, plugins=pm
+    description = recorded_run(
+        find_run(run, runs_dir), env=env, model=model, strong=strong_model, base_url=base_url
     )
-    scenarios = Path(info["scenarios_dir"]) if info.get("scenarios_dir") else None
-    if scenarios is not None and not scenarios.exists():
-        raise UserError(f"the run's scenarios folder is gone: {scenarios}")
-    validator = scenario_validator(scenarios, settings, env, info, pm)
-    gates = select_gates(settings.factory.gates, settings, pm)
-    check_sandbox(settings, gates, validator)
-    factory = Factory(
-        run_dir, spec=spec, settings=settings, models=models, gates=gates,
-        validator=validator, signer=load_or_create_signer(), roles=plugin_roles(pm),
-    )  # fmt: skip
+    factory = compose(description, env=env)
     notes = info_console(stderr=True)
-    notes.print(f"resuming [bold]{literal(run_dir.name)}[/]")
-    outcome = execute(factory, run_dir.name, notes, live=not no_live)
-    print_shortfall(notes, run_dir)  # the last line: what the missing points were
+    notes.print(f"resuming [bold]{literal(description.run_id)}[/]")
+    outcome = execute(factory, description.run_id, notes, live=not no_live)
+    print_shortfall(notes, description.run_dir)  # the last line: what the missing points were
     return 0 if outcome.outcome == "converged" else 1
 
 

@@ -1,13 +1,13 @@
 """`assay run SPEC`: spec in, a gated service in ``runs/<id>/workspace`` out, all in the ledger.
 
-This module is the command line only; the factory is assembled in `assay.commands._factory`,
+This module is the command line only: it describes the run from its flags, config and
+environment (`assay.commands._compose.describe_run`) and has `compose` wire the factory. Both are
 imported once the ``factory`` extra is known to be installed, so ``assay run --help`` is quick
 and a missing extra is a clear error (exit 2), not an ImportError.
 """
 
 from __future__ import annotations
 
-import hashlib
 import os
 from pathlib import Path
 from typing import Annotated, Any
@@ -56,22 +56,11 @@ def run_command(
 ) -> int:
     """Build SPEC into a gated service. Exit 0 converged, 1 stopped otherwise, 2 usage error."""
     require_factory("assay run")
-    from assay.agents.judge import JUDGE_ENV
-    from assay.commands._factory import (
-        build_role_models,
-        check_sandbox,
-        execute,
-        new_run_id,
-        scenario_validator,
-        select_gates,
-    )
+    from assay.commands._compose import compose, describe_run, new_run_id
+    from assay.commands._factory import execute
     from assay.commands.runs import print_shortfall
     from assay.config import find_first_config, load_settings
     from assay.errors import UserError
-    from assay.factory.loop import Factory
-    from assay.ledger import load_or_create_signer
-    from assay.plugins import make_plugin_manager
-    from assay.plugins import roles as plugin_roles
     from assay.spec import load_spec
     from assay.terminal import info_console, literal
 
@@ -100,34 +89,16 @@ def run_command(
         "architect": architect_model, "tester": tester_model, "coder": coder_model,
         "security-reviewer": reviewer_model,
     }  # fmt: skip
-    pm = make_plugin_manager(settings=settings)
-    models = build_role_models(
-        settings, env=env, model=model, per_role=per_role, strong=strong_model, base_url=base_url,
-        plugins=pm,
+    description = describe_run(
+        spec, settings, run_dir=runs_dir / new_run_id(spec), scenarios=scenarios, env=env,
+        model=model, per_role=per_role, strong=strong_model, base_url=base_url,
+        judge_model=judge_model,
     )  # fmt: skip
-    info = {
-        # Which configuration governed the run, by path and content (issue 12, point 3).
-        "config_file": str(settings.source.resolve()) if settings.source else None,
-        "config_sha256": (
-            hashlib.sha256(settings.source.read_bytes()).hexdigest() if settings.source else None
-        ),
-        "scenarios_dir": str(scenarios.resolve()) if scenarios else None,
-        "judge_model": judge_model or env.get("ASSAY_JUDGE_MODEL") or "",
-        "judge": env.get(JUDGE_ENV) or "",
-    }
-    validator = scenario_validator(scenarios, settings, env, info, pm)
-    gates_used = select_gates(settings.factory.gates, settings, pm)
-    check_sandbox(settings, gates_used, validator)
-    run_id = new_run_id(spec)
-    run_dir = runs_dir.resolve() / run_id
-    factory = Factory(
-        run_dir, spec=spec, settings=settings, models=models, gates=gates_used,
-        validator=validator, signer=load_or_create_signer(), roles=plugin_roles(pm), run_info=info,
-    )  # fmt: skip
+    factory = compose(description, env=env)
     notes = info_console(stderr=True)
-    notes.print(f"run [bold]{literal(run_id)}[/] in {literal(run_dir)}")
-    outcome = execute(factory, run_id, notes, live=not no_live)
-    print_shortfall(notes, run_dir)  # the last line: what the missing points were
+    notes.print(f"run [bold]{literal(description.run_id)}[/] in {literal(description.run_dir)}")
+    outcome = execute(factory, description.run_id, notes, live=not no_live)
+    print_shortfall(notes, description.run_dir)  # the last line: what the missing points were
     return 0 if outcome.outcome == "converged" else 1
 
 
