@@ -32,7 +32,7 @@ except ImportError:  # older typer raises click's own exceptions
 
 from assay import __version__
 from assay.commands import register
-from assay.errors import AssayError, PluginWarning
+from assay.errors import AssayError, PluginFailure, PluginWarning
 from assay.state import state_dir
 from assay.terminal import console, literal, set_quiet
 
@@ -150,6 +150,14 @@ def _sigterm_handled() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
+def _print_error(err: Console, exc: AssayError) -> None:
+    """``error: <first line>``, then the message's other lines (one per problem) as they are."""
+    first, *rest = str(exc).splitlines() or [""]
+    err.print(f"[bold red]error:[/] {literal(first)}")
+    for line in rest:
+        err.print(literal(line))
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI and return its exit code."""
     err = console(stderr=True)
@@ -158,12 +166,19 @@ def main(argv: list[str] | None = None) -> int:
             warnings.showwarning = _plugin_warning_printer(err, warnings.showwarning)
             args = sys.argv[1:] if argv is None else argv
             result = _invoke(build_app(args), args)
+    except PluginFailure as exc:
+        # A plugin's code failed: name it, say how to keep it out, keep its traceback for its
+        # authors. Not "a bug in assay".
+        _print_error(err, exc)
+        log = _write_crash_log(traceback.format_exc())
+        hint = (
+            f"a failure in the plugin '{exc.plugin}', not in assay: report it to its authors "
+            f'(traceback: {log}), or keep it out with plugins.block = ["{exc.plugin}"]'
+        )
+        err.print(literal(hint))
+        return exc.exit_code
     except AssayError as exc:
-        # A message may hold several lines on purpose (one per problem); each is shown whole.
-        first, *rest = str(exc).splitlines() or [""]
-        err.print(f"[bold red]error:[/] {literal(first)}")
-        for line in rest:
-            err.print(literal(line))
+        _print_error(err, exc)
         return exc.exit_code
     except (typer.Abort, KeyboardInterrupt):
         if _Sigterm.received:

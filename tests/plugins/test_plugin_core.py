@@ -20,9 +20,9 @@ from assay.plugins import (
     ReportContext,
     describe_plugins,
     gates,
-    judges,
     load_plugins,
     make_plugin_manager,
+    model_providers,
     report_sections,
     sandbox_backends,
 )
@@ -115,11 +115,7 @@ def test_mapping_hooks_and_report_sections(plugin) -> None:  # type: ignore[no-u
 
         @hookimpl
         def assay_sandbox_backends():
-            return {"chroot": lambda **kw: "sandbox"}
-
-        @hookimpl
-        def assay_judges():
-            return {"Bad Name": len}
+            return {"chroot": lambda workspace, config, *, regulated: "sandbox"}
 
         @hookimpl
         def assay_report_sections(context):
@@ -127,22 +123,96 @@ def test_mapping_hooks_and_report_sections(plugin) -> None:  # type: ignore[no-u
         """
     )
     pm = _pm(name)
-    assert sandbox_backends(pm)["chroot"]() == "sandbox"
-    with pytest.warns(PluginWarning, match=rf"'{name}' hook assay_judges returned bad entries"):
-        assert judges(pm) == {}
+    chroot = sandbox_backends(pm)["chroot"]
+    assert (chroot.plugin, chroot.name) == (name, "chroot")
+    assert chroot(Path("/ws"), None, regulated=False) == "sandbox"
     [section] = report_sections(pm, ReportContext(root=Path("/srv/x")))
     assert section.summary == "/srv/x"
-    with pytest.warns(PluginWarning):
-        [info] = [i for i in describe_plugins(pm) if i.name == name]
+    [info] = [i for i in describe_plugins(pm) if i.name == name]
     assert info.provides == {"sandboxes": ["chroot"], "report sections": ["(per run)"]}
-    assert info.problems and "assay_judges" in info.problems[0]
+    assert info.problems == []
+
+
+BAD_AXES = """
+from assay.plugins import hookimpl
+
+async def provider(name):
+    return name
+
+class Backend:
+    def __init__(self, workspace):  # no config, no regulated
+        self.workspace = workspace
+
+@hookimpl
+def assay_model_providers():
+    return {"sync-please": provider}
+
+@hookimpl
+def assay_sandbox_backends():
+    return {"half": Backend, "rock": 42}
+
+@hookimpl
+def assay_judges():
+    return {"Bad Name": lambda *, model, samples, temperature: None,
+            "positional": lambda model, samples: None}
+
+@hookimpl
+async def assay_report_sections(context):
+    return []
+"""
+
+
+def test_a_plugin_breaking_an_axis_protocol_is_refused_at_registration(plugin) -> None:  # type: ignore[no-untyped-def]
+    name = plugin(BAD_AXES)
+    with pytest.warns(PluginWarning, match=rf"plugin '{name}' was refused: ") as said:
+        pm = _pm(name)
+    [warning] = [w for w in said if name in str(w.message)]
+    message = str(warning.message)
+    for missing in (
+        "model provider 'sync-please' is not a ModelProvider: it is 'async def'",
+        "sandbox backend 'half' is not a SandboxBackend: it cannot be called as "
+        "factory(workspace, config, regulated=...) (too many positional arguments)",
+        "sandbox backend 'rock' is not a SandboxBackend: it is int, not callable",
+        "hook assay_judges offers the name 'Bad Name': not lower-case",
+        "judge 'positional' is not a JudgeFactory: it cannot be called as "
+        "factory(model=..., samples=..., temperature=...)",
+        "hook assay_report_sections is not a ReportSections: it is 'async def'",
+    ):
+        assert missing in message
+    # never registered: nothing it offers is ever called, and the listing says why
+    assert pm.records[name].status == "broken"
+    assert pm.get_plugin(name) is None
+    assert "sync-please" not in model_providers(pm) and "half" not in sandbox_backends(pm)
+    assert report_sections(pm, ReportContext(root=Path("/srv/x"))) == []
+    # required, it stops the command with the same words
+    with pytest.raises(PluginError, match=r"was refused: model provider 'sync-please'"):
+        _pm(name, require=[name])
+
+
+def test_a_plugin_registered_in_process_is_checked_too() -> None:
+    from assay.plugins import PluginRefused, hookimpl
+
+    class NoConfig:
+        @hookimpl
+        def assay_sandbox_backends(self) -> dict[str, object]:
+            return {"box": lambda workspace: None}
+
+    pm = make_plugin_manager(autoload=False)
+    with pytest.raises(PluginRefused, match=r"sandbox backend 'box' is not a SandboxBackend"):
+        pm.register(NoConfig(), name="no-config")
+    assert pm.get_plugin("no-config") is None
 
 
 def test_a_crashing_plugin_gate_is_that_gates_error(plugin, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     name = plugin(GATE.format(gate="crashy", scan="raise KeyError('lost')"))
     bad_type = plugin(GATE.format(gate="liar", scan="return {'findings': []}"))
-    pm = _pm(name, bad_type)
-    chosen = [g for g in gates(pm) if g.name in ("crashy", "liar")]
+    picky = plugin(
+        GATE.format(gate="picky", scan="return Scan()").replace(
+            "def applies(self, ctx): return True", "def applies(self, ctx): return 1 / 0"
+        )
+    )
+    pm = _pm(name, bad_type, picky)
+    chosen = [g for g in gates(pm) if g.name in ("crashy", "liar", "picky")]
     report = asyncio.run(GateRunner(tmp_path, Settings(), chosen).run())
     by_gate = {r.gate: r for r in report.results}
     assert by_gate["crashy"].status is GateStatus.ERROR
@@ -151,6 +221,10 @@ def test_a_crashing_plugin_gate_is_that_gates_error(plugin, tmp_path: Path) -> N
     )
     assert by_gate["liar"].status is GateStatus.ERROR
     assert "scan() returned dict, not assay.gates.base.Scan" in by_gate["liar"].message
+    assert by_gate["picky"].status is GateStatus.ERROR  # a PluginFailure, not a crash of the run
+    assert by_gate["picky"].message == (
+        f"plugin '{picky}': gate 'picky' raised ZeroDivisionError in applies(): division by zero"
+    )
     assert not report.passed
 
 
@@ -192,7 +266,8 @@ def test_hooks_go_through_pluggy_so_tryfirst_and_wrappers_apply(plugin) -> None:
 
         @hookimpl
         def assay_sandbox_backends():
-            return {"jail": lambda: "early's jail", "cell": lambda: "early's cell"}
+            return {"jail": lambda ws, cfg, regulated: "early's jail",
+                    "cell": lambda ws, cfg, regulated: "early's cell"}
         """,
         stem="aa",
     )
@@ -202,7 +277,7 @@ def test_hooks_go_through_pluggy_so_tryfirst_and_wrappers_apply(plugin) -> None:
 
         @hookimpl(tryfirst=True)
         def assay_sandbox_backends():
-            return {"jail": lambda: "eager's jail"}
+            return {"jail": lambda ws, cfg, regulated: "eager's jail"}
         """,
         stem="zz",
     )
@@ -220,7 +295,7 @@ def test_hooks_go_through_pluggy_so_tryfirst_and_wrappers_apply(plugin) -> None:
     # zz sorts last, but tryfirst asks it first: it keeps "jail", and aa's offer is the conflict
     with pytest.warns(PluginWarning, match=rf"'{early}' offers sandbox backend 'jail', already"):
         offered = sandbox_backends(_pm(early, eager, censor))
-    assert offered["jail"]() == "eager's jail"
+    assert offered["jail"](Path("/ws"), None, regulated=False) == "eager's jail"
     assert "cell" not in offered  # the wrapper saw (and filtered) every plugin's result
 
 

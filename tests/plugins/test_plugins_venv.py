@@ -286,6 +286,40 @@ def test_broken_plugins_are_reported_by_name(venvs: tuple[Venv, Venv], tmp_path:
 
 
 @pytest.mark.parametrize(
+    ("flag", "says"),
+    [
+        (
+            ("--judge-model", "crashing:m"),
+            "model provider 'crashing' raised ConnectionError: the crashing gateway is down "
+            "(asked for 'm')",
+        ),
+        (
+            ("--sandbox", "crashbox"),
+            "sandbox backend 'crashbox' raised OSError: [Errno 28] No space left on device",
+        ),
+    ],
+    ids=["model-provider", "sandbox-backend"],
+)
+def test_a_plugin_factory_that_raises_is_reported_by_plugin_name(
+    venvs: tuple[Venv, Venv], tmp_path: Path, flag: tuple[str, str], says: str
+) -> None:
+    _, broken = venvs
+    code, scenarios = _judged_project(tmp_path / "svc", "")
+    argv = [
+        "validate", "-s", str(scenarios), "--code", str(code), "--start",
+        f"{sys.executable} hello_api.py", "--sandbox", "local", "--judge-samples", "1",
+    ]  # fmt: skip
+    proc = broken.assay(*argv, *flag, cwd=tmp_path)
+    said = " ".join(proc.stderr.split())
+    assert proc.returncode == 3, proc.stdout + proc.stderr
+    blame = "error: plugin 'broken-factory' (distribution assay-broken-plugins): "
+    assert blame + says in said, said
+    assert "a failure in the plugin 'broken-factory', not in assay" in said
+    assert 'plugins.block = ["broken-factory"]' in said
+    assert "internal error" not in said and "Traceback" not in proc.stderr
+
+
+@pytest.mark.parametrize(
     ("name", "says"),
     [
         ("broken-import", "could not be imported (ModuleNotFoundError"),

@@ -224,10 +224,11 @@ def make_judge(
 ) -> Judge | None:
     """The scenario judge: the built-in `Judge` on `model`, or the plugin judge called `name`.
 
-    A plugin judge factory (hook ``assay_judges``) is called as
+    A plugin judge factory (hook ``assay_judges``, an `assay.plugins.JudgeFactory`) is called as
     ``factory(model=model, samples=samples, temperature=temperature)`` (`model` may be None) and
-    must return a `Judge` (a subclass may override `Judge.judge`). None when there is neither
-    a name nor a model.
+    must return a `Judge` (a subclass may override `Judge.judge`); one that raises or returns
+    anything else is a `PluginFailure` naming the plugin. None when there is neither a name nor
+    a model.
     """
     if not name:
         return Judge(model, samples=samples, temperature=temperature) if model else None
@@ -238,10 +239,8 @@ def make_judge(
     if factory is None:
         known = ", ".join(sorted(offered)) or "none installed"
         raise UserError(f"no judge named {name!r} is offered by a plugin ({known})")
+    # guarded: what it raises, or anything but a Judge, is a PluginFailure naming the plugin
     judge = factory(model=model, samples=samples, temperature=temperature)
     if not isinstance(judge, Judge):
-        raise UserError(
-            f"the judge {name!r} from a plugin returned {type(judge).__name__}, not an "
-            "assay.agents.judge.Judge"
-        )
+        raise factory.wrong(judge, "an assay.agents.judge.Judge")
     return judge

@@ -6,8 +6,10 @@ default``. Model strings are ``anthropic:<name>`` or ``openai:<name>``; an ``ope
 to an OpenAI-compatible server (Ollama, vLLM, llama.cpp) when a base URL is set (``--base-url``,
 ``OPENAI_BASE_URL`` or ``[tool.assay.models] base_url``). Any other ``<provider>:<name>`` is
 looked up among the model providers plugins offer (hook ``assay_model_providers``): the factory
-is called with ``<name>`` and returns a pydantic-ai ``Model``. The plugin manager is the
-command's own (built once, under the project's ``[tool.assay.plugins]``) and always passed in.
+(an `assay.plugins.ModelProvider`) is called with ``<name>`` and returns a pydantic-ai ``Model``;
+one that raises or returns anything else is a `PluginFailure` naming the plugin. The plugin
+manager is the command's own (built once, under the project's ``[tool.assay.plugins]``) and
+always passed in.
 
 Every built-in provider gets a deadline per model request, all retries included
 (``[tool.assay.models] timeout_s``, pydantic-ai's ``request_timeout``), and a bounded number of
@@ -162,10 +164,7 @@ def _plugin_model(provider: str, name: str, spec: str, plugins: AssayPluginManag
             f"unknown model provider {provider!r} in {spec!r}; use anthropic:, openai:{extra}"
             " (or install a plugin offering it)"
         )
-    model = factory(name)
+    model = factory(name)  # guarded: what it raises is a PluginFailure naming the plugin
     if not isinstance(model, Model):
-        raise UserError(
-            f"model provider {provider!r} from a plugin returned {type(model).__name__}, "
-            "not a pydantic_ai Model"
-        )
+        raise factory.wrong(model, "a pydantic_ai Model")
     return model

@@ -42,7 +42,7 @@ from pydantic import BaseModel, ValidationError
 
 import assay
 from assay.config import GatePolicy, Settings, Waiver
-from assay.errors import ConfigError, ToolMissingError, UserError
+from assay.errors import ConfigError, PluginFailure, ToolMissingError, UserError
 from assay.gates.assay_folder import prepare_assay_folder
 from assay.gates.base import (
     Finding,
@@ -291,14 +291,14 @@ class GateRunner:
                 )
             async with self._tool_slots(plan, gate.cost):
                 version = await asyncio.to_thread(gate.version)
-        except ToolMissingError as exc:
+            inputs = list(gate.inputs(ctx))
+        except (ToolMissingError, PluginFailure) as exc:  # a plugin's gate names its plugin
             return self._result(plan, GateStatus.ERROR, self._took(plan, started), str(exc))
-        inputs = list(gate.inputs(ctx))
         key = self._cache_key(plan, version, inputs)
         notes: list[str] = []
         try:
             scan, cached, scanned = await self._scan_cached(plan, key, inputs, notes)
-        except ToolMissingError as exc:
+        except (ToolMissingError, PluginFailure) as exc:
             scan, cached, scanned = Scan(error=str(exc)), False, 0
         selection = plan.selection
         if selection is not None:
@@ -452,7 +452,7 @@ class GateRunner:
                     tasks.create_task(self._tool_scan(plan, ctx, group, length(group)))
                     for ctx, group in zip(ctxs, groups, strict=True)
                 ]
-        except* ToolMissingError as missing:
+        except* (ToolMissingError, PluginFailure) as missing:
             raise missing.exceptions[0] from None
         return _merged([run.result() for run in runs], plan.ctx.report_dir)
 

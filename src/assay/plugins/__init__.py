@@ -4,12 +4,17 @@ Built-in gates live in `assay.gates.builtin` and are registered through the very
 third-party distribution implements, so there is one path for both. Subsystems ask for what
 plugins offer through the registry helpers (`gates`, `sandbox_backends`, `model_providers`,
 `roles`, `judges`, `report_sections`), which call plugins in a fixed order and report a
-misbehaving plugin by name. docs/plugins.md is the guide for plugin authors.
+misbehaving plugin by name. Each extension axis has one Protocol (`ModelProvider`,
+`SandboxBackend`, `JudgeFactory`, `RoleFactory`, `ReportSections`), checked when the plugin
+registers (`PluginRefused` otherwise); a factory is handed out guarded (`PluginFactory`), so one
+that fails when used is a `PluginFailure` naming the plugin. docs/plugins.md is the guide for
+plugin authors.
 """
 
 from __future__ import annotations
 
 from assay.plugins._gate import PluginFailure, PluginGate
+from assay.plugins._guard import PluginFactory
 from assay.plugins._info import PluginInfo, describe_plugins
 from assay.plugins._manager import (
     AUTOLOAD_ENV,
@@ -24,6 +29,7 @@ from assay.plugins._manager import (
     load_plugins,
     make_plugin_manager,
 )
+from assay.plugins._protocols import PluginRefused
 from assay.plugins._registry import (
     Offer,
     gates,
@@ -36,10 +42,15 @@ from assay.plugins._registry import (
 from assay.plugins._spec import (
     AssaySpec,
     Factory,
+    JudgeFactory,
+    ModelProvider,
     PluginDeprecationWarning,
     PluginWarning,
     ReportContext,
     ReportSection,
+    ReportSections,
+    RoleFactory,
+    SandboxBackend,
     hookimpl,
     hookspec,
 )
@@ -53,17 +64,24 @@ __all__ = [
     "AssayPluginManager",
     "AssaySpec",
     "Factory",
+    "JudgeFactory",
+    "ModelProvider",
     "Offer",
     "PluginDeprecationWarning",
     "PluginError",
+    "PluginFactory",
     "PluginFailure",
     "PluginGate",
     "PluginInfo",
     "PluginProblem",
     "PluginRecord",
+    "PluginRefused",
     "PluginWarning",
     "ReportContext",
     "ReportSection",
+    "ReportSections",
+    "RoleFactory",
+    "SandboxBackend",
     "describe_plugins",
     "gates",
     "hookimpl",

@@ -25,6 +25,7 @@ import pluggy
 
 import assay
 from assay.errors import UserError
+from assay.plugins._protocols import PluginRefused, protocol_problems
 from assay.plugins._spec import AssaySpec, PluginWarning
 
 if TYPE_CHECKING:
@@ -125,6 +126,24 @@ class AssayPluginManager(pluggy.PluginManager):
         """When True a required plugin's problem raises and others warn; False only records."""
         self.source = source
         self.autoload = True
+
+    def register(self, plugin: object, name: str | None = None) -> str | None:
+        """Register `plugin` as pluggy does, then check it against the extension axes'
+        Protocols (`assay.plugins._protocols`): one that does not satisfy them is unregistered
+        again and `PluginRefused` says what is missing."""
+        registered = super().register(plugin, name)
+        if registered is None:  # blocked
+            return None
+        problems = protocol_problems(self, plugin)
+        if problems:
+            self.unregister(plugin)
+            raise PluginRefused(plugin, registered, problems)
+        return registered
+
+    def distribution(self, plugin: str) -> str | None:
+        """The distribution that installed `plugin`, when known."""
+        record = self.records.get(plugin)
+        return record.distribution if record is not None else None
 
     def plugin_order(self) -> list[str]:
         """Names of the loaded plugins in calling order: built-ins, then sorted by name."""
@@ -309,6 +328,10 @@ class _Loader:
                 # errors, so a deprecation never turns into a broken plugin.
                 warnings.simplefilter("always", PluginWarning)
                 pm.register(plugin, name=record.name)
+        except PluginRefused as exc:
+            record.status = "broken"
+            pm.report(record.name, "invalid", f"was refused: {'; '.join(exc.problems)}")
+            return
         except Exception as exc:
             record.status = "broken"
             pm.report(record.name, "invalid", f"was refused by the plugin manager ({exc})")

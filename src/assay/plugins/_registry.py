@@ -5,21 +5,24 @@ apply; after the built-ins, ``tryfirst`` plugins are asked first and ``trylast``
 group in `plugin_order`),
 validates what it returned, and keeps the first entry when two plugins offer the same name. A
 hook that raises or returns the wrong type is reported against its plugin
-(`AssayPluginManager.report`).
+(`AssayPluginManager.report`). Each factory is handed out guarded (`PluginFactory`), so a factory
+that raises when its caller uses it is a `PluginFailure` naming the plugin as well.
 """
 
 from __future__ import annotations
 
 import inspect
-import re
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from assay.gates.base import Gate
 from assay.plugins._gate import PluginGate
+from assay.plugins._guard import PluginFactory
 from assay.plugins._manager import AssayPluginManager
-from assay.plugins._spec import Factory, ReportContext, ReportSection
+from assay.plugins._protocols import NAME as _NAME
+from assay.plugins._spec import ReportContext, ReportSection
+from assay.plugins._spec import RoleFactory as _RoleFactory
 
 __all__ = [
     "Offer",
@@ -33,7 +36,6 @@ __all__ = [
     "sandbox_backends",
 ]
 
-_NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]*$")
 _GATE_ATTRS = (
     "name", "tool", "cost", "per_file", "default_fail_on", "applies", "version", "inputs", "scan",
 )  # fmt: skip
@@ -158,7 +160,9 @@ def gates(pm: AssayPluginManager) -> list[Gate]:
     """Every gate, in plugin order; third-party gates are guarded so a crash names the plugin."""
     builtin = {r.name for r in pm.records.values() if r.origin == "builtin"}
     return [
-        o.value if o.plugin in builtin else PluginGate(o.value, plugin=o.plugin)
+        o.value
+        if o.plugin in builtin
+        else PluginGate(o.value, plugin=o.plugin, distribution=pm.distribution(o.plugin))
         for o in gate_offers(pm)
     ]
 
@@ -191,21 +195,26 @@ def offers(pm: AssayPluginManager, what: str) -> list[Offer]:
     return _keep_first(pm, what, found)
 
 
-def _factories(pm: AssayPluginManager, what: str) -> dict[str, Factory]:
-    return {o.name: o.value for o in offers(pm, what)}
+def _factories(pm: AssayPluginManager, what: str) -> dict[str, PluginFactory]:
+    return {
+        o.name: PluginFactory(
+            o.value, plugin=o.plugin, name=o.name, what=what, distribution=pm.distribution(o.plugin)
+        )
+        for o in offers(pm, what)
+    }
 
 
-def sandbox_backends(pm: AssayPluginManager) -> dict[str, Factory]:
-    """Sandbox backend name -> factory."""
+def sandbox_backends(pm: AssayPluginManager) -> dict[str, PluginFactory]:
+    """Sandbox backend name -> its guarded `SandboxBackend` factory."""
     return _factories(pm, "sandbox backend")
 
 
-def model_providers(pm: AssayPluginManager) -> dict[str, Factory]:
-    """Model provider name -> factory ``(model_name) -> pydantic_ai Model``."""
+def model_providers(pm: AssayPluginManager) -> dict[str, PluginFactory]:
+    """Model provider name -> its guarded `ModelProvider` factory ``(model_name) -> Model``."""
     return _factories(pm, "model provider")
 
 
-def roles(pm: AssayPluginManager) -> dict[str, Factory]:
+def roles(pm: AssayPluginManager) -> dict[str, _RoleFactory]:
     """Role name -> factory ``(model) -> Agent``, checked: a wrong agent is reported by plugin.
 
     Unknown role names are reported here; see `assay.agents.roles.checked_roles`.
@@ -215,8 +224,8 @@ def roles(pm: AssayPluginManager) -> dict[str, Factory]:
     return dict(checked_roles(pm))
 
 
-def judges(pm: AssayPluginManager) -> dict[str, Factory]:
-    """Judge name -> factory."""
+def judges(pm: AssayPluginManager) -> dict[str, PluginFactory]:
+    """Judge name -> its guarded `JudgeFactory` factory."""
     return _factories(pm, "judge")
 
 

@@ -4,6 +4,12 @@ Each extension point is one hook. A plugin implements any subset of them in a mo
 marked with `hookimpl`. Collector hooks return a sequence or a name -> factory mapping; assay
 calls each plugin's implementation on its own, in the documented order, so a failure is always
 attributed to the plugin that caused it.
+
+Each extension axis has one Protocol, the call assay makes: `ModelProvider`, `SandboxBackend`,
+`JudgeFactory`, `RoleFactory` (the factories the mapping hooks offer) and `ReportSections`
+(the ``assay_report_sections`` hook itself). A plugin is checked against them when it registers
+(`assay.plugins._protocols`): one whose objects cannot be called that way is refused, by name,
+before anything calls it.
 """
 
 from __future__ import annotations
@@ -11,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import pluggy
 from pydantic import BaseModel, ConfigDict, Field
@@ -19,16 +25,27 @@ from pydantic import BaseModel, ConfigDict, Field
 from assay.errors import PluginWarning
 
 if TYPE_CHECKING:
+    from pydantic_ai import Agent
+    from pydantic_ai.models import Model
+
+    from assay.agents.judge import Judge
+    from assay.config import SandboxConfig
     from assay.gates.base import Gate, GateReport
+    from assay.sandbox.base import Sandbox
 
 __all__ = [
     "HOOK_CONTRACTS",
     "AssaySpec",
     "Factory",
+    "JudgeFactory",
+    "ModelProvider",
     "PluginDeprecationWarning",
     "PluginWarning",
     "ReportContext",
     "ReportSection",
+    "ReportSections",
+    "RoleFactory",
+    "SandboxBackend",
     "hookimpl",
     "hookspec",
 ]
@@ -36,9 +53,63 @@ __all__ = [
 hookspec = pluggy.HookspecMarker("assay")
 hookimpl = pluggy.HookimplMarker("assay")
 
-#: A named factory a plugin offers (a sandbox backend, model provider, role or judge).
-#: The subsystem that consumes it documents the arguments and the return type.
-Factory = Callable[..., Any]
+#: Any of the named factories a plugin offers, before it is known which axis it belongs to
+#: (`ModelProvider`, `SandboxBackend`, `JudgeFactory` or `RoleFactory` say how each is called).
+Factory = Callable[..., object]
+
+
+class ModelProvider(Protocol):
+    """Hook ``assay_model_providers``: ``<provider>:<name>`` model strings.
+
+    Called as ``factory(name)`` with the part after the colon; returns a pydantic-ai ``Model``.
+    """
+
+    def __call__(self, model_name: str, /) -> Model:
+        """The model called `model_name`."""
+        ...
+
+
+class SandboxBackend(Protocol):
+    """Hook ``assay_sandbox_backends``: a backend used by name (``[sandbox] backend``).
+
+    Called as ``factory(workspace, config, regulated=...)``; returns an `assay.sandbox.Sandbox`.
+    """
+
+    def __call__(self, workspace: Path, config: SandboxConfig, /, *, regulated: bool) -> Sandbox:
+        """A sandbox bound to `workspace`, configured by `config` (the ``[sandbox]`` section)."""
+        ...
+
+
+class JudgeFactory(Protocol):
+    """Hook ``assay_judges``: a scenario judge used by name (``--judge`` / ``ASSAY_JUDGE``).
+
+    Called as ``factory(model=..., samples=..., temperature=...)`` (`model` may be None);
+    returns an `assay.agents.judge.Judge` (a subclass may override ``judge``).
+    """
+
+    def __call__(self, *, model: Model | None, samples: int, temperature: float | None) -> Judge:
+        """The judge."""
+        ...
+
+
+class RoleFactory(Protocol):
+    """Hook ``assay_roles``: a role's agent in place of the built-in one.
+
+    Called as ``factory(model)``; returns a pydantic-ai ``Agent`` whose output type is the
+    role's message type, or None to keep the built-in agent.
+    """
+
+    def __call__(self, model: Model, /) -> Agent[Any, Any] | None:
+        """The role's agent on `model`."""
+        ...
+
+
+class ReportSections(Protocol):
+    """Hook ``assay_report_sections`` itself: ``(context) -> sections``, a plain function."""
+
+    def __call__(self, context: ReportContext) -> Sequence[ReportSection]:
+        """The sections for `context`."""
+        ...
 
 
 class PluginDeprecationWarning(PluginWarning):
@@ -98,26 +169,27 @@ class AssaySpec:
         """Deprecated: return gate classes, instantiated without arguments."""
 
     @hookspec
-    def assay_sandbox_backends(self) -> Mapping[str, Factory]:  # type: ignore[empty-body]
-        """Return sandbox backend name -> factory building an `assay.sandbox` Sandbox."""
+    def assay_sandbox_backends(self) -> Mapping[str, SandboxBackend]:  # type: ignore[empty-body]
+        """Return sandbox backend name -> `SandboxBackend` factory."""
 
     @hookspec
-    def assay_model_providers(self) -> Mapping[str, Factory]:  # type: ignore[empty-body]
-        """Return provider name -> factory ``(model_name: str) -> pydantic_ai.models.Model``."""
+    def assay_model_providers(self) -> Mapping[str, ModelProvider]:  # type: ignore[empty-body]
+        """Return provider name -> `ModelProvider` factory."""
 
     @hookspec
-    def assay_roles(self) -> Mapping[str, Factory]:  # type: ignore[empty-body]
-        """Return role name -> factory building that role's agent definition."""
+    def assay_roles(self) -> Mapping[str, RoleFactory]:  # type: ignore[empty-body]
+        """Return role name -> `RoleFactory` building that role's agent."""
 
     @hookspec
-    def assay_judges(self) -> Mapping[str, Factory]:  # type: ignore[empty-body]
-        """Return judge name -> factory building a scenario judge."""
+    def assay_judges(self) -> Mapping[str, JudgeFactory]:  # type: ignore[empty-body]
+        """Return judge name -> `JudgeFactory` building a scenario judge."""
 
     @hookspec
     def assay_report_sections(  # type: ignore[empty-body]
         self, context: ReportContext
     ) -> Sequence[ReportSection]:
-        """Return the sections this plugin adds to the evidence report for `context`."""
+        """Return the sections this plugin adds to the evidence report for `context`
+        (the hook is a `ReportSections`)."""
 
 
 #: Hook name -> the kind of result it collects ("sequence" or "mapping") and a short label.

@@ -1,7 +1,9 @@
 """Choosing and opening a backend from settings: ``auto`` is the strongest one available.
 
-A plugin backend (hook ``assay_sandbox_backends``) is used by name only; its factory is
-called as ``factory(workspace, config, regulated=...)`` and returns a `Sandbox`.
+A plugin backend (hook ``assay_sandbox_backends``) is used by name only; its factory (an
+`assay.plugins.SandboxBackend`) is called as ``factory(workspace, config, regulated=...)`` and
+returns a `Sandbox`; one that raises or returns anything else is a `PluginFailure` naming the
+plugin.
 
 Order of strength: ``docker`` (separate root filesystem, non-root user, no capabilities,
 seccomp, cgroup limits) when its API answers and the image exists, then ``bwrap`` (namespaces
@@ -162,12 +164,10 @@ def open_sandbox(
         )
     offered = sandbox_backends(plugins)
     if name in offered:
-        box = offered[name](workspace, cfg, regulated=regulated)
+        factory = offered[name]  # guarded: what it raises is a PluginFailure naming the plugin
+        box = factory(workspace, cfg, regulated=regulated)
         if not isinstance(box, Sandbox):
-            raise SandboxUnavailable(
-                f"sandbox backend {name!r} from a plugin returned {type(box).__name__}, "
-                "not a Sandbox"
-            )
+            raise factory.wrong(box, "an assay.sandbox.Sandbox")
         return box
     known = ", ".join([*BUILTIN_BACKENDS, *sorted(offered)])
     raise SandboxUnavailable(f"unknown sandbox backend {name!r}: use one of {known}")
