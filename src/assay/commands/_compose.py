@@ -202,8 +202,8 @@ def describe_run(
     return RunDescription(
         run_dir=run_dir.resolve(),
         spec=spec,
-        settings=settings,
-        config_file=source,
+        settings=settings.model_copy(update={"source": None}),  # as JSON keeps them: the file
+        config_file=source,  # is here, and `configured` puts it back
         config_sha256=hashlib.sha256(source.read_bytes()).hexdigest() if source else None,
         scenarios=scenarios.resolve() if scenarios is not None else None,
         models=models,

@@ -87,10 +87,20 @@ from assay.messages import (
 from assay.sandbox.ownership import reclaim
 from assay.workspace import ChangesetRejected, apply_changeset
 
-__all__ = ["ApplyFn", "Factory", "Progress", "RoleModels", "RunOutcome"]
+__all__ = ["ApplyFn", "Factory", "Progress", "RoleModels", "RunOutcome", "StepRunner"]
 
 ApplyFn = Callable[[Path, Changeset, Collection[str]], object]
 """Writes a (guarded) changeset into the workspace; `assay.workspace.apply_changeset` by default."""
+
+
+StepRunner = Callable[[str, Callable[[], Awaitable[dict[str, Any]]]], Awaitable[dict[str, Any]]]
+"""Runs one keyed step: ``runner(key, once)`` awaits ``once()``, which returns the step's ledger
+payload (read back when the step had completed, else produced and appended first). The default
+awaits it inline; the fleet runs it as a DBOS step of the run's workflow (`assay.fleet`)."""
+
+
+async def _inline(key: str, once: Callable[[], Awaitable[dict[str, Any]]]) -> dict[str, Any]:
+    return await once()
 
 
 def _default_apply(root: Path, changeset: Changeset, protected: Collection[str]) -> object:
@@ -191,6 +201,10 @@ class Factory:
         self.agents = RoleAgents(roles)
         """Each role's agent: a plugin's (``assay.plugins.roles``) or the built-in one."""
         self.progress = Progress()
+        self.step_runner: StepRunner = _inline
+        """How each keyed step runs (`StepRunner`)."""
+        self.recording: type[RecordingModel] = RecordingModel
+        """The wrapper that records each model request (the fleet's admits it first)."""
         self.ledger = Ledger.open(run_dir, check=True)  # never resume on a tampered chain
         self.budget = Budget(max_tokens=self.cfg.max_tokens, max_dollars=self.cfg.max_dollars)
         self.recorder = LedgerRecorder(self.ledger, self.budget, prices=settings.models.prices)
@@ -210,7 +224,7 @@ class Factory:
 
     def _model(self, role: str, model: Model, label_key: str) -> RecordingModel:
         label = self.labels.get(label_key, label_key)
-        return RecordingModel(model, role=role, label=label, observer=self.recorder)
+        return self.recording(model, role=role, label=label, observer=self.recorder)
 
     def _emit(self, **changes: Any) -> None:
         for key, value in changes.items():
@@ -223,12 +237,18 @@ class Factory:
     async def _step(self, key: str, model: type[P], produce: Callable[[], Awaitable[P]]) -> P:
         """`produce` the step's payload and record it under `key`, unless a resumed run already
         completed that step: then its recorded payload, read back as `model`."""
-        done = self.ledger.completed(key)
-        if done is not None:
-            return model.model_validate(done.payload)
-        payload = await produce()
-        self.ledger.append(ev.kind_of(model), ev.dump(payload), step=key)
-        return payload
+        produced: list[P] = []
+
+        async def once() -> dict[str, Any]:
+            done = self.ledger.completed(key)
+            if done is not None:
+                return done.payload
+            payload = await produce()
+            produced.append(payload)
+            return self.ledger.append(ev.kind_of(model), ev.dump(payload), step=key).payload
+
+        recorded = await self.step_runner(key, once)
+        return produced[0] if produced else model.model_validate(recorded)
 
     async def _message(
         self,
