@@ -21,9 +21,11 @@ The API other parts of assay use::
 is ``/workspace`` (bwrap, docker) and the only writable place besides a private ``/tmp``; there is
 no network; the environment is `BASE_ENV` plus the allow-list, never a secret-looking variable.
 `open_sandbox` raises `SandboxUnavailable` (a `UserError`) naming what to install when no
-backend works. See docs/sandbox.md.
+backend works, and a backend's engine failing mid-run is a `SandboxError` (a `RunError`)
+naming the engine and what it said. See docs/sandbox.md.
 """
 
+from assay.errors import SandboxError
 from assay.sandbox.base import (
     BASE_ENV,
     WORKSPACE,
@@ -45,6 +47,7 @@ __all__ = [
     "Limits",
     "RunResult",
     "Sandbox",
+    "SandboxError",
     "SandboxUnavailable",
     "Service",
     "backend_problems",

@@ -13,6 +13,12 @@ stay the caller's.
 The API endpoint is, in order: the ``base_url`` argument, ``$DOCKER_HOST``, Podman's rootful
 socket ``/run/podman/podman.sock``, Docker's ``/var/run/docker.sock``.
 
+Errors are translated where they enter, as httpx's ``map_httpcore_exceptions`` does: every call
+into the engine (creating, starting, waiting for, reading and removing a container) happens
+under `engine_errors`, which turns the docker SDK's and requests' exceptions into one
+`SandboxError` naming the endpoint, what assay was doing and what the engine said. Nothing from
+``docker`` or ``requests`` reaches the caller (or the CLI's "internal error").
+
 Without the docker SDK (``pip install 'assay[factory]'``) importing this module raises
 `assay._extras.MissingExtra`; `assay.sandbox.select` then reports the backend unavailable.
 """
@@ -28,7 +34,7 @@ import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -43,7 +49,7 @@ try:
 except ImportError as exc:  # the docker SDK comes with the factory extra
     raise MissingExtra(FACTORY, "the docker sandbox backend", str(exc)) from exc
 
-from assay.errors import UserError
+from assay.errors import SandboxError, UserError
 from assay.processes import Capped
 from assay.sandbox import ownership
 from assay.sandbox.base import (
@@ -60,7 +66,14 @@ from assay.sandbox.base import (
 )
 from assay.sandbox.service import FORWARDER, Service
 
-__all__ = ["DEFAULT_IMAGE", "DockerSandbox", "docker_base_url", "docker_client", "docker_problem"]
+__all__ = [
+    "DEFAULT_IMAGE",
+    "DockerSandbox",
+    "docker_base_url",
+    "docker_client",
+    "docker_problem",
+    "engine_errors",
+]
 
 DEFAULT_IMAGE = "localhost/assay-python:bookworm"
 """The image `assay sandbox build-image` builds, and the docker backend's default."""
@@ -77,6 +90,46 @@ def docker_base_url(explicit: str | None = None) -> str:
     if Path("/run/podman/podman.sock").exists():
         return "unix:///run/podman/podman.sock"
     return "unix:///var/run/docker.sock"
+
+
+@contextlib.contextmanager
+def engine_errors(endpoint: str, doing: str) -> Iterator[None]:
+    """Translate what the docker SDK and requests raise inside into a `SandboxError`.
+
+    `endpoint` is the engine's URL and `doing` what assay was doing ("run a command", "start
+    the service"), both named in the message with what the engine said. Used once at each
+    boundary into the engine, never around single calls.
+    """
+    try:
+        yield
+    except docker.errors.APIError as exc:  # the engine answered, with an error
+        said = exc.explanation or str(exc)
+        if isinstance(said, bytes):
+            said = said.decode(errors="replace")
+        status = exc.status_code
+        hint = (
+            "; run `assay sandbox build-image` (or pull it)"
+            if isinstance(exc, docker.errors.ImageNotFound)
+            else ""
+        )
+        raise SandboxError(
+            f"the container engine at {endpoint} refused to {doing}: "
+            f"{said.strip()} (HTTP {status}){hint}"
+        ) from exc
+    except (requests.ConnectionError, ConnectionError) as exc:  # gone: died, restarted, closed
+        raise SandboxError(
+            f"lost the container engine at {endpoint} while trying to {doing} "
+            f"({_first_line(exc)}); is it still running?"
+        ) from exc
+    except (docker.errors.DockerException, requests.RequestException) as exc:
+        raise SandboxError(
+            f"the container engine at {endpoint} failed to {doing} ({_first_line(exc)})"
+        ) from exc
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
 
 
 def docker_client(base_url: str | None = None) -> docker.DockerClient:
@@ -145,13 +198,18 @@ class DockerSandbox:
         self.image = image
         self.runtime = runtime
         self.client = docker_client(base_url)
+        self.endpoint = docker_base_url(base_url)
         try:
-            self.client.images.get(image)
-        except docker.errors.ImageNotFound:
+            with engine_errors(self.endpoint, f"look up the image {image}"):
+                try:
+                    self.client.images.get(image)
+                except docker.errors.ImageNotFound:
+                    raise SandboxUnavailable(
+                        f"image {image} not found: run `assay sandbox build-image` (or pull it)"
+                    ) from None
+        except BaseException:
             self.client.close()
-            raise SandboxUnavailable(
-                f"image {image} not found: run `assay sandbox build-image` (or pull it)"
-            ) from None
+            raise
         euid = os.geteuid()
         sandbox_user = (ownership.SANDBOX_UID, ownership.SANDBOX_UID)
         self.uid, self.gid = sandbox_user if euid == 0 else (euid, os.getegid())
@@ -234,7 +292,8 @@ class DockerSandbox:
         kwargs = {**self._create_kwargs(argv, cwd, env, lim), "name": name}
         ownership.lend(self.workspace)
         try:
-            return self._run_container(kwargs, argv, stdin, lim, cancelled)
+            with engine_errors(self.endpoint, f"run {_shown(argv)}"):
+                return self._run_container(kwargs, argv, stdin, lim, cancelled)
         finally:  # the container is gone: nothing inside can race the walk
             ownership.give_back(self.workspace)
 
@@ -248,6 +307,7 @@ class DockerSandbox:
     ) -> RunResult:
         container = self.client.containers.create(**kwargs, stdin_open=stdin is not None)
         out, err = Capped(lim.output_bytes), Capped(lim.output_bytes)
+        sock: Any = None
         try:
             if cancelled.is_set():  # assay is stopping: never start it
                 raise _Cancelled
@@ -274,12 +334,11 @@ class DockerSandbox:
                 code = int(container.wait(timeout=60)["StatusCode"])
             duration = time.monotonic() - started
             reader.join(timeout=2.0)
-            with contextlib.suppress(OSError):
-                sock._sock.close()
-                sock.close()
+            _close_attached(sock)
             container.reload()
             oom = _oom(container.attrs, code, timed_out)
         finally:
+            _close_attached(sock)  # also when the engine refused to start or went away
             with contextlib.suppress(docker.errors.APIError):
                 container.remove(force=True)
         killed = KilledReason.TIMEOUT if timed_out else KilledReason.MEMORY if oom else None
@@ -352,18 +411,22 @@ class DockerSandbox:
             Mount(_IO, str(io), type="bind", read_only=False),
             Mount(f"{_IO}-forward.py", str(FORWARDER), type="bind", read_only=True),
         ]
+        doing = f"start the service {_shown(argv)}"
         await asyncio.to_thread(ownership.lend, self.workspace)
         try:
-            container = await asyncio.to_thread(self.client.containers.create, **kwargs)
+            with engine_errors(self.endpoint, doing):
+                container = await asyncio.to_thread(self.client.containers.create, **kwargs)
         except BaseException:
             await asyncio.to_thread(ownership.give_back, self.workspace)
             shutil.rmtree(io, ignore_errors=True)
             raise
-        process = _ContainerService(container, io, argv, lim, self.workspace)
+        process = _ContainerService(container, io, argv, lim, self.workspace, self.endpoint)
         try:
-            await asyncio.to_thread(container.start)
+            with engine_errors(self.endpoint, doing):
+                await asyncio.to_thread(container.start)
         except BaseException:
-            await process.stop()
+            with contextlib.suppress(SandboxError):  # the start's error is the one to report
+                await process.stop()
             raise
         return Service(process, uds=io / "http.sock", base_url="http://sandbox", backend=self.name)
 
@@ -378,6 +441,12 @@ class DockerSandbox:
 
 class _Cancelled(Exception):
     """A `run` cancelled before its container started."""
+
+
+def _shown(argv: Sequence[str]) -> str:
+    """`argv` for a message: quoted, and cut short when long."""
+    text = " ".join(argv)
+    return repr(text if len(text) <= 80 else text[:77] + "...")
 
 
 def _process_alive(pid: int) -> bool:
@@ -405,6 +474,16 @@ def _oom(attrs: dict[str, Any], code: int, we_killed: bool) -> bool:
     return code == 137 and not we_killed
 
 
+def _close_attached(sock: Any) -> None:
+    """Close an attach socket (and the raw socket under it); twice is harmless."""
+    if sock is None:
+        return
+    with contextlib.suppress(OSError):
+        sock._sock.close()
+    with contextlib.suppress(OSError):
+        sock.close()
+
+
 def _read_frames(sock: Any, out: Capped, err: Capped) -> None:
     with contextlib.suppress(OSError, ValueError):
         for stream, data in frames_iter(sock, tty=False):
@@ -415,9 +494,16 @@ class _ContainerService:
     """A detached service container with a wall-clock limit."""
 
     def __init__(
-        self, container: Any, io: Path, argv: Sequence[str], lim: Limits, workspace: Path
+        self,
+        container: Any,
+        io: Path,
+        argv: Sequence[str],
+        lim: Limits,
+        workspace: Path,
+        endpoint: str,
     ) -> None:
         self._container = container
+        self._endpoint = endpoint
         self._io = io
         self._workspace: Path | None = workspace
         """Lent to the container until it is removed; None once given back."""
@@ -448,7 +534,8 @@ class _ContainerService:
 
     def _stop_blocking(self) -> RunResult:
         try:
-            return self._stop_container()
+            with engine_errors(self._endpoint, f"stop the service {_shown(self._argv)}"):
+                return self._stop_container()
         finally:  # removed (or gone): give the workspace back even when the engine fails
             if self._workspace is not None:
                 ownership.give_back(self._workspace)
