@@ -19,6 +19,10 @@ Three callers, one wiring:
 `compose` builds the plugin manager (once, under the description's ``[tool.assay.plugins]``),
 the role models, the holdout validator and its judge, the gates (pytest always sandboxed), checks
 that a sandbox backend is here when generated code will need one, and opens the `Factory`.
+Generated code is untrusted: the holdout service, its exec steps and the pytest gate run in the
+``[tool.assay.sandbox]`` backend (``auto``: docker, else bwrap); with none available the run
+stops before it starts, saying what to install. Plugins supply gates, model providers
+(``<provider>:<model>``), sandbox backends, judges (``ASSAY_JUDGE``) and role agents.
 
 This module lives under `assay.commands`, beside `assay.commands._holdout`: it imports both
 `assay.scenarios` and `assay.factory`, which the holdout contract forbids inside `assay.factory`.
