@@ -26,6 +26,7 @@ __all__ = [
     "ModelPrice",
     "ModelsConfig",
     "PluginsConfig",
+    "ProviderLimit",
     "SandboxConfig",
     "Settings",
     "Waiver",
@@ -250,8 +251,31 @@ class DependencyConfig(_Strict):
         return value
 
 
+class ProviderLimit(_Strict):
+    """A model provider's rate limit, shared by every run of the fleet
+    (``[tool.assay.fleet.providers.<provider>]``): at most `requests` requests in any `period_s`
+    seconds."""
+
+    requests: int = Field(ge=1)
+    period_s: float = Field(gt=0)
+
+
 class FleetConfig(_Strict):
     """Many runs on many machines (``[tool.assay.fleet]``); see docs/fleet.md."""
+
+    worker_concurrency: int = Field(default=1, ge=1)
+    """How many runs one ``assay worker`` executes at once (sized by cores and memory: a run holds
+    a sandbox and its gate processes)."""
+    providers: dict[str, ProviderLimit] = Field(default_factory=dict)
+    """Rate limits by provider (the part of a model string before ``:``, e.g. ``anthropic``);
+    a provider without an entry is not limited by the fleet."""
+    system_schema: str = Field(default="dbos", pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
+    """The schema of DBOS's tables in a PostgreSQL system database."""
+    admit_window_s: float = Field(default=1.0, gt=0)
+    """How late after its admission a request may still start: the fleet's queue admits at most
+    ``requests`` per ``period_s + admit_window_s``, so the limit holds over every window of
+    ``period_s`` of the requests as recorded; a request admitted and not started within it asks
+    again."""
 
     database: str | None = None
     """Where the fleet keeps its state: ``postgresql://HOST[:PORT]/DB`` for a fleet of machines

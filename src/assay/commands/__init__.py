@@ -74,6 +74,13 @@ COMMANDS: dict[str, CommandEntry] = {
     "sandbox": CommandEntry(
         "assay.commands.sandbox", "Set up and check the sandboxes generated code runs in."
     ),
+    "fleet": CommandEntry(
+        "assay.commands.fleet", "Enqueue runs for the fleet's workers, list them, cancel them."
+    ),
+    "worker": CommandEntry(
+        "assay.commands.worker",
+        "Execute the fleet's runs until stopped (Ctrl-C or SIGTERM); recover dead workers' runs.",
+    ),
 }
 
 

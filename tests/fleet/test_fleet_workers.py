@@ -1,0 +1,257 @@
+"""Issue 16: runs as DBOS workflows on worker processes that die.
+
+Real `assay worker` processes (each with its own working folder and home, as if on its own
+machine; the runs folder is shared), real `assay fleet submit` and `assay fleet status`, the
+scripted team of `tests/factory/scripted_app.py` sleeping a fixed time per model call, and
+workers killed with SIGKILL at seeded points while they run a run. Then: every run finished
+(converged), every ledger verifies, no completed step was redone (no model request of a step
+after the step's event, every step key once, and every DBOS step of a workflow has its ledger
+event), and the provider's rate limit held over every window of the recorded model requests.
+
+Once with DBOS's SQLite system database, once with PostgreSQL (``ASSAY_TEST_POSTGRES_DSN``).
+"""
+
+from __future__ import annotations
+
+import bisect
+import datetime as dt
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, unquote, urlsplit
+
+import pytest
+
+from assay.ledger import Ledger, verify_run
+
+pytest.importorskip("dbos")
+
+FACTORY_TESTS = Path(__file__).parent.parent / "factory"
+SPEC = "---\nname: {name}\n---\n# Greeter\n\nA library that greets people.\n"
+REQUESTS, PERIOD_S = 4, 2.0
+"""The scripted provider's fleet-wide limit: at most 4 model requests in any 2 seconds."""
+
+
+def _config(database: str, schema: str) -> str:
+    return (
+        '[factory]\ngates = ["ruff", "bandit"]\nmax_iterations = 4\n\n'
+        f'[fleet]\ndatabase = "{database}"\nsystem_schema = "{schema}"\nworker_concurrency = 1\n\n'
+        f"[fleet.providers.scripted]\nrequests = {REQUESTS}\nperiod_s = {PERIOD_S}\n"
+    )
+
+
+def _env(tmp: Path, home: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.endswith("_API_KEY")}
+    env.update(
+        ASSAY_TESTING_MODELS="scripted_app:models",
+        PYTHONPATH=str(FACTORY_TESTS),
+        SCRIPTED_DELAY="0.2",
+        XDG_CONFIG_HOME=str(tmp / "config"),  # one signing key for the fleet
+        XDG_STATE_HOME=str(home / "state"),
+        HOME=str(home),
+    )
+    return env
+
+
+def _assay(*args: str) -> list[str]:
+    return [sys.executable, "-m", "assay.cli", *args]
+
+
+class Fleet:
+    def __init__(self, tmp: Path, database: str, schema: str) -> None:
+        self.tmp = tmp
+        self.project = tmp / "project"
+        self.project.mkdir(parents=True)
+        (self.project / ".git").mkdir()  # config lookup stops here
+        self.config = self.project / "assay.toml"
+        self.config.write_text(_config(database, schema))
+        self.runs = tmp / "runs"
+        self.workers: dict[str, subprocess.Popen[bytes]] = {}
+        self.logs: list[Any] = []
+        self.schema = schema
+        self.database = database
+
+    def run(self, *args: str, timeout: float = 120) -> str:
+        done = subprocess.run(
+            _assay(*args, "--config", str(self.config)), cwd=self.project,
+            env=_env(self.tmp, self.tmp / "home-cli"), capture_output=True, text=True,
+            timeout=timeout, check=False,
+        )  # fmt: skip
+        assert done.returncode == 0, done.stdout + done.stderr
+        return done.stdout
+
+    def submit(self, n: int) -> list[str]:
+        specs = []
+        for i in range(n):
+            spec = self.project / f"spec{i}.md"
+            spec.write_text(SPEC.format(name=f"greeter{i}"))
+            specs.append(str(spec))
+        return self.run("fleet", "submit", *specs, "--runs-dir", str(self.runs)).split()
+
+    def start(self, name: str) -> None:
+        folder = self.tmp / name
+        folder.mkdir()
+        log = (folder / "worker.log").open("wb")
+        self.logs.append(log)
+        self.workers[name] = subprocess.Popen(
+            _assay("worker", "--id", name, "--config", str(self.config)), cwd=folder,
+            env=_env(self.tmp, folder), stdout=log, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+
+    def status(self) -> list[dict[str, Any]]:
+        rows: list[dict[str, Any]] = json.loads(self.run("fleet", "status", "--json"))
+        return rows
+
+    def stop(self) -> None:
+        for proc in self.workers.values():
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+        for proc in self.workers.values():
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        for log in self.logs:
+            log.close()
+
+
+def _steps_done(runs: Path) -> int:
+    total = 0
+    for ledger_file in runs.glob("*/ledger.sqlite"):
+        import sqlite3
+        from contextlib import closing
+
+        try:
+            with closing(sqlite3.connect(f"file:{ledger_file}?mode=ro", uri=True)) as db:
+                total += db.execute(
+                    "SELECT count(*) FROM events WHERE step IS NOT NULL"
+                ).fetchone()[0]
+        except sqlite3.Error:
+            pass
+    return total
+
+
+def _when(event_time: str) -> float:
+    return (
+        dt.datetime.strptime(event_time, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=dt.UTC).timestamp()
+    )
+
+
+def _check_run(run_dir: Path) -> tuple[list[float], list[str]]:
+    """The run's model-request times and its step keys, after checking nothing was redone."""
+    verification = verify_run(run_dir)
+    assert verification.ok, verification
+    with Ledger.open(run_dir, create=False) as ledger:
+        events = list(ledger.events())
+    steps = [e.step for e in events if e.step]
+    assert [s for s, n in Counter(steps).items() if n > 1] == []
+    completed_at = {e.step: e.seq for e in events if e.step}
+    late = []
+    for e in events:
+        if e.kind != "model.request":
+            continue
+        role, it = e.payload["role"], e.payload["iteration"]
+        key = {"architect": "architect", "tester": "tester"}.get(role) if it == 0 else None
+        key = key or (f"iter-{it}/review.message" if role == "security-reviewer" else
+                      f"iter-{it}/{role}")  # fmt: skip
+        if key in completed_at and completed_at[key] < e.seq:
+            late.append((key, e.seq))
+    assert late == [], f"{run_dir.name}: model called for completed steps {late}"
+    finished = next(e.payload for e in events if e.kind == "run.finished")
+    assert finished["outcome"] == "converged", finished
+    times = [_when(e.time) for e in events if e.kind == "model.request"]
+    return times, [s for s in steps if s]
+
+
+def _max_in_window(times: list[float], period: float) -> int:
+    times = sorted(times)
+    return max(bisect.bisect_left(times, t + period) - i for i, t in enumerate(times))
+
+
+def _dbos_steps(fleet: Fleet, run_id: str) -> list[str]:
+    from dbos import DBOSClient
+
+    from assay.fleet.database import Database
+
+    db = Database.parse(fleet.database)
+    url = db.url if db.kind == "postgresql" else f"sqlite:///{db.path}"
+    client = DBOSClient(system_database_url=url, dbos_system_schema=fleet.schema)
+    try:
+        return [s["function_name"] for s in client.list_workflow_steps(run_id)]
+    finally:
+        client.destroy()
+
+
+def _exercise(fleet: Fleet, *, runs: int, workers: int, kills: int, seed: int) -> None:
+    rng = random.Random(seed)
+    ids = fleet.submit(runs)
+    assert len(ids) == runs
+    queued = {r["run"]: r["state"] for r in fleet.status()}
+    assert set(queued) == set(ids) and set(queued.values()) == {"queued"}
+    for i in range(workers):
+        fleet.start(f"w{i}")
+    deadline = time.monotonic() + 900
+    killed: list[tuple[str, int]] = []
+    # each kill once the runs hold a seeded number of completed steps, on a worker mid-run
+    targets = sorted(rng.sample(range(8, 20 * runs // 2), kills))
+    try:
+        for target in targets:
+            while _steps_done(fleet.runs) < target and time.monotonic() < deadline:
+                time.sleep(0.1)
+            time.sleep(rng.uniform(0.0, 0.5))
+            busy = [r["worker"] for r in fleet.status() if r["state"] == "running"]
+            alive = [w for w in busy if w in fleet.workers and fleet.workers[w].poll() is None]
+            if len(alive) == 0 or len([p for p in fleet.workers.values() if p.poll() is None]) < 2:
+                continue
+            victim = rng.choice(sorted(alive))
+            fleet.workers[victim].send_signal(signal.SIGKILL)
+            fleet.workers[victim].wait()
+            killed.append((victim, _steps_done(fleet.runs)))
+        while time.monotonic() < deadline:
+            states = {r["run"]: r["state"] for r in fleet.status()}
+            if all(s in ("finished", "failed", "cancelled") for s in states.values()):
+                break
+            time.sleep(1)
+    finally:
+        fleet.stop()
+    print(f"killed (worker, completed steps then): {killed}")
+    assert len(killed) == kills, f"kills landed on no running run: {killed}"
+    rows = fleet.status()
+    assert {r["run"]: r["state"] for r in rows} == dict.fromkeys(ids, "finished"), rows
+    # a killed worker ran none of the runs to the end: others recovered what it held
+    assert not {r["worker"] for r in rows} & {v for v, _ in killed}
+    all_times: list[float] = []
+    for run_id in ids:
+        times, steps = _check_run(fleet.runs / run_id)
+        all_times += times
+        dbos_steps = _dbos_steps(fleet, run_id)
+        assert [
+            s for s in dbos_steps if s in set(steps)
+        ] == dbos_steps  # DBOS has only ledger steps
+        assert set(dbos_steps) <= set(steps)
+    worst = _max_in_window(all_times, PERIOD_S)
+    print(f"{len(all_times)} model requests; at most {worst} in any {PERIOD_S}s (limit {REQUESTS})")
+    assert worst <= REQUESTS
+
+
+@pytest.mark.slow
+def test_sqlite_fleet_recovers_killed_workers(tmp_path: Path) -> None:
+    fleet = Fleet(tmp_path, f"sqlite:///{tmp_path / 'fleet.sqlite'}", "dbos")
+    _exercise(fleet, runs=3, workers=2, kills=1, seed=7)
+
+
+@pytest.mark.slow
+def test_postgres_fleet_recovers_killed_workers(tmp_path: Path, postgres_url: str) -> None:
+    query = parse_qs(urlsplit(postgres_url).query)
+    schema = unquote(query["options"][0]).removeprefix("-csearch_path=")
+    base = postgres_url.split("&options=")[0].split("?options=")[0]
+    fleet = Fleet(tmp_path, base, schema)
+    _exercise(fleet, runs=3, workers=3, kills=2, seed=11)
