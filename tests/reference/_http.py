@@ -91,6 +91,43 @@ def _count_and_maybe_exit() -> None:
 WsRoute = tuple[re.Pattern[str], Callable[..., None]]
 
 
+def _parse_body(content_type: str, raw: bytes) -> Any:
+    """A form post as a dict, else JSON (None when empty); ValueError when it is not JSON."""
+    if "application/x-www-form-urlencoded" in content_type:
+        return {k: v[0] for k, v in parse_qs(raw.decode()).items()}
+    return json.loads(raw) if raw else None
+
+
+def _encoded(payload: Any) -> tuple[bytes, list[tuple[str, str]]]:
+    """The reply's body and its headers (Content-Type, or a redirect's Location)."""
+    if isinstance(payload, Redirect):
+        return b"", [("Location", payload.location)]
+    if isinstance(payload, Html):
+        return payload.text.encode(), [("Content-Type", "text/html; charset=utf-8")]
+    if payload is None:
+        return b"", []
+    return json.dumps(payload).encode(), [("Content-Type", "application/json")]
+
+
+def _accept(handler: BaseHTTPRequestHandler, path: str, websockets: list[WsRoute]) -> bool:
+    """Complete the WebSocket handshake and run the route; False when no route matches."""
+    for pattern, fn in websockets:
+        m = pattern.fullmatch(path)
+        if m and handler.headers.get("Sec-WebSocket-Key"):
+            key = handler.headers["Sec-WebSocket-Key"] + _WS_GUID
+            accept = base64.b64encode(hashlib.sha1(key.encode()).digest()).decode()
+            handler.send_response(101)
+            handler.send_header("Upgrade", "websocket")
+            handler.send_header("Connection", "Upgrade")
+            handler.send_header("Sec-WebSocket-Accept", accept)
+            handler.end_headers()
+            handler.wfile.flush()
+            fn(*[unquote(g) for g in m.groups()], ws=WebSocket(handler.connection, handler.rfile))
+            handler.close_connection = True
+            return True
+    return False
+
+
 def serve(routes: list[Route], websockets: list[WsRoute] | None = None) -> None:
     """Serve `routes` on 127.0.0.1:$PORT until killed; a WebSocket upgrade on a path of
     `websockets` calls its function with the path's groups and the `WebSocket`, in the
@@ -111,16 +148,13 @@ def serve(routes: list[Route], websockets: list[WsRoute] | None = None) -> None:
             url = urlsplit(self.path)
             query = {k: v[0] for k, v in parse_qs(url.query).items()}
             if self.headers.get("Upgrade", "").lower() == "websocket":
-                self._upgrade(url.path)
+                if not _accept(self, url.path, websockets or []):
+                    self._send(404, {"error": "no WebSocket here"})
                 return
             length = int(self.headers.get("Content-Length") or 0)
             raw = self.rfile.read(length) if length else b""
-            form = "application/x-www-form-urlencoded" in self.headers.get("Content-Type", "")
             try:
-                if form:
-                    body: Any = {k: v[0] for k, v in parse_qs(raw.decode()).items()}
-                else:
-                    body = json.loads(raw) if raw else None
+                body = _parse_body(self.headers.get("Content-Type", ""), raw)
             except ValueError:
                 self._send(400, {"error": "body is not valid JSON"})
                 return
@@ -132,39 +166,11 @@ def serve(routes: list[Route], websockets: list[WsRoute] | None = None) -> None:
                     return
             self._send(404, {"error": "not found"})
 
-        def _upgrade(self, path: str) -> None:
-            for pattern, fn in websockets or []:
-                m = pattern.fullmatch(path)
-                if m and self.headers.get("Sec-WebSocket-Key"):
-                    key = self.headers["Sec-WebSocket-Key"] + _WS_GUID
-                    accept = base64.b64encode(hashlib.sha1(key.encode()).digest()).decode()
-                    self.send_response(101)
-                    self.send_header("Upgrade", "websocket")
-                    self.send_header("Connection", "Upgrade")
-                    self.send_header("Sec-WebSocket-Accept", accept)
-                    self.end_headers()
-                    self.wfile.flush()
-                    fn(*[unquote(g) for g in m.groups()], ws=WebSocket(self.connection, self.rfile))
-                    self.close_connection = True
-                    return
-            self._send(404, {"error": "no WebSocket here"})
-
         def _send(self, status: int, payload: Any) -> None:
-            if isinstance(payload, Redirect):
-                self.send_response(status)
-                self.send_header("Location", payload.location)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-                self.wfile.flush()
-                return
-            if isinstance(payload, Html):
-                data, kind = payload.text.encode(), "text/html; charset=utf-8"
-            else:
-                data = b"" if payload is None else json.dumps(payload).encode()
-                kind = "application/json"
+            data, headers = _encoded(payload)
             self.send_response(status)
-            if data:
-                self.send_header("Content-Type", kind)
+            for name, value in headers:
+                self.send_header(name, value)
             self.send_header("Content-Length", str(len(data)))
             self.end_headers()
             self.wfile.write(data)

@@ -6,6 +6,7 @@ WebSocket endpoint: the upgrade gets 404) to get a deliberately broken service.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import threading
@@ -53,10 +54,8 @@ def bid(auction_id: str, *, query: dict[str, str], body: Any) -> Reply:
         subscribers = list(SUBSCRIBERS.get(auction_id, []))
     if MUTANT != "no-broadcast":
         for ws in subscribers:
-            try:
+            with contextlib.suppress(OSError):
                 ws.send_text(event)
-            except OSError:
-                pass
     return 200, {"accepted": True, "amount": amount}
 
 
@@ -77,5 +76,7 @@ if __name__ == "__main__":
             ("GET", re.compile(r"/auctions/([^/]+)"), read),
             ("POST", re.compile(r"/auctions/([^/]+)/bid"), bid),
         ],
-        websockets=[] if MUTANT == "ws-refused" else [(re.compile(r"/ws/auctions/([^/]+)"), subscribe)],
+        websockets=[]
+        if MUTANT == "ws-refused"
+        else [(re.compile(r"/ws/auctions/([^/]+)"), subscribe)],
     )

@@ -102,9 +102,7 @@ def board(*, query: dict[str, str], body: Any) -> Reply:
     columns = []
     for slug, name in COLUMNS.items():
         cards = "".join(_card_html(c) for c in CARDS.values() if c["column"] == slug)
-        columns.append(
-            f'<section data-column="{slug}"><h2>{name}</h2><ul>{cards}</ul></section>'
-        )
+        columns.append(f'<section data-column="{slug}"><h2>{name}</h2><ul>{cards}</ul></section>')
     page = (
         "<!doctype html><html><head><meta charset='utf-8'><title>Kanban Board</title>"
         "<style>main{display:flex;gap:1em}section{flex:1}</style></head><body>"

@@ -14,7 +14,8 @@ COMPAT = Path(__file__).resolve().parents[1] / "compat" / "octopusgarden"
 
 
 @pytest.mark.parametrize(
-    "folder", ["hello-api", "kv-store", "todo-app", "octopus-garden", "auction-house", "kanban-board"]
+    "folder",
+    ["hello-api", "kv-store", "todo-app", "octopus-garden", "auction-house", "kanban-board"],
 )
 def test_compat_folder_loads_with_zero_errors(folder: str) -> None:
     result = load_dir(COMPAT / folder / "scenarios")
