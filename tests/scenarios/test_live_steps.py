@@ -287,3 +287,22 @@ async def test_a_broken_board_fails_the_browser_assert(
     assert step.status is StepStatus.FAILED and step.judge is None
     assert by_id["navigate-home"].status is ScenarioStatus.PASSED
     assert not report.passed
+
+
+@pytest.mark.browser
+async def test_browser_steps_reach_a_service_behind_a_unix_socket(
+    reference: Starter, tmp_path: Path
+) -> None:
+    _need_chromium()
+    scenarios = load_dir(COMPAT / "kanban-board" / "scenarios" / "move-card.yaml").scenarios
+    async with reference("kanban_board") as svc:
+        port = int(svc.url.rsplit(":", 1)[1])
+        async with _unix_front(port, tmp_path / "s.sock") as sock:
+            options = RunOptions(
+                target="http://sandbox", transport=_UnixTransport(sock), judge=Judge(_always(100))
+            )
+            report = await ScenarioRunner(options).run(scenarios)
+    (sc,) = report.scenarios
+    assert sc.status is ScenarioStatus.PASSED, sc.message
+    assert sc.setup[0].status is StepStatus.PASSED  # the API call went over the socket
+    assert len([c for s in sc.steps for c in s.checks if c.passed]) == 3
