@@ -15,7 +15,7 @@ from pydantic_ai.models.function import AgentInfo, FunctionModel
 
 from assay.agents.reviewer import number_lines, render_sast, reviewer_prompt
 from assay.config import FactoryConfig, Settings
-from assay.evidence.html import render_html
+from assay.evidence.report_html import render_html
 from assay.evidence.summary import summarize
 from assay.factory.loop import Factory, RoleModels
 from assay.gates.bandit import BanditGate

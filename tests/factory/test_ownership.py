@@ -30,7 +30,7 @@ from assay.agents.architect import design_problem, start_command_problem
 from assay.commands._holdout import ScenarioValidator
 from assay.config import FactoryConfig, Settings
 from assay.errors import RunError
-from assay.evidence.html import render_html
+from assay.evidence.report_html import render_html
 from assay.evidence.summary import summarize
 from assay.factory.feedback import for_role, owner_of, stranded
 from assay.factory.loop import Factory, RoleModels, RunOutcome

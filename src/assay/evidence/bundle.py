@@ -28,7 +28,7 @@ from assay.config import find_config, load_settings
 from assay.errors import CorruptLedgerError, UserError
 from assay.evidence.controls import control_rows
 from assay.evidence.dsse import sign_envelope
-from assay.evidence.html import render_html
+from assay.evidence.report_html import render_html
 from assay.evidence.machine import merged_junit, merged_sarif
 from assay.evidence.manifest import MANIFEST, file_digest, write_manifest
 from assay.evidence.provenance import provenance_statement
