@@ -127,3 +127,53 @@ def test_lint_cli_exit_codes(tmp_path: Path, capsys: pytest.CaptureFixture[str])
     line_with(capsys.readouterr().out, f"{bad}:3:5: SC015")
     assert main(["scenarios", "lint", str(tmp_path / "missing")]) == 2
     assert "does not exist" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("body", "rule", "severity"),
+    [
+        ("ws: [a]", "SC060", "error"),
+        ("ws: {send: hi}", "SC061", "warning"),
+        ("ws: {url: /ws, receive: {timeout: soon}}", "SC062", "error"),
+        ("ws: {url: /ws, receive: {count: 0}}", "SC063", "error"),
+        ("ws: {url: /ws, receive: 3}", "AS034", "error"),
+        ("ws: {url: 'http://elsewhere/ws'}", "AS032", "error"),
+        ("browser: [a]", "SC040", "error"),
+        ("browser: {url: /}", "SC041", "error"),
+        ("browser: {action: hover}", "SC042", "error"),
+        ("browser: {action: navigate}", "SC043", "error"),
+        ("browser: {action: click}", "SC044", "error"),
+        ("browser: {action: fill, value: x}", "SC045", "error"),
+        ("browser: {action: fill, selector: input}", "SC046", "error"),
+        ("browser: {action: assert, text: x}", "SC047", "error"),
+        ("browser: {action: assert, selector: h1}", "SC048", "warning"),
+        ("browser: {action: click, selector: a, timeout: 5 seconds}", "SC049", "error"),
+        ("browser: {action: assert, selector: a, count: -1}", "AS033", "error"),
+        ("browser: {action: navigate, url: 'https://example.org/'}", "AS032", "error"),
+    ],
+)
+def test_ws_and_browser_rules(tmp_path: Path, body: str, rule: str, severity: str) -> None:
+    path = _write(tmp_path, f"id: x\nsteps:\n  - description: d\n    expect: e\n    {body}\n")
+    rules = _rules(path)
+    assert rule in rules and rules[rule][2] == severity, rules
+
+
+def test_ws_and_browser_steps_load_their_fields(tmp_path: Path) -> None:
+    path = _write(
+        tmp_path,
+        "id: x\nsteps:\n"
+        "  - description: d\n    expect: e\n"
+        "    ws: {url: /ws, id: a, send: {op: sub}, receive: {count: 2, timeout: 250ms}}\n"
+        "  - description: d\n    expect: e\n"
+        "    browser: {action: assert, selector: li, text_absent: x, count: 0, timeout: 2s}\n"
+        "    capture: [{name: n, source: count}]\n",
+    )
+    loaded = load_file(path)
+    assert loaded.errors == [] and not any(p.rule == "AS020" for p in loaded.problems)
+    ws, browser = loaded.scenarios[0].steps
+    assert ws.ws is not None and ws.ws.receive is not None
+    assert (ws.ws.url, ws.ws.id, ws.ws.send) == ("/ws", "a", '{"op": "sub"}')
+    assert (ws.ws.receive.count, ws.ws.receive.timeout) == (2, 0.25)
+    assert browser.browser is not None
+    assert (browser.browser.count, browser.browser.timeout) == (0, 2.0)
+    assert browser.capture[0].source == "count"
