@@ -318,7 +318,7 @@ class _Builder:
                 )
                 for c in p.components
             ],
-            vulnerabilities=list(p.vulnerabilities), not_audited=p.not_audited,
+            vulnerabilities=list(p.vulnerabilities), not_audited=p.not_audited or "",
             notes=list(p.notes), refusals=deps.refusals,
         )  # fmt: skip
 

@@ -67,7 +67,7 @@ class RunStarted(EventPayload):
     """``run.started``: what was asked for, under which settings, by whom, sealed by which key."""
 
     kind: ClassVar[str] = k.RUN_STARTED
-    spec_digest: str
+    spec_digest: str = ""
     spec_blob: str | None = None
     """The spec's blob (a ``*_blob`` field names a blob that must exist: None, not "", when
     there is none)."""
@@ -255,8 +255,8 @@ class DependenciesLocked(EventPayload):
     platform: str = ""
     components: list[LockedComponent] = Field(default_factory=list)
     vulnerabilities: list[str] = Field(default_factory=list)
-    not_audited: str = ""
-    """Why pip-audit could not vouch for every component (empty: all audited)."""
+    not_audited: str | None = None
+    """Why pip-audit could not vouch for every component (None or empty: all audited)."""
     notes: list[str] = Field(default_factory=list)
     lock_blob: str | None = None
     """The lock file's blob; None when the design dropped every dependency."""

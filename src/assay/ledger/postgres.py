@@ -33,14 +33,14 @@ _DDL_LOCK = 0x61737361795F6C67  # pg_advisory_xact_lock key for the schema ("ass
 _TRIGGERS = ("assay_ledger_events_append_only", "assay_ledger_events_no_truncate",
              "assay_ledger_runs_write_once", "assay_ledger_runs_no_truncate")  # fmt: skip
 
-_SCHEMA = f"""
-CREATE TABLE IF NOT EXISTS {RUNS_TABLE} (
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS assay_ledger_runs (
     run_id  TEXT PRIMARY KEY,
     schema  INTEGER NOT NULL,
     created TIMESTAMPTZ NOT NULL DEFAULT now()
 );
-CREATE TABLE IF NOT EXISTS {EVENTS_TABLE} (
-    run_id TEXT NOT NULL REFERENCES {RUNS_TABLE} (run_id),
+CREATE TABLE IF NOT EXISTS assay_ledger_events (
+    run_id TEXT NOT NULL REFERENCES assay_ledger_runs (run_id),
     seq    BIGINT NOT NULL CHECK (seq > 0),
     kind   TEXT NOT NULL,
     step   TEXT,
@@ -51,20 +51,29 @@ CREATE TABLE IF NOT EXISTS {EVENTS_TABLE} (
 );
 CREATE OR REPLACE FUNCTION assay_ledger_refuse() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    IF TG_TABLE_NAME = '{RUNS_TABLE}' THEN
+    IF TG_TABLE_NAME = 'assay_ledger_runs' THEN
         RAISE EXCEPTION 'ledger metadata is write-once: % refused', TG_OP;
     END IF;
     RAISE EXCEPTION 'the ledger is append-only: % refused', TG_OP;
 END $$;
-CREATE OR REPLACE TRIGGER {_TRIGGERS[0]} BEFORE UPDATE OR DELETE ON {EVENTS_TABLE}
+CREATE OR REPLACE TRIGGER assay_ledger_events_append_only
+    BEFORE UPDATE OR DELETE ON assay_ledger_events
     FOR EACH ROW EXECUTE FUNCTION assay_ledger_refuse();
-CREATE OR REPLACE TRIGGER {_TRIGGERS[1]} BEFORE TRUNCATE ON {EVENTS_TABLE}
+CREATE OR REPLACE TRIGGER assay_ledger_events_no_truncate BEFORE TRUNCATE ON assay_ledger_events
     FOR EACH STATEMENT EXECUTE FUNCTION assay_ledger_refuse();
-CREATE OR REPLACE TRIGGER {_TRIGGERS[2]} BEFORE UPDATE OR DELETE ON {RUNS_TABLE}
+CREATE OR REPLACE TRIGGER assay_ledger_runs_write_once BEFORE UPDATE OR DELETE ON assay_ledger_runs
     FOR EACH ROW EXECUTE FUNCTION assay_ledger_refuse();
-CREATE OR REPLACE TRIGGER {_TRIGGERS[3]} BEFORE TRUNCATE ON {RUNS_TABLE}
+CREATE OR REPLACE TRIGGER assay_ledger_runs_no_truncate BEFORE TRUNCATE ON assay_ledger_runs
     FOR EACH STATEMENT EXECUTE FUNCTION assay_ledger_refuse();
 """
+_ENABLE_TRIGGERS = (
+    "ALTER TABLE assay_ledger_events ENABLE TRIGGER assay_ledger_events_append_only",
+    "ALTER TABLE assay_ledger_events ENABLE TRIGGER assay_ledger_events_no_truncate",
+    "ALTER TABLE assay_ledger_runs ENABLE TRIGGER assay_ledger_runs_write_once",
+    "ALTER TABLE assay_ledger_runs ENABLE TRIGGER assay_ledger_runs_no_truncate",
+)
+"""Turns back on a trigger someone disabled. Statements are literals, names and all: nothing in a
+query is built from strings at run time."""
 _SCHEMA_PRESENT = """
 SELECT count(*) FROM pg_trigger
 WHERE NOT tgisinternal AND tgenabled <> 'D' AND tgname = ANY(%s)
@@ -116,10 +125,8 @@ def _ensure_schema(conn: Any) -> None:
     with conn.transaction():
         conn.execute("SELECT pg_advisory_xact_lock(%s)", (_DDL_LOCK,))
         conn.execute(_SCHEMA)
-        for name, table in zip(
-            _TRIGGERS, (EVENTS_TABLE, EVENTS_TABLE, RUNS_TABLE, RUNS_TABLE), strict=True
-        ):
-            conn.execute(f"ALTER TABLE {table} ENABLE TRIGGER {name}")
+        for statement in _ENABLE_TRIGGERS:
+            conn.execute(statement)
 
 
 class PostgresStore:

@@ -26,6 +26,7 @@ import datetime as dt
 import json
 import os
 import sqlite3
+import tempfile
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -143,13 +144,22 @@ def read_store_file(run_dir: Path) -> tuple[str, str] | None:
 
 
 def _write_store_file(run_dir: Path, store: str, run_id: str) -> None:
-    target = run_dir / STORE_FILE
-    tmp = target.with_suffix(".tmp")
-    with tmp.open("w", encoding="utf-8") as fh:
-        fh.write(json.dumps({"store": store, "run_id": run_id}, indent=2) + "\n")
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, target)
+    _replace_file(run_dir / STORE_FILE, json.dumps({"store": store, "run_id": run_id}, indent=2))
+
+
+def _replace_file(target: Path, text: str) -> None:
+    """Write `text` to `target` atomically and durably. The temporary file's name is unique:
+    two processes opening one run at once (fleet workers) each rename their own."""
+    fd, name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text + "\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(name, target)
+    except BaseException:
+        Path(name).unlink(missing_ok=True)
+        raise
 
 
 def _event(where: str, body: bytes, digest: str, what: str) -> Event:
@@ -387,13 +397,7 @@ class Ledger:
             "run_id": self.run_id, "seq": event.seq, "root": event.hash,
             "signature": signer.sign(statement),
         }  # fmt: skip
-        target = self.run_dir / HEAD_FILE
-        tmp = target.with_suffix(".tmp")
-        with tmp.open("w", encoding="utf-8") as fh:
-            fh.write(json.dumps(data, indent=2) + "\n")
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, target)
+        _replace_file(self.run_dir / HEAD_FILE, json.dumps(data, indent=2))
 
 
 _CORRUPT_CODES = frozenset({sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB})
