@@ -200,6 +200,7 @@ def _exercise(fleet: Fleet, *, runs: int, workers: int, kills: int, seed: int) -
         fleet.start(f"w{i}")
     deadline = time.monotonic() + 900
     killed: list[tuple[str, int]] = []
+    held: list[tuple[str, str]] = []  # (run, the worker killed while it ran it)
     # each kill once the runs hold a seeded number of completed steps, on a worker mid-run
     targets = sorted(rng.sample(range(8, 20 * runs // 2), kills))
     try:
@@ -207,7 +208,8 @@ def _exercise(fleet: Fleet, *, runs: int, workers: int, kills: int, seed: int) -
             while _steps_done(fleet.runs) < target and time.monotonic() < deadline:
                 time.sleep(0.1)
             time.sleep(rng.uniform(0.0, 0.5))
-            busy = [r["worker"] for r in fleet.status() if r["state"] == "running"]
+            running = [r for r in fleet.status() if r["state"] == "running"]
+            busy = [r["worker"] for r in running]
             alive = [w for w in busy if w in fleet.workers and fleet.workers[w].poll() is None]
             if len(alive) == 0 or len([p for p in fleet.workers.values() if p.poll() is None]) < 2:
                 continue
@@ -215,6 +217,7 @@ def _exercise(fleet: Fleet, *, runs: int, workers: int, kills: int, seed: int) -
             fleet.workers[victim].send_signal(signal.SIGKILL)
             fleet.workers[victim].wait()
             killed.append((victim, _steps_done(fleet.runs)))
+            held += [(r["run"], victim) for r in running if r["worker"] == victim]
         while time.monotonic() < deadline:
             states = {r["run"]: r["state"] for r in fleet.status()}
             if all(s in ("finished", "failed", "cancelled") for s in states.values()):
@@ -226,8 +229,9 @@ def _exercise(fleet: Fleet, *, runs: int, workers: int, kills: int, seed: int) -
     assert len(killed) == kills, f"kills landed on no running run: {killed}"
     rows = fleet.status()
     assert {r["run"]: r["state"] for r in rows} == dict.fromkeys(ids, "finished"), rows
-    # a killed worker ran none of the runs to the end: others recovered what it held
-    assert not {r["worker"] for r in rows} & {v for v, _ in killed}
+    # every run a worker held when it was killed was finished by another worker
+    final = {r["run"]: r["worker"] for r in rows}
+    assert held and all(final[run] != victim for run, victim in held), (held, final)
     all_times: list[float] = []
     for run_id in ids:
         times, steps = _check_run(fleet.runs / run_id)
@@ -242,16 +246,28 @@ def _exercise(fleet: Fleet, *, runs: int, workers: int, kills: int, seed: int) -
     assert worst <= REQUESTS
 
 
+# (runs, workers, kills, seed): a small case, then the eight runs on three workers, two
+# of them killed.
+CASES = [pytest.param(3, 2, 1, 7, id="3runs-2workers-1kill"),
+         pytest.param(8, 3, 2, 11, id="8runs-3workers-2kills")]  # fmt: skip
+
+
 @pytest.mark.slow
-def test_sqlite_fleet_recovers_killed_workers(tmp_path: Path) -> None:
+@pytest.mark.parametrize(("runs", "workers", "kills", "seed"), CASES)
+def test_sqlite_fleet_recovers_killed_workers(
+    tmp_path: Path, runs: int, workers: int, kills: int, seed: int
+) -> None:
     fleet = Fleet(tmp_path, f"sqlite:///{tmp_path / 'fleet.sqlite'}", "dbos")
-    _exercise(fleet, runs=3, workers=2, kills=1, seed=7)
+    _exercise(fleet, runs=runs, workers=workers, kills=kills, seed=seed)
 
 
 @pytest.mark.slow
-def test_postgres_fleet_recovers_killed_workers(tmp_path: Path, postgres_url: str) -> None:
+@pytest.mark.parametrize(("runs", "workers", "kills", "seed"), CASES)
+def test_postgres_fleet_recovers_killed_workers(
+    tmp_path: Path, postgres_url: str, runs: int, workers: int, kills: int, seed: int
+) -> None:
     query = parse_qs(urlsplit(postgres_url).query)
     schema = unquote(query["options"][0]).removeprefix("-csearch_path=")
     base = postgres_url.split("&options=")[0].split("?options=")[0]
     fleet = Fleet(tmp_path, base, schema)
-    _exercise(fleet, runs=3, workers=3, kills=2, seed=11)
+    _exercise(fleet, runs=runs, workers=workers, kills=kills, seed=seed)
