@@ -271,3 +271,31 @@ def test_postgres_fleet_recovers_killed_workers(
     base = postgres_url.split("&options=")[0].split("?options=")[0]
     fleet = Fleet(tmp_path, base, schema)
     _exercise(fleet, runs=runs, workers=workers, kills=kills, seed=seed)
+
+
+def test_cancel_a_queued_run(tmp_path: Path) -> None:
+    """A cancelled run never starts; the others run; an unknown run is a usage error."""
+    fleet = Fleet(tmp_path, f"sqlite:///{tmp_path / 'fleet.sqlite'}", "dbos")
+    keep, drop = fleet.submit(2)
+    assert "cancelled" in fleet.run("fleet", "cancel", drop)
+    states = {r["run"]: r["state"] for r in fleet.status()}
+    assert states == {keep: "queued", drop: "cancelled"}
+    unknown = subprocess.run(
+        _assay("fleet", "cancel", "no-such-run", "--config", str(fleet.config)),
+        cwd=fleet.project, env=_env(tmp_path, tmp_path / "home-cli"), capture_output=True,
+        text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert unknown.returncode == 2 and "no run 'no-such-run' in the fleet" in unknown.stderr
+    fleet.start("w0")
+    try:
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline:
+            states = {r["run"]: r["state"] for r in fleet.status()}
+            if states[keep] != "queued" and states[keep] != "running":
+                break
+            time.sleep(1)
+    finally:
+        fleet.stop()
+    assert states == {keep: "finished", drop: "cancelled"}
+    assert (fleet.runs / keep / "ledger.sqlite").is_file()
+    assert not (fleet.runs / drop).exists()

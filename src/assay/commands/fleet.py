@@ -134,11 +134,11 @@ def cancel_command(
     """Cancel RUN: a queued run never starts, a running one stops at its next step."""
     _require()
     from assay.errors import UserError
-    from assay.fleet.runtime import client
+    from assay.fleet.runtime import RUN_WORKFLOW, client
 
     fleet = client(_settings(config))
     try:
-        if fleet.retrieve_workflow(run) is None:
+        if not fleet.list_workflows(workflow_ids=[run], name=RUN_WORKFLOW, load_input=False):
             raise UserError(f"no run '{run}' in the fleet")
         fleet.cancel_workflow(run)
     finally:
