@@ -10,7 +10,6 @@ bytes to and from a fresh connection to the socket, so ws and browser steps reac
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from types import TracebackType
 
 __all__ = ["TcpRelay"]
@@ -34,6 +33,7 @@ class TcpRelay:
         self.socket_path = socket_path
         self._server: asyncio.Server | None = None
         self._tasks: set[asyncio.Task[None]] = set()
+        self._writers: set[asyncio.StreamWriter] = set()
         self.url = ""
 
     async def __aenter__(self) -> TcpRelay:
@@ -55,26 +55,30 @@ class TcpRelay:
         if self._server is not None:
             self._server.close()
             self._server = None
+        for writer in list(self._writers):
+            writer.close()  # both pipes of each connection see the end and return
+        if self._tasks:
+            await asyncio.wait(list(self._tasks), timeout=2.0)
         for task in list(self._tasks):
             task.cancel()
-        for task in list(self._tasks):
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
 
     async def _handle(self, client_r: asyncio.StreamReader, client_w: asyncio.StreamWriter) -> None:
         task = asyncio.current_task()
         assert task is not None
         self._tasks.add(task)
+        self._writers.add(client_w)
+        service_w: asyncio.StreamWriter | None = None
         try:
-            try:
-                service_r, service_w = await asyncio.open_unix_connection(self.socket_path)
-            except OSError:
-                client_w.close()
-                return
-            try:
-                await asyncio.gather(_pipe(client_r, service_w), _pipe(service_r, client_w))
-            finally:
-                service_w.close()
-                client_w.close()
+            service_r, service_w = await asyncio.open_unix_connection(self.socket_path)
+            self._writers.add(service_w)
+            await asyncio.gather(_pipe(client_r, service_w), _pipe(service_r, client_w))
+        except (OSError, asyncio.CancelledError):
+            # asyncio's stream callback asks a finished handler for its exception; a cancelled
+            # one would raise there, so the handler ends normally once its connection is cut
+            pass
         finally:
+            for writer in (client_w, service_w):
+                if writer is not None:
+                    writer.close()
+                    self._writers.discard(writer)
             self._tasks.discard(task)
