@@ -115,7 +115,9 @@ def _accept(handler: BaseHTTPRequestHandler, path: str, websockets: list[WsRoute
         m = pattern.fullmatch(path)
         if m and handler.headers.get("Sec-WebSocket-Key"):
             key = handler.headers["Sec-WebSocket-Key"] + _WS_GUID
-            accept = base64.b64encode(hashlib.sha1(key.encode()).digest()).decode()
+            accept = base64.b64encode(
+                hashlib.sha1(key.encode(), usedforsecurity=False).digest()
+            ).decode()
             handler.send_response(101)
             handler.send_header("Upgrade", "websocket")
             handler.send_header("Connection", "Upgrade")
