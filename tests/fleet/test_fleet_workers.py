@@ -299,3 +299,40 @@ def test_cancel_a_queued_run(tmp_path: Path) -> None:
     assert states == {keep: "finished", drop: "cancelled"}
     assert (fleet.runs / keep / "ledger.sqlite").is_file()
     assert not (fleet.runs / drop).exists()
+
+
+def test_cancel_a_running_run(tmp_path: Path) -> None:
+    """A running run stops at its next step (DBOS refuses the step); its ledger verifies up to
+    there; the worker lives on and runs the next run."""
+    fleet = Fleet(tmp_path, f"sqlite:///{tmp_path / 'fleet.sqlite'}", "dbos")
+    (first,) = fleet.submit(1)
+    fleet.start("w0")
+    try:
+        deadline = time.monotonic() + 300
+        while _steps_done(fleet.runs) < 5 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        fleet.run("fleet", "cancel", first)
+        while time.monotonic() < deadline:
+            (row,) = fleet.status()
+            if row["state"] != "running":
+                break
+            time.sleep(0.5)
+        assert row["state"] == "cancelled", row
+        time.sleep(2)  # a step that was under way when the run was cancelled ends meanwhile
+        stopped_at = _steps_done(fleet.runs)
+        (second,) = [r for r in fleet.submit(1) if r != first]
+        while time.monotonic() < deadline:
+            states = {r["run"]: r["state"] for r in fleet.status()}
+            if states[second] not in ("queued", "running"):
+                break
+            time.sleep(1)
+        assert fleet.workers["w0"].poll() is None, "the worker died"
+    finally:
+        fleet.stop()
+    assert states == {first: "cancelled", second: "finished"}
+    with Ledger.open(fleet.runs / first, create=False) as ledger:
+        events = list(ledger.events())
+    assert not any(e.kind == "run.finished" for e in events)
+    assert len([e for e in events if e.step]) <= stopped_at
+    assert verify_run(fleet.runs / first).ok
+    _check_run(fleet.runs / second)

@@ -22,6 +22,7 @@ Needs the ``fleet`` extra (dbos, psycopg) and the ``factory`` extra.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import fcntl
 import hashlib
@@ -45,6 +46,8 @@ import assay
 from assay.agents.recording import RecordingModel
 from assay.config import FleetConfig, Settings
 from assay.fleet.database import Database
+from assay.ledger import Ledger, Signer
+from assay.ledger.kinds import CHECKPOINT
 from assay.state import state_dir
 
 __all__ = [
@@ -255,8 +258,28 @@ async def run_workflow(description_json: str) -> dict[str, Any]:
     factory = compose(description, env=fleet.env)
     factory.step_runner = _dbos_step
     factory.recording = AdmittedRecordingModel
-    outcome = await factory.run()
+    try:
+        outcome = await factory.run()
+    except BaseException:
+        # A cancelled run's next step is refused (DBOS takes the workflow from this execution);
+        # what it did is evidence: sign its head.
+        if await asyncio.to_thread(_cancelled, fleet.client, description.run_id):
+            _seal(factory.run_dir, factory.signer)
+        raise
     return dataclasses.asdict(outcome)
+
+
+def _cancelled(client: DBOSClient, run_id: str) -> bool:
+    found = client.list_workflows(workflow_ids=[run_id], load_input=False, load_output=False)
+    return bool(found) and found[0].status == "CANCELLED"
+
+
+def _seal(run_dir: Path, signer: Signer | None) -> None:
+    """Sign the head of a run stopped before it finished (idempotent)."""
+    with Ledger.open(run_dir, create=False, check=True) as ledger:
+        head = ledger.head()
+        if signer is not None and head is not None and head.kind != CHECKPOINT:
+            ledger.checkpoint(signer)
 
 
 # -- the worker ----------------------------------------------------------------------------------
