@@ -23,7 +23,7 @@ import pydantic_ai.models
 from assay.scenarios.loader import load_dir
 from assay.scenarios.model import Scenario
 from assay.scenarios.runner import RunOptions, ScenarioRunner, step_checks
-from assay.scenarios.service import start_service
+from assay.scenarios.service_under_test import start_service
 
 pydantic_ai.models.ALLOW_MODEL_REQUESTS = False
 ROOT = Path(__file__).resolve().parents[1]

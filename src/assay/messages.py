@@ -164,7 +164,7 @@ class FileChange(_Message):
 
     path: str
     """Workspace-relative path with forward slashes. Absolute paths and ``..`` are rejected when
-    the change is applied (see `assay.workspace`)."""
+    the change is applied (see `assay.changeset`)."""
     content: str | None = None
     """The file's full new content."""
     diff: str | None = None

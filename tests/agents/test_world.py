@@ -18,13 +18,13 @@ from assay.agents.reviewer import reviewer_prompt
 from assay.agents.tester import tester_prompt as prompt_for_tester
 from assay.agents.tools import WorkspaceDeps
 from assay.agents.world import EXAMPLE_AFTER, EXAMPLE_BEFORE, EXAMPLE_CHANGESET, World
+from assay.changeset import apply_changeset
 from assay.config import FactoryConfig, GatePolicy, SandboxConfig, Settings
 from assay.factory.context import PREVIEW_PACKAGE, run_world, write_preview
 from assay.factory.scaffold import PROTECTED_SCAFFOLD, scaffold_files
 from assay.gates.base import Gate, GateContext, GateReport, Scan, SeverityName
 from assay.gates.builtin import assay_gates
 from assay.messages import Changeset, Design, SecurityReview, Spec, TestSuite
-from assay.workspace import apply_changeset
 
 SPEC = Spec(name="hello-api", title="Hello API", body="# Hello API\n\nListen on 8080.\n")
 DESIGN = Design(
@@ -159,7 +159,7 @@ def _json_block(text: str) -> str:
 
 
 def test_the_diff_example_applies(tmp_path: Path) -> None:
-    """The example the coder is shown is a valid Changeset that assay.workspace applies."""
+    """The example the coder is shown is a valid Changeset that assay.changeset applies."""
     text = world().render("coder")
     shown = Changeset.model_validate_json(_json_block(text))
     assert shown == EXAMPLE_CHANGESET

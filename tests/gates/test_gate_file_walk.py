@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from assay.gates.workspace import list_files
+from assay.gates.collect import list_files
 
 
 def _touch(root: Path, *rels: str) -> None:

@@ -17,13 +17,13 @@ from assay.config import GatePolicy, Settings
 from assay.errors import UserError
 from assay.gates.bandit import BanditGate
 from assay.gates.base import Gate, GateContext, GateReport, GateResult, GateStatus, Scan
+from assay.gates.collect import Target, resolve_target, select_files
 from assay.gates.complexity import ComplexityGate
 from assay.gates.depaudit import DepAuditGate
 from assay.gates.mypy import MypyGate
 from assay.gates.pytest_gate import PytestGate
 from assay.gates.ruff import RuffGate
 from assay.gates.secrets import SecretsGate
-from assay.gates.workspace import Target, resolve_target, select_files
 
 CLEAN = "def add(a: int, b: int) -> int:\n    return a + b\n"
 BAD = "import os\n\n\ndef add(a: int, b: int) -> int:\n    return a + b\n"  # F401

@@ -16,8 +16,8 @@ import pytest
 
 from assay.cli import main
 from assay.gates.base import GateReport, GateResult, GateStatus
+from assay.gates.collect import collect_files
 from assay.gates.output import SKIPPED_FILE
-from assay.gates.workspace import collect_files
 
 REPO = Path(__file__).resolve().parents[2]
 SARIF_SCHEMA = REPO / "tests" / "schemas" / "sarif-schema-2.1.0.json"

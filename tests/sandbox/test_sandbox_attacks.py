@@ -14,10 +14,10 @@ from pathlib import Path
 
 import pytest
 
+from assay.changeset import ChangesetRejected, apply_changeset
 from assay.errors import UserError
 from assay.messages import Changeset, FileChange
 from assay.sandbox import KilledReason, Limits, Sandbox
-from assay.workspace import ChangesetRejected, apply_changeset
 
 from .conftest import ATTACK_LIMITS, TALLY
 

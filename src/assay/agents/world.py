@@ -44,11 +44,11 @@ WorldRole = Literal["architect", "tester", "coder", "security-reviewer"]
 
 SERVICE_ENV = {"PORT": "the port to listen on", "HOST": "127.0.0.1", "PYTHONPATH": "src"}
 """What the holdout service is started with (set in ``assay.commands._holdout`` and
-``assay.scenarios.service``, which the roles' modules may not import)."""
+``assay.scenarios.service_under_test``, which the roles' modules may not import)."""
 
 REVIEW_GATE = "security-review"
 
-# The Changeset example the coder is shown; tests apply it with `assay.workspace.apply_changeset`.
+# The Changeset example the coder is shown; tests apply it with `assay.changeset.apply_changeset`.
 EXAMPLE_BEFORE = '''\
 """Greetings."""
 

@@ -22,7 +22,7 @@ from assay.scenarios.model import Scenario
 from assay.scenarios.report import weakest_step
 from assay.scenarios.results import ScenarioResult, ValidationReport
 from assay.scenarios.runner import RunOptions, ScenarioRunner
-from assay.scenarios.service import start_service
+from assay.scenarios.service_under_test import start_service
 from assay.scenarios.verdicts import CACHE_FILE, VerdictCache
 
 if TYPE_CHECKING:

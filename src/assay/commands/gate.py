@@ -201,9 +201,9 @@ def gate_command(
     from rich.live import Live
 
     from assay.config import find_config, load_settings
+    from assay.gates.collect import resolve_target
     from assay.gates.pytest_gate import configured_executables
     from assay.gates.runner import GateEvent, GateRunner, check_gate_tables
-    from assay.gates.workspace import resolve_target
 
     target = resolve_target(paths or [Path(".")])
     root = target.root

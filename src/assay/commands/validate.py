@@ -28,7 +28,7 @@ from assay.scenarios.report import print_report, to_json, to_junit
 from assay.scenarios.results import ValidationReport
 from assay.scenarios.runner import RunOptions, ScenarioRunner
 from assay.scenarios.scoring import DEFAULT_THRESHOLD
-from assay.scenarios.service import start_service
+from assay.scenarios.service_under_test import start_service
 from assay.terminal import console, info_console, literal
 
 if TYPE_CHECKING:

@@ -42,6 +42,7 @@ from assay.agents.roles import RoleAgents, RoleFactory
 from assay.agents.tester import revision_prompt, tester_prompt
 from assay.agents.tools import WorkspaceDeps, workspace_files
 from assay.agents.world import World
+from assay.changeset import ChangesetRejected, apply_changeset
 from assay.config import Settings
 from assay.deps.environment import LockedEnvironment
 from assay.deps.prepare import DependencyGate
@@ -85,12 +86,11 @@ from assay.messages import (
     TestSuite,
 )
 from assay.sandbox.ownership import reclaim
-from assay.workspace import ChangesetRejected, apply_changeset
 
 __all__ = ["ApplyFn", "Factory", "Progress", "RoleModels", "RunOutcome", "StepRunner"]
 
 ApplyFn = Callable[[Path, Changeset, Collection[str]], object]
-"""Writes a (guarded) changeset into the workspace; `assay.workspace.apply_changeset` by default."""
+"""Writes a (guarded) changeset into the workspace; `assay.changeset.apply_changeset` by default."""
 
 
 StepRunner = Callable[[str, Callable[[], Awaitable[dict[str, Any]]]], Awaitable[dict[str, Any]]]

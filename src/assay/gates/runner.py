@@ -57,9 +57,9 @@ from assay.gates.base import (
     fingerprint,
 )
 from assay.gates.cache import CachedFile, GateCache, GateCacheEntry
+from assay.gates.collect import FileHashes, FileSet, collect_files
 from assay.gates.steady import Watch
 from assay.gates.workers import Workers, batches
-from assay.gates.workspace import FileHashes, FileSet, collect_files
 
 __all__ = ["GateEvent", "GateRunner", "check_gate_tables", "run_gates"]
 

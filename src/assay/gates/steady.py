@@ -19,7 +19,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from assay.gates.workspace import FileHashes
+from assay.gates.collect import FileHashes
 
 __all__ = ["Watch"]
 

@@ -38,7 +38,7 @@ from assay.sandbox.base import (
     copy_out,
 )
 from assay.sandbox.select import backend_problems, limits_from, open_sandbox
-from assay.sandbox.service import Service
+from assay.sandbox.serve import Service
 
 __all__ = [
     "BASE_ENV",

@@ -4,7 +4,7 @@ A sandbox is bound to one *workspace* (a host folder). Inside the sandbox the wo
 only writable place (mounted at ``/workspace``), ``/tmp`` is private, there is no network, and
 the environment holds only what the allow-list passes. `Sandbox.run` runs a command to
 completion; `Sandbox.serve` starts a long-running service that the host reaches over a Unix
-socket (see `assay.sandbox.service`); `copy_out` copies artifacts out of the workspace and
+socket (see `assay.sandbox.serve`); `copy_out` copies artifacts out of the workspace and
 refuses any symlink that leads outside it.
 
 What a command did is an `assay.processes.RunResult` and its environment comes from
@@ -32,7 +32,7 @@ from assay.processes import (
 )
 
 if TYPE_CHECKING:
-    from assay.sandbox.service import Service
+    from assay.sandbox.serve import Service
 
 __all__ = [
     "BASE_ENV",

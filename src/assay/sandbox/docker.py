@@ -64,7 +64,7 @@ from assay.sandbox.base import (
     dependency_folder,
     inside_cwd,
 )
-from assay.sandbox.service import FORWARDER, Service
+from assay.sandbox.serve import FORWARDER, Service
 
 __all__ = [
     "DEFAULT_IMAGE",

@@ -23,7 +23,7 @@ from assay.sandbox.base import (
     dependency_folder,
     inside_cwd,
 )
-from assay.sandbox.service import Service
+from assay.sandbox.serve import Service
 
 __all__ = ["WARNING", "LocalSandbox"]
 

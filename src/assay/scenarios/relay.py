@@ -1,7 +1,7 @@
 """A loopback TCP port that relays to the sandboxed service's Unix socket.
 
 A service in the bwrap or docker sandbox is reached over a Unix socket only
-(`assay.sandbox.service`). httpx speaks HTTP over it directly; a WebSocket client can too, but
+(`assay.sandbox.serve`). httpx speaks HTTP over it directly; a WebSocket client can too, but
 Chromium cannot. `TcpRelay` listens on ``127.0.0.1`` (a free port) and copies each connection's
 bytes to and from a fresh connection to the socket, so ws and browser steps reach the service at
 ``http://127.0.0.1:PORT``. It runs only while a run has ws or browser steps.

@@ -64,7 +64,8 @@ class RunOptions:
 
 @runtime_checkable
 class _SocketTransport(Protocol):
-    """A transport to a service that answers on a Unix socket (`assay.scenarios.service`)."""
+    """A transport to a service that answers on a Unix socket
+    (`assay.scenarios.service_under_test`)."""
 
     @property
     def socket_path(self) -> str | None: ...

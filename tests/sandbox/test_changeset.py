@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from assay.changeset import ChangesetRejected, apply_changeset, apply_unified_diff, safe_parts
 from assay.messages import Changeset, FileChange
-from assay.workspace import ChangesetRejected, apply_changeset, apply_unified_diff, safe_parts
 
 
 def _diff(before: str, after: str, n: int = 3) -> str:
