@@ -478,8 +478,10 @@ def _close_attached(sock: Any) -> None:
     """Close an attach socket (and the raw socket under it); twice is harmless."""
     if sock is None:
         return
-    with contextlib.suppress(OSError):
-        sock._sock.close()
+    raw = getattr(sock, "_sock", None)  # None once the SDK's socket io has closed it
+    if raw is not None:
+        with contextlib.suppress(OSError):
+            raw.close()
     with contextlib.suppress(OSError):
         sock.close()
 
