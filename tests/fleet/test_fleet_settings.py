@@ -1,0 +1,108 @@
+"""Issue 16, point 2: the fleet's settings (worker concurrency, provider rate limits) and the
+executor locks by which a worker knows another one is dead."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from assay.config import load_settings
+from assay.errors import ConfigError
+from assay.fleet.database import Database
+
+pytest.importorskip("dbos")
+
+
+def test_provider_limits_and_concurrency(tmp_path: Path) -> None:
+    from assay.fleet.runtime import Worker, model_queue, system_database
+
+    config = tmp_path / "assay.toml"
+    config.write_text(
+        '[fleet]\ndatabase = "state/fleet.sqlite"\nworker_concurrency = 3\n'
+        "[fleet.providers.anthropic]\nrequests = 50\nperiod_s = 60\n"
+    )
+    settings = load_settings(config)
+    assert settings.fleet.worker_concurrency == 3
+    limit = settings.fleet.providers["anthropic"]
+    assert (limit.requests, limit.period_s) == (50, 60.0)
+    assert system_database(settings).path == tmp_path / "state" / "fleet.sqlite"
+    assert model_queue("anthropic") == "assay-model-anthropic"
+    worker = Worker(settings, executor_id="w", env={})
+    # a request starts at most admit_window_s + one tick after its slot's stamp, and the
+    # limiter's window is short by up to one tick
+    tick = 1.0 if sys.version_info < (3, 12) else 0.001
+    assert worker.tick_s == tick
+    assert worker.limiter_period(60.0) == pytest.approx(60.0 + 1.0 + 2 * tick)
+
+
+@pytest.mark.parametrize(
+    ("toml", "key"),
+    [
+        (
+            "[fleet.providers.openai]\nrequests = 0\nperiod_s = 60\n",
+            "fleet.providers.openai.requests",
+        ),
+        ("[fleet.providers.openai]\nrequests = 5\n", "fleet.providers.openai.period_s"),
+        ("[fleet]\nworker_concurrency = 0\n", "fleet.worker_concurrency"),
+        ('[fleet]\nsystem_schema = "a-b"\n', "fleet.system_schema"),
+    ],
+)
+def test_bad_fleet_settings_name_the_key(tmp_path: Path, toml: str, key: str) -> None:
+    config = tmp_path / "assay.toml"
+    config.write_text(toml)
+    with pytest.raises(ConfigError) as raised:
+        load_settings(config)
+    assert key in str(raised.value)
+
+
+HOLD = """
+import sys, time
+from assay.fleet.database import Database
+from assay.fleet.runtime import ExecutorLocks
+locks = ExecutorLocks(Database.parse(sys.argv[1]), "dbos")
+locks.hold(sys.argv[2])
+print("held", flush=True)
+time.sleep(600)
+"""
+
+
+def _holder(url: str, executor: str) -> subprocess.Popen[str]:
+    proc = subprocess.Popen(
+        [sys.executable, "-c", HOLD, url, executor], stdout=subprocess.PIPE, text=True
+    )
+    assert proc.stdout is not None and proc.stdout.readline().strip() == "held"
+    return proc
+
+
+@pytest.mark.parametrize("store", ["sqlite", "postgresql"])
+def test_a_worker_is_dead_once_its_lock_is_free(
+    tmp_path: Path, store: str, request: pytest.FixtureRequest
+) -> None:
+    from assay.fleet.runtime import ExecutorLocks
+
+    url = (
+        f"sqlite:///{tmp_path / 'fleet.sqlite'}"
+        if store == "sqlite"
+        else str(request.getfixturevalue("postgres_url"))
+    )
+    locks = ExecutorLocks(Database.parse(url), "dbos")
+    proc = _holder(url, "w1")
+    try:
+        with locks.dead("w1") as dead:
+            assert not dead  # alive: its process holds the lock
+        with locks.dead("w2") as dead:
+            assert dead  # no such worker: nothing holds its lock
+    finally:
+        proc.kill()
+        proc.communicate()
+    deadline = time.monotonic() + 30  # PostgreSQL notices the closed socket
+    while True:
+        with locks.dead("w1") as dead:
+            if dead or time.monotonic() > deadline:
+                break
+        time.sleep(0.1)
+    assert dead
