@@ -40,8 +40,8 @@ from assay.plugins._registry import (
     sandbox_backends,
 )
 from assay.plugins._spec import (
+    AnyFactory,
     AssaySpec,
-    Factory,
     JudgeFactory,
     ModelProvider,
     PluginDeprecationWarning,
@@ -61,9 +61,9 @@ __all__ = [
     "ENTRY_POINT_GROUPS",
     "MIN_PLUGIN_API_VERSION",
     "PLUGINS_ENV",
+    "AnyFactory",
     "AssayPluginManager",
     "AssaySpec",
-    "Factory",
     "JudgeFactory",
     "ModelProvider",
     "Offer",

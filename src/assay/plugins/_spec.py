@@ -35,8 +35,8 @@ if TYPE_CHECKING:
 
 __all__ = [
     "HOOK_CONTRACTS",
+    "AnyFactory",
     "AssaySpec",
-    "Factory",
     "JudgeFactory",
     "ModelProvider",
     "PluginDeprecationWarning",
@@ -55,7 +55,8 @@ hookimpl = pluggy.HookimplMarker("assay")
 
 #: Any of the named factories a plugin offers, before it is known which axis it belongs to
 #: (`ModelProvider`, `SandboxBackend`, `JudgeFactory` or `RoleFactory` say how each is called).
-Factory = Callable[..., object]
+#: Not `assay.factory.loop.Factory`, the loop that builds a service.
+AnyFactory = Callable[..., object]
 
 
 class ModelProvider(Protocol):
