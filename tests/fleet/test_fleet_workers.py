@@ -40,10 +40,11 @@ REQUESTS, PERIOD_S = 4, 2.0
 """The scripted provider's fleet-wide limit: at most 4 model requests in any 2 seconds."""
 
 
-def _config(database: str, schema: str) -> str:
+def _config(database: str, schema: str, concurrency: int) -> str:
     return (
         '[factory]\ngates = ["ruff", "bandit"]\nmax_iterations = 4\n\n'
-        f'[fleet]\ndatabase = "{database}"\nsystem_schema = "{schema}"\nworker_concurrency = 1\n\n'
+        f'[fleet]\ndatabase = "{database}"\nsystem_schema = "{schema}"\n'
+        f"worker_concurrency = {concurrency}\n\n"
         f"[fleet.providers.scripted]\nrequests = {REQUESTS}\nperiod_s = {PERIOD_S}\n"
     )
 
@@ -66,13 +67,13 @@ def _assay(*args: str) -> list[str]:
 
 
 class Fleet:
-    def __init__(self, tmp: Path, database: str, schema: str) -> None:
+    def __init__(self, tmp: Path, database: str, schema: str, concurrency: int = 1) -> None:
         self.tmp = tmp
         self.project = tmp / "project"
         self.project.mkdir(parents=True)
         (self.project / ".git").mkdir()  # config lookup stops here
         self.config = self.project / "assay.toml"
-        self.config.write_text(_config(database, schema))
+        self.config.write_text(_config(database, schema, concurrency))
         self.runs = tmp / "runs"
         self.workers: dict[str, subprocess.Popen[bytes]] = {}
         self.logs: list[Any] = []
@@ -335,3 +336,11 @@ def test_cancel_a_running_run(tmp_path: Path) -> None:
     assert len([e for e in events if e.step]) <= stopped_at
     assert verify_run(fleet.runs / first).ok
     _check_run(fleet.runs / second)
+
+
+@pytest.mark.slow
+def test_a_worker_runs_several_runs_at_once(tmp_path: Path) -> None:
+    """worker_concurrency = 2: each worker runs up to two runs at once on its event loop; one
+    is killed while it runs."""
+    fleet = Fleet(tmp_path, f"sqlite:///{tmp_path / 'fleet.sqlite'}", "dbos", concurrency=2)
+    _exercise(fleet, runs=4, workers=2, kills=1, seed=3)
