@@ -45,6 +45,7 @@ from pydantic_ai.settings import ModelSettings
 import assay
 from assay.agents.recording import RecordingModel
 from assay.config import FleetConfig, Settings
+from assay.errors import RunError
 from assay.fleet.database import Database
 from assay.ledger import Ledger, Signer
 from assay.ledger.kinds import CHECKPOINT
@@ -73,6 +74,7 @@ RUNS_QUEUE = "assay-runs"
 RUN_WORKFLOW = "assay.run"
 SLOT_WORKFLOW = "assay.model-slot"
 _SLOT_POLL_S = 0.05
+_LATE_SLOTS = 20
 
 
 def model_queue(provider: str) -> str:
@@ -217,7 +219,7 @@ async def _admit(provider: str) -> None:
     if fleet is None or provider not in fleet.fleet.providers:
         return
     window = fleet.fleet.admit_window_s + fleet.tick_s  # the stamp is the start, rounded down
-    while True:
+    for _ in range(_LATE_SLOTS):
         handle: WorkflowHandleAsync[None] = await fleet.client.enqueue_async(
             {"queue_name": model_queue(provider), "workflow_name": SLOT_WORKFLOW,
              "app_version": APP_VERSION},
@@ -227,6 +229,13 @@ async def _admit(provider: str) -> None:
         granted = (status.dequeued_at or 0) / 1000
         if time.time() - granted <= window:
             return
+    # The slot's stamp is the database's clock, the check this worker's: far apart, every slot
+    # looks late. Better a failed run that says so than a limit silently exceeded.
+    raise RunError(
+        f"{_LATE_SLOTS} rate-limit slots for {provider} in a row were granted more than "
+        f"{window:.3f}s before this worker saw them: is this machine's clock far from the "
+        "fleet database's (NTP)?"
+    )
 
 
 class AdmittedRecordingModel(RecordingModel):
