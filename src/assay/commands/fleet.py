@@ -23,7 +23,7 @@ fleet_app = typer.Typer(
     help="Enqueue runs for the fleet's workers, list them, cancel them.", no_args_is_help=True
 )
 
-_CONFIG = typer.Option("--config", help="assay.toml to use (its [fleet] table).")
+_CONFIG = typer.Option("--config", help="assay.toml to use (its fleet settings).")
 
 
 def _require() -> None:
