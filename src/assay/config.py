@@ -9,14 +9,15 @@ from __future__ import annotations
 import datetime as dt
 import fnmatch
 import tomllib
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, Protocol, Self, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from assay.errors import ConfigError
 from assay.fleet.database import Database
-from assay.gates.base import SeverityName
+from assay.vocabulary import SeverityName
 
 __all__ = [
     "ApprovalConfig",
@@ -30,6 +31,8 @@ __all__ = [
     "SandboxConfig",
     "Settings",
     "Waiver",
+    "apply_waivers",
+    "check_gate_tables",
     "find_config",
     "find_first_config",
     "load_settings",
@@ -57,6 +60,48 @@ class GatePolicy(BaseModel):
     def options(self) -> dict[str, Any]:
         """The gate-specific keys."""
         return dict(self.model_extra or {})
+
+    def validated_options(
+        self, gate: str, model: type[BaseModel] | None, source: Path | None
+    ) -> dict[str, Any]:
+        """The gate-specific keys validated by the gate's `model` (its ``options_model``; None:
+        the gate takes none). A `ConfigError` names the first wrong key in `source`."""
+        raw = self.options
+        on_top = "tool.assay." if source is None or source.name == "pyproject.toml" else ""
+        key_prefix = f"{on_top}gates.{gate}"
+        if model is None:
+            if raw:
+                unknown = sorted(raw)[0]
+                raise ConfigError("unknown key", file=source, key=f"{key_prefix}.{unknown}")
+            return {}
+        try:
+            return model.model_validate(raw).model_dump()
+        except ValidationError as exc:
+            err = exc.errors()[0]
+            loc = ".".join(str(p) for p in err["loc"])
+            raise ConfigError(err["msg"], file=source, key=f"{key_prefix}.{loc}") from None
+
+
+class _Named(Protocol):
+    @property
+    def name(self) -> str: ...
+
+
+def check_gate_tables(settings: Settings, gates: Iterable[_Named]) -> None:
+    """Refuse a ``[gates.X]`` table that names no installed gate: a misspelt gate's policy
+    would otherwise be ignored without a word."""
+    known = {g.name for g in gates}
+    unknown = sorted(set(settings.gates) - known)
+    if unknown:
+        prefix = (
+            "tool.assay." if settings.source and settings.source.name == "pyproject.toml" else ""
+        )
+        raise ConfigError(
+            f"no installed gate is called {', '.join(map(repr, unknown))}; installed: "
+            f"{', '.join(sorted(known))}",
+            file=settings.source,
+            key=f"{prefix}gates.{unknown[0]}",
+        )
 
 
 class Waiver(_Strict):
@@ -90,6 +135,36 @@ class Waiver(_Strict):
         if self.rule != rule_id:
             return False
         return self.path is None or fnmatch.fnmatch(file, self.path)
+
+
+class _Waivable(Protocol):
+    """A finding as waivers see it (`assay.gates.base.Finding`)."""
+
+    @property
+    def gate(self) -> str: ...
+    @property
+    def rule_id(self) -> str: ...
+    @property
+    def file(self) -> str: ...
+    @property
+    def fingerprint(self) -> str: ...
+    def model_copy(self, *, update: dict[str, Any] | None = None, deep: bool = False) -> Self: ...
+
+
+_F = TypeVar("_F", bound=_Waivable)
+
+
+def apply_waivers(findings: Iterable[_F], waivers: Iterable[Waiver], today: dt.date) -> list[_F]:
+    """`findings`, each covered by a waiver not expired by `today` marked ``waived_by`` the
+    first such waiver's reason."""
+    live = [w for w in waivers if not w.expired(today)]
+    out = []
+    for f in findings:
+        waiver = next(
+            (w for w in live if w.matches(f.gate, f.rule_id, f.file, f.fingerprint)), None
+        )
+        out.append(f.model_copy(update={"waived_by": waiver.reason}) if waiver else f)
+    return out
 
 
 class PluginsConfig(_Strict):

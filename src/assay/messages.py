@@ -2,8 +2,8 @@
 
 Each message is a pydantic model with a literal ``kind`` so any of them can be told apart in one
 discriminated union (`Message`, validated by `MESSAGE_ADAPTER`). ``SCHEMA_VERSION`` is bumped on
-incompatible changes. `Finding` and `GateReport` are the gate engine's own models, re-exported here
-so every message a role can see is importable from one place.
+incompatible changes. `Finding`, `GateReport` and `Role` come from `assay.vocabulary`, re-exported
+here so every message a role can see is importable from one place.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from typing import Annotated, Literal
 import rfc8785
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, model_validator
 
-from assay.gates.base import Finding, GateReport, SeverityName
+from assay.vocabulary import Finding, GateReport, Role, SeverityName
 
 __all__ = [
     "MESSAGE_ADAPTER",
@@ -46,8 +46,6 @@ __all__ = [
 ]
 
 SCHEMA_VERSION = 2
-
-Role = Literal["human", "architect", "tester", "coder", "security-reviewer", "judge", "factory"]
 
 
 class _Message(BaseModel):

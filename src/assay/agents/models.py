@@ -24,11 +24,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING
 
 from assay._extras import FACTORY, require
 from assay.config import ModelsConfig
 from assay.errors import UserError
+from assay.vocabulary import AGENT_ROLES, AgentRole
 
 if TYPE_CHECKING:
     from pydantic_ai.models import Model
@@ -38,8 +39,8 @@ if TYPE_CHECKING:
 
 __all__ = ["ROLES", "AgentRole", "ModelChoice", "build_model", "resolve_models"]
 
-AgentRole = Literal["architect", "tester", "coder", "security-reviewer"]
-ROLES: tuple[AgentRole, ...] = ("architect", "tester", "coder", "security-reviewer")
+ROLES = AGENT_ROLES
+"""The roles a model is chosen for, in order (`assay.vocabulary.AGENT_ROLES`)."""
 
 _DEFAULTS = ModelsConfig()
 

@@ -30,6 +30,7 @@ from confusable_homoglyphs import confusables
 from assay.errors import CorruptLedgerError, UserError
 from assay.ledger import Event, Ledger, Signer, canonical, verify_run, verify_signature
 from assay.ledger import kinds as k
+from assay.vocabulary import ROLES
 
 __all__ = [
     "Approver",
@@ -40,7 +41,7 @@ __all__ = [
     "valid_approvals",
 ]
 
-GENERATING_ROLES = ("architect", "tester", "coder", "security-reviewer", "judge", "factory")
+GENERATING_ROLES = tuple(role for role in ROLES if role != "human")
 """Roles that produce or judge the change; none of them may approve it."""
 
 STATEMENT_TYPE = "assay.approval/v2"
@@ -95,7 +96,7 @@ class _Run:
 
 def generating_identities(events: Iterable[Event]) -> set[str]:
     """Skeletons of every role, model and OS user recorded as producing the change."""
-    found = set(GENERATING_ROLES)
+    found: set[str] = set(GENERATING_ROLES)
     for event in events:
         p = event.payload
         if event.kind == k.RUN_STARTED:

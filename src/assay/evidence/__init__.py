@@ -1,0 +1,1 @@
+"""The evidence a run leaves: the report, the bundle, approvals, provenance and verification."""
