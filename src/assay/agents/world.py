@@ -21,7 +21,7 @@ import tomllib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
@@ -29,6 +29,7 @@ from assay.config import Settings
 from assay.gates.base import Gate, GateContext, SeverityName
 from assay.gates.complexity import DEFAULT_MAX
 from assay.messages import Changeset, FileChange
+from assay.vocabulary import AgentRole
 
 __all__ = [
     "EXAMPLE_AFTER",
@@ -40,7 +41,8 @@ __all__ = [
     "WorldRole",
 ]
 
-WorldRole = Literal["architect", "tester", "coder", "security-reviewer"]
+WorldRole = AgentRole
+"""The roles a world brief is rendered for: the generating roles (`assay.vocabulary`)."""
 
 SERVICE_ENV = {"PORT": "the port to listen on", "HOST": "127.0.0.1", "PYTHONPATH": "src"}
 """What the holdout service is started with (set in ``assay.commands._holdout`` and
