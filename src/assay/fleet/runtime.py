@@ -197,6 +197,9 @@ class _Fleet:
     env: Mapping[str, str]
     tick_s: float
     """The resolution of the system database's clock, which stamps when a slot started."""
+    pacer: Path | None = None
+    """SQLite: the lock file under which this machine's workers ask for slots one at a time."""
+    local: asyncio.Lock = dataclasses.field(default_factory=asyncio.Lock)
 
 
 _FLEET: _Fleet | None = None
@@ -218,6 +221,22 @@ async def _admit(provider: str) -> None:
     fleet = _FLEET
     if fleet is None or provider not in fleet.fleet.providers:
         return
+    if fleet.pacer is None:
+        await _take_slot(fleet, provider)
+        return
+    # SQLite: DBOS's limiter counts the started slots outside the claim's write transaction
+    # (pysqlite begins it at the first write), so two workers claiming at once could both take
+    # the last slot. One slot is asked for at a time on this machine, under a file lock.
+    async with fleet.local:
+        with fleet.pacer.open("a") as fh:
+            await asyncio.to_thread(fcntl.flock, fh, fcntl.LOCK_EX)
+            try:
+                await _take_slot(fleet, provider)
+            finally:
+                fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+async def _take_slot(fleet: _Fleet, provider: str) -> None:
     window = fleet.fleet.admit_window_s + fleet.tick_s  # the stamp is the start, rounded down
     for _ in range(_LATE_SLOTS):
         handle: WorkflowHandleAsync[None] = await fleet.client.enqueue_async(
@@ -329,9 +348,13 @@ class Worker:
         }
         DBOS(config=config)
         DBOS.launch()
+        pacer = None
+        if self.db.path is not None:
+            pacer = self.db.path.resolve().parent / f"{self.db.path.name}.pacer.lock"
         _FLEET = _Fleet(
-            client=client(self.settings), fleet=self.fleet, env=self.env, tick_s=self.tick_s
-        )
+            client=client(self.settings), fleet=self.fleet, env=self.env, tick_s=self.tick_s,
+            pacer=pacer,
+        )  # fmt: skip
         DBOS.register_queue(
             RUNS_QUEUE, worker_concurrency=self.fleet.worker_concurrency,
             polling_interval_sec=0.5, on_conflict="always_update",
