@@ -11,13 +11,13 @@ import fnmatch
 import tomllib
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Literal, Protocol, Self, TypeVar
+from typing import Any, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from assay.errors import ConfigError
 from assay.fleet.database import Database
-from assay.vocabulary import SeverityName
+from assay.vocabulary import Finding, SeverityName
 
 __all__ = [
     "ApprovalConfig",
@@ -137,24 +137,9 @@ class Waiver(_Strict):
         return self.path is None or fnmatch.fnmatch(file, self.path)
 
 
-class _Waivable(Protocol):
-    """A finding as waivers see it (`assay.gates.base.Finding`)."""
-
-    @property
-    def gate(self) -> str: ...
-    @property
-    def rule_id(self) -> str: ...
-    @property
-    def file(self) -> str: ...
-    @property
-    def fingerprint(self) -> str: ...
-    def model_copy(self, *, update: dict[str, Any] | None = None, deep: bool = False) -> Self: ...
-
-
-_F = TypeVar("_F", bound=_Waivable)
-
-
-def apply_waivers(findings: Iterable[_F], waivers: Iterable[Waiver], today: dt.date) -> list[_F]:
+def apply_waivers(
+    findings: Iterable[Finding], waivers: Iterable[Waiver], today: dt.date
+) -> list[Finding]:
     """`findings`, each covered by a waiver not expired by `today` marked ``waived_by`` the
     first such waiver's reason."""
     live = [w for w in waivers if not w.expired(today)]

@@ -43,12 +43,11 @@ from pydantic import BaseModel, ConfigDict, model_validator
 from assay.agents.judge import JUDGE_ENV, JUDGE_MODEL_ENV, judge_model_from_env, make_judge
 from assay.agents.models import ROLES, AgentRole, build_model, resolve_models
 from assay.commands._holdout import ScenarioValidator
-from assay.config import Settings
+from assay.config import Settings, check_gate_tables
 from assay.errors import UserError
 from assay.factory.loop import Factory, RoleModels
 from assay.gates.base import Gate
 from assay.gates.pytest_gate import PytestGate
-from assay.gates.runner import check_gate_tables
 from assay.ledger import Ledger, Signer, load_or_create_signer
 from assay.ledger.kinds import RUN_STARTED
 from assay.messages import Spec

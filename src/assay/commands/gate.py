@@ -200,10 +200,10 @@ def gate_command(
     """Run the quality gates on PATHS. Exit 0 passed, 1 a required gate failed, 2 usage error."""
     from rich.live import Live
 
-    from assay.config import find_config, load_settings
+    from assay.config import check_gate_tables, find_config, load_settings
     from assay.gates.collect import resolve_target
     from assay.gates.pytest_gate import configured_executables
-    from assay.gates.runner import GateEvent, GateRunner, check_gate_tables
+    from assay.gates.runner import GateEvent, GateRunner
 
     target = resolve_target(paths or [Path(".")])
     root = target.root

@@ -14,33 +14,66 @@ entry saying "no findings". So each entry is authenticated: an HMAC-SHA256 over 
 canonical JSON, with a key that lives outside every project (`assay.state.private_key`). An
 entry that does not verify (edited, copied from another machine, committed to git, written by
 an older assay) is not used, and `load` says so; the gate then scans again.
+
+Besides the store, this module holds how the runner uses it: `cache_key` (what a gate's findings
+depend on), and for per-file gates `stale_files`, `merge_per_file` (fresh findings merged with
+the cached ones, in file order) and `per_file_entry` (what is stored afterwards).
 """
 
 from __future__ import annotations
 
 import errno
+import functools
 import hashlib
 import hmac
 import json
 import os
+import sys
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, Field, ValidationError
 
+import assay
 from assay.errors import UserError
-from assay.gates.base import Finding
+from assay.gates.base import Finding, Gate, Scan
+from assay.gates.collect import FileHashes
 from assay.state import private_key
 
-__all__ = ["KEY_NAME", "CacheLookup", "CachedFile", "GateCache", "GateCacheEntry", "entry_mac"]
+__all__ = [
+    "KEY_NAME",
+    "TOOL_CONFIG_FILES",
+    "CacheLookup",
+    "CachedFile",
+    "GateCache",
+    "GateCacheEntry",
+    "cache_key",
+    "code_digest",
+    "conclusive",
+    "entry_from",
+    "entry_mac",
+    "in_file_order",
+    "merge_per_file",
+    "not_cached",
+    "per_file_entry",
+    "scan_from",
+    "split_by_file",
+    "stale_files",
+]
 
 KEY_NAME = "gate-cache.key"
 """The key's file name in the user's state folder."""
 
 _CONTEXT = b"assay gate cache v1\0"
+
+# Config files most Python tools read; a change to one invalidates every cached finding.
+TOOL_CONFIG_FILES = (
+    "pyproject.toml", "setup.cfg", "tox.ini", "ruff.toml", ".ruff.toml", "mypy.ini",
+    ".mypy.ini", ".bandit", ".coveragerc", "pytest.ini", ".secrets.baseline",
+)  # fmt: skip
 
 
 class CachedFile(BaseModel):
@@ -157,3 +190,146 @@ def _unauthenticated(path: Path) -> str:
         f"cache entry {path} is not authenticated by this user's key (edited, copied from "
         "another machine or committed?): ignored, scanned again"
     )
+
+
+# -- how the runner uses the cache --------------------------------------------------------------
+
+
+def cache_key(
+    gate: Gate,
+    version: str,
+    options: Mapping[str, Any],
+    hashes: FileHashes,
+    configs: Sequence[str],
+    inputs: Sequence[str],
+    whole_inputs: Sequence[str] | None = None,
+) -> str:
+    """The key `gate`'s findings are stored under: its name, tool version, code, options and
+    config files; a whole-project gate's also every input's content. `whole_inputs`: for a
+    whole-project gate run on a selection, the whole project's inputs (what the tool reads)."""
+    payload = json.dumps(
+        [gate.name, version, code_digest(type(gate)), options, hashes.combined(configs)],
+        sort_keys=True,
+        default=str,
+    )
+    base = hashlib.sha256(payload.encode()).hexdigest()
+    if gate.per_file:
+        return base
+    if whole_inputs is not None:
+        # The tool reads what the selected files import: every project input counts.
+        everything = hashes.combined(whole_inputs)
+        picked = json.dumps(sorted(inputs))
+        return hashlib.sha256(f"{base}:{everything}:{picked}".encode()).hexdigest()
+    return hashlib.sha256(f"{base}:{hashes.combined(inputs)}".encode()).hexdigest()
+
+
+@functools.cache
+def code_digest(gate_class: type) -> str:
+    """assay's version and the source of the modules defining `gate_class` and its bases.
+
+    A gate's findings depend on how it reads its tool's output (and what it drops, e.g. the
+    secrets gate's pinned revisions), so a changed gate invalidates what it cached before.
+    """
+    digest = hashlib.sha256(assay.__version__.encode())
+    for name in dict.fromkeys(cls.__module__ for cls in gate_class.__mro__):
+        source = getattr(sys.modules.get(name), "__file__", None)
+        if source is None or name in ("builtins", "typing"):
+            continue
+        try:
+            digest.update(Path(source).read_bytes())
+        except OSError:
+            digest.update(source.encode())
+    return digest.hexdigest()
+
+
+def conclusive(scan: Scan) -> bool:
+    """A scan worth caching: the tool ran and reached a verdict."""
+    return scan.error is None and scan.not_evaluated is None
+
+
+def not_cached(gate: str, moved: Sequence[str]) -> str:
+    """The note for a scan not cached because `moved` changed while `gate` ran."""
+    shown = ", ".join(moved[:5]) + (f" and {len(moved) - 5} more" if len(moved) > 5 else "")
+    return f"{shown} changed while {gate} ran: not cached (the next run scans again)"
+
+
+def scan_from(entry: GateCacheEntry, findings: list[Finding]) -> Scan:
+    """A cached scan: `findings`, with the entry's report and metrics."""
+    raw = Path(entry.raw_report) if entry.raw_report else None
+    return Scan(findings=findings, raw_report=raw, metrics=entry.metrics)
+
+
+def entry_from(key: str, scan: Scan) -> GateCacheEntry:
+    """The entry storing `scan` under `key`."""
+    return GateCacheEntry(
+        key=key,
+        findings=scan.findings,
+        raw_report=str(scan.raw_report) if scan.raw_report else None,
+        metrics=scan.metrics,
+    )
+
+
+def in_file_order(inputs: list[str], files: Mapping[str, CachedFile]) -> list[Finding]:
+    """The findings of each of `inputs`, file by file."""
+    return [x for f in inputs for x in files[f].findings]
+
+
+def split_by_file(
+    findings: list[Finding], files: list[str]
+) -> tuple[dict[str, list[Finding]], list[Finding]]:
+    """Findings grouped by each of `files`, and the rest (project-level)."""
+    by_file: dict[str, list[Finding]] = {f: [] for f in files}
+    rest: list[Finding] = []
+    for finding in findings:
+        by_file.get(finding.file, rest).append(finding)
+    return by_file, rest
+
+
+def stale_files(
+    inputs: list[str], known: Mapping[str, CachedFile], hashes: FileHashes
+) -> list[str]:
+    """Inputs with no cached findings at their current content."""
+    return [f for f in inputs if f not in known or known[f].sha != hashes[f]]
+
+
+def merge_per_file(
+    inputs: list[str],
+    stale: list[str],
+    known: Mapping[str, CachedFile],
+    scan: Scan,
+    hashes: FileHashes,
+) -> tuple[Scan, dict[str, CachedFile], list[Finding]]:
+    """A per-file gate's `scan` of its `stale` inputs merged with the cached findings of the
+    rest: the scan of every input, in file order, then the project-level findings; each input's
+    cached file; the project-level findings."""
+    fresh, project_level = split_by_file(scan.findings, stale)
+    updated = {f: CachedFile(sha=hashes[f], findings=fresh[f]) for f in stale}
+    files = {f: updated.get(f) or known[f] for f in inputs}
+    merged = Scan(
+        findings=in_file_order(inputs, files) + project_level,
+        raw_report=scan.raw_report,
+        metrics=scan.metrics,
+    )
+    return merged, files, project_level
+
+
+def per_file_entry(
+    key: str,
+    merged: Scan,
+    files: Mapping[str, CachedFile],
+    known: Mapping[str, CachedFile],
+    project_level: list[Finding],
+    *,
+    selection: bool,
+    moved: Collection[str],
+) -> GateCacheEntry:
+    """What a per-file gate stores after `merge_per_file`.
+
+    A whole-project run forgets files that are gone; a run on a selection keeps the entries of
+    the files it did not look at (each is checked against its digest). A file that changed while
+    the tool ran (`moved`) keeps no entry: nobody knows what it read.
+    """
+    kept = {**known, **files} if selection else dict(files)
+    kept = {f: cached for f, cached in kept.items() if f not in moved}
+    stored = entry_from(key, merged)
+    return stored.model_copy(update={"files": kept, "findings": project_level})

@@ -20,6 +20,11 @@ hook passes, the staged files). On a selection:
   by name (``requested``, i.e. ``--only``); then it runs over the whole project as usual;
 - files that were not selected are never read by a gate, whether git tracks them or not;
 - a selection in which no gate finds anything to check passes: there is nothing to judge.
+
+This module only runs gates. What a cache entry is keyed by and how a per-file gate's fresh
+findings merge with its cached ones is `assay.gates.cache`; waivers (`apply_waivers`) and gate
+options (`GatePolicy.validated_options`, `check_gate_tables`) are in `assay.config`, beside
+`Waiver` and `GatePolicy`.
 """
 
 from __future__ import annotations
@@ -27,22 +32,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
-import functools
-import hashlib
-import json
 import os
-import sys
 import time
 from collections.abc import AsyncIterator, Callable, Collection, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ValidationError
-
 import assay
-from assay.config import GatePolicy, Settings, Waiver
-from assay.errors import ConfigError, PluginFailure, ToolMissingError, UserError
+from assay.config import GatePolicy, Settings, Waiver, apply_waivers
+from assay.errors import PluginFailure, ToolMissingError, UserError
 from assay.gates.assay_folder import prepare_assay_folder
 from assay.gates.base import (
     Finding,
@@ -56,21 +55,28 @@ from assay.gates.base import (
     SkippedFile,
     fingerprint,
 )
-from assay.gates.cache import CachedFile, GateCache, GateCacheEntry
+from assay.gates.cache import (
+    TOOL_CONFIG_FILES,
+    GateCache,
+    GateCacheEntry,
+    cache_key,
+    conclusive,
+    entry_from,
+    in_file_order,
+    merge_per_file,
+    not_cached,
+    per_file_entry,
+    scan_from,
+    stale_files,
+)
 from assay.gates.collect import FileHashes, FileSet, collect_files
 from assay.gates.steady import Watch
 from assay.gates.workers import Workers, batches
 
-__all__ = ["GateEvent", "GateRunner", "check_gate_tables", "run_gates"]
+__all__ = ["GateEvent", "GateRunner", "run_gates"]
 
 # A batch smaller than this is not split off: each run of a tool pays its start-up again.
 _MIN_BATCH_FILES = 8
-
-# Config files most Python tools read; a change to one invalidates every cached finding.
-_TOOL_CONFIG_FILES = (
-    "pyproject.toml", "setup.cfg", "tox.ini", "ruff.toml", ".ruff.toml", "mypy.ini",
-    ".mypy.ini", ".bandit", ".coveragerc", "pytest.ini", ".secrets.baseline",
-)  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,23 +127,6 @@ class _Queue:
         self.pending += pending
         self.held += held
         self.since = now
-
-
-def check_gate_tables(settings: Settings, gates: Sequence[Gate]) -> None:
-    """Refuse a ``[gates.X]`` table that names no installed gate: a misspelt gate's policy
-    would otherwise be ignored without a word."""
-    known = {g.name for g in gates}
-    unknown = sorted(set(settings.gates) - known)
-    if unknown:
-        prefix = (
-            "tool.assay." if settings.source and settings.source.name == "pyproject.toml" else ""
-        )
-        raise ConfigError(
-            f"no installed gate is called {', '.join(map(repr, unknown))}; installed: "
-            f"{', '.join(sorted(known))}",
-            file=settings.source,
-            key=f"{prefix}gates.{unknown[0]}",
-        )
 
 
 @dataclass(slots=True)
@@ -210,7 +199,8 @@ class GateRunner:
             policy = self.settings.gate_policy(gate.name)
             if not policy.enabled:
                 continue
-            options = _validated_options(gate, policy, self.settings.source)
+            model = getattr(gate, "options_model", None)
+            options = policy.validated_options(gate.name, model, self.settings.source)
             ctx, whole, skip = contexts.pick(gate, self.requested)
             ctx = replace(
                 ctx,
@@ -317,7 +307,7 @@ class GateRunner:
 
     def _config_files(self, plan: _Plan) -> list[str]:
         """The config files present whose content is part of `plan`'s cache key."""
-        configs = [f for f in _TOOL_CONFIG_FILES if (self.root / f).is_file()]
+        configs = [f for f in TOOL_CONFIG_FILES if (self.root / f).is_file()]
         # A gate may name config files of its own (e.g. a project's semgrep rules).
         own_configs = getattr(plan.gate, "config_files", None)
         if callable(own_configs):
@@ -335,27 +325,14 @@ class GateRunner:
         return files
 
     def _cache_key(self, plan: _Plan, version: str, inputs: Sequence[str]) -> str:
+        gate = plan.gate
+        whole_inputs = None
+        if not gate.per_file and plan.whole is not None:
+            whole_inputs = list(gate.inputs(plan.whole))
         configs = self._config_files(plan)
-        payload = json.dumps(
-            [
-                plan.gate.name,
-                version,
-                _code_digest(type(plan.gate)),
-                plan.ctx.options,
-                self._hashes.combined(configs),
-            ],
-            sort_keys=True,
-            default=str,
+        return cache_key(
+            gate, version, plan.ctx.options, self._hashes, configs, inputs, whole_inputs
         )
-        base = hashlib.sha256(payload.encode()).hexdigest()
-        if plan.gate.per_file:
-            return base
-        if plan.whole is not None:
-            # The tool reads what the selected files import: every project input counts.
-            everything = self._hashes.combined(plan.gate.inputs(plan.whole))
-            picked = json.dumps(sorted(inputs))
-            return hashlib.sha256(f"{base}:{everything}:{picked}".encode()).hexdigest()
-        return hashlib.sha256(f"{base}:{self._hashes.combined(inputs)}".encode()).hexdigest()
 
     def _lookup(self, plan: _Plan, key: str, notes: list[str]) -> GateCacheEntry | None:
         """The authentic entry stored under `key`; a rejected one is noted, never used."""
@@ -373,15 +350,15 @@ class GateRunner:
         if plan.gate.per_file:
             return await self._scan_per_file(plan, key, inputs, entry, notes)
         if entry is not None:
-            return _scan_from(entry, entry.findings), True, 0
+            return scan_from(entry, entry.findings), True, 0
         watch = Watch.start(self.root, self._key_files(plan, inputs))
         scan = await self._tool_scan(plan, plan.ctx, inputs, plan.gate.cost)
-        if self._cache and _conclusive(scan):
+        if self._cache and conclusive(scan):
             moved = watch.changed(self._hashes)
             if moved:
-                notes.append(_not_cached(plan.gate.name, moved))
+                notes.append(not_cached(plan.gate.name, moved))
             else:
-                self._cache.store(plan.cache_name, _entry_from(key, scan))
+                self._cache.store(plan.cache_name, entry_from(key, scan))
         return scan, False, len(inputs)
 
     async def _scan_per_file(
@@ -393,35 +370,28 @@ class GateRunner:
         notes: list[str],
     ) -> tuple[Scan, bool, int]:
         known = entry.files if entry else {}
-        stale = self._stale(inputs, known)
+        stale = stale_files(inputs, known, self._hashes)
         if entry is not None and not stale:
-            return _scan_from(entry, _in_order(inputs, known) + entry.findings), True, 0
+            return scan_from(entry, in_file_order(inputs, known) + entry.findings), True, 0
         watch = Watch.start(self.root, [*self._config_files(plan), *stale])
         scan = await self._scan_files(plan, inputs, stale) if stale else Scan()
-        if not _conclusive(scan):
+        if not conclusive(scan):
             return scan, False, len(stale)
-        fresh, project_level = _split_by_file(scan.findings, stale)
-        updated = {f: CachedFile(sha=self._hashes[f], findings=fresh[f]) for f in stale}
-        files = {f: updated.get(f) or known[f] for f in inputs}
-        merged = Scan(
-            findings=_in_order(inputs, files) + project_level,
-            raw_report=scan.raw_report,
-            metrics=scan.metrics,
-        )
+        merged, files, project_level = merge_per_file(inputs, stale, known, scan, self._hashes)
         moved = watch.changed(self._hashes) if self._cache else []
         if moved:
-            notes.append(_not_cached(plan.gate.name, moved))
+            notes.append(not_cached(plan.gate.name, moved))
         if self._cache and not set(moved) & set(self._config_files(plan)):
-            # A whole-project run forgets files that are gone; a run on a selection keeps the
-            # entries of the files it did not look at (each is checked against its digest).
-            # A file that changed while the tool ran keeps no entry: nobody knows what it read.
-            kept = files if self.files is None else {**known, **files}
-            kept = {f: cached for f, cached in kept.items() if f not in moved}
-            stored = _entry_from(key, merged)
-            self._cache.store(
-                plan.gate.name,
-                stored.model_copy(update={"files": kept, "findings": project_level}),
+            stored = per_file_entry(
+                key,
+                merged,
+                files,
+                known,
+                project_level,
+                selection=self.files is not None,
+                moved=moved,
             )
+            self._cache.store(plan.gate.name, stored)
         return merged, False, len(stale)
 
     async def _scan_files(self, plan: _Plan, inputs: list[str], files: list[str]) -> Scan:
@@ -469,10 +439,6 @@ class GateRunner:
                 timeout = plan.policy.timeout
                 return Scan(error=f"{plan.gate.tool} did not finish within {timeout:.0f}s")
 
-    def _stale(self, inputs: list[str], known: dict[str, CachedFile]) -> list[str]:
-        """Inputs with no cached findings at their current content."""
-        return [f for f in inputs if f not in known or known[f].sha != self._hashes[f]]
-
     # -- judging ------------------------------------------------------------------------------
 
     def _judge(
@@ -486,7 +452,9 @@ class GateRunner:
         scanned: int,
         notes: list[str],
     ) -> GateResult:
-        findings = self._waive(_with_fingerprints(self.root, scan.findings))
+        findings = apply_waivers(
+            _with_fingerprints(self.root, scan.findings), self.settings.waivers, self.today
+        )
         if scan.error is not None:
             status, message = GateStatus.ERROR, scan.error
         elif scan.not_evaluated is not None:
@@ -512,16 +480,6 @@ class GateRunner:
             metrics=scan.metrics,
             notes=notes,
         )
-
-    def _waive(self, findings: list[Finding]) -> list[Finding]:
-        live = [w for w in self.settings.waivers if not w.expired(self.today)]
-        out = []
-        for f in findings:
-            waiver = next(
-                (w for w in live if w.matches(f.gate, f.rule_id, f.file, f.fingerprint)), None
-            )
-            out.append(f.model_copy(update={"waived_by": waiver.reason}) if waiver else f)
-        return out
 
     def _result(
         self,
@@ -659,58 +617,12 @@ class _Contexts:
         return self.picked(files), None, _WHOLE_PROJECT.format(gate=gate.name)
 
 
-def _validated_options(gate: Gate, policy: GatePolicy, source: Path | None) -> dict[str, Any]:
-    model: type[BaseModel] | None = getattr(gate, "options_model", None)
-    raw = policy.options
-    on_top = "tool.assay." if source is None or source.name == "pyproject.toml" else ""
-    key_prefix = f"{on_top}gates.{gate.name}"
-    if model is None:
-        if raw:
-            unknown = sorted(raw)[0]
-            raise ConfigError("unknown key", file=source, key=f"{key_prefix}.{unknown}")
-        return {}
-    try:
-        return model.model_validate(raw).model_dump()
-    except ValidationError as exc:
-        err = exc.errors()[0]
-        loc = ".".join(str(p) for p in err["loc"])
-        raise ConfigError(err["msg"], file=source, key=f"{key_prefix}.{loc}") from None
-
-
 def _summary(applicable: list[GateResult], blocking: list[GateResult], *, selected: bool) -> str:
     if not applicable:
         return "nothing to check in the selected files" if selected else "no gate applies"
     if blocking:
         return "failed: " + ", ".join(f"{r.gate} ({r.status})" for r in blocking)
     return f"passed: {len(applicable)} gate(s) evaluated"
-
-
-@functools.cache
-def _code_digest(gate_class: type) -> str:
-    """assay's version and the source of the modules defining `gate_class` and its bases.
-
-    A gate's findings depend on how it reads its tool's output (and what it drops, e.g. the
-    secrets gate's pinned revisions), so a changed gate invalidates what it cached before.
-    """
-    digest = hashlib.sha256(assay.__version__.encode())
-    for name in dict.fromkeys(cls.__module__ for cls in gate_class.__mro__):
-        source = getattr(sys.modules.get(name), "__file__", None)
-        if source is None or name in ("builtins", "typing"):
-            continue
-        try:
-            digest.update(Path(source).read_bytes())
-        except OSError:
-            digest.update(source.encode())
-    return digest.hexdigest()
-
-
-def _not_cached(gate: str, moved: Sequence[str]) -> str:
-    shown = ", ".join(moved[:5]) + (f" and {len(moved) - 5} more" if len(moved) > 5 else "")
-    return f"{shown} changed while {gate} ran: not cached (the next run scans again)"
-
-
-def _in_order(inputs: list[str], files: dict[str, CachedFile]) -> list[Finding]:
-    return [x for f in inputs for x in files[f].findings]
 
 
 def _size(path: Path) -> int:
@@ -737,36 +649,6 @@ def _merged(scans: Sequence[Scan], report_dir: Path) -> Scan:
         raw_report=report_dir if any(s.raw_report for s in scans) else None,
         not_evaluated=skipped,
         metrics=metrics,
-    )
-
-
-def _conclusive(scan: Scan) -> bool:
-    """A scan worth caching: the tool ran and reached a verdict."""
-    return scan.error is None and scan.not_evaluated is None
-
-
-def _split_by_file(
-    findings: list[Finding], files: list[str]
-) -> tuple[dict[str, list[Finding]], list[Finding]]:
-    """Findings grouped by each of `files`, and the rest (project-level)."""
-    by_file: dict[str, list[Finding]] = {f: [] for f in files}
-    rest: list[Finding] = []
-    for finding in findings:
-        by_file.get(finding.file, rest).append(finding)
-    return by_file, rest
-
-
-def _scan_from(entry: GateCacheEntry, findings: list[Finding]) -> Scan:
-    raw = Path(entry.raw_report) if entry.raw_report else None
-    return Scan(findings=findings, raw_report=raw, metrics=entry.metrics)
-
-
-def _entry_from(key: str, scan: Scan) -> GateCacheEntry:
-    return GateCacheEntry(
-        key=key,
-        findings=scan.findings,
-        raw_report=str(scan.raw_report) if scan.raw_report else None,
-        metrics=scan.metrics,
     )
 
 
