@@ -28,10 +28,10 @@ from assay.config import find_config, load_settings
 from assay.errors import CorruptLedgerError, UserError
 from assay.evidence.controls import control_rows
 from assay.evidence.dsse import sign_envelope
-from assay.evidence.report_html import render_html
 from assay.evidence.machine import merged_junit, merged_sarif
 from assay.evidence.manifest import MANIFEST, file_digest, write_manifest
 from assay.evidence.provenance import provenance_statement
+from assay.evidence.report_html import render_html
 from assay.evidence.sbom import workspace_sbom
 from assay.evidence.summary import RunSummary, summarize
 from assay.ledger import HEAD_FILE, Event, Ledger, Signer, canonical, verify_run
