@@ -20,10 +20,10 @@ from pathlib import Path
 
 import pydantic_ai.models
 
+from assay.scenarios.launch import start_service
 from assay.scenarios.loader import load_dir
 from assay.scenarios.model import Scenario
 from assay.scenarios.runner import RunOptions, ScenarioRunner, step_checks
-from assay.scenarios.service_under_test import start_service
 
 pydantic_ai.models.ALLOW_MODEL_REQUESTS = False
 ROOT = Path(__file__).resolve().parents[1]

@@ -12,7 +12,7 @@ import pytest
 from pydantic_ai.messages import ModelMessage, ModelResponse, ToolCallPart
 from pydantic_ai.models.function import AgentInfo, FunctionModel
 
-from assay.scenarios.service_under_test import RunningService, start_service
+from assay.scenarios.launch import RunningService, start_service
 
 REFERENCE = Path(__file__).resolve().parents[1] / "reference"
 COMPAT = Path(__file__).resolve().parents[1] / "compat" / "octopusgarden"

@@ -46,7 +46,7 @@ WorldRole = AgentRole
 
 SERVICE_ENV = {"PORT": "the port to listen on", "HOST": "127.0.0.1", "PYTHONPATH": "src"}
 """What the holdout service is started with (set in ``assay.commands._holdout`` and
-``assay.scenarios.service_under_test``, which the roles' modules may not import)."""
+``assay.scenarios.launch``, which the roles' modules may not import)."""
 
 REVIEW_GATE = "security-review"
 

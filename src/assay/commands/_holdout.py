@@ -18,11 +18,11 @@ from assay.errors import RunError
 from assay.factory.validator import ScenarioOutcome, ValidationResult
 from assay.messages import Design
 from assay.scenarios.executor import SandboxExecutor
+from assay.scenarios.launch import start_service
 from assay.scenarios.model import Scenario
 from assay.scenarios.report import weakest_step
 from assay.scenarios.results import ScenarioResult, ValidationReport
 from assay.scenarios.runner import RunOptions, ScenarioRunner
-from assay.scenarios.service_under_test import start_service
 from assay.scenarios.verdicts import CACHE_FILE, VerdictCache
 
 if TYPE_CHECKING:

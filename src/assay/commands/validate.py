@@ -22,13 +22,13 @@ from assay.config import Settings, find_config, load_settings
 from assay.errors import UserError
 from assay.sandbox import Sandbox
 from assay.scenarios.executor import Executor, SandboxExecutor, SubprocessExecutor
+from assay.scenarios.launch import start_service
 from assay.scenarios.loader import load_dir
 from assay.scenarios.model import Scenario
 from assay.scenarios.report import print_report, to_json, to_junit
 from assay.scenarios.results import ValidationReport
 from assay.scenarios.runner import RunOptions, ScenarioRunner
 from assay.scenarios.scoring import DEFAULT_THRESHOLD
-from assay.scenarios.service_under_test import start_service
 from assay.terminal import console, info_console, literal
 
 if TYPE_CHECKING:

@@ -64,8 +64,7 @@ class RunOptions:
 
 @runtime_checkable
 class _SocketTransport(Protocol):
-    """A transport to a service that answers on a Unix socket
-    (`assay.scenarios.service_under_test`)."""
+    """A transport to a service that answers on a Unix socket (`assay.scenarios.launch`)."""
 
     @property
     def socket_path(self) -> str | None: ...
