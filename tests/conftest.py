@@ -97,16 +97,17 @@ def postgres_url(postgres_server: str) -> Iterator[str]:
     from urllib.parse import quote, urlsplit
 
     import psycopg
+    from psycopg import sql
 
     schema = f"assay_test_{uuid.uuid4().hex[:16]}"
     with psycopg.connect(postgres_server, autocommit=True) as conn:
-        conn.execute(f"CREATE SCHEMA {schema}")
+        conn.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(schema)))
     parts = urlsplit(postgres_server)
     option = "options=" + quote(f"-csearch_path={schema}")
     query = f"{parts.query}&{option}" if parts.query else option
     yield parts._replace(query=query).geturl()
     with psycopg.connect(postgres_server, autocommit=True) as conn:
-        conn.execute(f"DROP SCHEMA {schema} CASCADE")
+        conn.execute(sql.SQL("DROP SCHEMA {} CASCADE").format(sql.Identifier(schema)))
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

@@ -47,7 +47,8 @@ retries = 1
 backend = "bwrap"
 memory_mb = 256
 """
-KEYS = {"OPENAI_API_KEY": "sk-test-not-a-key", "ANTHROPIC_API_KEY": "sk-ant-test-not-a-key"}
+# Placeholder keys (the providers are never reached): one value for both names.
+KEYS = dict.fromkeys(("OPENAI_API_KEY", "ANTHROPIC_API_KEY"), "not-a-key")
 FLAGS: dict[str, Any] = {
     "model": "openai:gpt-4.1",
     "per_role": {"coder": "openai:gpt-4.1-mini", "security-reviewer": "anthropic:claude-x"},

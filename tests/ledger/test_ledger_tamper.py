@@ -77,10 +77,12 @@ class Stored:
             import psycopg
 
             with psycopg.connect(self.database) as conn:
-                body, digest = conn.execute(
+                row = conn.execute(
                     "SELECT body, hash FROM assay_ledger_events WHERE run_id = %s AND seq = %s",
                     (run.name, seq),
                 ).fetchone()
+            assert row is not None, f"no event {seq}"
+            body, digest = row
         return bytes(body), str(digest)
 
     def update(self, run: Path, *rows: tuple[int, bytes, str | None]) -> None:
@@ -98,14 +100,13 @@ class Stored:
         )
 
     def delete(self, run: Path, seq: int, *, and_after: bool = False) -> None:
-        op = ">=" if and_after else "="
         if self.database is None:
-            _sql(run, (f"DELETE FROM events WHERE seq {op} ?", (seq,)))
+            one, tail = "DELETE FROM events WHERE seq = ?", "DELETE FROM events WHERE seq >= ?"
+            _sql(run, (tail if and_after else one, (seq,)))
         else:
-            self._pg(
-                f"DELETE FROM assay_ledger_events WHERE run_id = %s AND seq {op} %s",
-                [(run.name, seq)],
-            )
+            one = "DELETE FROM assay_ledger_events WHERE run_id = %s AND seq = %s"
+            tail = "DELETE FROM assay_ledger_events WHERE run_id = %s AND seq >= %s"
+            self._pg(tail if and_after else one, [(run.name, seq)])
 
     def _pg(self, sql: str, args: list[tuple[object, ...]]) -> None:
         import psycopg

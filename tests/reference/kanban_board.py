@@ -52,7 +52,7 @@ def api_create(*, query: dict[str, str], body: Any) -> Reply:
     title = body.get("title") if isinstance(body, dict) else None
     if problem := _title_problem(title):
         return 400, {"error": problem}
-    return 201, _new(title)
+    return 201, _new(str(title))  # a str: _title_problem found none
 
 
 def api_read(card_id: str, *, query: dict[str, str], body: Any) -> Reply:
@@ -118,7 +118,7 @@ def board(*, query: dict[str, str], body: Any) -> Reply:
 def form_create(*, query: dict[str, str], body: Any) -> Reply:
     title = body.get("title") if isinstance(body, dict) else None
     if _title_problem(title) is None:
-        _new(title)
+        _new(str(title))
     return 303, Redirect("/")
 
 
