@@ -184,12 +184,14 @@ async def _unix_front(port: int, path: Path) -> AsyncIterator[str]:
 
 
 async def test_ws_steps_reach_a_service_behind_a_unix_socket(
-    reference: Starter, tmp_path: Path
+    reference: Starter, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # A socket path is at most 107 bytes, and CI's deep TMPDIR is longer: bind it relative.
+    monkeypatch.chdir(tmp_path)
     scenarios = load_dir(COMPAT / "auction-house" / "scenarios").scenarios
     async with reference("auction_house") as svc:
         port = int(svc.url.rsplit(":", 1)[1])
-        async with _unix_front(port, tmp_path / "s.sock") as sock:
+        async with _unix_front(port, Path("s.sock")) as sock:
             options = RunOptions(
                 target="http://sandbox", transport=_UnixTransport(sock),
                 judge=Judge(_reading_judge([])),
@@ -291,13 +293,15 @@ async def test_a_broken_board_fails_the_browser_assert(
 
 @pytest.mark.browser
 async def test_browser_steps_reach_a_service_behind_a_unix_socket(
-    reference: Starter, tmp_path: Path
+    reference: Starter, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # A socket path is at most 107 bytes, and CI's deep TMPDIR is longer: bind it relative.
+    monkeypatch.chdir(tmp_path)
     _need_chromium()
     scenarios = load_dir(COMPAT / "kanban-board" / "scenarios" / "move-card.yaml").scenarios
     async with reference("kanban_board") as svc:
         port = int(svc.url.rsplit(":", 1)[1])
-        async with _unix_front(port, tmp_path / "s.sock") as sock:
+        async with _unix_front(port, Path("s.sock")) as sock:
             options = RunOptions(
                 target="http://sandbox", transport=_UnixTransport(sock), judge=Judge(_always(100))
             )
