@@ -20,6 +20,7 @@ from typing import Any
 import pytest
 
 from assay.ledger import Ledger, verify_run
+from tests.redone import late_model_calls
 
 HERE = Path(__file__).parent
 SPEC = "---\nname: greeter\n---\n# Greeter\n\nA library that greets people.\n"
@@ -72,18 +73,7 @@ def _summary(run_dir: Path) -> dict[str, Any]:
     with Ledger.open(run_dir, create=False) as ledger:
         events = list(ledger.events())
     steps = [e.step for e in events if e.step]
-    completed_at = {e.step: e.seq for e in events if e.step}
-    late_calls = []
-    for e in events:
-        if e.kind != "model.request":
-            continue
-        role, it = e.payload["role"], e.payload["iteration"]
-        # the architect and the tester also answer in an iteration (a design change, a revision)
-        key = {"architect": "architect", "tester": "tester"}.get(role) if it == 0 else None
-        key = key or (f"iter-{it}/review.message" if role == "security-reviewer" else
-                      f"iter-{it}/{role}")  # fmt: skip
-        if key in completed_at and completed_at[key] < e.seq:
-            late_calls.append((key, e.seq))
+    late_calls = late_model_calls(events)
     finished = next(e.payload for e in events if e.kind == "run.finished")
     ws = run_dir / "workspace"
     tree = subprocess.run(

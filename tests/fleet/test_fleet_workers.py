@@ -31,6 +31,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 import pytest
 
 from assay.ledger import Ledger, verify_run
+from tests.redone import late_model_calls
 
 pytest.importorskip("dbos")
 
@@ -155,17 +156,7 @@ def _check_run(run_dir: Path) -> tuple[list[float], list[str]]:
         events = list(ledger.events())
     steps = [e.step for e in events if e.step]
     assert [s for s, n in Counter(steps).items() if n > 1] == []
-    completed_at = {e.step: e.seq for e in events if e.step}
-    late = []
-    for e in events:
-        if e.kind != "model.request":
-            continue
-        role, it = e.payload["role"], e.payload["iteration"]
-        key = {"architect": "architect", "tester": "tester"}.get(role) if it == 0 else None
-        key = key or (f"iter-{it}/review.message" if role == "security-reviewer" else
-                      f"iter-{it}/{role}")  # fmt: skip
-        if key in completed_at and completed_at[key] < e.seq:
-            late.append((key, e.seq))
+    late = late_model_calls(events)
     assert late == [], f"{run_dir.name}: model called for completed steps {late}"
     finished = next(e.payload for e in events if e.kind == "run.finished")
     assert finished["outcome"] == "converged", finished
