@@ -332,10 +332,11 @@ class FleetConfig(_Strict):
     system_schema: str = Field(default="dbos", pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
     """The schema of DBOS's tables in a PostgreSQL system database."""
     admit_window_s: float = Field(default=1.0, gt=0)
-    """How late after its admission a request may still start: the fleet's queue admits at most
-    ``requests`` per ``period_s + admit_window_s``, so the limit holds over every window of
-    ``period_s`` of the requests as recorded; a request admitted and not started within it asks
-    again."""
+    """How late after its admission a request may still be recorded and sent: the fleet's queue
+    admits at most ``requests`` per ``period_s + admit_window_s``, so the limit holds over every
+    window of ``period_s`` of the requests as recorded. A slot seen later than half of it is
+    given up for a new one (the other half is for recording the request); a request recorded
+    later than all of it is not sent, and fails its run."""
 
     database: str | None = None
     """Where the fleet keeps its state: ``postgresql://HOST[:PORT]/DB`` for a fleet of machines

@@ -106,3 +106,68 @@ def test_a_worker_is_dead_once_its_lock_is_free(
                 break
         time.sleep(0.1)
     assert dead
+
+
+class _Observer:
+    """Records what the wrapper asks of it, in order."""
+
+    def __init__(self) -> None:
+        self.calls: list[str] = []
+
+    def prepare_request(self, role: str, model: str, messages: object) -> object:
+        self.calls.append("prepare")
+        return "prepared"
+
+    def before_request(self, prepared: object) -> object:
+        self.calls.append(f"record {prepared}")
+        return "token"
+
+    def after_response(self, role: str, model: str, token: object, response: object) -> None:
+        self.calls.append(f"response {token}")
+
+
+@pytest.mark.parametrize(("granted_ago", "sent"), [(0.0, True), (1.5, False)])
+def test_a_request_recorded_past_its_slots_window_is_not_sent(
+    monkeypatch: pytest.MonkeyPatch, granted_ago: float, sent: bool
+) -> None:
+    """The prompt is stored before the wait for a slot; the request is recorded once the slot is
+    granted, and sent only if that record landed within admit_window_s of the slot's stamp."""
+    import asyncio
+
+    from pydantic_ai.messages import ModelMessage, ModelRequest, ModelResponse, TextPart
+    from pydantic_ai.models import ModelRequestParameters
+    from pydantic_ai.models.function import AgentInfo, FunctionModel
+
+    from assay.config import FleetConfig
+    from assay.errors import RunError
+    from assay.fleet import runtime
+
+    asked: list[int] = []
+
+    def answer(messages: list[ModelMessage], info: AgentInfo) -> ModelResponse:
+        asked.append(len(messages))
+        return ModelResponse(parts=[TextPart("hi")])
+
+    async def admit(provider: str) -> float:
+        observer.calls.append(f"slot {provider}")
+        return time.time() - granted_ago
+
+    observer = _Observer()
+    fleet = runtime._Fleet(client=None, fleet=FleetConfig(), env={}, tick_s=0.001)  # type: ignore[arg-type]
+    monkeypatch.setattr(runtime, "_FLEET", fleet)
+    monkeypatch.setattr(runtime, "_admit", admit)
+    model = runtime.AdmittedRecordingModel(
+        FunctionModel(answer), role="coder", label="scripted:x", observer=observer
+    )
+    request = model.request(
+        [ModelRequest.user_text_prompt("hello")], None, ModelRequestParameters()
+    )
+    if sent:
+        asyncio.run(request)
+        assert observer.calls == ["prepare", "slot scripted", "record prepared", "response token"]
+        assert asked == [1]
+    else:
+        with pytest.raises(RunError, match="past admit_window_s"):
+            asyncio.run(request)
+        assert observer.calls == ["prepare", "slot scripted", "record prepared"]
+        assert asked == []

@@ -6,7 +6,8 @@ the wrapper itself knows nothing of either.
 
 from __future__ import annotations
 
-from typing import Protocol
+from collections.abc import Callable
+from typing import Protocol, TypeVar
 
 from pydantic_ai.messages import ModelMessage, ModelResponse
 from pydantic_ai.models import Model, ModelRequestParameters
@@ -15,12 +16,20 @@ from pydantic_ai.settings import ModelSettings
 
 __all__ = ["ModelObserver", "RecordingModel"]
 
+T = TypeVar("T")
+
 
 class ModelObserver(Protocol):
     """Told about each request before it is sent and each response before it is used."""
 
-    def before_request(self, role: str, model: str, messages: list[ModelMessage]) -> object:
-        """Record the prompt; may raise to refuse the request (e.g. over budget)."""
+    def prepare_request(self, role: str, model: str, messages: list[ModelMessage]) -> object:
+        """Store the prompt (the slow part, done before any wait for admission); may raise to
+        refuse the request (e.g. over budget)."""
+        ...
+
+    def before_request(self, prepared: object) -> object:
+        """Record the request just before it is sent (quick); `prepared` is what
+        `prepare_request` returned."""
         ...
 
     def after_response(self, role: str, model: str, token: object, response: ModelResponse) -> None:
@@ -44,8 +53,14 @@ class RecordingModel(WrapperModel):
         model_settings: ModelSettings | None,
         model_request_parameters: ModelRequestParameters,
     ) -> ModelResponse:
-        """Report, forward, report."""
-        token = self.observer.before_request(self.role, self.model_label, messages)
+        """Prepare, record once admitted, forward, report."""
+        prepared = self.observer.prepare_request(self.role, self.model_label, messages)
+        token = await self.admit(lambda: self.observer.before_request(prepared))
         response = await self.wrapped.request(messages, model_settings, model_request_parameters)
         self.observer.after_response(self.role, self.model_label, token, response)
         return response
+
+    async def admit(self, record: Callable[[], T]) -> T:
+        """Record the request once it may be sent: here at once; the fleet's wrapper first waits
+        for a slot of its provider's rate limit."""
+        return record()

@@ -38,16 +38,20 @@ class LedgerRecorder:
             p = ev.ModelResponded.model_validate(event.payload)
             self.budget.add(p.tokens_in, p.tokens_out, p.cost_usd)
 
-    def before_request(self, role: str, model: str, messages: list[ModelMessage]) -> object:
-        """Refuse when over budget; otherwise store the prompt and record the request."""
+    def prepare_request(self, role: str, model: str, messages: list[ModelMessage]) -> object:
+        """Refuse when over budget; otherwise store the prompt."""
         self.budget.check()
         digest = self.ledger.put_blob(ModelMessagesTypeAdapter.dump_json(messages))
-        request = ev.ModelRequested(
+        return ev.ModelRequested(
             role=role, model=model, iteration=self.iteration, prompt_digest=digest,
             prompt_blob=digest, messages=len(messages),
         )  # fmt: skip
-        self.ledger.append(request.kind, ev.dump(request))
-        return digest
+
+    def before_request(self, prepared: object) -> object:
+        """Record the request `prepare_request` made."""
+        assert isinstance(prepared, ev.ModelRequested)
+        self.ledger.append(prepared.kind, ev.dump(prepared))
+        return prepared.prompt_digest
 
     def after_response(self, role: str, model: str, token: object, response: ModelResponse) -> None:
         """Store the response, record tokens and cost, and charge the budget."""

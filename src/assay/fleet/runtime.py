@@ -13,9 +13,10 @@
   workflows of an executor whose lock it can take knows that executor is dead and hands them back
   to their queue (DBOS's recovery, idempotent: only one worker dequeues each).
 - A model request waits for a slot: a tiny workflow on the provider's queue, whose DBOS limiter
-  admits at most ``requests`` per ``period_s + admit_window_s`` across the fleet. A request that
-  starts more than ``admit_window_s`` after its slot was granted asks again, so the limit holds
-  over every window of ``period_s`` of the requests as the ledgers record them.
+  admits at most ``requests`` per ``period_s + admit_window_s`` across the fleet. A slot seen
+  more than half ``admit_window_s`` after it was granted is given up for a new one, and a request
+  recorded more than ``admit_window_s`` after its slot is not sent, so the limit holds over every
+  window of ``period_s`` of the requests as the ledgers record them.
 
 Needs the ``fleet`` extra (dbos, psycopg) and the ``factory`` extra.
 """
@@ -35,12 +36,9 @@ import time
 from collections.abc import Awaitable, Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
 from dbos import DBOS, DBOSClient, DBOSConfig, WorkflowHandleAsync
-from pydantic_ai.messages import ModelMessage, ModelResponse
-from pydantic_ai.models import ModelRequestParameters
-from pydantic_ai.settings import ModelSettings
 
 import assay
 from assay.agents.recording import RecordingModel
@@ -75,6 +73,7 @@ RUN_WORKFLOW = "assay.run"
 SLOT_WORKFLOW = "assay.model-slot"
 _SLOT_POLL_S = 0.05
 _LATE_SLOTS = 20
+T = TypeVar("T")
 
 
 def model_queue(provider: str) -> str:
@@ -216,14 +215,14 @@ async def _dbos_step(key: str, once: Callable[[], Awaitable[dict[str, Any]]]) ->
     return recorded
 
 
-async def _admit(provider: str) -> None:
-    """Wait for a slot of `provider`'s queue; return once one was granted within the window."""
+async def _admit(provider: str) -> float | None:
+    """Wait for a slot of `provider`'s queue; its stamp (epoch seconds), once one was granted
+    recently enough, or None when the fleet does not limit `provider`."""
     fleet = _FLEET
     if fleet is None or provider not in fleet.fleet.providers:
-        return
+        return None
     if fleet.pacer is None:
-        await _take_slot(fleet, provider)
-        return
+        return await _take_slot(fleet, provider)
     # SQLite: DBOS's limiter counts the started slots outside the claim's write transaction
     # (pysqlite begins it at the first write), so two workers claiming at once could both take
     # the last slot. One slot is asked for at a time on this machine, under a file lock.
@@ -231,13 +230,15 @@ async def _admit(provider: str) -> None:
         with fleet.pacer.open("a") as fh:
             await asyncio.to_thread(fcntl.flock, fh, fcntl.LOCK_EX)
             try:
-                await _take_slot(fleet, provider)
+                return await _take_slot(fleet, provider)
             finally:
                 fcntl.flock(fh, fcntl.LOCK_UN)
 
 
-async def _take_slot(fleet: _Fleet, provider: str) -> None:
-    window = fleet.fleet.admit_window_s + fleet.tick_s  # the stamp is the start, rounded down
+async def _take_slot(fleet: _Fleet, provider: str) -> float:
+    # Half the window to see the slot, the other half to record the request: the limit holds
+    # over the requests as recorded only if the record lands within the window.
+    window = fleet.fleet.admit_window_s / 2 + fleet.tick_s  # the stamp is the start, rounded down
     for _ in range(_LATE_SLOTS):
         handle: WorkflowHandleAsync[None] = await fleet.client.enqueue_async(
             {"queue_name": model_queue(provider), "workflow_name": SLOT_WORKFLOW,
@@ -247,7 +248,7 @@ async def _take_slot(fleet: _Fleet, provider: str) -> None:
         status = await handle.get_status()
         granted = (status.dequeued_at or 0) / 1000
         if time.time() - granted <= window:
-            return
+            return granted
     # The slot's stamp is the database's clock, the check this worker's: far apart, every slot
     # looks late. Better a failed run that says so than a limit silently exceeded.
     raise RunError(
@@ -260,14 +261,21 @@ async def _take_slot(fleet: _Fleet, provider: str) -> None:
 class AdmittedRecordingModel(RecordingModel):
     """Records each request once its provider's fleet-wide rate limit admits it."""
 
-    async def request(
-        self,
-        messages: list[ModelMessage],
-        model_settings: ModelSettings | None,
-        model_request_parameters: ModelRequestParameters,
-    ) -> ModelResponse:
-        await _admit(self.model_label.partition(":")[0])
-        return await super().request(messages, model_settings, model_request_parameters)
+    async def admit(self, record: Callable[[], T]) -> T:
+        provider = self.model_label.partition(":")[0]
+        granted = await _admit(provider)
+        recorded = record()
+        fleet = _FLEET
+        if granted is not None and fleet is not None:
+            late = time.time() - granted
+            if late > fleet.fleet.admit_window_s + fleet.tick_s:
+                # Sent now, it could break the limit over the requests as recorded.
+                raise RunError(
+                    f"recording a {provider} request took until {late:.3f}s after its "
+                    f"rate-limit slot, past admit_window_s ({fleet.fleet.admit_window_s}s); "
+                    "the request was not sent (is the runs folder's disk stalling?)"
+                )
+        return recorded
 
 
 @DBOS.workflow(name=SLOT_WORKFLOW)
