@@ -294,3 +294,17 @@ def test_bad_settings_exit_2_naming_the_key(
     assert main(["models", "--config", _config(tmp_path, body)]) == 2
     captured = capsys.readouterr()
     assert said in captured.err and captured.out == ""
+
+
+def test_a_provider_that_never_answers_is_given_up_after_the_deadline(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with socket.socket() as silent:  # accepts connections (the backlog) and never answers
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(4)
+        port = silent.getsockname()[1]
+        monkeypatch.setenv("OPENAI_BASE_URL", f"http://127.0.0.1:{port}/v1")
+        config = _config(tmp_path, "[models]\ntimeout_s = 0.3\n")
+        assert main(["models", "--config", config, "--json"]) == 0
+    openai = json.loads(capsys.readouterr().out)["providers"][1]
+    assert openai["problem"] == "no answer within 0.3s" and openai["listed"] is False

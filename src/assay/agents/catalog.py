@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import errno
 from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -291,12 +292,16 @@ def build_catalog(
     runs, so it is not listed here either.
     """
     chosen = configured_models(config, env=env)
-    listings: dict[str, Listing] = {
-        "openai": list_openai(
-            env, base_url=config.base_url, timeout_s=config.timeout_s, client=client
-        ),
-        "anthropic": list_anthropic(env, timeout_s=config.timeout_s, client=client),
-    }
+    # Both asked at once: a provider that never answers costs one deadline, not one each.
+    with ThreadPoolExecutor(max_workers=2, thread_name_prefix="assay-models") as pool:
+        asked = [
+            pool.submit(
+                list_openai, env, base_url=config.base_url, timeout_s=config.timeout_s,
+                client=client,
+            ),
+            pool.submit(list_anthropic, env, timeout_s=config.timeout_s, client=client),
+        ]  # fmt: skip
+        listings: dict[str, Listing] = {x.provider: x for x in (f.result() for f in asked)}
     for name, offered in plugin_providers.items():
         if name not in listings:
             raw = getattr(offered, "factory", offered)
