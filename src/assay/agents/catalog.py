@@ -149,7 +149,7 @@ def list_openai(
 
     def fetch() -> tuple[str, ...]:
         body = _get(client, endpoint, headers=headers, params={}, timeout_s=timeout_s)
-        return _ids(body, endpoint)
+        return _ids(body)
 
     return _listing("openai", "built-in", endpoint, fetch)
 
@@ -168,7 +168,7 @@ def list_anthropic(env: Mapping[str, str], *, timeout_s: float, client: httpx.Cl
         params: dict[str, str] = {"limit": "1000"}
         for _ in range(_PAGES):
             body = _get(client, endpoint, headers=headers, params=params, timeout_s=timeout_s)
-            names += _ids(body, endpoint)
+            names += _ids(body)
             last = body.get("last_id")
             if body.get("has_more") is not True or not isinstance(last, str) or not last:
                 break
@@ -251,7 +251,7 @@ def _said(response: httpx.Response) -> str:
     return f": {message}" if isinstance(message, str) and message else ""
 
 
-def _ids(body: Mapping[str, Any], endpoint: str) -> tuple[str, ...]:
+def _ids(body: Mapping[str, Any]) -> tuple[str, ...]:
     data = body.get("data")
     if not isinstance(data, list):
         raise _Unlisted("the answer has no 'data' list")
