@@ -37,12 +37,24 @@ if TYPE_CHECKING:
 
     from assay.plugins import AssayPluginManager
 
-__all__ = ["ROLES", "AgentRole", "ModelChoice", "build_model", "resolve_models"]
+__all__ = [
+    "ROLES",
+    "STRONG_MODEL_ENV",
+    "AgentRole",
+    "ModelChoice",
+    "build_model",
+    "resolve_models",
+    "role_choice",
+    "strong_choice",
+]
 
 ROLES = AGENT_ROLES
 """The roles a model is chosen for, in order (`assay.vocabulary.AGENT_ROLES`)."""
 
 _DEFAULTS = ModelsConfig()
+
+STRONG_MODEL_ENV = "ASSAY_STRONG_MODEL"
+"""Names the coder's escalation model (after ``--strong-model``, before the config's)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +70,42 @@ def _env_name(role: str) -> str:
     return f"ASSAY_{role.upper().replace('-', '_')}_MODEL"
 
 
+def role_choice(
+    config: ModelsConfig,
+    role: str,
+    *,
+    env: Mapping[str, str],
+    model: str | None = None,
+    per_role: Mapping[str, str | None] | None = None,
+) -> ModelChoice | None:
+    """The model `role` gets by `resolve_models`'s precedence, or None when nothing names one."""
+    key = role.replace("-", "_")
+    candidates = (
+        ((per_role or {}).get(role), f"--{role}-model"),
+        (model, "--model"),
+        (env.get(_env_name(role)), _env_name(role)),
+        (env.get("ASSAY_MODEL"), "ASSAY_MODEL"),
+        (getattr(config, key), f"[tool.assay.models] {key}"),
+        (config.default, "[tool.assay.models] default"),
+    )
+    found = next(((m, src) for m, src in candidates if m), None)
+    return None if found is None else ModelChoice(role, found[0], found[1])
+
+
+def strong_choice(
+    config: ModelsConfig, *, env: Mapping[str, str], strong: str | None = None
+) -> ModelChoice | None:
+    """The coder's escalation model: ``--strong-model``, ``ASSAY_STRONG_MODEL``, then
+    ``[tool.assay.models] strong``; None: no escalation."""
+    candidates = (
+        (strong, "--strong-model"),
+        (env.get(STRONG_MODEL_ENV), STRONG_MODEL_ENV),
+        (config.strong, "[tool.assay.models] strong"),
+    )
+    found = next(((m, src) for m, src in candidates if m), None)
+    return None if found is None else ModelChoice("strong", found[0], found[1])
+
+
 def resolve_models(
     config: ModelsConfig,
     *,
@@ -66,24 +114,14 @@ def resolve_models(
     per_role: Mapping[str, str | None] | None = None,
 ) -> dict[AgentRole, ModelChoice]:
     """Pick a model for every role, or raise a `UserError` naming every way to configure one."""
-    per_role = per_role or {}
     chosen: dict[AgentRole, ModelChoice] = {}
     missing = []
     for role in ROLES:
-        key = role.replace("-", "_")
-        candidates = (
-            (per_role.get(role), f"--{role}-model"),
-            (model, "--model"),
-            (env.get(_env_name(role)), _env_name(role)),
-            (env.get("ASSAY_MODEL"), "ASSAY_MODEL"),
-            (getattr(config, key), f"[tool.assay.models] {key}"),
-            (config.default, "[tool.assay.models] default"),
-        )
-        found = next(((m, src) for m, src in candidates if m), None)
+        found = role_choice(config, role, env=env, model=model, per_role=per_role)
         if found is None:
             missing.append(role)
             continue
-        chosen[role] = ModelChoice(role, found[0], found[1])
+        chosen[role] = found
     if missing:
         raise UserError(
             f"no model configured for {', '.join(missing)}. Set ASSAY_MODEL (e.g. "

@@ -67,6 +67,10 @@ COMMANDS: dict[str, CommandEntry] = {
         "assay.commands.plugins",
         "List every plugin: status, distribution and version, and what it provides.",
     ),
+    "models": CommandEntry(
+        "assay.commands.models",
+        "List the configured providers' models, the roles using them and their prices.",
+    ),
     "scenarios": CommandEntry(
         "assay.commands.scenarios",
         "Holdout scenarios: lint them, see what is checked without a model.",

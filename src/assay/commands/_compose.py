@@ -41,7 +41,7 @@ from typing import TYPE_CHECKING, Any, Self
 from pydantic import BaseModel, ConfigDict, model_validator
 
 from assay.agents.judge import JUDGE_ENV, JUDGE_MODEL_ENV, judge_model_from_env, make_judge
-from assay.agents.models import ROLES, AgentRole, build_model, resolve_models
+from assay.agents.models import ROLES, AgentRole, build_model, resolve_models, strong_choice
 from assay.commands._holdout import ScenarioValidator
 from assay.config import Settings, check_gate_tables
 from assay.errors import UserError
@@ -73,8 +73,6 @@ __all__ = [
     "scenario_validator",
     "select_gates",
 ]
-
-STRONG_MODEL_ENV = "ASSAY_STRONG_MODEL"
 
 
 class ModelPlan(BaseModel):
@@ -167,7 +165,8 @@ def describe_models(
     to configure a role that has no model.
     """
     scripted = env.get(TESTING_MODELS_ENV) or None
-    strong_name = strong or env.get(STRONG_MODEL_ENV) or settings.models.strong or None
+    strong_found = strong_choice(settings.models, env=env, strong=strong)
+    strong_name = strong_found.model if strong_found else None
     url = base_url or settings.models.base_url
     if scripted is not None:
         return ModelPlan(
