@@ -259,3 +259,62 @@ def test_stdin_ending_mid_interview_is_a_clear_error(interview: Any, tmp_path: P
     assert code == 2
     assert "standard input ended before every question was answered; nothing was written" in err
     assert not (tmp_path / "spec.md").exists()
+
+
+def test_exec_ws_and_browser_steps_render_to_files_that_lint_clean(tmp_path: Path) -> None:
+    from assay.agents.interviewer import BrowserDraft, ExecDraft, WsDraft
+    from assay.commands._drafts import render_draft
+
+    steps = [
+        StepDraft(
+            description="Print the version",
+            exec=ExecDraft(command="notes --version", timeout="5s"),
+            expect="Prints a version number.",
+            assertions=AssertDraft(exit_code=0, stdout_contains="notes"),
+        ),
+        StepDraft(
+            description="Subscribe",
+            ws=WsDraft(url="/ws/notes", send='{"subscribe": true}', receive_count=1),
+            expect="One message confirms the subscription.",
+        ),
+        StepDraft(
+            description="Open the page",
+            browser=BrowserDraft(action="navigate", url="/"),
+            expect="The page loads.",
+        ),
+        StepDraft(
+            description="See the title",
+            browser=BrowserDraft(action="assert", selector="h1", text="Notes"),
+            expect="The title says Notes.",
+            assertions=AssertDraft(
+                json_checks=[JsonCheckDraft(path="$.title", equals="")]  # "" is a value
+            ),
+        ),
+    ]
+    draft = _draft(scenarios=[ScenarioDraft(id="mixed", description="Every kind", steps=steps)])
+    files = render_draft(draft)
+    for name, text in files.scenarios.items():
+        (tmp_path / name).write_text(text)
+    loaded = load_dir(tmp_path)
+    assert loaded.problems == []
+    ex, ws, nav, check = loaded.scenarios[0].steps
+    assert ex.exec_ is not None and ex.exec_.timeout == 5.0 and ex.exec_.command.startswith("notes")
+    assert ws.ws is not None and ws.ws.receive is not None and ws.ws.receive.count == 1
+    assert nav.browser is not None and nav.browser.url == "/"
+    assert check.assertions is not None and check.assertions.json_[0].equals == ""
+
+
+def test_without_a_model_the_error_names_every_way_to_configure_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    for var in ("ASSAY_MODEL", "ASSAY_INTERVIEW_MODEL", "ASSAY_TESTING_MODELS"):
+        monkeypatch.delenv(var, raising=False)
+    assert main(["interview", "--about", "notes"]) == 2
+    err = capsys.readouterr().err
+    assert "no model for the interview" in err and "ASSAY_INTERVIEW_MODEL" in err
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
+    assert main(["interview", "--about", "notes", "--model", "openai:gpt-4.1"]) == 2
+    assert "needs OPENAI_API_KEY" in capsys.readouterr().err  # built through build_model
+    assert not (tmp_path / "spec.md").exists()
