@@ -28,6 +28,10 @@ COMMANDS: dict[str, CommandEntry] = {
     "init": CommandEntry(
         "assay.commands.init", "Create NAME/spec.md and NAME/scenarios/health.yaml."
     ),
+    "interview": CommandEntry(
+        "assay.commands.interview",
+        "Draft a spec (and scenarios) by answering a model's questions; --seed improves a spec.",
+    ),
     "run": CommandEntry(
         "assay.commands.run",
         "Build SPEC into a gated service. Exit 0 converged, 1 stopped otherwise, 2 usage error.",
