@@ -337,6 +337,10 @@ class FleetConfig(_Strict):
     window of ``period_s`` of the requests as recorded. A slot seen later than half of it is
     given up for a new one (the other half is for recording the request); a request recorded
     later than all of it is not sent, and fails its run."""
+    budget_usd: float | None = Field(default=None, gt=0)
+    """Dollars all the fleet's runs together may spend (None: no fleet-wide cap; each run's own
+    ``max_dollars`` still holds). At the cap every run's next request is refused and the run
+    stops with outcome ``budget``; requests in flight finish (docs/fleet.md)."""
 
     database: str | None = None
     """Where the fleet keeps its state: ``postgresql://HOST[:PORT]/DB`` for a fleet of machines

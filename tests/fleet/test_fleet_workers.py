@@ -41,11 +41,11 @@ REQUESTS, PERIOD_S = 4, 2.0
 """The scripted provider's fleet-wide limit: at most 4 model requests in any 2 seconds."""
 
 
-def _config(database: str, schema: str, concurrency: int) -> str:
+def _config(database: str, schema: str, concurrency: int, extra: str = "") -> str:
     return (
         '[factory]\ngates = ["ruff", "bandit"]\nmax_iterations = 4\n\n'
         f'[fleet]\ndatabase = "{database}"\nsystem_schema = "{schema}"\n'
-        f"worker_concurrency = {concurrency}\n\n"
+        f"worker_concurrency = {concurrency}\n{extra}\n"
         f"[fleet.providers.scripted]\nrequests = {REQUESTS}\nperiod_s = {PERIOD_S}\n"
     )
 
@@ -68,13 +68,15 @@ def _assay(*args: str) -> list[str]:
 
 
 class Fleet:
-    def __init__(self, tmp: Path, database: str, schema: str, concurrency: int = 1) -> None:
+    def __init__(
+        self, tmp: Path, database: str, schema: str, concurrency: int = 1, extra: str = ""
+    ) -> None:
         self.tmp = tmp
         self.project = tmp / "project"
         self.project.mkdir(parents=True)
         (self.project / ".git").mkdir()  # config lookup stops here
         self.config = self.project / "assay.toml"
-        self.config.write_text(_config(database, schema, concurrency))
+        self.config.write_text(_config(database, schema, concurrency, extra))
         self.runs = tmp / "runs"
         self.workers: dict[str, subprocess.Popen[bytes]] = {}
         self.logs: list[Any] = []
@@ -341,3 +343,56 @@ def test_a_worker_runs_several_runs_at_once(tmp_path: Path) -> None:
     is killed while it runs."""
     fleet = Fleet(tmp_path, f"sqlite:///{tmp_path / 'fleet.sqlite'}", "dbos", concurrency=2)
     _exercise(fleet, runs=4, workers=2, kills=1, seed=3)
+
+
+PRICED = "".join(
+    f'[models.prices."scripted:{role}"]\ninput = 500.0\noutput = 500.0\n'
+    for role in ("architect", "tester", "coder", "reviewer", "strong")
+)
+"""$500 per million tokens: a scripted request costs about a dollar, so a few dollars run out."""
+
+
+def _spend(run_dir: Path) -> tuple[list[float], dict[str, Any]]:
+    with Ledger.open(run_dir, create=False) as ledger:
+        events = list(ledger.events())
+    costs = [e.payload["cost_usd"] or 0.0 for e in events if e.kind == "model.response"]
+    finished = next(e.payload for e in events if e.kind == "run.finished")
+    return costs, finished
+
+
+@pytest.mark.slow
+def test_the_fleet_budget_stops_every_run_once_spent(tmp_path: Path) -> None:
+    """[fleet] budget_usd caps what all runs spend together: the runs that meet it stop with
+    outcome "budget" naming the fleet's budget, a run started after it makes no request, and the
+    ledgers' total passes the cap by at most one response per worker (the requests in flight)."""
+    budget = 6.0
+    fleet = Fleet(
+        tmp_path, f"sqlite:///{tmp_path / 'fleet.sqlite'}", "dbos", extra=f"budget_usd = {budget}"
+    )
+    fleet.config.write_text(fleet.config.read_text() + "\n" + PRICED)
+    ids = fleet.submit(3)
+    for name in ("w0", "w1"):
+        fleet.start(name)
+    try:
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline:
+            states = {r["run"]: r["state"] for r in fleet.status()}
+            if all(s in ("finished", "failed", "cancelled") for s in states.values()):
+                break
+            time.sleep(1)
+    finally:
+        fleet.stop()
+    assert states == dict.fromkeys(ids, "finished"), states
+    costs = {run_id: _spend(fleet.runs / run_id) for run_id in ids}
+    total = sum(sum(c) for c, _ in costs.values())
+    largest = max(max(c, default=0.0) for c, _ in costs.values())
+    outcomes = {run_id: finished["outcome"] for run_id, (_, finished) in costs.items()}
+    print(f"spent ${total:.4f} of ${budget}; largest response ${largest:.4f}; {outcomes}")
+    assert budget <= total <= budget + 2 * largest
+    stopped = [f for _, f in costs.values() if f["outcome"] == "budget"]
+    assert stopped and all("fleet's dollar budget is spent" in f["reason"] for f in stopped)
+    assert any(c == [] for c, _ in costs.values()), "the last run should never have spent"
+    for run_id in ids:
+        assert verify_run(fleet.runs / run_id).ok
+    shown = fleet.run("fleet", "status")
+    assert f"fleet spend: ${total:.4f} of ${budget:.2f}" in shown

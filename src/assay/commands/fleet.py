@@ -99,10 +99,12 @@ def status_command(
 ) -> int:
     """List the fleet's runs: queued, running, finished, failed, cancelled."""
     _require()
-    from assay.fleet.runtime import RUN_WORKFLOW, client, fleet_state
+    from assay.fleet.runtime import RUN_WORKFLOW, client, fleet_state, system_database
+    from assay.fleet.spend import FleetSpend
     from assay.terminal import console, literal
 
-    fleet = client(_settings(config))
+    settings = _settings(config)
+    fleet = client(settings)
     try:
         rows = [
             {"run": w.workflow_id, "state": fleet_state(w.status), "worker": w.executor_id,
@@ -117,6 +119,12 @@ def status_command(
         typer.echo(json.dumps(rows, indent=2))
         return 0
     out = console()
+    if settings.fleet.budget_usd is not None:
+        spend = FleetSpend(system_database(settings), settings.fleet.system_schema, None)
+        try:
+            out.print(f"fleet spend: ${spend.spent():.4f} of ${settings.fleet.budget_usd:.2f}")
+        finally:
+            spend.close()
     if not rows:
         out.print("no runs")
     for r in rows:

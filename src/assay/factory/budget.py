@@ -3,14 +3,27 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Protocol
 
 from assay.errors import RunError
 
-__all__ = ["Budget", "BudgetExceeded"]
+__all__ = ["Budget", "BudgetExceeded", "SharedBudget"]
 
 
 class BudgetExceeded(RunError):
     """A model request would go over the run's token or dollar cap."""
+
+
+class SharedBudget(Protocol):
+    """Dollars shared by many runs (the fleet's budget): checked before each of their requests."""
+
+    def exhausted(self) -> str | None:
+        """Why no run may make another request, or None."""
+        ...
+
+    def charge(self, dollars: float) -> None:
+        """Account for one response of this run."""
+        ...
 
 
 @dataclass(slots=True)
@@ -24,6 +37,8 @@ class Budget:
     dollars: float = 0.0
     unpriced_requests: int = 0
     """Requests to models with no known price (counted in tokens only)."""
+    shared: SharedBudget | None = None
+    """A budget this run shares with others (the fleet's), charged with each new response."""
 
     @property
     def tokens(self) -> int:
@@ -36,6 +51,8 @@ class Budget:
             return f"token budget spent: {self.tokens} of {self.max_tokens}"
         if self.max_dollars is not None and self.dollars >= self.max_dollars:
             return f"dollar budget spent: ${self.dollars:.4f} of ${self.max_dollars:.2f}"
+        if self.shared is not None:
+            return self.shared.exhausted()
         return None
 
     def check(self) -> None:
@@ -45,7 +62,13 @@ class Budget:
             raise BudgetExceeded(reason)
 
     def add(self, tokens_in: int, tokens_out: int, dollars: float | None) -> None:
-        """Account for one response."""
+        """Account for one new response (charged to the shared budget too)."""
+        self.restore(tokens_in, tokens_out, dollars)
+        if self.shared is not None and dollars:
+            self.shared.charge(dollars)
+
+    def restore(self, tokens_in: int, tokens_out: int, dollars: float | None) -> None:
+        """Account for a response recorded before (on resume): the shared budget had it."""
         self.tokens_in += tokens_in
         self.tokens_out += tokens_out
         if dollars is None:

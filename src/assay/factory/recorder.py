@@ -36,7 +36,7 @@ class LedgerRecorder:
         """Charge the budget with every response already in the ledger (on resume)."""
         for event in self.ledger.events(kind=MODEL_RESPONSE):
             p = ev.ModelResponded.model_validate(event.payload)
-            self.budget.add(p.tokens_in, p.tokens_out, p.cost_usd)
+            self.budget.restore(p.tokens_in, p.tokens_out, p.cost_usd)
 
     def prepare_request(self, role: str, model: str, messages: list[ModelMessage]) -> object:
         """Refuse when over budget; otherwise store the prompt."""

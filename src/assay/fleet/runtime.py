@@ -45,6 +45,7 @@ from assay.agents.recording import RecordingModel
 from assay.config import FleetConfig, Settings
 from assay.errors import RunError
 from assay.fleet.database import Database
+from assay.fleet.spend import FleetSpend
 from assay.ledger import Ledger, Signer
 from assay.ledger.kinds import CHECKPOINT
 from assay.state import state_dir
@@ -196,6 +197,8 @@ class _Fleet:
     env: Mapping[str, str]
     tick_s: float
     """The resolution of the system database's clock, which stamps when a slot started."""
+    spend: FleetSpend
+    """The fleet-wide dollar budget, which every run of this worker shares."""
     pacer: Path | None = None
     """SQLite: the lock file under which this machine's workers ask for slots one at a time."""
     local: asyncio.Lock = dataclasses.field(default_factory=asyncio.Lock)
@@ -292,6 +295,7 @@ async def run_workflow(description_json: str) -> dict[str, Any]:
     assert fleet is not None, "run_workflow runs in an assay worker"
     description = RunDescription.model_validate_json(description_json)
     factory = compose(description, env=fleet.env)
+    factory.budget.shared = fleet.spend.for_run(description.run_id)
     factory.step_runner = _dbos_step
     factory.recording = AdmittedRecordingModel
     try:
@@ -361,6 +365,7 @@ class Worker:
             pacer = self.db.path.resolve().parent / f"{self.db.path.name}.pacer.lock"
         _FLEET = _Fleet(
             client=client(self.settings), fleet=self.fleet, env=self.env, tick_s=self.tick_s,
+            spend=FleetSpend(self.db, self.fleet.system_schema, self.fleet.budget_usd),
             pacer=pacer,
         )  # fmt: skip
         DBOS.register_queue(
@@ -410,6 +415,7 @@ class Worker:
         global _FLEET
         if _FLEET is not None:
             _FLEET.client.destroy()
+            _FLEET.spend.close()
             _FLEET = None
         DBOS.destroy()
         self.locks.close()
