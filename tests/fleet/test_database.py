@@ -90,3 +90,38 @@ def test_fleet_config_errors_name_the_key(tmp_path: Path, toml: str, message: st
         load_settings(config)
     assert "tool.assay.fleet.data" in str(caught.value)
     assert "s3cret" not in str(caught.value)
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "postgresql"])
+def test_fleet_spend_is_shared_by_every_connection(
+    tmp_path: Path, request: pytest.FixtureRequest, kind: str
+) -> None:
+    """Two workers' views of the fleet's spend (two connections) see each other's charges, and
+    the cap is met once their sum reaches it; without a cap nothing is ever exhausted."""
+    pytest.importorskip("psycopg")
+    from urllib.parse import parse_qs, unquote, urlsplit
+
+    from assay.fleet.spend import FleetSpend
+
+    if kind == "sqlite":
+        db, schema = Database.parse(f"sqlite:///{tmp_path / 'fleet.sqlite'}"), "dbos"
+    else:
+        url: str = request.getfixturevalue("postgres_url")
+        schema = unquote(parse_qs(urlsplit(url).query)["options"][0]).removeprefix(
+            "-csearch_path="
+        )
+        db = Database.parse(url.split("?options=")[0].split("&options=")[0])
+    first, second = FleetSpend(db, schema, 1.0), FleetSpend(db, schema, 1.0)
+    uncapped = FleetSpend(db, schema, None)
+    try:
+        assert first.spent() == 0.0 and first.exhausted() is None
+        first.for_run("run-a").charge(0.4)
+        second.for_run("run-b").charge(0.5)
+        assert second.spent() == pytest.approx(0.9) and first.exhausted() is None
+        second.for_run("run-b").charge(0.1)
+        reason = first.for_run("run-a").exhausted()
+        assert reason is not None and "$1.0000 of $1.00" in reason
+        assert uncapped.exhausted() is None and uncapped.spent() == pytest.approx(1.0)
+    finally:
+        for spend in (first, second, uncapped):
+            spend.close()
