@@ -128,7 +128,7 @@ class _Observer:
 
 @pytest.mark.parametrize(("granted_ago", "sent"), [(0.0, True), (1.5, False)])
 def test_a_request_recorded_past_its_slots_window_is_not_sent(
-    monkeypatch: pytest.MonkeyPatch, granted_ago: float, sent: bool
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, granted_ago: float, sent: bool
 ) -> None:
     """The prompt is stored before the wait for a slot; the request is recorded once the slot is
     granted, and sent only if that record landed within admit_window_s of the slot's stamp."""
@@ -141,6 +141,7 @@ def test_a_request_recorded_past_its_slots_window_is_not_sent(
     from assay.config import FleetConfig
     from assay.errors import RunError
     from assay.fleet import runtime
+    from assay.fleet.spend import FleetSpend
 
     asked: list[int] = []
 
@@ -153,7 +154,8 @@ def test_a_request_recorded_past_its_slots_window_is_not_sent(
         return time.time() - granted_ago
 
     observer = _Observer()
-    fleet = runtime._Fleet(client=None, fleet=FleetConfig(), env={}, tick_s=0.001)  # type: ignore[arg-type]
+    spend = FleetSpend(Database.parse(f"sqlite:///{tmp_path / 'fleet.sqlite'}"), "dbos", None)
+    fleet = runtime._Fleet(client=None, fleet=FleetConfig(), env={}, tick_s=0.001, spend=spend)  # type: ignore[arg-type]
     monkeypatch.setattr(runtime, "_FLEET", fleet)
     monkeypatch.setattr(runtime, "_admit", admit)
     model = runtime.AdmittedRecordingModel(
@@ -171,3 +173,32 @@ def test_a_request_recorded_past_its_slots_window_is_not_sent(
             asyncio.run(request)
         assert observer.calls == ["prepare", "slot scripted", "record prepared"]
         assert asked == []
+
+
+def test_the_judge_waits_for_its_providers_slot(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The fleet wraps the scenario judge's model so each of its requests first takes a slot of
+    its provider's queue, as the roles' requests do."""
+    import asyncio
+
+    from pydantic_ai.messages import ModelMessage, ModelRequest, ModelResponse, TextPart
+    from pydantic_ai.models import ModelRequestParameters
+    from pydantic_ai.models.function import AgentInfo, FunctionModel
+
+    from assay.fleet import runtime
+
+    order: list[str] = []
+
+    def answer(messages: list[ModelMessage], info: AgentInfo) -> ModelResponse:
+        order.append("sent")
+        return ModelResponse(parts=[TextPart("pass")])
+
+    async def admit(provider: str) -> float:
+        order.append(f"slot {provider}")
+        return time.time()
+
+    monkeypatch.setattr(runtime, "_admit", admit)
+    judge = runtime.PacedModel(FunctionModel(answer), "anthropic:claude-haiku-4-5")
+    prompt: list[ModelMessage] = [ModelRequest.user_text_prompt("does the body say hello?")]
+    for _ in range(2):
+        asyncio.run(judge.request(prompt, None, ModelRequestParameters()))
+    assert order == ["slot anthropic", "sent", "slot anthropic", "sent"]

@@ -34,7 +34,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import secrets
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Self
 
@@ -250,18 +250,26 @@ def recorded_run(
 
 
 def compose(
-    description: RunDescription, *, env: Mapping[str, str], signer: Signer | None = None
+    description: RunDescription,
+    *,
+    env: Mapping[str, str],
+    signer: Signer | None = None,
+    judge_wrapper: Callable[[Model, str], Model] | None = None,
 ) -> Factory:
     """The `Factory` for `description`: every part wired here, nowhere else.
 
     `env` supplies the providers' keys (and `OPENAI_BASE_URL`); `signer` defaults to the user's
-    factory key. Raises a `UserError` for a model, gate, judge or scenario that cannot be built,
-    and `SandboxUnavailable` when generated code will need a sandbox and none is here.
+    factory key; `judge_wrapper(model, label)` wraps the judge's model (the fleet paces it under
+    its provider's rate limit, as `Factory.recording` does the roles'). Raises a `UserError`
+    for a model, gate, judge or scenario that cannot be built, and `SandboxUnavailable` when
+    generated code will need a sandbox and none is here.
     """
     settings = description.configured()
     pm = make_plugin_manager(settings=settings)
     models = build_role_models(description.models, settings, env=env, plugins=pm)
-    validator = scenario_validator(description, settings, env=env, plugins=pm)
+    validator = scenario_validator(
+        description, settings, env=env, plugins=pm, judge_wrapper=judge_wrapper
+    )
     gates = select_gates(settings.factory.gates, settings, pm)
     check_sandbox(settings, gates, validator)
     return Factory(
@@ -349,6 +357,7 @@ def scenario_validator(
     *,
     env: Mapping[str, str],
     plugins: AssayPluginManager,
+    judge_wrapper: Callable[[Model, str], Model] | None = None,
 ) -> ScenarioValidator | None:
     """The holdout validator for the description's scenarios (None without a folder), serving
     from the sandbox, judged by the description's judge (its model on the config's base URL)."""
@@ -363,6 +372,8 @@ def scenario_validator(
             plan.judge_model, env=env, plugins=plugins, models=settings.models,
             base_url=settings.models.base_url,
         )  # fmt: skip
+        if model is not None and judge_wrapper is not None:
+            model = judge_wrapper(model, plan.judge_model)
     judge = make_judge(plan.judge or None, model, plugins=plugins)
     return ScenarioValidator(
         loaded.scenarios,

@@ -39,6 +39,10 @@ from pathlib import Path
 from typing import Any, TypeVar, cast
 
 from dbos import DBOS, DBOSClient, DBOSConfig, WorkflowHandleAsync
+from pydantic_ai.messages import ModelMessage, ModelResponse
+from pydantic_ai.models import Model, ModelRequestParameters
+from pydantic_ai.models.wrapper import WrapperModel
+from pydantic_ai.settings import ModelSettings
 
 import assay
 from assay.agents.recording import RecordingModel
@@ -281,6 +285,24 @@ class AdmittedRecordingModel(RecordingModel):
         return recorded
 
 
+class PacedModel(WrapperModel):
+    """The scenario judge's model: each request waits for its provider's rate-limit slot (the
+    judge's requests are not in the ledger, so the check is on when it is sent)."""
+
+    def __init__(self, wrapped: Model, label: str) -> None:
+        super().__init__(wrapped)
+        self.model_label = label
+
+    async def request(
+        self,
+        messages: list[ModelMessage],
+        model_settings: ModelSettings | None,
+        model_request_parameters: ModelRequestParameters,
+    ) -> ModelResponse:
+        await _admit(self.model_label.partition(":")[0])
+        return await super().request(messages, model_settings, model_request_parameters)
+
+
 @DBOS.workflow(name=SLOT_WORKFLOW)
 def model_slot() -> None:
     """A slot for one model request: starting it is what the provider's queue limits."""
@@ -294,7 +316,7 @@ async def run_workflow(description_json: str) -> dict[str, Any]:
     fleet = _FLEET
     assert fleet is not None, "run_workflow runs in an assay worker"
     description = RunDescription.model_validate_json(description_json)
-    factory = compose(description, env=fleet.env)
+    factory = compose(description, env=fleet.env, judge_wrapper=PacedModel)
     factory.budget.shared = fleet.spend.for_run(description.run_id)
     factory.step_runner = _dbos_step
     factory.recording = AdmittedRecordingModel
