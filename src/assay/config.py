@@ -172,6 +172,11 @@ class ModelPrice(_Strict):
 
     input: float = Field(ge=0)
     output: float = Field(ge=0)
+    cache_read: float | None = Field(default=None, ge=0)
+    """Input served from the provider's prompt cache (None: Anthropic's 0.1x of `input`, else
+    `input`, i.e. no discount assumed)."""
+    cache_write: float | None = Field(default=None, ge=0)
+    """Input written to the prompt cache (None: Anthropic's 1.25x of `input`, else `input`)."""
 
 
 class ModelsConfig(_Strict):
