@@ -6,14 +6,10 @@ from __future__ import annotations
 import importlib.util
 import subprocess
 import sys
-import threading
 from collections.abc import Iterator, Sequence
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any, ClassVar
 
 import pytest
-from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
@@ -34,6 +30,7 @@ from assay.ledger import kinds as k
 from assay.messages import SecurityReview, Spec
 from assay.scenarios.loader import load_dir
 from assay.testing import scripted
+from tests.otlp_collector import Collector, collector
 
 # The health service, its scripted team and its scenario: the holdout test's (loaded by path).
 _spec = importlib.util.spec_from_file_location(
@@ -242,45 +239,16 @@ def test_tracing_is_installed_once_and_undone_after() -> None:
         assert span is None
 
 
-class _Collector(BaseHTTPRequestHandler):
-    """An OTLP/HTTP collector that keeps every request it is sent."""
-
-    received: ClassVar[list[tuple[str, str, bytes]]] = []
-
-    def do_POST(self) -> None:
-        body = self.rfile.read(int(self.headers["Content-Length"]))
-        self.received.append((self.path, self.headers["Content-Type"], body))
-        self.send_response(200)
-        self.send_header("Content-Type", "application/x-protobuf")
-        self.send_header("Content-Length", "0")
-        self.end_headers()
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
-
-
 @pytest.fixture
-def collector() -> Iterator[tuple[str, list[tuple[str, str, bytes]]]]:
-    received: list[tuple[str, str, bytes]] = []
-    handler = type("Collector", (_Collector,), {"received": received})
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}", received
-    finally:
-        server.shutdown()
-        server.server_close()
+def otlp() -> Iterator[Collector]:
+    with collector() as c:
+        yield c
 
 
 @pytest.mark.parametrize("via", ["flag", "environment"])
 def test_assay_run_exports_its_trace_over_otlp_http(
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
-    collector: tuple[str, list[tuple[str, str, bytes]]],
-    via: str,
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, otlp: Collector, via: str
 ) -> None:
-    url, received = collector
     for var in ("ASSAY_MODEL", "ASSAY_JUDGE_MODEL", "ASSAY_JUDGE", tracing.TRACES_ENDPOINT_ENV):
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv("ASSAY_TESTING_MODELS", f"{__name__}:team")
@@ -291,37 +259,41 @@ def test_assay_run_exports_its_trace_over_otlp_http(
     argv = ["run", "spec.md", "--max-iterations", "1", "--no-live"]
     if via == "flag":
         monkeypatch.delenv(tracing.ENDPOINT_ENV, raising=False)
-        argv += ["--otel-endpoint", url]
+        argv += ["--otel-endpoint", otlp.url]
     else:
-        monkeypatch.setenv(tracing.ENDPOINT_ENV, url)
+        monkeypatch.setenv(tracing.ENDPOINT_ENV, otlp.url)
     assert main(argv) == 0  # converged: ruff passes, and no scenarios were given
     (run_dir,) = (tmp_path / "runs").iterdir()
 
-    assert received, "the collector was sent nothing"
-    assert {(path, kind) for path, kind, _ in received} == {
+    # the exporter's own requests, flushed before `assay run` returned
+    assert {(path, kind) for path, kind, _ in otlp.requests} == {
         ("/v1/traces", "application/x-protobuf")
     }
-    exported: list[tuple[str, str, dict[str, Any], bytes]] = []
-    resources: set[str] = set()
-    for _, _, body in received:
-        request = ExportTraceServiceRequest.FromString(body)
-        for rs in request.resource_spans:
-            resources |= {a.value.string_value for a in rs.resource.attributes
-                          if a.key == "service.name"}  # fmt: skip
-            for scope in rs.scope_spans:
-                for s in scope.spans:
-                    attrs = {a.key: a.value for a in s.attributes}
-                    exported.append((scope.scope.name, s.name, attrs, s.trace_id))
-    assert resources == {"assay"}
-    [run] = [e for e in exported if e[1] == "assay run"]
-    assert run[2]["assay.run.id"].string_value == run_dir.name
+    exported = otlp.spans()
+    assert {e.service for e in exported} == {"assay"}
+    [run] = [e for e in exported if e.name == "assay run"]
+    assert run.attributes["assay.run.id"] == run_dir.name and run.parent_id == ""
     with Ledger.open(run_dir, create=False) as ledger:
         [traced] = [
             ev.RunTraced.model_validate(e.payload) for e in ledger.events(kind=k.RUN_TRACED)
         ]
-    assert run[3].hex() == traced.trace_id
-    scopes = {scope for scope, *_ in exported}
-    assert scopes == {"assay", "pydantic-ai"}  # the role calls came through the same exporter
-    names = {name for _, name, *_ in exported}
+    assert (run.trace_id, run.span_id) == (traced.trace_id, traced.span_id)
+    assert {e.scope for e in exported} == {"assay", "pydantic-ai"}  # role calls came through too
+    assert {e.trace_id for e in exported} == {run.trace_id}
+    names = {e.name for e in exported}
     assert {"role architect", "role tester", "iteration", "role coder", "gate ruff"} <= names
-    assert {e[3] for e in exported} == {run[3]}
+
+
+def test_a_bad_endpoint_stops_assay_run_before_it_starts(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("ASSAY_TESTING_MODELS", f"{__name__}:team")
+    (tmp_path / ".git").mkdir()
+    (tmp_path / "assay.toml").write_text('[factory]\ngates = ["ruff"]\n')
+    (tmp_path / "spec.md").write_text("# svc\n\nServes health.\n")
+    monkeypatch.chdir(tmp_path)
+    assert main(["run", "spec.md", "--otel-endpoint", "localhost:4318", "--no-live"]) == 2
+    assert (
+        "--otel-endpoint: 'localhost:4318' is not an OTLP/HTTP endpoint" in capsys.readouterr().err
+    )
+    assert not (tmp_path / "runs").exists()  # nothing half-made
