@@ -22,6 +22,8 @@ from assay.cli import main
 from assay.commands._holdout import ScenarioValidator
 from assay.config import FactoryConfig, Settings
 from assay.errors import UserError
+from assay.evidence.report_html import render_html
+from assay.evidence.summary import summarize
 from assay.factory import events as ev
 from assay.factory.loop import Factory, RoleModels
 from assay.gates.ruff import RuffGate
@@ -123,6 +125,10 @@ async def test_a_run_is_one_trace_of_iterations_role_calls_gates_and_scenarios(
                    for e in ledger.events(kind="model.request")]  # fmt: skip
     assert traced.trace_id == f"{run.context.trace_id:032x}"
     assert traced.span_id == f"{_id(run):016x}"
+    with Ledger.open(run_dir, create=False) as ledger:
+        report = summarize(list(ledger.events()), run_id="run")
+    assert report.traces == [traced.trace_id]  # the report names it too
+    assert f"trace <code>{traced.trace_id}</code>" in render_html(report)
 
     # the design and the tests are written before any iteration; then two iterations
     prepared = {s.name: s for s in _children(found, run) if s.name.startswith("role ")}
