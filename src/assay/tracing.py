@@ -22,7 +22,8 @@ the held-out scenarios' text that reaches the judge.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator, Mapping
+import sys
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
@@ -99,15 +100,32 @@ def exporter(url: str | None) -> TracerProvider | None:
     if url is None:
         return None
     needed_for = "tracing (--otel-endpoint or OTEL_EXPORTER_OTLP_ENDPOINT)"
-    sdk = require("opentelemetry.sdk.trace", OTEL, needed_for)
-    export = require("opentelemetry.sdk.trace.export", OTEL, needed_for)
-    otlp = require("opentelemetry.exporter.otlp.proto.http.trace_exporter", OTEL, needed_for)
-    resources = require("opentelemetry.sdk.resources", OTEL, needed_for)
-    resource = resources.Resource.create(
-        {"service.name": "assay", "service.version": assay.__version__}
-    )
-    provider: TracerProvider = sdk.TracerProvider(resource=resource)
-    provider.add_span_processor(export.BatchSpanProcessor(otlp.OTLPSpanExporter(endpoint=url)))
+    require("opentelemetry.sdk.trace", OTEL, needed_for)
+    require("opentelemetry.exporter.otlp.proto.http.trace_exporter", OTEL, needed_for)
+    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+    from opentelemetry.sdk.resources import Resource
+    from opentelemetry.sdk.trace import ReadableSpan
+    from opentelemetry.sdk.trace import TracerProvider as Provider
+    from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExportResult
+
+    class Exporter(OTLPSpanExporter):
+        """One line, once, when the collector cannot be reached (the SDK would log a traceback
+        per batch); the run goes on without its spans."""
+
+        said = False
+
+        def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+            try:
+                return super().export(spans)
+            except OSError as exc:  # requests' transport errors are OSErrors
+                if not Exporter.said:
+                    Exporter.said = True
+                    print(f"warning: traces not sent to {url}: {exc}", file=sys.stderr)
+                return SpanExportResult.FAILURE
+
+    resource = Resource.create({"service.name": "assay", "service.version": assay.__version__})
+    provider = Provider(resource=resource)
+    provider.add_span_processor(BatchSpanProcessor(Exporter(endpoint=url)))
     return provider
 
 

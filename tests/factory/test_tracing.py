@@ -4,6 +4,7 @@ in memory, and a real OTLP/HTTP export by ``assay run --otel-endpoint`` to a loc
 from __future__ import annotations
 
 import importlib.util
+import socket
 import subprocess
 import sys
 from collections.abc import Iterator, Sequence
@@ -253,7 +254,11 @@ def otlp() -> Iterator[Collector]:
 
 @pytest.mark.parametrize("via", ["flag", "environment"])
 def test_assay_run_exports_its_trace_over_otlp_http(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, otlp: Collector, via: str
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    otlp: Collector,
+    via: str,
 ) -> None:
     for var in ("ASSAY_MODEL", "ASSAY_JUDGE_MODEL", "ASSAY_JUDGE", tracing.TRACES_ENDPOINT_ENV):
         monkeypatch.delenv(var, raising=False)
@@ -284,6 +289,7 @@ def test_assay_run_exports_its_trace_over_otlp_http(
             ev.RunTraced.model_validate(e.payload) for e in ledger.events(kind=k.RUN_TRACED)
         ]
     assert (run.trace_id, run.span_id) == (traced.trace_id, traced.span_id)
+    assert f"run: traced, trace id {traced.trace_id}" in capsys.readouterr().err
     assert {e.scope for e in exported} == {"assay", "pydantic-ai"}  # role calls came through too
     assert {e.trace_id for e in exported} == {run.trace_id}
     names = {e.name for e in exported}
@@ -303,3 +309,23 @@ def test_a_bad_endpoint_stops_assay_run_before_it_starts(
         "--otel-endpoint: 'localhost:4318' is not an OTLP/HTTP endpoint" in capsys.readouterr().err
     )
     assert not (tmp_path / "runs").exists()  # nothing half-made
+
+
+def test_an_unreachable_collector_costs_the_run_only_its_spans(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        closed = probe.getsockname()[1]
+    monkeypatch.setenv("ASSAY_TESTING_MODELS", f"{__name__}:team")
+    monkeypatch.delenv(tracing.TRACES_ENDPOINT_ENV, raising=False)
+    (tmp_path / ".git").mkdir()
+    (tmp_path / "assay.toml").write_text('[factory]\ngates = ["ruff"]\n')
+    (tmp_path / "spec.md").write_text("# svc\n\nServes health.\n")
+    monkeypatch.chdir(tmp_path)
+    url = f"http://127.0.0.1:{closed}"
+    argv = ["run", "spec.md", "--max-iterations", "1", "--no-live", "--otel-endpoint", url]
+    assert main(argv) == 0  # converged all the same
+    err = capsys.readouterr().err
+    assert err.count(f"warning: traces not sent to {url}/v1/traces") == 1
+    assert "Traceback" not in err
