@@ -158,6 +158,8 @@ def installed(provider: TracerProvider) -> Iterator[None]:
     if _tracer is not None:
         raise RuntimeError("tracing is already installed in this process")
     agent = _agent_class()
+    # what the process had (a host's own `instrument_all`, e.g. logfire's), put back after
+    before = agent._instrument_default if agent is not None else False
     _tracer = provider.get_tracer("assay", assay.__version__)
     if agent is not None:
         from pydantic_ai.models.instrumented import InstrumentationSettings
@@ -170,7 +172,7 @@ def installed(provider: TracerProvider) -> Iterator[None]:
     finally:
         _tracer = None
         if agent is not None:
-            agent.instrument_all(False)
+            agent.instrument_all(before)
 
 
 def _agent_class() -> Any:
