@@ -161,6 +161,7 @@ def test_kinds_a_scripted_run_does_not_write_round_trip_too() -> None:
             lock_blob="c" * 64,
         ),
         ev.DependenciesRefused(requested=["leftpad"], reasons=["not on the allow-list"]),
+        ev.RunTraced(trace_id="a" * 32, span_id="b" * 16),  # written only when tracing is on
         ev.Approved(
             approver="bob",
             reason="reviewed",

@@ -160,21 +160,33 @@ def worker_command(
         str | None, typer.Option("--id", help="This worker's executor id (default: host-pid).")
     ] = None,
     config: Annotated[Path | None, _CONFIG] = None,
+    otel_endpoint: Annotated[
+        str | None,
+        typer.Option(
+            "--otel-endpoint",
+            help="Send each run's OpenTelemetry trace to this OTLP/HTTP collector (or "
+            "OTEL_EXPORTER_OTLP_ENDPOINT).",
+        ),
+    ] = None,
 ) -> int:
     """Execute the fleet's runs until stopped (Ctrl-C or SIGTERM); recover dead workers' runs."""
     _require()
     import threading
 
+    from assay import tracing
     from assay.fleet.runtime import Worker
     from assay.terminal import info_console, literal
 
+    # The worker's own environment names the collector: a run's description never holds one.
+    traces = tracing.exporter(tracing.endpoint(otel_endpoint, os.environ))
     worker = Worker(_settings(config), executor_id=worker_id)
     worker.launch()
     info_console(stderr=True).print(
         f"worker [bold]{literal(worker.executor_id)}[/] on {literal(worker.db.redacted())}"
     )
     try:
-        worker.serve(threading.Event())
+        with tracing.exporting(traces):
+            worker.serve(threading.Event())
     finally:
         worker.close()
     return 0

@@ -36,9 +36,18 @@ def resume_command(
     strong_model: Annotated[str | None, typer.Option("--strong-model")] = None,
     base_url: Annotated[str | None, typer.Option("--base-url")] = None,
     no_live: Annotated[bool, typer.Option("--no-live", help="No live progress display.")] = False,
+    otel_endpoint: Annotated[
+        str | None,
+        typer.Option(
+            "--otel-endpoint",
+            help="Send OpenTelemetry traces to this OTLP/HTTP collector, e.g. "
+            "http://localhost:4318 (or OTEL_EXPORTER_OTLP_ENDPOINT).",
+        ),
+    ] = None,
 ) -> int:
     """Resume RUN. Exit 0 converged, 1 stopped otherwise, 2 usage error, 3 run error."""
     require_factory("assay resume")
+    from assay import tracing
     from assay.commands._compose import compose, recorded_run
     from assay.commands._factory import execute
     from assay.commands.runs import print_shortfall
@@ -48,10 +57,13 @@ def resume_command(
     description = recorded_run(
         find_run(run, runs_dir), env=env, model=model, strong=strong_model, base_url=base_url
     )
+    # before the run folder exists: a bad URL or a missing extra stops nothing half-made
+    traces = tracing.exporter(tracing.endpoint(otel_endpoint, env))
     factory = compose(description, env=env)
     notes = info_console(stderr=True)
     notes.print(f"resuming [bold]{literal(description.run_id)}[/]")
-    outcome = execute(factory, description.run_id, notes, live=not no_live)
+    with tracing.exporting(traces):
+        outcome = execute(factory, description.run_id, notes, live=not no_live)
     print_shortfall(notes, description.run_dir)  # the last line: what the missing points were
     return 0 if outcome.outcome == "converged" else 1
 

@@ -53,9 +53,18 @@ def run_command(
     ] = None,
     config: Annotated[Path | None, typer.Option("--config", help="assay.toml to use.")] = None,
     no_live: Annotated[bool, typer.Option("--no-live", help="No live progress display.")] = False,
+    otel_endpoint: Annotated[
+        str | None,
+        typer.Option(
+            "--otel-endpoint",
+            help="Send OpenTelemetry traces to this OTLP/HTTP collector, e.g. "
+            "http://localhost:4318 (or OTEL_EXPORTER_OTLP_ENDPOINT).",
+        ),
+    ] = None,
 ) -> int:
     """Build SPEC into a gated service. Exit 0 converged, 1 stopped otherwise, 2 usage error."""
     require_factory("assay run")
+    from assay import tracing
     from assay.commands._compose import compose, describe_run, new_run_id
     from assay.commands._factory import execute
     from assay.commands.runs import print_shortfall
@@ -94,10 +103,13 @@ def run_command(
         model=model, per_role=per_role, strong=strong_model, base_url=base_url,
         judge_model=judge_model,
     )  # fmt: skip
+    # before the run folder exists: a bad URL or a missing extra stops nothing half-made
+    traces = tracing.exporter(tracing.endpoint(otel_endpoint, env))
     factory = compose(description, env=env)
     notes = info_console(stderr=True)
     notes.print(f"run [bold]{literal(description.run_id)}[/] in {literal(description.run_dir)}")
-    outcome = execute(factory, description.run_id, notes, live=not no_live)
+    with tracing.exporting(traces):
+        outcome = execute(factory, description.run_id, notes, live=not no_live)
     print_shortfall(notes, description.run_dir)  # the last line: what the missing points were
     return 0 if outcome.outcome == "converged" else 1
 

@@ -79,6 +79,7 @@ def _header(s: RunSummary) -> str:
         + _incomplete(s)
         + f'<p class="muted">{_e(s.spec_title)} · spec <code>{_e(s.spec_digest[:16])}</code> · '
         f"started {_e(s.started)} by {_e(s.user or '?')} · finished {_e(s.finished or '-')} · "
+        + "".join(f"trace <code>{_e(t)}</code> · " for t in s.traces)
         + (
             f"config <code>{_e(s.config_file)}</code> (sha256 {_e(s.config_sha256[:16])})"
             if s.config_file

@@ -135,6 +135,9 @@ class RunSummary(BaseModel):
     sealed_by_report: list[int] = Field(default_factory=list)
     """Checkpoints `assay report` signed over events the run itself never sealed (a run that
     crashed, was killed or is still running): the bundle is verifiable up to its last event."""
+    traces: list[str] = Field(default_factory=list)
+    """The OpenTelemetry trace id of each traced execution of the run (``run.traced``; a resume
+    is another), to find it in a collector."""
     timeline: list[TimelineEntry] = Field(default_factory=list)
     iterations: list[IterationRow] = Field(default_factory=list)
     gate_report: GateReport | None = None
@@ -246,6 +249,8 @@ class _Builder:
                 self.model_response(payload)
             case ev.EditRejected():
                 s.rejected_edits.append({"seq": event.seq, **ev.dump(payload)})
+            case ev.RunTraced():
+                s.traces.append(payload.trace_id)
             case ev.RunFinished():
                 s.finished, s.outcome = event.time, payload.outcome
                 s.outcome_reason = payload.reason

@@ -43,6 +43,7 @@ __all__ = [
     "RejectedEdit",
     "RunFinished",
     "RunStarted",
+    "RunTraced",
     "ScenarioLine",
     "ScenariosRan",
     "SecurityReviewed",
@@ -90,6 +91,17 @@ class RunStarted(EventPayload):
     scenarios_dir: str | None = None
     judge_model: str = ""
     judge: str = ""
+
+
+class RunTraced(EventPayload):
+    """``run.traced``: this execution of the run (the first, or a resume) was traced; the trace
+    id finds it in the collector, whose run span carries the run id (`assay.tracing`)."""
+
+    kind: ClassVar[str] = k.RUN_TRACED
+    trace_id: str
+    """32 hex digits, as collectors show it."""
+    span_id: str
+    """The run span's id (16 hex digits)."""
 
 
 class ModelRequested(EventPayload):
@@ -316,8 +328,8 @@ EVENT_MODELS: dict[str, type[BaseModel]] = {
     **{
         m.kind: m
         for m in (
-            RunStarted, ModelRequested, ModelResponded, GatesRan, SecurityReviewed, ScenariosRan,
-            LoopDecided, EditRejected, WorkspaceCommitted, DependenciesLocked,
+            RunStarted, RunTraced, ModelRequested, ModelResponded, GatesRan, SecurityReviewed,
+            ScenariosRan, LoopDecided, EditRejected, WorkspaceCommitted, DependenciesLocked,
             DependenciesRefused, Approved, RunFinished, Checkpointed,
         )
     },

@@ -34,6 +34,7 @@ from pydantic_ai.exceptions import AgentRunError, UnexpectedModelBehavior
 from pydantic_ai.models import Model
 
 import assay
+from assay import tracing
 from assay.agents.architect import architect_prompt, redesign_prompt
 from assay.agents.coder import coder_prompt, render_feedback
 from assay.agents.recording import RecordingModel
@@ -260,14 +261,24 @@ class Factory:
         parents: Sequence[str],
         produce: Callable[[], Awaitable[Message]],
     ) -> Envelope:
+        ran: list[bool] = []
+
         async def make() -> Envelope:
+            ran.append(True)
             message = await produce()
             return Envelope(
                 run_id=self.ledger.run_id, iteration=iteration, sender=sender, model=model,
                 parent_ids=list(parents), message=message,
             )  # fmt: skip
 
-        return await self._step(key, Envelope, make)
+        if sender in ("human", "factory"):  # no role answers: nothing worth a span
+            return await self._step(key, Envelope, make)
+        attributes = {"role": sender, "model": model, "iteration": iteration, "step": key}
+        with tracing.span(f"role {sender}", attributes) as span:
+            envelope = await self._step(key, Envelope, make)
+            # a resumed run reads a completed step back: no model was called
+            tracing.annotate(span, {"replayed": not ran})
+            return envelope
 
     def _sync_workspace(self) -> None:
         """Make the workspace exactly the last committed step (after a crash, mid-step writes)."""
@@ -280,8 +291,12 @@ class Factory:
 
     async def run(self) -> RunOutcome:
         """Run to a stop condition, or resume from the last completed step."""
+        attributes = {"run.id": self.ledger.run_id, "spec.name": self.spec.name}
         try:
-            return await self._run()
+            with tracing.span("assay run", attributes) as span:
+                outcome = await self._run(span)
+                tracing.annotate(span, _outcome_attributes(outcome))
+                return outcome
         except UnexpectedModelBehavior as exc:
             # The provider answered, but never with output that passed its checks (a design
             # whose start command is shell, a schema violation): not an outage.
@@ -296,13 +311,14 @@ class Factory:
         finally:
             self.ledger.close()
 
-    async def _run(self) -> RunOutcome:
+    async def _run(self, span: tracing.Span | None) -> RunOutcome:
         reclaim(self.workspace)  # a root run killed mid-container left it lent to the sandbox
         finished = self.ledger.completed("finished")
         if finished is not None:
             self._seal()
             return self._outcome(ev.RunFinished.model_validate(finished.payload))
         await self._start()
+        self._traced(span)
         try:
             design_env, suite_env = await self._prepare()
         except BudgetExceeded as exc:
@@ -331,9 +347,11 @@ class Factory:
                 exhausted = self.budget.exhausted()
                 if exhausted is not None:
                     raise BudgetExceeded(exhausted)
-                decision, reason, fb_env = await self._iteration(
-                    iteration, art, protected, fb_env, tracker
-                )
+                with tracing.span("iteration", {"iteration": iteration}) as it_span:
+                    decision, reason, fb_env = await self._iteration(
+                        iteration, art, protected, fb_env, tracker
+                    )
+                    tracing.annotate(it_span, {"decision": decision})
             except BudgetExceeded as exc:
                 decision, reason = "budget", str(exc)
                 await self._decide(iteration, decision, reason, None, tracker)
@@ -364,6 +382,13 @@ class Factory:
 
         await self._step("run.started", ev.RunStarted, started)
         self._emit(phase="starting")
+
+    def _traced(self, span: tracing.Span | None) -> None:
+        """Link this execution's trace to the ledger (each resume is a trace of its own)."""
+        trace_id, span_id = tracing.trace_id(span), tracing.span_id(span)
+        if trace_id is not None and span_id is not None:
+            traced = ev.RunTraced(trace_id=trace_id, span_id=span_id)
+            self.ledger.append(traced.kind, ev.dump(traced))
 
     async def _prepare(self) -> tuple[Envelope, Envelope | None]:
         """The design, then (unless it cannot meet the spec here) the scaffold and the tests."""
@@ -872,7 +897,10 @@ class Factory:
     async def _gates(self, n: int) -> GateReport:
         self._emit(phase="gates")
 
+        ran: list[bool] = []
+
         async def run() -> ev.GatesRan:
+            ran.append(True)
             self._sync_workspace()
             states: dict[str, str] = {}
 
@@ -888,7 +916,12 @@ class Factory:
             )  # fmt: skip
             return ev.GatesRan(iteration=n, report=await runner.run())
 
-        report = (await self._step(f"iter-{n}/gates", ev.GatesRan, run)).report
+        with tracing.span("gates", {"iteration": n}) as span:
+            report = (await self._step(f"iter-{n}/gates", ev.GatesRan, run)).report
+            tracing.annotate(span, {
+                "gates.verdict": "passed" if report.passed else "failed",
+                "gates.findings": len(report.findings), "replayed": not ran,
+            })  # fmt: skip
         self._emit(phase="gates", gates={r.gate: str(r.status) for r in report.results})
         return report
 
@@ -928,7 +961,10 @@ class Factory:
             return None
         self._emit(phase="scenarios")
 
+        ran: list[bool] = []
+
         async def run() -> ev.ScenariosRan:
+            ran.append(True)
             # A checkout of its own: the service may write files, and the gates and the review
             # (which reset the workspace to the commit) run meanwhile.
             holdout = self.run_dir / "holdout"
@@ -947,7 +983,12 @@ class Factory:
                 ],
             )  # fmt: skip
 
-        recorded = await self._step(f"iter-{n}/scenarios", ev.ScenariosRan, run)
+        with tracing.span("scenarios", {"iteration": n}) as span:
+            recorded = await self._step(f"iter-{n}/scenarios", ev.ScenariosRan, run)
+            tracing.annotate(span, {
+                "satisfaction": recorded.score, "error": recorded.error or None,
+                "replayed": not ran,
+            })  # fmt: skip
         result = recorded.result or ValidationResult(satisfaction=recorded.score)
         self._emit(satisfaction=result.satisfaction)
         return result
@@ -1009,6 +1050,14 @@ class Factory:
             best_iteration=p.best_iteration, best_score=p.best_score,
             workspace_commit=p.workspace_commit, tokens=p.tokens, dollars=p.cost_usd,
         )  # fmt: skip
+
+
+def _outcome_attributes(outcome: RunOutcome) -> dict[str, Any]:
+    return {
+        "outcome": outcome.outcome, "iterations": outcome.iterations,
+        "best.iteration": outcome.best_iteration, "best.score": outcome.best_score,
+        "tokens": outcome.tokens, "cost.usd": outcome.dollars,
+    }  # fmt: skip
 
 
 def _quote(text: str, limit: int = 400) -> str:

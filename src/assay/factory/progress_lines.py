@@ -297,6 +297,10 @@ def _dependencies_refused(p: Mapping[str, Any]) -> str:
     return f"iter 0 architect: dependencies {plain(asked)} sent back - {plain(reasons)[:400]}"
 
 
+def _run_traced(p: Mapping[str, Any]) -> str:
+    return f"run: traced, trace id {_str(p, 'trace_id', 32) or '?'}"
+
+
 def _checkpoint(p: Mapping[str, Any]) -> str:
     return f"run: ledger sealed, signed checkpoint over events 1..{_int(p.get('seq'))}"
 
@@ -307,6 +311,7 @@ def _approval(p: Mapping[str, Any]) -> str:
 
 _LINES: dict[str, Callable[[Mapping[str, Any]], str | None]] = {
     k.RUN_STARTED: _run_started,
+    k.RUN_TRACED: _run_traced,
     k.MESSAGE: _message,
     k.MODEL_REQUEST: _model_request,
     k.MODEL_RESPONSE: _model_response,

@@ -40,6 +40,7 @@ from pathlib import Path
 from typing import Any
 
 import assay
+from assay import tracing
 from assay.config import GatePolicy, Settings, Waiver, apply_waivers
 from assay.errors import PluginFailure, ToolMissingError, UserError
 from assay.gates.assay_folder import prepare_assay_folder
@@ -222,6 +223,15 @@ class GateRunner:
     # -- running ------------------------------------------------------------------------------
 
     async def _guarded(self, plan: _Plan) -> GateResult:
+        with tracing.span(f"gate {plan.gate.name}", {"gate.name": plan.gate.name}) as span:
+            result = await self._scheduled(plan)
+            tracing.annotate(span, {
+                "gate.verdict": str(result.status), "gate.findings": len(result.findings),
+                "gate.blocking": result.blocking, "gate.cached": result.cached,
+            })  # fmt: skip
+        return result
+
+    async def _scheduled(self, plan: _Plan) -> GateResult:
         if self._batched:  # each tool process takes its own slots (`_tool_slots`)
             result = await self._run_one(plan)
             self._running(plan)

@@ -25,6 +25,7 @@ __all__ = [
     "REPORT_SEAL",
     "RUN_FINISHED",
     "RUN_STARTED",
+    "RUN_TRACED",
     "SCENARIO_RESULT",
     "SECURITY_REVIEW",
     "WORKSPACE_COMMIT",
@@ -46,6 +47,8 @@ DEPENDENCIES_LOCKED: Final = "dependencies.locked"
 """A design's dependencies, accepted: the lock (``lock_blob``), every component, licences, audit."""
 DEPENDENCIES_REFUSED: Final = "dependencies.refused"
 """A design's dependencies went back to the architect: what it asked for, and why not."""
+RUN_TRACED: Final = "run.traced"
+"""The OpenTelemetry trace of one execution of the run (a resume is another): its trace id."""
 CHECKPOINT: Final = "checkpoint"
 REPORT_SEAL: Final = "assay report"
 """A checkpoint's ``sealed_by`` when `assay report` signed it over a run that never sealed

@@ -17,6 +17,7 @@ from typing import Any, Protocol, runtime_checkable
 
 import httpx
 
+from assay import tracing
 from assay.agents.judge import Judge
 from assay.scenarios.browser import Chromium
 from assay.scenarios.checks import Check, Outcome, browser_checks, from_assertions
@@ -154,7 +155,12 @@ class ScenarioRunner:
 
         async def one(sc: Scenario) -> ScenarioResult:
             async with gate:
-                result = await self.run_scenario(sc, client)
+                with tracing.span(f"scenario {sc.id}", {"scenario.id": sc.id}) as span:
+                    result = await self.run_scenario(sc, client)
+                    tracing.annotate(span, {
+                        "scenario.score": result.score, "scenario.status": str(result.status),
+                        "scenario.weight": sc.weight,
+                    })  # fmt: skip
             if opts.on_scenario:
                 opts.on_scenario(result)
             return result
