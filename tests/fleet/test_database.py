@@ -107,9 +107,7 @@ def test_fleet_spend_is_shared_by_every_connection(
         db, schema = Database.parse(f"sqlite:///{tmp_path / 'fleet.sqlite'}"), "dbos"
     else:
         url: str = request.getfixturevalue("postgres_url")
-        schema = unquote(parse_qs(urlsplit(url).query)["options"][0]).removeprefix(
-            "-csearch_path="
-        )
+        schema = unquote(parse_qs(urlsplit(url).query)["options"][0]).removeprefix("-csearch_path=")
         db = Database.parse(url.split("?options=")[0].split("&options=")[0])
     first, second = FleetSpend(db, schema, 1.0), FleetSpend(db, schema, 1.0)
     uncapped = FleetSpend(db, schema, None)
