@@ -8,6 +8,7 @@ from typing import TypeVar
 from pydantic import BaseModel
 from pydantic_ai import Agent, Tool
 from pydantic_ai.models import Model
+from pydantic_ai.settings import ModelSettings
 
 from assay.agents.tools import WorkspaceDeps, list_files, read_file, search_files
 
@@ -17,6 +18,12 @@ OUTPUT_RETRIES = 3
 """How often malformed output is sent back to the model with the validation error."""
 
 OutT = TypeVar("OutT", bound=BaseModel)
+
+PROMPT_CACHE = ModelSettings(cache=True)
+"""Every role asks for the provider's prompt cache (pydantic-ai places the cache points: the
+instructions and tools, and the growing conversation). Each role's prompt puts what stays the
+same first, and every agent run resends its prefix on each tool call and output retry, so the
+cache is read far more often than written."""
 
 
 def load_prompt(role: str) -> str:
@@ -37,4 +44,5 @@ def make_agent(
         tools=toolset,
         retries=OUTPUT_RETRIES,
         name=role,
+        model_settings=PROMPT_CACHE,
     )

@@ -115,6 +115,11 @@ class ModelRequested(EventPayload):
     prompt_blob: str
     messages: int = 0
     """How many model messages the prompt held."""
+    prompt_chars: int = 0
+    """The prompt's text as the provider reads it (instructions, then each message part)."""
+    stable_prefix_chars: int = 0
+    """How much of it begins the same as this role's previous prompt in the run: what a
+    provider's prefix cache could serve, whatever the provider reports."""
 
 
 class ModelResponded(EventPayload):
@@ -130,6 +135,17 @@ class ModelResponded(EventPayload):
     cost_usd: float | None = None
     unpriced: bool = False
     response_blob: str | None = None
+    cache_read_tokens: int = 0
+    """Of `tokens_in`, those the provider served from its prompt cache."""
+    cache_write_tokens: int = 0
+    """Of `tokens_in`, those the provider wrote to its prompt cache."""
+    uncached_cost_usd: float | None = None
+    """What the request would have cost with no prompt cache (None: no known price)."""
+
+    @property
+    def cached_share(self) -> float:
+        """The share of the input tokens served from the cache."""
+        return self.cache_read_tokens / self.tokens_in if self.tokens_in else 0.0
 
 
 class GatesRan(EventPayload):

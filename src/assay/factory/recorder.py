@@ -10,7 +10,8 @@ from collections.abc import Mapping
 
 from pydantic_ai.messages import ModelMessage, ModelMessagesTypeAdapter, ModelResponse
 
-from assay.agents.pricing import cost_of
+from assay.agents.pricing import request_cost
+from assay.agents.prompt_text import prompt_text, shared_prefix
 from assay.config import ModelPrice
 from assay.factory import events as ev
 from assay.factory.budget import Budget
@@ -31,6 +32,8 @@ class LedgerRecorder:
         self.prices = dict(prices or {})
         self.iteration = 0
         """Set by the loop so each event names its iteration."""
+        self._last_prompt: dict[str, str] = {}
+        """Each role's previous prompt text, for the stable prefix of its next one."""
 
     def replay(self) -> None:
         """Charge the budget with every response already in the ledger (on resume)."""
@@ -42,9 +45,13 @@ class LedgerRecorder:
         """Refuse when over budget; otherwise store the prompt."""
         self.budget.check()
         digest = self.ledger.put_blob(ModelMessagesTypeAdapter.dump_json(messages))
+        text = prompt_text(messages)
+        stable = shared_prefix(self._last_prompt.get(role, ""), text)
+        self._last_prompt[role] = text
         return ev.ModelRequested(
             role=role, model=model, iteration=self.iteration, prompt_digest=digest,
-            prompt_blob=digest, messages=len(messages),
+            prompt_blob=digest, messages=len(messages), prompt_chars=len(text),
+            stable_prefix_chars=stable,
         )  # fmt: skip
 
     def before_request(self, prepared: object) -> object:
@@ -56,12 +63,17 @@ class LedgerRecorder:
     def after_response(self, role: str, model: str, token: object, response: ModelResponse) -> None:
         """Store the response, record tokens and cost, and charge the budget."""
         usage = response.usage
-        cost = cost_of(model, usage.input_tokens, usage.output_tokens, self.prices)
+        cost = request_cost(
+            model, usage.input_tokens, usage.output_tokens, self.prices,
+            cache_read_tokens=usage.cache_read_tokens, cache_write_tokens=usage.cache_write_tokens,
+        )  # fmt: skip
         blob = self.ledger.put_blob(ModelMessagesTypeAdapter.dump_json([response]))
         answer = ev.ModelResponded(
             role=role, model=model, iteration=self.iteration, prompt_digest=str(token),
-            tokens_in=usage.input_tokens, tokens_out=usage.output_tokens, cost_usd=cost,
-            unpriced=cost is None, response_blob=blob,
+            tokens_in=usage.input_tokens, tokens_out=usage.output_tokens,
+            cost_usd=cost.usd if cost else None, unpriced=cost is None, response_blob=blob,
+            cache_read_tokens=usage.cache_read_tokens, cache_write_tokens=usage.cache_write_tokens,
+            uncached_cost_usd=cost.uncached_usd if cost else None,
         )  # fmt: skip
         self.ledger.append(answer.kind, ev.dump(answer))
-        self.budget.add(usage.input_tokens, usage.output_tokens, cost)
+        self.budget.add(usage.input_tokens, usage.output_tokens, answer.cost_usd)
