@@ -25,8 +25,10 @@ __all__ = [
     "REPORT_SEAL",
     "RUN_FINISHED",
     "RUN_STARTED",
+    "SCENARIO_REGRESSION",
     "SCENARIO_RESULT",
     "SECURITY_REVIEW",
+    "TIER_ADVANCED",
     "WORKSPACE_COMMIT",
 ]
 
@@ -46,6 +48,10 @@ DEPENDENCIES_LOCKED: Final = "dependencies.locked"
 """A design's dependencies, accepted: the lock (``lock_blob``), every component, licences, audit."""
 DEPENDENCIES_REFUSED: Final = "dependencies.refused"
 """A design's dependencies went back to the architect: what it asked for, and why not."""
+TIER_ADVANCED: Final = "tier.advanced"
+"""A stratified run moved on: the scenarios of tiers <= N passed, tier N+1 is run from now on."""
+SCENARIO_REGRESSION: Final = "scenario.regression"
+"""Held-out scenarios that passed in an earlier iteration fail now (``--block-on-regression``)."""
 CHECKPOINT: Final = "checkpoint"
 REPORT_SEAL: Final = "assay report"
 """A checkpoint's ``sealed_by`` when `assay report` signed it over a run that never sealed
