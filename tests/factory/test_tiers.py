@@ -17,10 +17,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import pytest
+from pydantic_ai.exceptions import ModelHTTPError
 from pydantic_ai.messages import ModelMessage, ModelResponse, ToolCallPart
 from pydantic_ai.models.function import AgentInfo, FunctionModel
 
+from assay.commands._compose import recorded_run
+from assay.commands._holdout import up_to_tier
 from assay.config import FactoryConfig, Settings
+from assay.errors import RunError
 from assay.evidence.report_html import render_html
 from assay.evidence.summary import summarize
 from assay.factory.loop import Factory, RoleModels, RunOutcome
@@ -30,8 +35,9 @@ from assay.gates.ruff import RuffGate
 from assay.ledger import Ledger, verify_run
 from assay.ledger.keys import Signer
 from assay.messages import Changeset, Design, FileChange
+from assay.scenarios.loader import load_dir
 from assay.testing import last_prompt
-from tests.conftest import scripted_app
+from tests.conftest import COMPAT, scripted_app
 
 app = scripted_app()
 
@@ -265,3 +271,51 @@ async def test_without_the_flag_the_same_script_converges_on_the_regression(
     assert payloads(run_dir, "scenario.regression") == []
     core = (run_dir / "workspace" / "src/app/core.py").read_text()
     assert "def greet(" not in core  # what the flag is for
+
+
+def failing_once_at(iteration: int, model: FunctionModel) -> FunctionModel:
+    """`model`, whose provider is down the first time it is asked in `iteration`."""
+    failed: list[bool] = []
+
+    def fn(messages: list[ModelMessage], info: AgentInfo) -> ModelResponse:
+        if f"Iteration {iteration}" in last_prompt(messages) and not failed:
+            failed.append(True)
+            raise ModelHTTPError(503, "scripted", "the provider is down")
+        assert model.function is not None
+        return model.function(messages, info)  # type: ignore[return-value]
+
+    return FunctionModel(fn, model_name="coder")
+
+
+async def test_a_resumed_stratified_run_continues_at_its_tier(tmp_path: Path) -> None:
+    calls: list[Call] = []
+    run_dir = tmp_path / "resumed"
+    options = {"stratified": True, "block_on_regression": True}
+    with pytest.raises(RunError, match="assay resume"):
+        await run(run_dir, failing_once_at(3, coder(["greets"])), holdout(TIERS, calls), **options)
+    assert [c.iteration for c in calls] == [1, 1, 2, 2]
+    calls.clear()
+    outcome = await run(run_dir, coder(["greets"]), holdout(TIERS, calls), **options)
+    assert outcome.outcome == "converged" and outcome.iterations == 3
+    # the completed iterations were read back, so the tier was 3 at once
+    assert [(c.iteration, c.tier) for c in calls] == [(3, 3)]
+    assert [p["tier"] for p in payloads(run_dir, "loop.decision")] == [2, 3, 3]
+    recorded = recorded_run(run_dir, env={"ASSAY_TESTING_MODELS": "scripted_app:models"})
+    assert recorded.settings.factory.stratified and recorded.settings.factory.block_on_regression
+
+
+def test_assay_runs_only_the_tiers_asked_for_on_the_octopusgarden_corpus() -> None:
+    kv = load_dir(COMPAT / "kv-store" / "scenarios")
+    kv.raise_for_errors()
+    by_tier = {t: sorted(s.id for s in up_to_tier(kv.scenarios, t)[0]) for t in (1, 2, 3)}
+    assert len(by_tier[1]) == 3 and len(by_tier[2]) == 5 and len(by_tier[3]) == 7
+    assert set(by_tier[1]) < set(by_tier[2]) < set(by_tier[3])
+    # hello-api gives a tier to one scenario only: the others count as tier 1
+    hello = load_dir(COMPAT / "hello-api" / "scenarios")
+    assert [s.tier for s in hello.scenarios].count(None) == len(hello.scenarios) - 1
+    chosen, reach = up_to_tier(hello.scenarios, 1)
+    assert len(chosen) == len(hello.scenarios) and reach == 1
+    # no scenario as low as asked: the lowest tier present is run, not nothing
+    upper = [s for s in kv.scenarios if s.level >= 2]
+    chosen, reach = up_to_tier(upper, 1)
+    assert reach == 2 and sorted(s.id for s in chosen) == sorted(set(by_tier[2]) - set(by_tier[1]))
