@@ -234,6 +234,13 @@ class FactoryConfig(_Strict):
     review_feedback: Literal["blocking", "all"] = "blocking"
     """Which security-review findings the coder is sent: ``blocking`` (a rejecting review's) or
     ``all`` (an approving review's too, while iterations remain)."""
+    stratified: bool = False
+    """Converge the held-out scenarios tier by tier (``tier: 1``, 2, 3; none given: tier 1):
+    while tier N is converged only tiers <= N are run, and the run converges only once the
+    highest tier is in (``assay run --stratified``)."""
+    block_on_regression: bool = False
+    """Refuse convergence while a held-out scenario that passed in an earlier iteration fails
+    (``assay run --block-on-regression``); the coder is told which, at the leak level."""
 
 
 class ApprovalConfig(_Strict):

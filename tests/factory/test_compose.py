@@ -206,3 +206,27 @@ def test_a_plan_without_a_model_for_every_role_is_refused() -> None:
     with pytest.raises(ValidationError):
         ModelPlan.model_validate({"roles": {"designer": "a:b"}, "scripted": "m:f"})
     assert Settings.model_validate(Settings().model_dump(mode="json")) == Settings()
+
+
+def test_the_tier_and_regression_flags_are_part_of_the_run_description(
+    project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name, value in KEYS.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("ASSAY_TESTING_MODELS", f"{__name__}:halting_team")
+    argv = [
+        "run", "demo/spec.md", "--scenarios", "demo/scenarios", "--runs-dir", "runs",
+        "--gate", "ruff", "--stratified", "--block-on-regression", "--no-live",
+    ]  # fmt: skip
+    assert main(argv) == 3  # the provider is down: the run stopped after run.started
+    (run_dir,) = (project / "runs").iterdir()
+    recorded = recorded_run(run_dir, env=dict(os.environ))
+    assert recorded.settings.factory.stratified and recorded.settings.factory.block_on_regression
+    stored = RunDescription.model_validate_json(recorded.model_dump_json())  # a fleet's queue
+    factory = compose(stored, env=dict(os.environ))
+    try:  # what `assay resume` and a fleet worker run with
+        assert factory.cfg.stratified and factory.cfg.block_on_regression
+    finally:
+        factory.ledger.close()
+    # off unless asked: the config's value stands when the flag is not given
+    assert not load_settings(project / "assay.toml").factory.stratified

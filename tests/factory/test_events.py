@@ -14,6 +14,7 @@ from assay.config import FactoryConfig, Settings
 from assay.evidence.summary import summarize
 from assay.factory import events as ev
 from assay.factory.loop import Factory, RoleModels
+from assay.factory.strata import RegressedScenario
 from assay.gates.bandit import BanditGate
 from assay.gates.ruff import RuffGate
 from assay.ledger import Event, Ledger, verify_run
@@ -178,6 +179,8 @@ def test_kinds_a_scripted_run_does_not_write_round_trip_too() -> None:
             role="coder",
             autofix=ev.AutofixRecord(files=["a.py"], changed=["a.py"], tools={"ruff": "0.9"}),
         ),
+        ev.TierAdvanced(iteration=2, from_tier=1, to_tier=3, satisfaction=100.0),
+        ev.RegressionsFound(iteration=3, scenarios=[RegressedScenario(id="health", passed_in=1)]),
     ]
     assert {p.kind for p in built} | {
         k.RUN_STARTED, k.MESSAGE, k.MODEL_REQUEST, k.MODEL_RESPONSE, k.GATE_RESULT,

@@ -112,3 +112,42 @@ async def test_scenarios_drive_the_loop_without_leaking(tmp_path: Path) -> None:
     feedback = re.search(r"<feedback>(.*?)</feedback>", second_coder, re.DOTALL)
     assert feedback is not None
     assert "health (observed: 200" in feedback.group(1)  # the title and observed status only
+
+
+VERSION = """\
+id: version
+description: The service names its version
+tier: 2
+steps:
+  - description: Ask for the version
+    request: {method: GET, path: /version}
+    assert:
+      status: 200
+      json: [{path: $.version, equals: "1.0"}]
+"""
+
+
+async def test_a_tier_runs_only_the_scenarios_up_to_it(tmp_path: Path) -> None:
+    scen = tmp_path / "scenarios"
+    scen.mkdir()
+    (scen / "health.yaml").write_text(SCENARIO)  # no tier: tier 1
+    (scen / "version.yaml").write_text(VERSION)
+    loaded = load_dir(scen)
+    loaded.raise_for_errors()
+    validator = ScenarioValidator(
+        loaded.scenarios, judge=None, threshold=95, start_timeout=20, backend="local"
+    )
+    workspace = tmp_path / "run" / "holdout"
+    for change in coder("<feedback>health</feedback>").files:
+        (workspace / change.path).parent.mkdir(parents=True, exist_ok=True)
+        (workspace / change.path).write_text(change.content)
+    first = await validator(workspace, DESIGN, 1, tier=1)
+    assert (first.tier, first.tiers, first.satisfaction) == (1, [1, 2], 100.0)
+    assert [(s.id, s.tier, s.passed) for s in first.scenarios] == [("health", 1, True)]
+    both = await validator(workspace, DESIGN, 1, tier=2)
+    assert both.tier == 2 and both.satisfaction < 95  # the service has no version to give
+    assert [(s.id, s.tier, s.passed) for s in both.scenarios] == [
+        ("health", 1, True), ("version", 2, False),
+    ]  # fmt: skip
+    everything = await validator(workspace, DESIGN, 1)
+    assert everything.tier is None and {s.id for s in everything.scenarios} == {"health", "version"}

@@ -29,10 +29,18 @@ if TYPE_CHECKING:
     from assay.plugins import AssayPluginManager
     from assay.sandbox import Sandbox
 
-__all__ = ["ScenarioValidator", "service_argv"]
+__all__ = ["ScenarioValidator", "service_argv", "up_to_tier"]
 
 
-def _outcome(result: ScenarioResult) -> ScenarioOutcome:
+def up_to_tier(scenarios: list[Scenario], tier: int) -> tuple[list[Scenario], int]:
+    """The scenarios of tiers <= `tier`, and the tier they reach: when no scenario is that low
+    (tiers 2 and 3 only, say), the lowest tier present is run instead of nothing."""
+    lowest = min((s.level for s in scenarios), default=tier)
+    reach = max(tier, lowest)
+    return [s for s in scenarios if s.level <= reach], reach
+
+
+def _outcome(result: ScenarioResult, tier: int | None = None) -> ScenarioOutcome:
     failing = next((s for s in [*result.setup, *result.steps] if str(s.status) != "passed"), None)
     observed = failing.observed[:300] if failing is not None else ""
     reasons = [result.message]
@@ -47,6 +55,7 @@ def _outcome(result: ScenarioResult) -> ScenarioOutcome:
         score=max(0.0, min(100.0, result.score)),
         observed=observed,
         reasons=" ".join(r for r in reasons if r)[:1000],
+        tier=tier,
     )
 
 
@@ -119,8 +128,16 @@ class ScenarioValidator:
             dependencies=installed_for(workspace),
         )
 
-    async def __call__(self, workspace: Path, design: Design, iteration: int) -> ValidationResult:
-        """Run every scenario; a service that never starts scores 0 with the reason."""
+    async def __call__(
+        self, workspace: Path, design: Design, iteration: int, *, tier: int | None = None
+    ) -> ValidationResult:
+        """Run every scenario, or with `tier` those of tiers <= it (a stratified run: the others
+        are not run at all); a service that never starts scores 0 with the reason."""
+        tiers = sorted({s.level for s in self.scenarios})
+        chosen, reach = (
+            up_to_tier(self.scenarios, tier) if tier is not None else (self.scenarios, None)
+        )
+        levels = {s.id: s.level for s in chosen}
         box = self.open(workspace)
         verdicts = self.verdict_cache(workspace)
         verdicts.origin = f"iteration {iteration}"
@@ -136,15 +153,19 @@ class ScenarioValidator:
                 options.target = svc.url
                 options.transport = svc.transport
                 options.diagnose = svc.diagnose
-                report: ValidationReport = await ScenarioRunner(options).run(self.scenarios)
+                report: ValidationReport = await ScenarioRunner(options).run(chosen)
         except RunError as exc:
-            return ValidationResult(satisfaction=0.0, error=f"service failed: {exc}"[:2000])
+            return ValidationResult(
+                satisfaction=0.0, error=f"service failed: {exc}"[:2000], tier=reach, tiers=tiers
+            )
         finally:
             box.close()
         return ValidationResult(
             satisfaction=max(0.0, min(100.0, report.satisfaction)),
-            scenarios=[_outcome(s) for s in report.scenarios],
+            scenarios=[_outcome(s, levels.get(s.id)) for s in report.scenarios],
             weakest=weakest_step(report),
             judge_calls=report.judge_calls,
             judge_reused=report.judge_reused,
+            tier=reach,
+            tiers=tiers,
         )

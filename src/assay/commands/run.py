@@ -51,6 +51,19 @@ def run_command(
     gates: Annotated[
         list[str] | None, typer.Option("--gate", help="Run only this gate (repeatable).")
     ] = None,
+    stratified: Annotated[
+        bool,
+        typer.Option(
+            "--stratified", help="Converge scenario tiers 1, 2, 3 in order (higher tiers wait)."
+        ),
+    ] = False,
+    block_on_regression: Annotated[
+        bool,
+        typer.Option(
+            "--block-on-regression",
+            help="Refuse convergence while a scenario that passed earlier fails.",
+        ),
+    ] = False,
     config: Annotated[Path | None, typer.Option("--config", help="assay.toml to use.")] = None,
     no_live: Annotated[bool, typer.Option("--no-live", help="No live progress display.")] = False,
     otel_endpoint: Annotated[
@@ -87,6 +100,8 @@ def run_command(
         for k, v in {
             "max_iterations": max_iterations, "max_dollars": max_dollars, "max_tokens": max_tokens,
             "threshold": threshold, "leak": leak, "gates": gates or None,
+            # a flag turns it on; off is the config's (`[tool.assay.factory] stratified = true`)
+            "stratified": stratified or None, "block_on_regression": block_on_regression or None,
         }.items()
         if v is not None
     }  # fmt: skip

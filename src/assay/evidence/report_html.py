@@ -205,6 +205,7 @@ def _scenarios(s: RunSummary) -> str:
     rows = [
         (
             _e(x.id),
+            _e("" if x.tier is None else x.tier),
             _badge("passed" if x.passed else "failed"),
             _e("" if x.score is None else f"{x.score:.1f}"),
             _e(x.detail),
@@ -212,7 +213,48 @@ def _scenarios(s: RunSummary) -> str:
         for x in s.scenarios
     ]
     score = "" if s.scenario_score is None else f"<p>Satisfaction {s.scenario_score:.1f} / 100</p>"
-    return score + _table(("scenario", "result", "score", "detail"), rows, "No scenario results.")
+    return (
+        score
+        + _table(("scenario", "tier", "result", "score", "detail"), rows, "No scenario results.")
+        + _strata(s)
+    )
+
+
+def _strata(s: RunSummary) -> str:
+    """How tiers and regressions governed convergence (``--stratified``,
+    ``--block-on-regression``)."""
+    policy = (
+        f"<p>Stratified: {'on' if s.stratified else 'off'}"
+        + (" (tiers converged in order; higher tiers not run until the lower passed)"
+           if s.stratified else "")
+        + f" · block on regression: {'on' if s.block_on_regression else 'off'}</p>"
+    )  # fmt: skip
+    tiers = [(_e(r.iteration), f"tier {_e(r.tier)}") for r in s.iterations if r.tier is not None]
+    advances = [
+        (_e(a.iteration), _e(a.from_tier), _e(a.to_tier), _e(f"{a.satisfaction:.1f}"))
+        for a in s.tier_advances
+    ]
+    regressions = [(_e(r.iteration), _e(r.scenario), _e(r.passed_in)) for r in s.regressions]
+    parts = [policy]
+    if s.stratified:
+        parts += [
+            "<h3>Tier per iteration</h3>",
+            _table(("iteration", "tier (tiers <= it counted)"), tiers, "No iteration decided."),
+            "<h3>Tier advances</h3>",
+            _table(
+                ("iteration", "from tier", "to tier", "satisfaction"), advances,
+                "No tier advanced.",
+            ),
+        ]  # fmt: skip
+    if s.block_on_regression or regressions:
+        parts += [
+            "<h3>Regressions</h3>",
+            _table(
+                ("iteration", "scenario", "passed in iteration"), regressions,
+                "No scenario regressed.",
+            ),
+        ]  # fmt: skip
+    return "".join(parts)
 
 
 def _costs(s: RunSummary) -> str:

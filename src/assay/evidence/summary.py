@@ -39,6 +39,25 @@ class IterationRow(BaseModel):
     reason: str = ""
     gates: dict[str, str] = Field(default_factory=dict)
     """Gate name -> status in this iteration."""
+    tier: int | None = None
+    """A stratified run's tier when the loop decided (None: not stratified)."""
+
+
+class TierAdvance(BaseModel):
+    """A stratified run moving to its next tier."""
+
+    iteration: int
+    from_tier: int
+    to_tier: int
+    satisfaction: float
+
+
+class Regression(BaseModel):
+    """A held-out scenario that passed in an earlier iteration and failed in this one."""
+
+    iteration: int
+    scenario: str
+    passed_in: int
 
 
 class ModelCost(BaseModel):
@@ -67,6 +86,7 @@ class ScenarioRow(BaseModel):
     passed: bool
     score: float | None = None
     detail: str = ""
+    tier: int | None = None
 
 
 class DependencyRow(BaseModel):
@@ -145,6 +165,12 @@ class RunSummary(BaseModel):
     security_reviews: list[SecurityReviewRow] = Field(default_factory=list)
     scenario_score: float | None = None
     scenarios: list[ScenarioRow] = Field(default_factory=list)
+    stratified: bool = False
+    """Whether the run converged its scenario tiers in order (``--stratified``)."""
+    block_on_regression: bool = False
+    """Whether a regressed scenario refused convergence (``--block-on-regression``)."""
+    tier_advances: list[TierAdvance] = Field(default_factory=list)
+    regressions: list[Regression] = Field(default_factory=list)
     judge_calls: int = 0
     """Model calls the scenario judge made, over every iteration."""
     judge_reused: int = 0
@@ -279,9 +305,17 @@ class _Builder:
                 self.s.dependencies = deps
             case ev.ScenariosRan():
                 self.scenarios(payload)
+            case ev.TierAdvanced():
+                self.s.tier_advances.append(TierAdvance.model_validate(ev.dump(payload)))
+            case ev.RegressionsFound():
+                self.s.regressions += [
+                    Regression(iteration=payload.iteration, scenario=r.id, passed_in=r.passed_in)
+                    for r in payload.scenarios
+                ]
             case ev.LoopDecided():
                 row = self.row(payload.iteration)
                 row.decision, row.reason = payload.decision, payload.reason
+                row.tier = payload.tier
                 if payload.scores is not None:
                     row.scores.update(_numbers(payload.scores))
 
@@ -292,6 +326,10 @@ class _Builder:
         s.config_file, s.config_sha256 = p.config_file or "", p.config_sha256 or ""
         s.leak_level, s.assay_version = p.leak_level, p.assay_version
         s.models, s.settings = dict(p.models), dict(p.settings)
+        factory = p.settings.get("factory")
+        if isinstance(factory, dict):  # as recorded: an older assay had neither setting
+            s.stratified = factory.get("stratified") is True
+            s.block_on_regression = factory.get("block_on_regression") is True
 
     def review(
         self, iteration: int, verdict: str, summary: str, findings: list[SecurityFinding]
@@ -334,7 +372,7 @@ class _Builder:
             s.judge_calls += p.result.judge_calls
             s.judge_reused += p.result.judge_reused
         s.scenarios = [
-            ScenarioRow(id=x.id, passed=x.passed, score=x.score, detail=x.detail)
+            ScenarioRow(id=x.id, passed=x.passed, score=x.score, detail=x.detail, tier=x.tier)
             for x in p.scenarios
         ]
 
@@ -344,11 +382,14 @@ class _Builder:
 
 
 def _numbers(scores: BaseModel) -> dict[str, float]:
-    """An iteration's numeric scores by name (flags and unknowns left out)."""
+    """An iteration's numeric scores by name (flags and unknowns left out; the count of
+    blocking regressions only when there were any)."""
     return {
         name: float(value)
         for name, value in scores.model_dump().items()
-        if isinstance(value, int | float) and not isinstance(value, bool)
+        if isinstance(value, int | float)
+        and not isinstance(value, bool)
+        and not (name == "regressions" and value == 0)
     }
 
 

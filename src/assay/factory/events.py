@@ -19,6 +19,7 @@ from typing import Any, ClassVar, Literal, TypeVar
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from assay.factory.stop import Decision, IterationScore
+from assay.factory.strata import RegressedScenario
 from assay.factory.validator import ValidationResult
 from assay.gates.base import GateReport
 from assay.ledger import Event
@@ -40,6 +41,7 @@ __all__ = [
     "ModelRequested",
     "ModelResponded",
     "Read",
+    "RegressionsFound",
     "RejectedEdit",
     "RunFinished",
     "RunStarted",
@@ -47,6 +49,7 @@ __all__ = [
     "ScenarioLine",
     "ScenariosRan",
     "SecurityReviewed",
+    "TierAdvanced",
     "WorkspaceCommitted",
     "all_of",
     "dump",
@@ -176,6 +179,7 @@ class ScenarioLine(BaseModel):
     passed: bool
     score: float | None = None
     detail: str = ""
+    tier: int | None = None
 
 
 class ScenariosRan(EventPayload):
@@ -190,6 +194,29 @@ class ScenariosRan(EventPayload):
     result: ValidationResult | None = None
     """The whole verdict (None only in ledgers older than it)."""
     scenarios: list[ScenarioLine] = Field(default_factory=list)
+    tier: int | None = None
+    """A stratified run's tier: only scenarios of tiers <= it were run (None: every one)."""
+
+
+class TierAdvanced(EventPayload):
+    """``tier.advanced``: in a stratified run, the scenarios of tiers <= `from_tier` passed the
+    threshold, so tier `to_tier` is run (and counted) from now on, starting in this iteration."""
+
+    kind: ClassVar[str] = k.TIER_ADVANCED
+    iteration: int
+    from_tier: int
+    to_tier: int
+    satisfaction: float
+    """Satisfaction over tiers <= `from_tier` when it passed."""
+
+
+class RegressionsFound(EventPayload):
+    """``scenario.regression``: scenarios that passed in an earlier iteration fail in this one;
+    with ``--block-on-regression`` the iteration may not converge."""
+
+    kind: ClassVar[str] = k.SCENARIO_REGRESSION
+    iteration: int
+    scenarios: list[RegressedScenario]
 
 
 class LoopDecided(EventPayload):
@@ -206,6 +233,8 @@ class LoopDecided(EventPayload):
     escalated: bool = False
     tokens: int = 0
     cost_usd: float = 0.0
+    tier: int | None = None
+    """A stratified run's tier when the loop decided (None: not stratified)."""
 
     @field_validator("scores", mode="before")
     @classmethod
@@ -346,7 +375,8 @@ EVENT_MODELS: dict[str, type[BaseModel]] = {
         for m in (
             RunStarted, RunTraced, ModelRequested, ModelResponded, GatesRan, SecurityReviewed,
             ScenariosRan, LoopDecided, EditRejected, WorkspaceCommitted, DependenciesLocked,
-            DependenciesRefused, Approved, RunFinished, Checkpointed,
+            DependenciesRefused, Approved, RunFinished, Checkpointed, TierAdvanced,
+            RegressionsFound,
         )
     },
 }  # fmt: skip

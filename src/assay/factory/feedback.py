@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from assay.factory.scaffold import PROTECTED_SCAFFOLD
+from assay.factory.strata import RegressedScenario
 from assay.factory.validator import ValidationResult
 from assay.gates.base import GateReport, GateStatus, Severity, SeverityName
 from assay.messages import Feedback, FeedbackItem
@@ -111,6 +112,36 @@ def _scenario_items(validation: ValidationResult) -> list[FeedbackItem]:
     return items
 
 
+def _regression_items(
+    regressions: Sequence[RegressedScenario], validation: ValidationResult | None
+) -> list[FeedbackItem]:
+    """One item per regressed scenario, named by the title the leak level already shows; at
+    leak ``none`` (no scenario is shown) one item that counts them."""
+    shown = {s.id: s.title for s in validation.scenarios} if validation is not None else {}
+    items, unnamed = [], []
+    for r in regressions:
+        title = shown.get(r.id)
+        if title is None:
+            unnamed.append(r)
+            continue
+        items.append(
+            FeedbackItem(
+                source="scenarios", severity="critical",
+                message=f"regression: {title or 'a holdout scenario'} passed in iteration "
+                f"{r.passed_in} and fails now; the run cannot converge until it passes again",
+            )
+        )  # fmt: skip
+    if unnamed:
+        items.append(
+            FeedbackItem(
+                source="scenarios", severity="critical",
+                message=f"regression: {len(unnamed)} holdout scenario(s) that passed in earlier "
+                "iterations fail now; the run cannot converge until they pass again",
+            )
+        )  # fmt: skip
+    return items
+
+
 def _dedupe(items: Sequence[FeedbackItem]) -> list[FeedbackItem]:
     merged: dict[tuple[str, str, str, str], FeedbackItem] = {}
     for item in items:
@@ -137,11 +168,13 @@ def compose_feedback(
     max_items: int = 25,
     max_chars: int = 8000,
     also: Collection[str] = (),
+    regressions: Sequence[RegressedScenario] = (),
 ) -> Feedback:
     """Merge, rank and cap everything the coder must fix after `iteration`.
 
     Findings of gates that block are sent; those of the gates in `also` even when they pass
-    (``review_feedback = "all"``: an approving security review's findings)."""
+    (``review_feedback = "all"``: an approving security review's findings). `regressions` (they
+    block convergence) come first, named only as far as `validation` names its scenarios."""
     items = [
         FeedbackItem(
             source="guard", severity="high", file=r.path,
@@ -153,6 +186,7 @@ def compose_feedback(
         items += _gate_items(report, also)
     if validation is not None:
         items += _scenario_items(validation)
+    items += _regression_items(regressions, validation)
     ranked = sorted(
         _dedupe(items),
         key=lambda i: (-Severity.parse(i.severity), i.source, i.file, i.line, i.rule_id),

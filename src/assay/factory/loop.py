@@ -67,6 +67,7 @@ from assay.factory.recorder import LedgerRecorder
 from assay.factory.review import REVIEW_GATE, merge_review, review_result
 from assay.factory.scaffold import PROTECTED_SCAFFOLD, Checks, write_scaffold
 from assay.factory.stop import Decision, IterationScore, StopTracker, score_iteration
+from assay.factory.strata import PassHistory, RegressedScenario, next_tier
 from assay.factory.validator import ValidationResult, Validator, sanitize
 from assay.gates.base import Gate, GateReport
 from assay.gates.runner import GateEvent, GateRunner
@@ -220,6 +221,12 @@ class Factory:
         self.locked: LockedEnvironment | None = None
         """The accepted design's lock and its installed folder (None: no dependencies)."""
         self.prepare_block: str | None = None
+        self.tier = 1
+        """A stratified run's tier: scenarios of tiers <= it are run and counted."""
+        self.advanced_in = 0
+        """The last iteration in which the tier advanced (its score starts a new baseline)."""
+        self.passes = PassHistory()
+        """When each held-out scenario first passed (``block_on_regression``)."""
 
     # -- plumbing -------------------------------------------------------------------------------
 
@@ -592,6 +599,7 @@ class Factory:
         changeset, parent = reviewed
 
         report, review_env, validation = await self._check(n, art.design, changeset, parent)
+        regressed = await self._regressions(n, validation)
         self._emit(phase="feedback")
 
         async def compose() -> Message:
@@ -599,6 +607,7 @@ class Factory:
                 n, report=report, validation=validation, rejections=rejections,
                 max_items=self.cfg.feedback_max_items, max_chars=self.cfg.feedback_max_chars,
                 also=[REVIEW_GATE] if self.cfg.review_feedback == "all" else [],
+                regressions=regressed,
             )  # fmt: skip
 
         fb_env = await self._message(
@@ -606,8 +615,7 @@ class Factory:
             parents=[parent, review_env.id], produce=compose,
         )  # fmt: skip
         satisfaction = validation.satisfaction if validation is not None else None
-        scored = score_iteration(report, satisfaction, self.cfg.threshold)
-        decision, reason = tracker.decide(n, scored, self.head)
+        scored, decision, reason = self._judge(n, report, satisfaction, regressed, tracker)
         if decision == "converged" and art.design.unmet_requirements:
             # An amended design says the spec is not met: no role can fix that.
             decision, reason = "blocked", _unmet_reason(art.design)
@@ -618,6 +626,24 @@ class Factory:
             decision, reason = "blocked", _stranded_reason(stuck, changeset, asked)
         await self._decide(n, decision, reason, scored, tracker)
         return decision, reason, fb_env
+
+    def _judge(
+        self,
+        n: int,
+        report: GateReport,
+        satisfaction: float | None,
+        regressed: Sequence[RegressedScenario],
+        tracker: StopTracker,
+    ) -> tuple[IterationScore, Decision, str]:
+        """The iteration's score and the tracker's decision. A tier advanced in this iteration
+        starts a new baseline; regressions (counted only when they block) refuse convergence."""
+        scored = score_iteration(
+            report, satisfaction, self.cfg.threshold, regressions=len(regressed)
+        )
+        if self.advanced_in == n:
+            tracker.rebase()
+        decision, reason = tracker.decide(n, scored, self.head)
+        return scored, decision, reason + self._strata_note(regressed)
 
     async def _check(
         self, n: int, design: Design, changeset: Changeset, parent: str
@@ -956,10 +982,37 @@ class Factory:
         return env
 
     async def _validate(self, n: int, design: Design) -> ValidationResult | None:
-        validator = self.validator
-        if validator is None:
+        """The held-out scenarios on the iteration's commit. A stratified run validates tiers
+        <= its tier, and again with the next tier each time those pass (`assay.factory.strata`),
+        so the validation returned is the one the iteration is judged by."""
+        if self.validator is None:
             return None
         self._emit(phase="scenarios")
+        if not self.cfg.stratified:
+            return await self._validate_at(n, design, f"iter-{n}/scenarios", None)
+        key = f"iter-{n}/scenarios"
+        while True:
+            result = await self._validate_at(n, design, key, self.tier)
+            self.tier = result.tier if result.tier is not None else self.tier
+            above = next_tier(result.tiers, self.tier)
+            if result.error or result.satisfaction < self.cfg.threshold or above is None:
+                return result
+            advanced = ev.TierAdvanced(
+                iteration=n, from_tier=self.tier, to_tier=above, satisfaction=result.satisfaction
+            )
+
+            async def advance(made: ev.TierAdvanced = advanced) -> ev.TierAdvanced:
+                return made
+
+            await self._step(f"iter-{n}/tier-{above}", ev.TierAdvanced, advance)
+            self.tier, self.advanced_in = above, n
+            key = f"iter-{n}/scenarios-tier-{above}"
+
+    async def _validate_at(
+        self, n: int, design: Design, key: str, tier: int | None
+    ) -> ValidationResult:
+        validator = self.validator
+        assert validator is not None
 
         ran: list[bool] = []
 
@@ -970,13 +1023,17 @@ class Factory:
             holdout = self.run_dir / "holdout"
             await asyncio.to_thread(reclaim, holdout)
             await asyncio.to_thread(self.git.export, self.head, holdout)
-            result = sanitize(await validator(holdout, design, n), self.cfg.leak)
+            verdict = await (
+                validator(holdout, design, n) if tier is None
+                else validator(holdout, design, n, tier=tier)
+            )  # fmt: skip
+            result = sanitize(verdict, self.cfg.leak)
             return ev.ScenariosRan(
                 iteration=n, score=result.satisfaction, leak_level=self.cfg.leak,
-                error=result.error, result=result,
+                error=result.error, result=result, tier=result.tier,
                 scenarios=[
                     ev.ScenarioLine(
-                        id=s.id, passed=s.passed, score=s.score,
+                        id=s.id, passed=s.passed, score=s.score, tier=s.tier,
                         detail=" ".join(x for x in (s.title, s.observed, s.reasons) if x),
                     )
                     for s in result.scenarios
@@ -984,7 +1041,7 @@ class Factory:
             )  # fmt: skip
 
         with tracing.span("scenarios", {"iteration": n}) as span:
-            recorded = await self._step(f"iter-{n}/scenarios", ev.ScenariosRan, run)
+            recorded = await self._step(key, ev.ScenariosRan, run)
             tracing.annotate(span, {
                 "satisfaction": recorded.score, "error": recorded.error or None,
                 "replayed": not ran,
@@ -992,6 +1049,34 @@ class Factory:
         result = recorded.result or ValidationResult(satisfaction=recorded.score)
         self._emit(satisfaction=result.satisfaction)
         return result
+
+    async def _regressions(
+        self, n: int, validation: ValidationResult | None
+    ) -> list[RegressedScenario]:
+        """With ``block_on_regression``: the scenarios that passed in an earlier iteration and
+        fail in this one, recorded when there are any."""
+        if not self.cfg.block_on_regression or validation is None:
+            return []
+        regressed = self.passes.check(n, validation.verdicts)
+        if not regressed:
+            return []
+        found = ev.RegressionsFound(iteration=n, scenarios=regressed)
+
+        async def record() -> ev.RegressionsFound:
+            return found
+
+        return (await self._step(f"iter-{n}/regressions", ev.RegressionsFound, record)).scenarios
+
+    def _strata_note(self, regressed: Sequence[RegressedScenario]) -> str:
+        """What the decision's reason adds for a stratified run or regressions (operator-side:
+        the ledger and the progress lines, never a role's prompt)."""
+        note = ""
+        if self.cfg.stratified and self.validator is not None:
+            note += f"; tier {self.tier}"
+        if regressed:
+            names = ", ".join(f"{r.id} (passed in iteration {r.passed_in})" for r in regressed)
+            note += f"; convergence refused, regressed: {names}"
+        return note
 
     async def _decide(
         self,
@@ -1007,6 +1092,7 @@ class Factory:
                 best_iteration=tracker.best_iteration, best_score=tracker.best_score,
                 escalated=tracker.escalated, tokens=self.budget.tokens,
                 cost_usd=round(self.budget.dollars, 6),
+                tier=self.tier if self.cfg.stratified and self.validator is not None else None,
             )  # fmt: skip
 
         await self._step(f"iter-{n}/decision", ev.LoopDecided, record)

@@ -238,9 +238,30 @@ def _scenario_result(p: Mapping[str, Any]) -> str:
     passed = sum(1 for s in scenarios if s.get("passed") is True)
     counts = f", {passed} of {len(scenarios)} passed" if scenarios else ""
     error = _str(p, "error")
-    return f"{_iter(p, 'scenarios')} satisfaction {shown}/100{counts}" + (
+    tier = p.get("tier")
+    upto = f" tiers <= {_int(tier)}," if tier is not None else ""
+    return f"{_iter(p, 'scenarios')}{upto} satisfaction {shown}/100{counts}" + (
         f"; error: {error}" if error else ""
     )
+
+
+def _tier_advanced(p: Mapping[str, Any]) -> str:
+    sat = _num(p.get("satisfaction"))
+    return (
+        f"{_iter(p, 'tier')} tiers <= {_int(p.get('from_tier'))} passed "
+        f"({'?' if sat is None else f'{sat:.1f}'}/100); tier {_int(p.get('to_tier'))} is run "
+        "from now on"
+    )
+
+
+def _scenario_regression(p: Mapping[str, Any]) -> str:
+    found = _dicts(p.get("scenarios"))
+    names = ", ".join(
+        f"{plain(r.get('id', '?'), 80)} (passed in iteration {_int(r.get('passed_in'))})"
+        for r in found[:_NAMES_MAX]
+    )
+    more = f", +{len(found) - _NAMES_MAX} more" if len(found) > _NAMES_MAX else ""
+    return f"{_iter(p, 'regression')} {_count(len(found), 'scenario')} fail again: {names}{more}"
 
 
 def _loop_decision(p: Mapping[str, Any]) -> str:
@@ -318,6 +339,8 @@ _LINES: dict[str, Callable[[Mapping[str, Any]], str | None]] = {
     k.GATE_RESULT: _gate_result,
     k.SECURITY_REVIEW: _security_review,
     k.SCENARIO_RESULT: _scenario_result,
+    k.TIER_ADVANCED: _tier_advanced,
+    k.SCENARIO_REGRESSION: _scenario_regression,
     k.LOOP_DECISION: _loop_decision,
     k.EDIT_REJECTED: _edit_rejected,
     k.WORKSPACE_COMMIT: _workspace_commit,

@@ -45,12 +45,16 @@ class IterationScore(BaseModel):
     satisfaction: float | None
     review_approved: bool | None
     converged: bool
+    regressions: int = 0
+    """Held-out scenarios that passed earlier and fail now, when they refuse convergence
+    (``--block-on-regression``)."""
 
 
 def score_iteration(
-    report: GateReport, satisfaction: float | None, threshold: float
+    report: GateReport, satisfaction: float | None, threshold: float, *, regressions: int = 0
 ) -> IterationScore:
-    """Score `report` (which includes the review gate) and the holdout satisfaction."""
+    """Score `report` (which includes the review gate) and the holdout satisfaction; any of
+    `regressions` (counted only when they block) refuses convergence."""
     required = [
         r for r in report.results if r.required and r.status is not GateStatus.NOT_APPLICABLE
     ]
@@ -60,7 +64,7 @@ def score_iteration(
     sat = 100.0 if satisfaction is None else satisfaction
     score = 50 * ratio + 40 * sat / 100 + 10 / (1 + blocking)
     review = next((r for r in report.results if r.gate == "security-review"), None)
-    converged = bool(required) and not blocking and sat >= threshold
+    converged = bool(required) and not blocking and sat >= threshold and not regressions
     return IterationScore(
         score=round(score, 4),
         gates_passed=len(passed),
@@ -69,6 +73,7 @@ def score_iteration(
         satisfaction=satisfaction,
         review_approved=None if review is None else review.status is GateStatus.PASSED,
         converged=converged,
+        regressions=regressions,
     )
 
 
@@ -101,6 +106,11 @@ class StopTracker:
         if earlier is None:
             self.trees[tree] = iteration
         return earlier
+
+    def rebase(self) -> None:
+        """Forget the best score and the stalls: a stratified run moved to a higher tier, whose
+        satisfaction is not comparable with the lower tier's."""
+        self.best_score, self.stalls = -1.0, 0
 
     def decide(self, iteration: int, result: IterationScore, commit: str) -> tuple[Decision, str]:
         """The decision after a scored iteration, and why."""

@@ -8,10 +8,13 @@ recorded or shown to any role:
 - ``titles``: plus each failed scenario's title and the observed status;
 - ``reasons``: plus the judge's reasons.
 
-Two things are kept at every level, because they are for the person running assay, not for a
-role: the judge's call counts, and `ValidationResult.weakest`, the one step that cost the most
-(the ledger, `assay runs` and the run's last line say what kept the score below 100 with it).
-`assay.factory.feedback` never reads `weakest`: the coder learns no more than its leak level.
+Some things are kept at every level, because they are for the person running assay and the
+loop's own bookkeeping, not for a role: the judge's call counts; `ValidationResult.weakest`, the
+one step that cost the most (the ledger, `assay runs` and the run's last line say what kept the
+score below 100 with it); the tiers (`tier`, `tiers`: which were run, which exist) and each
+scenario's pass or fail by id (`verdicts`), which ``--stratified`` and ``--block-on-regression``
+decide with. `assay.factory.feedback` never reads `weakest`, and names a scenario from
+`verdicts` only when the leak level already showed it: the coder learns no more than its level.
 """
 
 from __future__ import annotations
@@ -39,6 +42,8 @@ class ScenarioOutcome(BaseModel):
     """What was seen, e.g. ``GET /items -> 500``."""
     reasons: str = ""
     """The judge's or assertion's explanation."""
+    tier: int | None = None
+    """The scenario's tier (None: the validator does not say)."""
 
 
 class ValidationResult(BaseModel):
@@ -55,29 +60,40 @@ class ValidationResult(BaseModel):
     """Model calls the scenario judge made in this validation."""
     judge_reused: int = 0
     """Judged steps whose verdict was reused from an identical earlier question (no call)."""
+    tier: int | None = None
+    """The highest tier run (scenarios of tiers above it were not run); None: every scenario."""
+    tiers: list[int] = Field(default_factory=list)
+    """Every tier the scenario set has, run or not (a scenario without a tier is tier 1)."""
+    verdicts: dict[str, bool] = Field(default_factory=dict)
+    """Scenario id -> passed, for every scenario run (`sanitize` fills it from `scenarios`)."""
 
 
 class Validator(Protocol):
     """Runs the holdout scenarios against the workspace and returns a verdict."""
 
-    async def __call__(self, workspace: Path, design: Design, iteration: int) -> ValidationResult:
-        """Validate the service in `workspace` (started as the design says)."""
+    async def __call__(
+        self, workspace: Path, design: Design, iteration: int, *, tier: int | None = None
+    ) -> ValidationResult:
+        """Validate the service in `workspace` (started as the design says). With `tier`, only
+        the scenarios of tiers <= `tier` are run (the loop passes it only in a stratified run)."""
         ...
 
 
 def sanitize(result: ValidationResult, leak: LeakLevel) -> ValidationResult:
     """`result` reduced to what `leak` allows the loop to see."""
+    verdicts = result.verdicts or {s.id: s.passed for s in result.scenarios}
+    result = result.model_copy(update={"verdicts": verdicts})
     if leak == "reasons":
         return result
-    operator = result.model_dump(include={"weakest", "judge_calls", "judge_reused"})
+    operator = result.model_dump(
+        include={"weakest", "judge_calls", "judge_reused", "tier", "tiers", "verdicts"}
+    )
     if leak == "none":
         return ValidationResult.model_validate(
             {"satisfaction": result.satisfaction, "error": result.error and "error", **operator}
         )
-    kept = [
-        ScenarioOutcome(id=s.id, title=s.title, passed=s.passed, score=s.score, observed=s.observed)
-        for s in result.scenarios
-    ]
+    shown = {"id", "title", "passed", "score", "observed", "tier"}  # not the judge's reasons
+    kept = [ScenarioOutcome.model_validate(s.model_dump(include=shown)) for s in result.scenarios]
     return ValidationResult.model_validate(
         {"satisfaction": result.satisfaction, "scenarios": kept, "error": result.error, **operator}
     )

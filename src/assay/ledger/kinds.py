@@ -26,8 +26,10 @@ __all__ = [
     "RUN_FINISHED",
     "RUN_STARTED",
     "RUN_TRACED",
+    "SCENARIO_REGRESSION",
     "SCENARIO_RESULT",
     "SECURITY_REVIEW",
+    "TIER_ADVANCED",
     "WORKSPACE_COMMIT",
 ]
 
@@ -49,6 +51,10 @@ DEPENDENCIES_REFUSED: Final = "dependencies.refused"
 """A design's dependencies went back to the architect: what it asked for, and why not."""
 RUN_TRACED: Final = "run.traced"
 """The OpenTelemetry trace of one execution of the run (a resume is another): its trace id."""
+TIER_ADVANCED: Final = "tier.advanced"
+"""A stratified run moved on: the scenarios of tiers <= N passed, tier N+1 is run from now on."""
+SCENARIO_REGRESSION: Final = "scenario.regression"
+"""Held-out scenarios that passed in an earlier iteration fail now (``--block-on-regression``)."""
 CHECKPOINT: Final = "checkpoint"
 REPORT_SEAL: Final = "assay report"
 """A checkpoint's ``sealed_by`` when `assay report` signed it over a run that never sealed

@@ -213,3 +213,8 @@ class Scenario(_Strict):
     steps: list[Step]
     file: str = ""
     line: int = 1
+
+    @property
+    def level(self) -> int:
+        """The scenario's tier for ``--stratified``: one without a tier is tier 1."""
+        return 1 if self.tier is None else self.tier
