@@ -28,6 +28,10 @@ COMMANDS: dict[str, CommandEntry] = {
     "init": CommandEntry(
         "assay.commands.init", "Create NAME/spec.md and NAME/scenarios/health.yaml."
     ),
+    "extract": CommandEntry(
+        "assay.commands.extract",
+        "Record a codebase's conventions in house-style.json and .md for the architect and coder.",
+    ),
     "run": CommandEntry(
         "assay.commands.run",
         "Build SPEC into a gated service. Exit 0 converged, 1 stopped otherwise, 2 usage error.",
