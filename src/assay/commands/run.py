@@ -52,6 +52,12 @@ def run_command(
         list[str] | None, typer.Option("--gate", help="Run only this gate (repeatable).")
     ] = None,
     config: Annotated[Path | None, typer.Option("--config", help="assay.toml to use.")] = None,
+    house_style: Annotated[
+        Path | None,
+        typer.Option(
+            "--house-style", help="house-style.json from assay extract, for architect and coder."
+        ),
+    ] = None,
     no_live: Annotated[bool, typer.Option("--no-live", help="No live progress display.")] = False,
 ) -> int:
     """Build SPEC into a gated service. Exit 0 converged, 1 stopped otherwise, 2 usage error."""
@@ -92,7 +98,7 @@ def run_command(
     description = describe_run(
         spec, settings, run_dir=runs_dir / new_run_id(spec), scenarios=scenarios, env=env,
         model=model, per_role=per_role, strong=strong_model, base_url=base_url,
-        judge_model=judge_model,
+        judge_model=judge_model, house_style=house_style,
     )  # fmt: skip
     factory = compose(description, env=env)
     notes = info_console(stderr=True)
