@@ -199,6 +199,32 @@ def test_flask_and_unittest_exemplar(tmp_path: Path) -> None:
     assert style.snippets[0].kind == "handler" and "abort(400)" in style.snippets[0].code
 
 
+@pytest.mark.parametrize(
+    ("unittest_files", "framework"), [(0, "pytest"), (1, "pytest"), (2, "mixed"), (9, "unittest")]
+)
+def test_framework_is_what_most_test_files_use(
+    tmp_path: Path, unittest_files: int, framework: str
+) -> None:
+    """Out of 9 test files, one TestCase file is an exception; two (a fifth or more) a mix."""
+    tests = tmp_path / "tests"
+    tests.mkdir()
+    for n in range(9):
+        body = (
+            "import unittest\n\n\nclass T(unittest.TestCase):\n    def test_a(self):\n"
+            "        self.assertTrue(True)\n"
+            if n < unittest_files
+            else "import pytest\n\n\n@pytest.fixture(scope='session', autouse=True)\n"
+            "def env():\n    return 1\n\n\ndef test_a(env):\n    assert env\n"
+        )
+        (tests / f"test_{n}.py").write_text(body)
+    style = extract(tmp_path)
+    assert style.tests.framework == framework
+    assert style.tests.test_functions == 9
+    if unittest_files < 9:
+        labels = [c.name for c in style.tests.fixtures]
+        assert labels == ["@pytest.fixture(scope='session', autouse=True)"]
+
+
 def test_assay_own_source(tmp_path: Path) -> None:
     """A second, real input: assay's own package (flat under src/, typer and pydantic, its own
     error tree rooted at AssayError, no logging library, no tests inside src/)."""

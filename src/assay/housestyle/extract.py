@@ -362,14 +362,22 @@ def _decorator_names(node: ast.FunctionDef | ast.AsyncFunctionDef) -> list[str]:
 
 
 def _fixture_label(decorator: ast.expr) -> str:
-    scope = ""
+    """``@pytest.fixture``, with its scope and autouse when they are given as literals."""
+    shown = []
     if isinstance(decorator, ast.Call):
         for kw in decorator.keywords:
             if kw.arg == "scope" and isinstance(kw.value, ast.Constant):
-                scope = f"(scope={kw.value.value!r})"
+                shown.append(f"scope={kw.value.value!r}")
             elif kw.arg == "autouse" and isinstance(kw.value, ast.Constant) and kw.value.value:
-                scope += "(autouse=True)"
-    return f"@pytest.fixture{scope}"
+                shown.append("autouse=True")
+    return f"@pytest.fixture({', '.join(shown)})" if shown else "@pytest.fixture"
+
+
+def _is_unittest_module(module: Parsed) -> bool:
+    return any(
+        isinstance(node, ast.ClassDef) and any(_last(b).endswith("TestCase") for b in node.bases)
+        for node in ast.walk(module.tree)
+    )
 
 
 def _test_function(
@@ -413,21 +421,24 @@ def _test_module(module: Parsed, usage: _Tally, fixtures: _Tally, naming: _Tally
 def _tests(sc: Scan) -> TestStyle:
     usage, fixtures, naming, param = _Tally(), _Tally(), _Tally(), _Tally()
     tests = 0
+    by_kind: dict[str, int] = {}
+    """Test files by framework: unittest when they subclass TestCase, else pytest (plain test
+    functions and bare asserts are what only pytest collects and reports)."""
     for module in (m for m in sc.modules if m.is_test):
-        tests += _test_module(module, usage, fixtures, naming)
+        found = _test_module(module, usage, fixtures, naming)
+        tests += found
+        if found:
+            kind = "unittest" if _is_unittest_module(module) else "pytest"
+            by_kind[kind] = by_kind.get(kind, 0) + 1
         for fn in _functions(module.tree):
             if any(n.endswith("mark.parametrize") for n in _decorator_names(fn)):
                 param.add("@pytest.mark.parametrize", module, _start(fn))
-    pytest_signals = usage.files("import pytest") + fixtures.files("@pytest.fixture")
-    unittest_signals = usage.files("unittest.TestCase subclass")
-    if tests == 0:
+    if not by_kind:
         framework = "none"
-    elif unittest_signals and pytest_signals:
-        framework = "mixed"
-    elif unittest_signals and not usage.count("plain assert"):
-        framework = "unittest"
-    else:  # plain test functions and bare asserts: only pytest collects and reports those
-        framework = "pytest" if not unittest_signals else "mixed"
+    else:  # the kind most test files are; "mixed" when the other is a fifth of them or more
+        ranked = sorted(by_kind.items(), key=lambda kv: (-kv[1], kv[0]))
+        minority = ranked[1][1] if len(ranked) > 1 else 0
+        framework = "mixed" if minority * 5 >= sum(by_kind.values()) else ranked[0][0]
     return TestStyle(
         framework=framework,  # type: ignore[arg-type]  # one of the four literals above
         test_functions=tests, usage=usage.counts(), fixtures=fixtures.counts(),

@@ -143,6 +143,8 @@ class TestStyle(_Strict):
     """How the exemplar's tests are written."""
 
     framework: Literal["pytest", "unittest", "mixed", "none"]
+    """What most test files use (a file subclassing ``unittest.TestCase`` is unittest, any other
+    with tests pytest); ``mixed`` when the other kind is a fifth of the files or more."""
     test_functions: int = Field(ge=0)
     usage: list[Count] = Field(default_factory=list)
     """Evidence for the framework: pytest imports, ``unittest.TestCase`` subclasses..."""
