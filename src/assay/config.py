@@ -241,6 +241,18 @@ class FactoryConfig(_Strict):
     block_on_regression: bool = False
     """Refuse convergence while a held-out scenario that passed in an earlier iteration fails
     (``assay run --block-on-regression``); the coder is told which, at the leak level."""
+    house_style: str | None = None
+    """A house-style JSON written by ``assay extract`` (relative to this config file's folder):
+    the team's conventions the architect, tester and coder are given (``--house-style``
+    overrides it). None: no house style."""
+
+    def house_style_at(self, base: Path) -> Path | None:
+        """`house_style` with a relative path resolved against `base` (the config file's
+        folder); None when unset."""
+        if self.house_style is None:
+            return None
+        path = Path(self.house_style)
+        return path if path.is_absolute() else base / path
 
 
 class ApprovalConfig(_Strict):

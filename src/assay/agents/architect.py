@@ -115,9 +115,17 @@ def architect_agent(model: Model) -> Agent[WorkspaceDeps, Design]:
     return agent
 
 
-def architect_prompt(spec: Spec, world: World | None = None) -> str:
-    """The architect's user prompt; its environment first (`assay.agents.world`)."""
-    head = f"{world.render('architect')}\n\n" if world is not None else ""
+def _head(world: World | None, house_style: str | None) -> str:
+    """The stable opening: the environment, then the house style (both fixed for a run)."""
+    parts = [world.render("architect")] if world is not None else []
+    parts += [house_style] if house_style else []
+    return "".join(f"{p}\n\n" for p in parts)
+
+
+def architect_prompt(spec: Spec, world: World | None = None, house_style: str | None = None) -> str:
+    """The architect's user prompt; its environment (`assay.agents.world`) and the team's house
+    style (`assay.housestyle.render.brief`) first."""
+    head = _head(world, house_style)
     return (
         f"{head}Design the service described by this spec ({spec.name}).\n\n"
         f"<spec>\n{spec.body}</spec>\n"
@@ -125,11 +133,17 @@ def architect_prompt(spec: Spec, world: World | None = None) -> str:
 
 
 def redesign_prompt(
-    spec: Spec, design: Design, request: str, findings: str, world: World | None = None
+    spec: Spec,
+    design: Design,
+    request: str,
+    findings: str,
+    world: World | None = None,
+    house_style: str | None = None,
 ) -> str:
     """The architect's prompt when the coder asks for a design change: its environment, the
-    spec, the current design, the coder's request and the findings it is working on."""
-    head = f"{world.render('architect')}\n\n" if world is not None else ""
+    house style, the spec, the current design, the coder's request and the findings it is
+    working on."""
+    head = _head(world, house_style)
     return head + (
         f"The coder building {spec.name} asks for a change to your design. Return the whole "
         "amended design, with `amendment` saying what changed and why; return it unchanged (and "

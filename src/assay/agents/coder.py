@@ -45,13 +45,15 @@ def coder_prompt(
     protected: Sequence[str],
     feedback: Feedback | None,
     world: World | None = None,
+    house_style: str | None = None,
 ) -> str:
     """The coder's user prompt: only `context` files are sent in full, the rest is a listing.
 
-    What stays the same across iterations (environment, spec, design, protected files) comes
-    first, so consecutive prompts share a prefix a provider can cache."""
+    What stays the same across iterations (environment, house style, spec, design, protected
+    files) comes first, so consecutive prompts share a prefix a provider can cache."""
     files = "\n".join(f'<file path="{p}">\n{t}</file>' for p, t in context.items())
     parts = [world.render("coder")] if world is not None else []
+    parts += [house_style] if house_style else []
     parts += [
         f"<spec>\n{spec.body}</spec>",
         f"<design>\n{design.model_dump_json(indent=1)}\n</design>",

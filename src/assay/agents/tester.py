@@ -21,9 +21,19 @@ def tester_agent(model: Model) -> Agent[WorkspaceDeps, TestSuite]:
     return make_agent("tester", model, TestSuite, tools=True)
 
 
-def tester_prompt(spec: Spec, design: Design, world: World | None = None) -> str:
-    """The tester's user prompt; its environment first (`assay.agents.world`)."""
-    head = f"{world.render('tester')}\n\n" if world is not None else ""
+def _head(world: World | None, house_style: str | None) -> str:
+    """The stable opening: the environment, then the house style (both fixed for a run)."""
+    parts = [world.render("tester")] if world is not None else []
+    parts += [house_style] if house_style else []
+    return "".join(f"{p}\n\n" for p in parts)
+
+
+def tester_prompt(
+    spec: Spec, design: Design, world: World | None = None, house_style: str | None = None
+) -> str:
+    """The tester's user prompt; its environment (`assay.agents.world`) and the team's house
+    style first."""
+    head = _head(world, house_style)
     return (
         f"{head}Write the pytest suite for {spec.name}.\n\n<spec>\n{spec.body}</spec>\n\n"
         f"<design>\n{design.model_dump_json(indent=1)}\n</design>\n"
@@ -37,11 +47,13 @@ def revision_prompt(
     findings: str,
     iteration: int,
     world: World | None = None,
+    house_style: str | None = None,
 ) -> str:
-    """The tester's prompt when the gates report findings in its tests: its environment, its own
-    files, the findings and the design (never the code: the tests stay a specification)."""
+    """The tester's prompt when the gates report findings in its tests: its environment, the
+    house style, its own files, the findings and the design (never the code: the tests stay a
+    specification)."""
     files = "\n".join(f'<file path="{p}">\n{t}</file>' for p, t in tests.items())
-    head = f"{world.render('tester')}\n\n" if world is not None else ""
+    head = _head(world, house_style)
     return head + (
         f"Iteration {iteration} of building {spec.name}: the quality gates report findings in "
         "your tests, and only you may change them. Revise the tests so the findings go away while "

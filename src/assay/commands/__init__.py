@@ -32,6 +32,10 @@ COMMANDS: dict[str, CommandEntry] = {
         "assay.commands.interview",
         "Draft a spec (and scenarios) by answering a model's questions; --seed improves a spec.",
     ),
+    "extract": CommandEntry(
+        "assay.commands.extract",
+        "Record a codebase's conventions in house-style.json and .md for the architect and coder.",
+    ),
     "run": CommandEntry(
         "assay.commands.run",
         "Build SPEC into a gated service. Exit 0 converged, 1 stopped otherwise, 2 usage error.",

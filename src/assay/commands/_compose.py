@@ -48,6 +48,7 @@ from assay.errors import UserError
 from assay.factory.loop import Factory, RoleModels
 from assay.gates.base import Gate
 from assay.gates.pytest_gate import PytestGate
+from assay.housestyle.model import HouseStyle, load_house_style
 from assay.ledger import Ledger, Signer, load_or_create_signer
 from assay.ledger.kinds import RUN_STARTED
 from assay.messages import Spec
@@ -118,6 +119,12 @@ class RunDescription(BaseModel):
     scenarios: Path | None = None
     """The holdout scenarios folder (absolute), or None: no holdout validation."""
     models: ModelPlan
+    house_style: HouseStyle | None = None
+    """The team's conventions the roles are given, as loaded when the run was described: the
+    document itself, so a resume or a fleet worker gives them the same one whatever the file
+    holds by then."""
+    house_style_file: Path | None = None
+    """Where it was read from (absolute), for the record."""
 
     @property
     def run_id(self) -> str:
@@ -138,6 +145,8 @@ class RunDescription(BaseModel):
             "scenarios_dir": str(self.scenarios) if self.scenarios else None,
             "judge_model": self.models.judge_model,
             "judge": self.models.judge,
+            # the document itself goes in a blob beside it (`Factory`), under its digest
+            "house_style_file": str(self.house_style_file) if self.house_style_file else None,
         }
 
 
@@ -192,11 +201,17 @@ def describe_run(
     strong: str | None = None,
     base_url: str | None = None,
     judge_model: str | None = None,
+    house_style: Path | None = None,
 ) -> RunDescription:
     """A new run of `spec` in `run_dir` under `settings` (flags already applied), as ``assay
     run`` describes it; the judge is ``--judge-model``, then ``ASSAY_JUDGE_MODEL``, and a plugin
-    judge is named by ``ASSAY_JUDGE``."""
+    judge is named by ``ASSAY_JUDGE``. The house style is `house_style` (``--house-style``),
+    else ``[tool.assay.factory] house_style``; a bad one is a `UserError` before anything runs."""
     source = settings.source.resolve() if settings.source else None
+    style_file = house_style or settings.factory.house_style_at(
+        source.parent if source else Path.cwd()
+    )
+    style = load_house_style(style_file) if style_file is not None else None
     models = describe_models(
         settings, env=env, model=model, per_role=per_role, strong=strong, base_url=base_url,
         judge_model=judge_model or env.get(JUDGE_MODEL_ENV) or "", judge=env.get(JUDGE_ENV) or "",
@@ -209,7 +224,15 @@ def describe_run(
         config_sha256=hashlib.sha256(source.read_bytes()).hexdigest() if source else None,
         scenarios=scenarios.resolve() if scenarios is not None else None,
         models=models,
+        house_style=style,
+        house_style_file=style_file.resolve() if style_file is not None else None,
     )
+
+
+def _recorded_house_style(ledger: Ledger, info: Mapping[str, Any]) -> HouseStyle | None:
+    """The house style ``run.started`` recorded (its blob), or None when the run had none."""
+    blob = info.get("house_style_blob")
+    return HouseStyle.model_validate_json(ledger.get_blob(blob)) if blob else None
 
 
 def recorded_run(
@@ -221,14 +244,16 @@ def recorded_run(
     base_url: str | None = None,
 ) -> RunDescription:
     """The run in `run_dir` described again from its ledger's ``run.started`` (``assay
-    resume``): its spec, settings, config file, scenarios folder and judge as recorded; the role
-    models chosen again from `model`, `strong`, `base_url`, `env` and the recorded settings."""
+    resume``): its spec, settings, config file, scenarios folder, judge and house style as
+    recorded; the role models chosen again from `model`, `strong`, `base_url`, `env` and the
+    recorded settings."""
     with Ledger.open(run_dir, create=False, check=True) as ledger:
         started = ledger.completed("run.started")
         if started is None or started.kind != RUN_STARTED:
             raise UserError(f"{run_dir}: the run never started; start it again with assay run")
         info = started.payload
         spec = Spec.model_validate_json(ledger.get_blob(info["spec_blob"]))
+        style = _recorded_house_style(ledger, info)
     settings = Settings.model_validate(info["settings"])
     scenarios = Path(info["scenarios_dir"]) if info.get("scenarios_dir") else None
     if scenarios is not None and not scenarios.exists():
@@ -246,6 +271,8 @@ def recorded_run(
         config_sha256=info.get("config_sha256"),
         scenarios=scenarios,
         models=models,
+        house_style=style,
+        house_style_file=Path(info["house_style_file"]) if info.get("house_style_file") else None,
     )
 
 
@@ -276,6 +303,7 @@ def compose(
         description.run_dir, spec=description.spec, settings=settings, models=models,
         gates=gates, validator=validator, signer=signer or load_or_create_signer(),
         roles=plugin_roles(pm), run_info=description.run_info(),
+        house_style=description.house_style,
     )  # fmt: skip
 
 

@@ -50,6 +50,9 @@ def submit_command(
         str | None, typer.Option("--model", "-m", help="Model for every role.")
     ] = None,
     config: Annotated[Path | None, _CONFIG] = None,
+    house_style: Annotated[
+        Path | None, typer.Option("--house-style", help="house-style.json from assay extract.")
+    ] = None,
 ) -> int:
     """Enqueue one run per SPEC; print each run id."""
     _require()
@@ -73,6 +76,7 @@ def submit_command(
                 scenarios=scenarios,
                 env=env,
                 model=model,
+                house_style=house_style,
             )
         )
     fleet = client(_settings(config))

@@ -65,6 +65,12 @@ def run_command(
         ),
     ] = False,
     config: Annotated[Path | None, typer.Option("--config", help="assay.toml to use.")] = None,
+    house_style: Annotated[
+        Path | None,
+        typer.Option(
+            "--house-style", help="house-style.json from assay extract, for architect and coder."
+        ),
+    ] = None,
     no_live: Annotated[bool, typer.Option("--no-live", help="No live progress display.")] = False,
     otel_endpoint: Annotated[
         str | None,
@@ -116,7 +122,7 @@ def run_command(
     description = describe_run(
         spec, settings, run_dir=runs_dir / new_run_id(spec), scenarios=scenarios, env=env,
         model=model, per_role=per_role, strong=strong_model, base_url=base_url,
-        judge_model=judge_model,
+        judge_model=judge_model, house_style=house_style,
     )  # fmt: skip
     # before the run folder exists: a bad URL or a missing extra stops nothing half-made
     traces = tracing.exporter(tracing.endpoint(otel_endpoint, env))

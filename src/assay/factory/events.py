@@ -94,6 +94,11 @@ class RunStarted(EventPayload):
     scenarios_dir: str | None = None
     judge_model: str = ""
     judge: str = ""
+    house_style_file: str | None = None
+    """The house-style JSON the roles were given (``assay extract``; None: none), its canonical
+    JSON's digest, and the blob holding that JSON (what a resume gives the roles again)."""
+    house_style_sha256: str | None = None
+    house_style_blob: str | None = None
 
 
 class RunTraced(EventPayload):

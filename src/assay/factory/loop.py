@@ -71,6 +71,8 @@ from assay.factory.strata import PassHistory, RegressedScenario, next_tier
 from assay.factory.validator import ValidationResult, Validator, sanitize
 from assay.gates.base import Gate, GateReport
 from assay.gates.runner import GateEvent, GateRunner
+from assay.housestyle.model import HouseStyle
+from assay.housestyle.render import brief
 from assay.ledger import Ledger, Signer
 from assay.ledger import kinds as k
 from assay.messages import (
@@ -187,6 +189,7 @@ class Factory:
         run_info: dict[str, Any] | None = None,
         roles: Mapping[str, RoleFactory] | None = None,
         dependencies: DependencyGate | None = None,
+        house_style: HouseStyle | None = None,
     ) -> None:
         self.run_dir = run_dir
         self.workspace = run_dir / "workspace"
@@ -200,6 +203,11 @@ class Factory:
         self.on_progress = on_progress
         self.run_info = dict(run_info or {})
         """Extra keys for ``run.started`` (e.g. the scenarios folder, for resume)."""
+        self.house_style = house_style
+        """The team's conventions (``assay extract``), recorded in ``run.started``."""
+        self.house_brief = brief(house_style) if house_style is not None else None
+        """Their text in the architect's, tester's and coder's prompts: fixed for the run, it
+        sits in each prompt's stable opening, before anything an iteration changes."""
         self.agents = RoleAgents(roles)
         """Each role's agent: a plugin's (``assay.plugins.roles``) or the built-in one."""
         self.progress = Progress()
@@ -385,6 +393,7 @@ class Factory:
                 signing_key=self.signer.key_id if self.signer else None,
                 assay_version=assay.__version__,
                 **self.run_info,
+                **self._house_style_record(),
             )
 
         await self._step("run.started", ev.RunStarted, started)
@@ -397,6 +406,14 @@ class Factory:
             traced = ev.RunTraced(trace_id=trace_id, span_id=span_id)
             self.ledger.append(traced.kind, ev.dump(traced))
 
+    def _house_style_record(self) -> dict[str, Any]:
+        """``run.started``'s house-style keys: its digest, and the document as a blob (what a
+        resume gives the roles again)."""
+        if self.house_style is None:
+            return {}
+        blob = self.ledger.put_blob(self.house_style.model_dump_json().encode())
+        return {"house_style_sha256": self.house_style.digest(), "house_style_blob": blob}
+
     async def _prepare(self) -> tuple[Envelope, Envelope | None]:
         """The design, then (unless it cannot meet the spec here) the scaffold and the tests."""
         spec_env = await self._message(
@@ -407,7 +424,7 @@ class Factory:
 
         async def design() -> Message:
             write_preview(self.workspace, self.spec)  # its tools read it; the scaffold replaces it
-            prompt = architect_prompt(self.spec, self._world(None))
+            prompt = architect_prompt(self.spec, self._world(None), self.house_brief)
             deps = WorkspaceDeps(self.workspace, self.dependencies.check)
             return (await self.agents.architect(arch).run(prompt, deps=deps)).output
 
@@ -442,7 +459,7 @@ class Factory:
 
         async def suite() -> Message:
             self._sync_workspace()
-            prompt = tester_prompt(self.spec, the_design, self._world(the_design))
+            prompt = tester_prompt(self.spec, the_design, self._world(the_design), self.house_brief)
             deps = WorkspaceDeps(self.workspace)
             return (await self.agents.tester(tester).run(prompt, deps=deps)).output
 
@@ -700,6 +717,7 @@ class Factory:
             prompt = coder_prompt(
                 spec=self.spec, design=design, iteration=n, listing=listing, context=context,
                 protected=protected, feedback=feedback, world=self._world(design),
+                house_style=self.house_brief,
             )  # fmt: skip
             deps = WorkspaceDeps(self.workspace)
             return (await self.agents.coder(coder).run(prompt, deps=deps)).output
@@ -801,7 +819,9 @@ class Factory:
             self._sync_workspace()
             mine = {p: (self.workspace / p).read_text(encoding="utf-8") for p in art.tests
                     if (self.workspace / p).is_file()}  # fmt: skip
-            prompt = revision_prompt(self.spec, design, mine, findings, n, self._world(design))
+            prompt = revision_prompt(
+                self.spec, design, mine, findings, n, self._world(design), self.house_brief
+            )
             with tempfile.TemporaryDirectory(prefix="assay-tester-") as view:
                 _tester_view(self.workspace, Path(view))
                 deps = WorkspaceDeps(Path(view))
@@ -883,7 +903,9 @@ class Factory:
         findings = render_feedback(feedback) if feedback is not None else ""
 
         async def amend() -> Message:
-            prompt = redesign_prompt(self.spec, current, request, findings, self._world(current))
+            prompt = redesign_prompt(
+                self.spec, current, request, findings, self._world(current), self.house_brief
+            )
             deps = WorkspaceDeps(self.workspace, self.dependencies.check)
             return (await self.agents.architect(arch).run(prompt, deps=deps)).output
 
