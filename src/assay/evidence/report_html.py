@@ -6,7 +6,7 @@ from collections.abc import Iterable, Sequence
 from html import escape
 
 from assay.evidence.chart import scores_chart
-from assay.evidence.summary import RunSummary
+from assay.evidence.summary import ModelCost, RunSummary
 from assay.plugins import ReportSection
 
 __all__ = ["render_html"]
@@ -257,18 +257,38 @@ def _strata(s: RunSummary) -> str:
     return "".join(parts)
 
 
-def _costs(s: RunSummary) -> str:
-    rows = [
+def _cost_rows(costs: list[ModelCost]) -> list[tuple[str, ...]]:
+    return [
         (
             _e(c.model),
             _e(c.requests),
             _e(f"{c.tokens_in:,}"),
+            _e(f"{c.cache_read_tokens:,}"),
             _e(f"{c.tokens_out:,}"),
             _e(f"${c.cost_usd:.4f}"),
+            _e(f"${c.saved_usd:.4f}"),
+            _e(f"{c.stable_share:.0%}"),
         )
-        for c in [*s.costs, s.total_cost]
+        for c in costs
     ]
-    return _table(("model", "responses", "tokens in", "tokens out", "cost"), rows, "No model use.")
+
+
+def _costs(s: RunSummary) -> str:
+    heads = (
+        "tokens in",
+        "of which cached",
+        "tokens out",
+        "cost",
+        "saved by cache",
+        "stable prefix",
+    )
+    by_model = _table(
+        ("model", "responses", *heads), _cost_rows([*s.costs, s.total_cost]), "No model use."
+    )
+    if not s.role_costs:
+        return by_model
+    by_role = _table(("role", "responses", *heads), _cost_rows(s.role_costs), "")
+    return by_model + "<h3>By role</h3>" + by_role
 
 
 def _dependencies(s: RunSummary) -> str:

@@ -61,13 +61,35 @@ class Regression(BaseModel):
 
 
 class ModelCost(BaseModel):
-    """Spending on one model."""
+    """Spending on one model (or, in `RunSummary.role_costs`, by one role: `model` names it)."""
 
     model: str
     requests: int = 0
     tokens_in: int = 0
+    cache_read_tokens: int = 0
+    """Of `tokens_in`, those the provider served from its prompt cache."""
     tokens_out: int = 0
     cost_usd: float = 0.0
+    saved_usd: float = 0.0
+    """What the prompt cache saved against the same tokens uncached."""
+    prompt_chars: int = 0
+    stable_prefix_chars: int = 0
+    """Of `prompt_chars`, what began as the role's previous prompt did (cacheable)."""
+
+    def add(self, p: ev.ModelResponded) -> None:
+        """Count one response."""
+        self.requests += 1
+        self.tokens_in += p.tokens_in
+        self.cache_read_tokens += p.cache_read_tokens
+        self.tokens_out += p.tokens_out
+        self.cost_usd += p.cost_usd or 0.0
+        if p.uncached_cost_usd is not None and p.cost_usd is not None:
+            self.saved_usd += p.uncached_cost_usd - p.cost_usd
+
+    @property
+    def stable_share(self) -> float:
+        """The share of the prompts' text a prefix cache could serve."""
+        return self.stable_prefix_chars / self.prompt_chars if self.prompt_chars else 0.0
 
 
 class SecurityReviewRow(BaseModel):
@@ -178,6 +200,8 @@ class RunSummary(BaseModel):
     shortfall: str = ""
     """What kept the best iteration's score below 100 (`assay.evidence.shortfall`); empty at 100."""
     costs: list[ModelCost] = Field(default_factory=list)
+    role_costs: list[ModelCost] = Field(default_factory=list)
+    """Spending by role (architect, tester, coder, security-reviewer, ...), in that order."""
     rejected_edits: list[dict[str, Any]] = Field(default_factory=list)
     dependencies: Dependencies | None = None
     """None when no design named a dependency."""
@@ -208,8 +232,12 @@ class RunSummary(BaseModel):
         for c in self.costs:
             total.requests += c.requests
             total.tokens_in += c.tokens_in
+            total.cache_read_tokens += c.cache_read_tokens
             total.tokens_out += c.tokens_out
             total.cost_usd += c.cost_usd
+            total.saved_usd += c.saved_usd
+            total.prompt_chars += c.prompt_chars
+            total.stable_prefix_chars += c.stable_prefix_chars
         return total
 
 
@@ -234,11 +262,20 @@ def _label(event: Event, payload: BaseModel | None) -> str:
     return ""
 
 
+_ROLE_ORDER = ("preflight", "architect", "tester", "coder", "security-reviewer")
+
+
+def _role_order(role: str) -> tuple[int, str]:
+    """The pipeline's order, then other roles (plugins') by name."""
+    return (_ROLE_ORDER.index(role), "") if role in _ROLE_ORDER else (len(_ROLE_ORDER), role)
+
+
 class _Builder:
     def __init__(self, run_id: str) -> None:
         self.s = RunSummary(run_id=run_id)
         self.iterations: dict[int, IterationRow] = {}
         self.costs: dict[str, ModelCost] = {}
+        self.role_costs: dict[str, ModelCost] = {}
         self.gate_reports: dict[int, GateReport] = {}
         self.reviews: dict[int, SecurityReviewRow] = {}
 
@@ -273,6 +310,13 @@ class _Builder:
                 self.started(event, payload)
             case ev.ModelResponded():
                 self.model_response(payload)
+            case ev.ModelRequested():
+                for cost in (
+                    self.role_costs.setdefault(payload.role, ModelCost(model=payload.role)),
+                    self.costs.setdefault(payload.model, ModelCost(model=payload.model)),
+                ):
+                    cost.prompt_chars += payload.prompt_chars
+                    cost.stable_prefix_chars += payload.stable_prefix_chars
             case ev.EditRejected():
                 s.rejected_edits.append({"seq": event.seq, **ev.dump(payload)})
             case ev.RunTraced():
@@ -340,11 +384,8 @@ class _Builder:
         )  # fmt: skip
 
     def model_response(self, p: ev.ModelResponded) -> None:
-        cost = self.costs.setdefault(p.model, ModelCost(model=p.model))
-        cost.requests += 1
-        cost.tokens_in += p.tokens_in
-        cost.tokens_out += p.tokens_out
-        cost.cost_usd += p.cost_usd or 0.0
+        self.costs.setdefault(p.model, ModelCost(model=p.model)).add(p)
+        self.role_costs.setdefault(p.role, ModelCost(model=p.role)).add(p)
 
     def dependencies_locked(self, p: ev.DependenciesLocked) -> None:
         deps = self.s.dependencies or Dependencies()
@@ -412,6 +453,7 @@ def summarize(
     s.security_reviews = [b.reviews[i] for i in sorted(b.reviews)]
     s.shortfall = shortfall(kept) or ""
     s.costs = sorted(b.costs.values(), key=lambda c: -c.cost_usd)
+    s.role_costs = sorted(b.role_costs.values(), key=lambda c: _role_order(c.model))
     good, s.approval_problems = valid_approvals(kept)
     good_seqs = {e.seq for e in good}
     s.approvals = [
