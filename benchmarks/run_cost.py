@@ -1,0 +1,97 @@
+"""Tokens and dollars of a replayed run, per role and in total, with and without prompt caching,
+beside OctopusGarden's figures for the same kind of spec.
+
+    .venv/bin/python benchmarks/run_cost.py [--spec hello-api|kv-store|todo-app]
+        [--model anthropic:claude-sonnet-4-5]
+
+Replays tests/replays/og-<spec> (a recorded conversation: one LLM played every role, another
+the judge) through the real `assay run`. Tokens are what the recording's responses report (the
+bridge's count of each recorded prompt and answer). Dollars are at --model's list price
+(`assay.agents.pricing`). "Uncached" prices every input token at the input price. "Cached"
+models the provider's prefix cache from the ledger's own measure of each prompt: the share that
+begins as the role's previous prompt did is read from the cache (Anthropic 0.1x input), the
+rest is written to it (1.25x) for the next request to read. The judge is not in the ledger's
+model calls; its calls are counted from the replay's recording.
+
+OctopusGarden (read from its source, see issue 15): about 10K tokens and $0.05 for a hello-api
+run that converges in one iteration, about 30K and $0.15 for three; one generation call per
+iteration, no tests, no review.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections import defaultdict
+
+from _replayed import REPLAYS, replay
+
+from assay.agents.pricing import price_of, request_cost
+
+OCTOPUSGARDEN = {1: (10_000, 0.05), 3: (30_000, 0.15)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--spec", default="hello-api", choices=["hello-api", "kv-store", "todo-app"]
+    )
+    parser.add_argument("--model", default="anthropic:claude-sonnet-4-5")
+    parser.add_argument("--backend", default="bwrap")
+    args = parser.parse_args()
+    if price_of(args.model) is None:
+        raise SystemExit(f"{args.model}: no list price known")
+    run = replay(args.spec, backend=args.backend)
+    print(f"og-{args.spec} replayed: {run.outcome} after {run.iterations} iteration(s); "
+          f"prices of {args.model}")  # fmt: skip
+    rows: dict[str, list[float]] = defaultdict(lambda: [0, 0, 0, 0.0, 0.0])
+    for c in run.calls:
+        share = c.stable_prefix_chars / c.prompt_chars if c.prompt_chars else 0.0
+        read = round(c.tokens_in * share)
+        plain = request_cost(args.model, c.tokens_in, c.tokens_out)
+        cached = request_cost(
+            args.model, c.tokens_in, c.tokens_out, cache_read_tokens=read,
+            cache_write_tokens=c.tokens_in - read,
+        )  # fmt: skip
+        assert plain is not None and cached is not None
+        row = rows[c.role]
+        row[0] += 1
+        row[1] += c.tokens_in
+        row[2] += c.tokens_out
+        row[3] += plain.usd
+        row[4] += cached.usd
+    print(f"  {'role':<18} {'calls':>5} {'tokens in':>10} {'out':>7} {'uncached':>9} {'cached':>8}")
+    for role, (n, tin, tout, plain_usd, cached_usd) in rows.items():
+        print(
+            f"  {role:<18} {n:5.0f} {tin:10,.0f} {tout:7,.0f} ${plain_usd:8.4f} ${cached_usd:7.4f}"
+        )
+    n = sum(r[0] for r in rows.values())
+    tin = sum(r[1] for r in rows.values())
+    tout = sum(r[2] for r in rows.values())
+    plain_total = sum(r[3] for r in rows.values())
+    cached_total = sum(r[4] for r in rows.values())
+    totals = f"{n:5.0f} {tin:10,.0f} {tout:7,.0f} ${plain_total:8.4f} ${cached_total:7.4f}"
+    print(f"  {'roles':<18} {totals}")
+    judge = [
+        json.loads(line)
+        for line in (REPLAYS / f"og-{args.spec}" / "conversation.jsonl").open()
+        if json.loads(line)["model"] == "judge"
+    ]
+    judge_in = sum(t.get("usage", {}).get("prompt_tokens", 0) for t in judge)
+    judge_out = sum(t.get("usage", {}).get("completion_tokens", 0) for t in judge)
+    judge_cost = request_cost("anthropic:claude-haiku-4-5", judge_in, judge_out)
+    assert judge_cost is not None
+    print(f"  {'judge (haiku)':<18} {len(judge):5} {judge_in:10,} {judge_out:7,} "
+          f"${judge_cost.usd:8.4f} ${judge_cost.usd:7.4f}")  # fmt: skip
+    whole = tin + tout + judge_in + judge_out
+    plain_all, cached_all = plain_total + judge_cost.usd, cached_total + judge_cost.usd
+    print(f"  total: {whole:,} tokens; ${plain_all:.4f} uncached, ${cached_all:.4f} cached "
+          f"({cached_all / plain_all:.2f}x)")  # fmt: skip
+    og = OCTOPUSGARDEN.get(run.iterations) or OCTOPUSGARDEN[1]
+    print(f"  OctopusGarden, {run.iterations if run.iterations in OCTOPUSGARDEN else 1} "
+          f"iteration(s): ~{og[0]:,} tokens, ~${og[1]:.2f}; assay / OctopusGarden: "
+          f"{whole / og[0]:.1f}x tokens, {cached_all / og[1]:.1f}x dollars (cached)")  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
