@@ -46,6 +46,7 @@ from assay.commands._holdout import ScenarioValidator
 from assay.config import Settings, check_gate_tables
 from assay.errors import UserError
 from assay.factory.loop import Factory, RoleModels
+from assay.fleet.database import Database
 from assay.gates.base import Gate
 from assay.gates.pytest_gate import PytestGate
 from assay.ledger import Ledger, Signer, load_or_create_signer
@@ -118,6 +119,10 @@ class RunDescription(BaseModel):
     scenarios: Path | None = None
     """The holdout scenarios folder (absolute), or None: no holdout validation."""
     models: ModelPlan
+    ledger_database: str | None = None
+    """The PostgreSQL database that holds the run's ledger (a fleet's system database, so any
+    worker that takes the run writes to the same one; never with a password); None: the run
+    folder's own store (``ledger.sqlite`` for a new run)."""
 
     @property
     def run_id(self) -> str:
@@ -192,10 +197,19 @@ def describe_run(
     strong: str | None = None,
     base_url: str | None = None,
     judge_model: str | None = None,
+    ledger_database: Database | None = None,
 ) -> RunDescription:
     """A new run of `spec` in `run_dir` under `settings` (flags already applied), as ``assay
     run`` describes it; the judge is ``--judge-model``, then ``ASSAY_JUDGE_MODEL``, and a plugin
-    judge is named by ``ASSAY_JUDGE``."""
+    judge is named by ``ASSAY_JUDGE``. `ledger_database`: a PostgreSQL database for the ledger
+    (``assay fleet submit``; SQLite, or None: ``ledger.sqlite`` in the run folder)."""
+    if ledger_database is not None and ledger_database.has_password:
+        raise UserError(
+            f"{ledger_database}: a run's description never holds a password: keep it in "
+            "PGPASSWORD or ~/.pgpass"
+        )
+    postgres = ledger_database is not None and ledger_database.kind == "postgresql"
+    ledger_url = ledger_database.url if ledger_database is not None and postgres else None
     source = settings.source.resolve() if settings.source else None
     models = describe_models(
         settings, env=env, model=model, per_role=per_role, strong=strong, base_url=base_url,
@@ -209,6 +223,7 @@ def describe_run(
         config_sha256=hashlib.sha256(source.read_bytes()).hexdigest() if source else None,
         scenarios=scenarios.resolve() if scenarios is not None else None,
         models=models,
+        ledger_database=ledger_url,
     )
 
 
@@ -222,8 +237,10 @@ def recorded_run(
 ) -> RunDescription:
     """The run in `run_dir` described again from its ledger's ``run.started`` (``assay
     resume``): its spec, settings, config file, scenarios folder and judge as recorded; the role
-    models chosen again from `model`, `strong`, `base_url`, `env` and the recorded settings."""
+    models chosen again from `model`, `strong`, `base_url`, `env` and the recorded settings. The
+    ledger stays where it is: the database the folder's ``ledger.json`` names, if any."""
     with Ledger.open(run_dir, create=False, check=True) as ledger:
+        database = ledger.database
         started = ledger.completed("run.started")
         if started is None or started.kind != RUN_STARTED:
             raise UserError(f"{run_dir}: the run never started; start it again with assay run")
@@ -246,6 +263,7 @@ def recorded_run(
         config_sha256=info.get("config_sha256"),
         scenarios=scenarios,
         models=models,
+        ledger_database=database.url if database is not None else None,
     )
 
 
@@ -268,6 +286,7 @@ def compose(
         description.run_dir, spec=description.spec, settings=settings, models=models,
         gates=gates, validator=validator, signer=signer or load_or_create_signer(),
         roles=plugin_roles(pm), run_info=description.run_info(),
+        ledger_database=description.ledger_database,
     )  # fmt: skip
 
 
