@@ -90,6 +90,7 @@ def write_sample_run(
     starter_uid: int = ALICE_UID,
     approval: dict[str, Any] | None = None,
     seal: bool = True,
+    database: str | None = None,
 ) -> Path:
     """Write the run into `run_dir` (ledger, blobs, workspace) and seal it; returns `run_dir`.
 
@@ -104,7 +105,7 @@ def write_sample_run(
     _git(ws, "init", "-q")
     settings = Settings().model_dump(mode="json")
     settings["approval"] = {"required": approval_required, "min_approvals": 1, **(approval or {})}
-    with Ledger.open(run_dir) as ledger:
+    with Ledger.open(run_dir, database=database) as ledger:
         run_id = ledger.run_id
         spec = Spec(name="hello-api", title="Hello API", body="GET /hello returns hi.")
         _append(ledger, ev.RunStarted(

@@ -230,3 +230,52 @@ def test_the_tier_and_regression_flags_are_part_of_the_run_description(
         factory.ledger.close()
     # off unless asked: the config's value stands when the flag is not given
     assert not load_settings(project / "assay.toml").factory.stratified
+
+
+def test_a_fleet_run_on_postgres_keeps_its_ledger_there_and_resumes_on_it(
+    project: Path, postgres_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What `assay fleet submit` describes for a PostgreSQL fleet: the ledger's database is in
+    the description (the queue's JSON), the worker's factory writes there, and `assay resume`
+    finds it again from the run folder alone."""
+    import asyncio
+
+    from assay.errors import RunError, UserError
+    from assay.fleet.database import Database
+    from assay.ledger import Ledger
+
+    monkeypatch.setenv("ASSAY_TESTING_MODELS", f"{__name__}:halting_team")
+    settings = load_settings(project / "assay.toml")
+    factory_cfg = settings.factory.model_copy(update={"max_iterations": 2, "gates": ["ruff"]})
+    settings = settings.model_copy(update={"factory": factory_cfg})
+    spec = load_spec(Path("demo/spec.md"))
+    run_dir = project / "runs" / "r-pg"
+    env = dict(os.environ)
+    with pytest.raises(UserError, match="never holds a password"):
+        secret = postgres_url.replace("postgres@", "postgres:s3cret@")  # pragma: allowlist secret
+        describe_run(spec, settings, run_dir=run_dir, scenarios=None, env=env,
+                     ledger_database=Database.parse(secret))  # fmt: skip
+    described = describe_run(
+        spec, settings, run_dir=run_dir, scenarios=None, env=env,
+        ledger_database=Database.parse(postgres_url),
+    )  # fmt: skip
+    stored = RunDescription.model_validate_json(described.model_dump_json())
+    assert stored.ledger_database == postgres_url
+    factory = compose(stored, env=env)
+    try:
+        with pytest.raises(RunError, match="model provider failed"):  # after run.started
+            asyncio.run(factory.run())
+    finally:
+        factory.ledger.close()
+    assert not (run_dir / "ledger.sqlite").exists()
+    with Ledger.open(run_dir, create=False) as ledger:
+        assert ledger.database is not None and ledger.database.url == postgres_url
+        started = len(ledger)
+    assert started >= 1
+    recorded = recorded_run(run_dir, env=env)
+    assert recorded.ledger_database == postgres_url
+    assert recorded == stored
+    assert main(["resume", str(run_dir), "--no-live"]) == 3  # the provider is still down
+    assert not (run_dir / "ledger.sqlite").exists()
+    with Ledger.open(run_dir, create=False, check=True) as ledger:
+        assert len(ledger) > started  # the resume appended to the PostgreSQL ledger

@@ -58,6 +58,23 @@ def test_a_password_is_redacted_and_refused_where_config_is_read() -> None:
         url = "postgresql://assay:s3cret@db/fleet"  # pragma: allowlist secret
         Database.parse(url, allow_password=False)
     assert "s3cret" not in str(caught.value)
+    assert db.has_password
+    assert not Database.parse("postgresql://assay@db/fleet").has_password
+    assert not Database.parse("sqlite:///fleet.sqlite").has_password
+
+
+def test_a_password_in_the_query_is_redacted_too() -> None:
+    # libpq takes ``?password=`` as well; an empty host (a socket folder) stays in the URL.
+    db = Database.parse(
+        "postgresql:///fleet?host=/run/pg&password=s3cret"
+    )  # pragma: allowlist secret
+    assert db.has_password
+    assert db.redacted() == "postgresql:///fleet?host=/run/pg&password=***"
+    with pytest.raises(ValueError, match="PGPASSWORD") as caught:
+        Database.parse(db.url, allow_password=False)
+    assert "s3cret" not in str(caught.value)
+    plain = Database.parse("postgresql:///fleet?host=/run/pg")
+    assert plain.redacted() == plain.url == "postgresql:///fleet?host=/run/pg"
 
 
 def test_fleet_config(tmp_path: Path) -> None:

@@ -15,6 +15,7 @@ Once with DBOS's SQLite system database, once with PostgreSQL (``ASSAY_TEST_POST
 from __future__ import annotations
 
 import bisect
+import contextlib
 import datetime as dt
 import json
 import os
@@ -30,7 +31,8 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 import pytest
 
-from assay.ledger import Ledger, verify_run
+from assay.errors import AssayError
+from assay.ledger import Ledger, is_run_folder, verify_run
 from tests.redone import late_model_calls
 
 pytest.importorskip("dbos")
@@ -54,7 +56,10 @@ def _env(tmp: Path, home: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.endswith("_API_KEY")}
     env.update(
         ASSAY_TESTING_MODELS="scripted_app:models",
-        PYTHONPATH=str(FACTORY_TESTS),
+        # the scripted team, then whatever the caller's path has (a worktree's assay first)
+        PYTHONPATH=os.pathsep.join(
+            filter(None, [str(FACTORY_TESTS), os.environ.get("PYTHONPATH")])
+        ),
         SCRIPTED_DELAY="0.2",
         XDG_CONFIG_HOME=str(tmp / "config"),  # one signing key for the fleet
         XDG_STATE_HOME=str(home / "state"),
@@ -82,6 +87,7 @@ class Fleet:
         self.logs: list[Any] = []
         self.schema = schema
         self.database = database
+        self.steps_done = StepsDone(self.runs)
 
     def run(self, *args: str, timeout: float = 120) -> str:
         done = subprocess.run(
@@ -126,22 +132,35 @@ class Fleet:
                 proc.wait()
         for log in self.logs:
             log.close()
+        self.steps_done.close()
 
 
-def _steps_done(runs: Path) -> int:
-    total = 0
-    for ledger_file in runs.glob("*/ledger.sqlite"):
-        import sqlite3
-        from contextlib import closing
+class StepsDone:
+    """How many keyed steps the runs under `runs` completed, read through each run's `Ledger`
+    (ledger.sqlite or the PostgreSQL database its ledger.json names). It polls every 0.1 s, so
+    each ledger is opened once, when its folder appears, and kept open: a poll is one query per
+    run, not a connection."""
 
-        try:
-            with closing(sqlite3.connect(f"file:{ledger_file}?mode=ro", uri=True)) as db:
-                total += db.execute(
-                    "SELECT count(*) FROM events WHERE step IS NOT NULL"
-                ).fetchone()[0]
-        except sqlite3.Error:
-            pass
-    return total
+    def __init__(self, runs: Path) -> None:
+        self.runs = runs
+        self.ledgers: dict[Path, Ledger] = {}
+
+    def __call__(self) -> int:
+        if self.runs.is_dir():
+            for folder in self.runs.iterdir():
+                if folder not in self.ledgers and is_run_folder(folder):
+                    # a worker may be creating it this moment: then the next poll opens it
+                    with contextlib.suppress(AssayError):
+                        self.ledgers[folder] = Ledger.open(folder, create=False)
+        total = 0
+        for ledger in self.ledgers.values():
+            with contextlib.suppress(AssayError):
+                total += sum(1 for e in ledger.events() if e.step is not None)
+        return total
+
+    def close(self) -> None:
+        for ledger in self.ledgers.values():
+            ledger.close()
 
 
 def _when(event_time: str) -> float:
@@ -150,12 +169,19 @@ def _when(event_time: str) -> float:
     )
 
 
-def _check_run(run_dir: Path) -> tuple[list[float], list[str]]:
-    """The run's model-request times and its step keys, after checking nothing was redone."""
+def _check_run(run_dir: Path, database: str | None = None) -> tuple[list[float], list[str]]:
+    """The run's model-request times and its step keys, after checking nothing was redone.
+    `database` a PostgreSQL URL: the ledger must be there (in the fleet's system schema), and
+    no ledger.sqlite in the run folder; None: the ledger is the folder's ledger.sqlite."""
     verification = verify_run(run_dir)
     assert verification.ok, verification
     with Ledger.open(run_dir, create=False) as ledger:
         events = list(ledger.events())
+        if database is None:
+            assert ledger.database is None and (run_dir / "ledger.sqlite").is_file()
+        else:
+            assert ledger.database is not None and ledger.database.url.startswith(database)
+            assert not (run_dir / "ledger.sqlite").exists()
     steps = [e.step for e in events if e.step]
     assert [s for s, n in Counter(steps).items() if n > 1] == []
     late = late_model_calls(events)
@@ -200,7 +226,7 @@ def _exercise(fleet: Fleet, *, runs: int, workers: int, kills: int, seed: int) -
     targets = sorted(rng.sample(range(8, 20 * runs // 2), kills))
     try:
         for target in targets:
-            while _steps_done(fleet.runs) < target and time.monotonic() < deadline:
+            while fleet.steps_done() < target and time.monotonic() < deadline:
                 time.sleep(0.1)
             time.sleep(rng.uniform(0.0, 0.5))
             running = [r for r in fleet.status() if r["state"] == "running"]
@@ -212,7 +238,7 @@ def _exercise(fleet: Fleet, *, runs: int, workers: int, kills: int, seed: int) -
             at = time.time()
             fleet.workers[victim].send_signal(signal.SIGKILL)
             fleet.workers[victim].wait()
-            killed.append((victim, _steps_done(fleet.runs)))
+            killed.append((victim, fleet.steps_done()))
             held += [(r["run"], victim, at) for r in running if r["worker"] == victim]
         while time.monotonic() < deadline:
             states = {r["run"]: r["state"] for r in fleet.status()}
@@ -235,7 +261,8 @@ def _exercise(fleet: Fleet, *, runs: int, workers: int, kills: int, seed: int) -
         assert row["worker"] != victim or row["finished_at"] / 1000 <= at, (run, victim, row)
     all_times: list[float] = []
     for run_id in ids:
-        times, steps = _check_run(fleet.runs / run_id)
+        postgres = fleet.database.startswith("postgresql")
+        times, steps = _check_run(fleet.runs / run_id, fleet.database if postgres else None)
         all_times += times
         dbos_steps = _dbos_steps(fleet, run_id)
         # the two records agree: each ledger step is one DBOS step of its name, and no more
@@ -308,7 +335,7 @@ def test_cancel_a_running_run(tmp_path: Path) -> None:
     fleet.start("w0")
     try:
         deadline = time.monotonic() + 300
-        while _steps_done(fleet.runs) < 5 and time.monotonic() < deadline:
+        while fleet.steps_done() < 5 and time.monotonic() < deadline:
             time.sleep(0.1)
         fleet.run("fleet", "cancel", first)
         while time.monotonic() < deadline:
@@ -318,7 +345,7 @@ def test_cancel_a_running_run(tmp_path: Path) -> None:
             time.sleep(0.5)
         assert row["state"] == "cancelled", row
         time.sleep(2)  # a step that was under way when the run was cancelled ends meanwhile
-        stopped_at = _steps_done(fleet.runs)
+        stopped_at = fleet.steps_done()
         (second,) = [r for r in fleet.submit(1) if r != first]
         while time.monotonic() < deadline:
             states = {r["run"]: r["state"] for r in fleet.status()}

@@ -193,12 +193,54 @@ def test_a_run_folder_is_bound_to_its_store(tmp_path: Path, postgres_url: str) -
         Ledger.open(tmp_path / "local", database=postgres_url)
     Ledger.open(tmp_path / "fleet", database=postgres_url).close()
     assert json.loads((tmp_path / "fleet" / "ledger.json").read_text()) == {
-        "store": "postgresql", "run_id": "fleet",
+        "store": "postgresql", "run_id": "fleet", "database": postgres_url,
     }  # fmt: skip
-    for database in (None, "sqlite:///elsewhere.sqlite"):
-        with pytest.raises(UserError, match="in a postgresql database"):
-            Ledger.open(tmp_path / "fleet", database=database)
+    with pytest.raises(UserError, match="in a postgresql database"):
+        Ledger.open(tmp_path / "fleet", database="sqlite:///elsewhere.sqlite")
     assert not (tmp_path / "fleet" / "ledger.sqlite").exists()
+    # A record written before ledger.json named its database: the URL must be given.
+    (tmp_path / "old").mkdir()
+    (tmp_path / "old" / "ledger.json").write_text('{"store": "postgresql", "run_id": "fleet"}')
+    with pytest.raises(UserError, match=r"in a postgresql database .* open it with that database"):
+        Ledger.open(tmp_path / "old", create=False)
+    with Ledger.open(tmp_path / "old", create=False, database=postgres_url) as old:
+        assert old.run_id == "fleet"
+    assert json.loads((tmp_path / "old" / "ledger.json").read_text())["run_id"] == "fleet"
+
+
+def test_a_postgres_run_folder_opens_without_its_url(tmp_path: Path, postgres_url: str) -> None:
+    with Ledger.open(tmp_path / "run", database=postgres_url) as ledger:
+        first = ledger.append("run.started", {"n": 1}, step="start")
+    assert not (tmp_path / "run" / "ledger.sqlite").exists()
+    with Ledger.open(tmp_path / "run", create=False, check=True) as again:  # no URL: ledger.json
+        assert again.database is not None and again.database.url == postgres_url
+        assert again.completed("start") == first
+        again.append("run.finished", {"n": 2})
+    with Ledger.open(tmp_path / "run", run_id="run") as same:
+        assert [e.kind for e in same.events()] == ["run.started", "run.finished"]
+    with pytest.raises(UserError, match="belongs to run 'run', not 'other'"):
+        Ledger.open(tmp_path / "run", run_id="other")
+    assert not (tmp_path / "run" / "ledger.sqlite").exists()
+
+
+def test_a_url_with_a_password_is_recorded_redacted_and_needed_again(
+    tmp_path: Path, postgres_url: str
+) -> None:
+    # The test server trusts local connections, so it ignores the password; what matters is
+    # that the folder never holds it.
+    with_password = postgres_url.replace("postgresql://postgres@", "postgresql://postgres:s3cret@")
+    assert with_password != postgres_url
+    with Ledger.open(tmp_path / "run", database=with_password) as ledger:
+        ledger.append("run.started", {})
+    text = (tmp_path / "run" / "ledger.json").read_text()
+    assert "s3cret" not in text
+    record = json.loads(text)
+    assert record["redacted"] is True
+    assert record["database"].startswith("postgresql://postgres:***@/postgres?")
+    with pytest.raises(UserError, match=r"password is not recorded: open it with the full URL"):
+        Ledger.open(tmp_path / "run", create=False)
+    with Ledger.open(tmp_path / "run", create=False, database=with_password) as again:
+        assert len(again) == 1
 
 
 def test_runs_share_a_postgres_database_but_not_their_chains(

@@ -273,13 +273,18 @@ def test_unsealed_ledger_fails(tmp_path: Path, ledger_database: str | None) -> N
     assert "never sealed" in str(result.problems[0])
 
 
-def test_a_postgres_run_needs_its_database_to_verify(tmp_path: Path, postgres_url: str) -> None:
+def test_a_postgres_run_verifies_from_the_database_its_folder_names(
+    tmp_path: Path, postgres_url: str
+) -> None:
     with Ledger.open(tmp_path / "r", database=postgres_url) as ledger:
         ledger.append("run.started", {})
         ledger.checkpoint(Signer.generate())
-    with pytest.raises(UserError, match="in a PostgreSQL database"):
-        verify_run(tmp_path / "r")
+    assert verify_run(tmp_path / "r").ok  # ledger.json names the database
     assert verify_run(tmp_path / "r", database=postgres_url).ok
+    (tmp_path / "old").mkdir()  # a record from before ledger.json named its database
+    (tmp_path / "old" / "ledger.json").write_text('{"store": "postgresql", "run_id": "r"}')
+    with pytest.raises(UserError, match=r"in a postgresql database .* open it with that database"):
+        verify_run(tmp_path / "old")
     (tmp_path / "other").mkdir()  # a folder that claims a run the database does not hold
     (tmp_path / "other" / "ledger.json").write_text('{"store": "postgresql", "run_id": "gone"}')
     result = verify_run(tmp_path / "other", database=postgres_url)

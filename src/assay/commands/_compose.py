@@ -46,6 +46,7 @@ from assay.commands._holdout import ScenarioValidator
 from assay.config import Settings, check_gate_tables
 from assay.errors import UserError
 from assay.factory.loop import Factory, RoleModels
+from assay.fleet.database import Database
 from assay.gates.base import Gate
 from assay.gates.pytest_gate import PytestGate
 from assay.housestyle.model import HouseStyle, load_house_style
@@ -125,6 +126,10 @@ class RunDescription(BaseModel):
     holds by then."""
     house_style_file: Path | None = None
     """Where it was read from (absolute), for the record."""
+    ledger_database: str | None = None
+    """The PostgreSQL database that holds the run's ledger (a fleet's system database, so any
+    worker that takes the run writes to the same one; never with a password); None: the run
+    folder's own store (``ledger.sqlite`` for a new run)."""
 
     @property
     def run_id(self) -> str:
@@ -202,11 +207,21 @@ def describe_run(
     base_url: str | None = None,
     judge_model: str | None = None,
     house_style: Path | None = None,
+    ledger_database: Database | None = None,
 ) -> RunDescription:
     """A new run of `spec` in `run_dir` under `settings` (flags already applied), as ``assay
     run`` describes it; the judge is ``--judge-model``, then ``ASSAY_JUDGE_MODEL``, and a plugin
     judge is named by ``ASSAY_JUDGE``. The house style is `house_style` (``--house-style``),
-    else ``[tool.assay.factory] house_style``; a bad one is a `UserError` before anything runs."""
+    else ``[tool.assay.factory] house_style``; a bad one is a `UserError` before anything runs.
+    `ledger_database`: a PostgreSQL database for the ledger (``assay fleet submit``; SQLite, or
+    None: ``ledger.sqlite`` in the run folder)."""
+    if ledger_database is not None and ledger_database.has_password:
+        raise UserError(
+            f"{ledger_database}: a run's description never holds a password: keep it in "
+            "PGPASSWORD or ~/.pgpass"
+        )
+    postgres = ledger_database is not None and ledger_database.kind == "postgresql"
+    ledger_url = ledger_database.url if ledger_database is not None and postgres else None
     source = settings.source.resolve() if settings.source else None
     style_file = house_style or settings.factory.house_style_at(
         source.parent if source else Path.cwd()
@@ -226,6 +241,7 @@ def describe_run(
         models=models,
         house_style=style,
         house_style_file=style_file.resolve() if style_file is not None else None,
+        ledger_database=ledger_url,
     )
 
 
@@ -246,8 +262,10 @@ def recorded_run(
     """The run in `run_dir` described again from its ledger's ``run.started`` (``assay
     resume``): its spec, settings, config file, scenarios folder, judge and house style as
     recorded; the role models chosen again from `model`, `strong`, `base_url`, `env` and the
-    recorded settings."""
+    recorded settings. The ledger stays where it is: the database the folder's ``ledger.json``
+    names, if any."""
     with Ledger.open(run_dir, create=False, check=True) as ledger:
+        database = ledger.database
         started = ledger.completed("run.started")
         if started is None or started.kind != RUN_STARTED:
             raise UserError(f"{run_dir}: the run never started; start it again with assay run")
@@ -273,6 +291,7 @@ def recorded_run(
         models=models,
         house_style=style,
         house_style_file=Path(info["house_style_file"]) if info.get("house_style_file") else None,
+        ledger_database=database.url if database is not None else None,
     )
 
 
@@ -304,6 +323,7 @@ def compose(
         gates=gates, validator=validator, signer=signer or load_or_create_signer(),
         roles=plugin_roles(pm), run_info=description.run_info(),
         house_style=description.house_style,
+        ledger_database=description.ledger_database,
     )  # fmt: skip
 
 

@@ -58,12 +58,22 @@ def submit_command(
     _require()
     from assay.commands._compose import describe_run, new_run_id
     from assay.errors import UserError
-    from assay.fleet.runtime import APP_VERSION, RUN_WORKFLOW, RUNS_QUEUE, client
+    from assay.fleet.runtime import (
+        APP_VERSION,
+        RUN_WORKFLOW,
+        RUNS_QUEUE,
+        client,
+        ledger_database,
+    )
     from assay.spec import load_spec
 
     if scenarios is not None and not scenarios.exists():
         raise UserError(f"scenarios folder does not exist: {scenarios}")
     env = dict(os.environ)
+    # A fleet on PostgreSQL keeps every run's ledger there too (SQLite does not belong on the
+    # shared runs folder); on SQLite each run keeps ledger.sqlite in its folder.
+    fleet_settings = _settings(config)
+    ledger_db = ledger_database(fleet_settings)
     described = []
     for path in specs:
         spec = load_spec(path)
@@ -77,9 +87,10 @@ def submit_command(
                 env=env,
                 model=model,
                 house_style=house_style,
+                ledger_database=ledger_db,
             )
         )
-    fleet = client(_settings(config))
+    fleet = client(fleet_settings)
     try:
         for d in described:
             fleet.enqueue(

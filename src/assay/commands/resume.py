@@ -16,7 +16,7 @@ import typer
 
 from assay._extras import require_factory
 from assay.errors import UserError
-from assay.ledger import LEDGER_FILE
+from assay.ledger import LEDGER_FILE, STORE_FILE, is_run_folder
 
 __all__ = ["find_run", "register"]
 
@@ -24,9 +24,11 @@ __all__ = ["find_run", "register"]
 def find_run(run: str, runs_dir: Path) -> Path:
     """The run folder named by `run`: a path, or an id under `runs_dir`."""
     for candidate in (Path(run), runs_dir / run):
-        if (candidate / LEDGER_FILE).is_file():
+        if is_run_folder(candidate):
             return candidate.resolve()
-    raise UserError(f"no run '{run}' (looked for {LEDGER_FILE} in {run} and {runs_dir / run})")
+    raise UserError(
+        f"no run '{run}' (looked for {LEDGER_FILE} or {STORE_FILE} in {run} and {runs_dir / run})"
+    )
 
 
 def resume_command(

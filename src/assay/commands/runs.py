@@ -13,7 +13,7 @@ from rich.console import Console
 from assay.errors import CorruptLedgerError, UserError
 from assay.evidence.shortfall import shortfall
 from assay.factory import events as ev
-from assay.ledger import LEDGER_FILE, Ledger
+from assay.ledger import Ledger, is_run_folder
 from assay.ledger.kinds import RUN_STARTED
 from assay.terminal import Cell, console, literal, print_table
 
@@ -39,7 +39,7 @@ def list_runs(runs_dir: Path) -> list[dict[str, Any]]:
     """One summary per run folder under `runs_dir`, oldest first. A run whose ledger cannot be
     read is listed as ``corrupt`` with the reason; it does not hide the others."""
     out = []
-    for folder in sorted(p for p in runs_dir.iterdir() if (p / LEDGER_FILE).is_file()):
+    for folder in sorted(p for p in runs_dir.iterdir() if is_run_folder(p)):
         try:
             out.append(_summary(folder))
         except CorruptLedgerError as exc:

@@ -36,7 +36,7 @@ from assay.evidence.sbom import workspace_sbom
 from assay.evidence.summary import RunSummary, summarize
 from assay.ledger import HEAD_FILE, Event, Ledger, Signer, canonical, verify_run
 from assay.ledger import kinds as k
-from assay.ledger.verify import NEVER_SEALED, read_rows
+from assay.ledger.verify import NEVER_SEALED, read_run_rows
 from assay.plugins import (
     AssayPluginManager,
     ReportContext,
@@ -145,7 +145,9 @@ def write_bundle(
             raise CorruptLedgerError(
                 f"{run_dir}: sealed, yet it does not verify: {check.problems[0]}"
             )
-    run_id, rows = read_rows(run_dir / "ledger.sqlite")
+    # From the run's store, SQLite or PostgreSQL: the bundle's ledger.jsonl holds the same bodies
+    # and hashes either way, so it verifies offline with no database.
+    run_id, rows = read_run_rows(run_dir)
     events = [Event.from_body(body, digest) for _seq, body, digest in rows]
     summary = summarize(events, run_id=run_id, approval_required=approval_required)
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -10,7 +10,7 @@ from assay.errors import UserError
 from assay.evidence.dsse import open_envelope
 from assay.evidence.manifest import MANIFEST, MANIFEST_SIG, bundle_files, file_digest
 from assay.evidence.provenance import SLSA_PROVENANCE_V1, STATEMENT_V1
-from assay.ledger import HEAD_FILE, LEDGER_FILE, BlobStore, sha256_hex, verify_run
+from assay.ledger import HEAD_FILE, BlobStore, is_run_folder, sha256_hex, verify_run
 from assay.ledger.keys import verify_signature
 from assay.ledger.verify import Verification, check_head, finish, verify_chain
 
@@ -18,10 +18,10 @@ __all__ = ["verify_bundle", "verify_target"]
 
 
 def verify_target(target: Path, *, trusted: set[str] | None = None) -> Verification:
-    """Verify a bundle folder (has manifest.json) or a run folder (has ledger.sqlite)."""
+    """Verify a bundle folder (has manifest.json) or a run folder (`is_run_folder`)."""
     if (target / MANIFEST).is_file():
         return verify_bundle(target, trusted=trusted)
-    if (target / LEDGER_FILE).is_file():
+    if is_run_folder(target):
         return verify_run(target, trusted=trusted)
     raise UserError(f"{target} is neither an evidence bundle nor a run folder")
 

@@ -190,6 +190,7 @@ class Factory:
         roles: Mapping[str, RoleFactory] | None = None,
         dependencies: DependencyGate | None = None,
         house_style: HouseStyle | None = None,
+        ledger_database: str | None = None,
     ) -> None:
         self.run_dir = run_dir
         self.workspace = run_dir / "workspace"
@@ -215,7 +216,9 @@ class Factory:
         """How each keyed step runs (`StepRunner`)."""
         self.recording: type[RecordingModel] = RecordingModel
         """The wrapper that records each model request (the fleet's admits it first)."""
-        self.ledger = Ledger.open(run_dir, check=True)  # never resume on a tampered chain
+        # Never resume on a tampered chain. `ledger_database` None: ledger.sqlite, or the
+        # database a run folder's ledger.json names; a URL: that PostgreSQL database (a fleet's).
+        self.ledger = Ledger.open(run_dir, check=True, database=ledger_database)
         self.budget = Budget(max_tokens=self.cfg.max_tokens, max_dollars=self.cfg.max_dollars)
         self.recorder = LedgerRecorder(self.ledger, self.budget, prices=settings.models.prices)
         self.recorder.replay()

@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
-from urllib.parse import SplitResult, urlsplit, urlunsplit
+from urllib.parse import SplitResult, parse_qsl, urlencode, urlsplit, urlunsplit
 
 __all__ = ["Database"]
 
@@ -74,7 +74,7 @@ class Database:
                 parts.port  # noqa: B018 - urllib checks the port only when it is read
             except ValueError as exc:
                 raise ValueError(f"{_redact(parts)!r}: {exc}") from None
-        if parts.password is not None and not allow_password:
+        if _has_password(parts) and not allow_password:
             raise ValueError(
                 f"{_redact(parts)!r}: keep the password out of the config: libpq reads it from "
                 "PGPASSWORD or ~/.pgpass"
@@ -85,6 +85,11 @@ class Database:
         # (``postgresql:///db?host=/socket`` became ``postgresql:/db``, which libpq misreads).
         return cls("postgresql", "postgresql" + text[text.index("://") :])
 
+    @property
+    def has_password(self) -> bool:
+        """Whether the URL carries a password (in its user part or as ``?password=``)."""
+        return self.kind == "postgresql" and _has_password(urlsplit(self.url))
+
     def redacted(self) -> str:
         """The URL with any password replaced by ``***``: what messages and records show."""
         return self.url if self.kind == "sqlite" else _redact(urlsplit(self.url))
@@ -93,9 +98,28 @@ class Database:
         return self.redacted()
 
 
+def _has_password(parts: SplitResult) -> bool:
+    query = parse_qsl(parts.query, keep_blank_values=True)
+    return parts.password is not None or any(key == "password" for key, _ in query)
+
+
+def _unsplit(parts: SplitResult) -> str:
+    """`urlunsplit` that keeps an empty host (``postgresql:///db?host=/socket``)."""
+    text = urlunsplit(parts)
+    if not parts.netloc and parts.scheme:
+        text = f"{parts.scheme}://" + text[len(parts.scheme) + 1 :]
+    return text
+
+
 def _redact(parts: SplitResult) -> str:
-    if parts.password is None:
-        return urlunsplit(parts)
-    user, _, host = parts.netloc.rpartition("@")
-    name = user.split(":", 1)[0]
-    return urlunsplit(parts._replace(netloc=f"{name}:***@{host}"))
+    if not _has_password(parts):
+        return _unsplit(parts)
+    if parts.password is not None:
+        user, _, host = parts.netloc.rpartition("@")
+        name = user.split(":", 1)[0]
+        parts = parts._replace(netloc=f"{name}:***@{host}")
+    query = parse_qsl(parts.query, keep_blank_values=True)
+    if any(key == "password" for key, _ in query):
+        redacted = [(key, "***" if key == "password" else value) for key, value in query]
+        parts = parts._replace(query=urlencode(redacted, safe="/*"))
+    return _unsplit(parts)

@@ -37,6 +37,7 @@ from collections.abc import Awaitable, Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar, cast
+from urllib.parse import parse_qsl, quote, urlencode
 
 from dbos import DBOS, DBOSClient, DBOSConfig, WorkflowHandleAsync
 from pydantic_ai.messages import ModelMessage, ModelResponse
@@ -63,6 +64,7 @@ __all__ = [
     "Worker",
     "client",
     "fleet_state",
+    "ledger_database",
     "model_queue",
     "new_executor_id",
     "run_workflow",
@@ -94,6 +96,24 @@ def system_database(settings: Settings) -> Database:
     if found is not None:
         return found
     return Database.parse(f"sqlite:///{state_dir() / 'fleet.sqlite'}")
+
+
+def ledger_database(settings: Settings) -> Database | None:
+    """Where the fleet's runs keep their ledgers. On a PostgreSQL system database, that database,
+    the ledger's tables in the system schema beside DBOS's (``search_path``), so any worker on
+    any machine appends to the run it takes; None on SQLite: ``ledger.sqlite`` in each run folder
+    (one machine: SQLite does not belong on a shared network folder)."""
+    db = system_database(settings)
+    if db.kind != "postgresql":
+        return None
+    base, _, query = db.url.partition("?")
+    params = parse_qsl(query, keep_blank_values=True)
+    path = f"-csearch_path={settings.fleet.system_schema}"
+    options = [value for key, value in params if key == "options"]
+    rest = [(key, value) for key, value in params if key != "options"]
+    # libpq's options are space-separated; the schema is an identifier (checked by the config).
+    merged = [*rest, ("options", " ".join([*options, path]))]
+    return Database.parse(f"{base}?{urlencode(merged, quote_via=quote, safe='/')}")
 
 
 def _dbos_url(db: Database) -> str:

@@ -11,8 +11,9 @@ A run lives in ``runs/<run_id>/``:
 
 Or the events live in a PostgreSQL database shared by a fleet (``Ledger.open(run_dir,
 database="postgresql://…")``, the ``fleet`` extra): the folder then holds ``ledger.json`` naming
-that store instead of ``ledger.sqlite``, with the same triggers, chain and verification
-(``verify_run(run_dir, database=…)``); see `assay.ledger.store`.
+that store and its URL instead of ``ledger.sqlite``, with the same triggers, chain and
+verification; later opens and ``verify_run(run_dir)`` find the database from it (`is_run_folder`
+tells either kind of run folder); see `assay.ledger.store`.
 
 Usage::
 
@@ -39,13 +40,14 @@ from assay.ledger.canonical import GENESIS, canonical, sha256_hex
 from assay.ledger.event import Event
 from assay.ledger.keyring import load_or_create_signer
 from assay.ledger.keys import Signer, default_key_path, verify_signature
-from assay.ledger.store import HEAD_FILE, LEDGER_FILE, Ledger
+from assay.ledger.store import HEAD_FILE, LEDGER_FILE, STORE_FILE, Ledger, is_run_folder
 from assay.ledger.verify import Problem, Verification, verify_chain, verify_run
 
 __all__ = [
     "GENESIS",
     "HEAD_FILE",
     "LEDGER_FILE",
+    "STORE_FILE",
     "BlobStore",
     "Event",
     "Ledger",
@@ -54,6 +56,7 @@ __all__ = [
     "Verification",
     "canonical",
     "default_key_path",
+    "is_run_folder",
     "load_or_create_signer",
     "sha256_hex",
     "verify_chain",

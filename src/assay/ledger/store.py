@@ -6,7 +6,9 @@ two. Two stores exist, with the same guarantees:
 - `SqliteStore` (the default): ``ledger.sqlite`` in the run folder, one file per run;
 - `assay.ledger.postgres.PostgresStore`: every run's events in one PostgreSQL database (a fleet's),
   selected with ``Ledger.open(run_dir, database="postgresql://…")``; the run folder then holds
-  ``ledger.json`` naming the store and the run, beside ``blobs/`` and ``head.json`` as always.
+  ``ledger.json`` naming the store, the run and the database's URL, beside ``blobs/`` and
+  ``head.json`` as always, so every later ``Ledger.open(run_dir)`` finds the same database. A URL
+  with a password is recorded redacted: such a folder is opened with the URL given again.
 
 Each store refuses UPDATE and DELETE in the database itself (triggers), and appends in one
 transaction that excludes every other writer of the run, so two processes appending to one run
@@ -29,6 +31,7 @@ import sqlite3
 import tempfile
 import threading
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Protocol
@@ -50,8 +53,11 @@ __all__ = [
     "Row",
     "RowStore",
     "SqliteStore",
+    "StoreRecord",
     "checkpoint_statement",
+    "is_run_folder",
     "read_store_file",
+    "run_database",
 ]
 
 LEDGER_FILE = "ledger.sqlite"
@@ -128,23 +134,89 @@ class RowStore(Protocol):
         ...
 
 
-def read_store_file(run_dir: Path) -> tuple[str, str] | None:
-    """``(store, run_id)`` from the run folder's ``ledger.json``, or None when there is none."""
+def is_run_folder(path: Path) -> bool:
+    """Whether `path` holds a run's ledger: ``ledger.sqlite``, or ``ledger.json`` naming its
+    database. What every command that looks for runs asks."""
+    return (path / LEDGER_FILE).is_file() or (path / STORE_FILE).is_file()
+
+
+@dataclass(frozen=True, slots=True)
+class StoreRecord:
+    """What a run folder's ``ledger.json`` says about where its events live."""
+
+    store: str
+    run_id: str
+    database: str | None = None
+    """The database's URL as given when the run was created, any password as ``***``; None in
+    a record written before URLs were recorded."""
+    redacted: bool = False
+    """The URL had a password, which is not recorded: the URL must be given to open the run."""
+
+
+def read_store_file(run_dir: Path) -> StoreRecord | None:
+    """The run folder's ``ledger.json``, or None when there is none."""
     path = run_dir / STORE_FILE
     if not path.is_file():
         return None
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
         store, run_id = data["store"], data["run_id"]
-    except (OSError, ValueError, KeyError, TypeError):
+        database, redacted = data.get("database"), data.get("redacted", False)
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
         raise CorruptLedgerError(f"{path}: not a valid ledger store record") from None
-    if not isinstance(store, str) or not isinstance(run_id, str) or not run_id:
+    if (
+        not isinstance(store, str)
+        or not isinstance(run_id, str)
+        or not run_id
+        or not isinstance(database, str | None)
+        or not isinstance(redacted, bool)
+    ):
         raise CorruptLedgerError(f"{path}: not a valid ledger store record")
-    return store, run_id
+    return StoreRecord(store, run_id, database, redacted)
 
 
-def _write_store_file(run_dir: Path, store: str, run_id: str) -> None:
-    _replace_file(run_dir / STORE_FILE, json.dumps({"store": store, "run_id": run_id}, indent=2))
+def _write_store_file(run_dir: Path, run_id: str, database: Database) -> None:
+    record: dict[str, Any] = {
+        "store": database.kind, "run_id": run_id, "database": database.redacted(),
+    }  # fmt: skip
+    if database.has_password:
+        record["redacted"] = True
+    _replace_file(run_dir / STORE_FILE, json.dumps(record, indent=2))
+
+
+def run_database(
+    run_dir: Path, record: StoreRecord, given: Database | str | None = None
+) -> Database:
+    """The database that holds the events of the run whose ``ledger.json`` is `record`: `given`
+    when it is one (workers may reach one server under different names), else the URL recorded.
+    `UserError` when neither will do: a SQLite URL, a record without a URL or with a redacted
+    one, an unknown store."""
+    where = run_dir / STORE_FILE
+    if record.store != "postgresql":
+        raise UserError(f"{where}: unknown ledger store {record.store!r}")
+    db = Database.parse(given) if isinstance(given, str) else given
+    if db is not None:
+        if db.kind != "postgresql":
+            raise UserError(
+                f"{run_dir}: this run's ledger is in a {record.store} database ({STORE_FILE}), "
+                f"not {db}; open it with that database's URL"
+            )
+        return db
+    if record.database is None:
+        raise UserError(
+            f"{run_dir}: this run's ledger is in a {record.store} database ({STORE_FILE}); "
+            "open it with that database's URL"
+        )
+    if record.redacted:
+        raise UserError(
+            f"{run_dir}: this run's ledger is in {record.database} ({STORE_FILE}), whose "
+            "password is not recorded: open it with the full URL (or keep the password in "
+            "PGPASSWORD or ~/.pgpass and the URL without it)"
+        )
+    try:
+        return Database.parse(record.database)
+    except ValueError as exc:
+        raise CorruptLedgerError(f"{where}: not a valid database URL ({exc})") from None
 
 
 def _replace_file(target: Path, text: str) -> None:
@@ -176,10 +248,14 @@ def _now() -> str:
 class Ledger:
     """The event log of one run folder. Use `Ledger.open`; close it (or use ``with``)."""
 
-    __slots__ = ("_listeners", "_lock", "blobs", "path", "run_dir", "run_id", "store")
+    __slots__ = ("_listeners", "_lock", "blobs", "database", "path", "run_dir", "run_id", "store")
 
-    def __init__(self, run_dir: Path, store: RowStore, path: Path) -> None:
+    def __init__(
+        self, run_dir: Path, store: RowStore, path: Path, database: Database | None = None
+    ) -> None:
         self.run_dir = run_dir
+        self.database = database
+        """The PostgreSQL database that holds the events; None for ``ledger.sqlite``."""
         self.path = path
         """The run folder's file that holds or names the ledger (``ledger.sqlite``/``.json``)."""
         self.run_id = store.run_id
@@ -207,41 +283,41 @@ class Ledger:
 
         `database` picks the store: None or a SQLite URL, the run folder's ``ledger.sqlite``
         (each run keeps its own file: the SQLite path of a fleet is its system database, not
-        the ledger); a PostgreSQL URL, that database (`assay.ledger.postgres`). A run folder
-        is bound to its store: opening it with the other one is a `UserError`.
+        the ledger); a PostgreSQL URL, that database (`assay.ledger.postgres`), whose URL a new
+        run folder records in ``ledger.json``. A folder whose ``ledger.json`` names its database
+        opens that one when `database` is None (see `run_database`). A run folder is bound to
+        its store: opening it with the other one is a `UserError`.
         """
         db = Database.parse(database) if isinstance(database, str) else database
         recorded = read_store_file(run_dir)
+        if recorded is not None:
+            db = run_database(run_dir, recorded, db)
         if db is not None and db.kind == "postgresql":
             from assay.ledger.postgres import PostgresStore
 
             if (run_dir / LEDGER_FILE).is_file():
                 raise UserError(f"{run_dir}: this run's ledger is {LEDGER_FILE}, not {db}")
-            if recorded is not None and run_id is not None and recorded[1] != run_id:
+            if recorded is not None and run_id is not None and recorded.run_id != run_id:
                 raise UserError(
-                    f"{run_dir / STORE_FILE} belongs to run '{recorded[1]}', not '{run_id}'"
+                    f"{run_dir / STORE_FILE} belongs to run '{recorded.run_id}', not '{run_id}'"
                 )
-            wanted = recorded[1] if recorded else (run_id or run_dir.resolve().name)
+            wanted = recorded.run_id if recorded else (run_id or run_dir.resolve().name)
             if not create and not run_dir.is_dir():
                 raise UserError(f"no run folder at {run_dir}")
             store: RowStore = PostgresStore.open(db, wanted, create=create)
             if recorded is None and create:
                 try:
                     run_dir.mkdir(parents=True, exist_ok=True)
-                    _write_store_file(run_dir, "postgresql", wanted)
+                    _write_store_file(run_dir, wanted, db)
                 except OSError as exc:
                     store.close()
                     raise RunError(f"{run_dir / STORE_FILE}: cannot write ({exc})") from None
             path = run_dir / STORE_FILE
         else:
-            if recorded is not None:
-                raise UserError(
-                    f"{run_dir}: this run's ledger is in a {recorded[0]} database "
-                    f"({STORE_FILE}); open it with that database's URL"
-                )
+            db = None
             store = SqliteStore.open(run_dir, run_id=run_id, create=create)
             path = store.path
-        ledger = cls(run_dir, store, path)
+        ledger = cls(run_dir, store, path, db)
         if check:
             try:
                 ledger.check()

@@ -29,8 +29,10 @@ from assay.ledger.store import (
     HEAD_FILE,
     LEDGER_FILE,
     STORE_FILE,
+    StoreRecord,
     checkpoint_statement,
     read_store_file,
+    run_database,
 )
 
 __all__ = [
@@ -39,6 +41,7 @@ __all__ = [
     "Verification",
     "blob_refs",
     "read_rows",
+    "read_run_rows",
     "verify_chain",
     "verify_run",
 ]
@@ -213,29 +216,52 @@ def read_rows(path: Path) -> tuple[str, list[tuple[int, bytes, str]]]:
         raise CorruptLedgerError(f"{path}: {exc}") from None
 
 
+def read_run_rows(
+    run_dir: Path, *, database: Database | str | None = None
+) -> tuple[str, list[tuple[int, bytes, str]]]:
+    """The run id and every ``(seq, body, hash)`` row of a run folder's ledger, from its store
+    (``ledger.sqlite``, or the database its ``ledger.json`` names: `database` when given), read
+    in one snapshot and never written. `CorruptLedgerError` when they cannot be read as a
+    ledger, `UserError` for a folder that is not a run."""
+    recorded = read_store_file(run_dir)
+    if recorded is None:
+        return read_rows(_sqlite_path(run_dir))
+    found = _read_server(run_dir, recorded, database)
+    if found is None:
+        raise CorruptLedgerError(
+            f"{run_dir / STORE_FILE}: the database holds no ledger for run '{recorded.run_id}'"
+        )
+    return recorded.run_id, found
+
+
+def _sqlite_path(run_dir: Path) -> Path:
+    path = run_dir / LEDGER_FILE
+    if not path.is_file():
+        raise UserError(f"no ledger at {path}: not a run folder")
+    return path
+
+
 def verify_run(
     run_dir: Path, *, trusted: set[str] | None = None, database: Database | str | None = None
 ) -> Verification:
     """Verify a run folder: chain, blobs, checkpoint signatures and the signed head.
 
-    The events are read from the run's store: ``ledger.sqlite`` in the folder, or, when the
-    folder's ``ledger.json`` says so, the PostgreSQL `database` (which must then be given).
+    The events are read from the run's store: ``ledger.sqlite`` in the folder, or the
+    PostgreSQL database the folder's ``ledger.json`` names (`database` when given, else the URL
+    recorded there; see `assay.ledger.store.run_database`).
     """
-    db = Database.parse(database) if isinstance(database, str) else database
     recorded = read_store_file(run_dir)
     result = Verification(target=run_dir)
     if recorded is not None:
-        run_id, found = _read_server(run_dir, recorded, db)
+        run_id = recorded.run_id
+        found = _read_server(run_dir, recorded, database)
         if found is None:
             result.fail(f"the database holds no ledger for run '{run_id}'", file=STORE_FILE)
             return result
         rows = found
     else:
-        path = run_dir / LEDGER_FILE
-        if not path.is_file():
-            raise UserError(f"no ledger at {path}: not a run folder")
         try:
-            run_id, rows = _read(path)
+            run_id, rows = _read(_sqlite_path(run_dir))
         except _Unreadable as exc:
             result.fail(str(exc), file=LEDGER_FILE)
             return result
@@ -251,20 +277,13 @@ def verify_run(
 
 
 def _read_server(
-    run_dir: Path, recorded: tuple[str, str], db: Database | None
-) -> tuple[str, list[tuple[int, bytes, str]] | None]:
-    """The run id and rows of a run whose ledger lives in a database server."""
-    store, run_id = recorded
-    if store != "postgresql":
-        raise UserError(f"{run_dir / STORE_FILE}: unknown ledger store {store!r}")
-    if db is None or db.kind != "postgresql":
-        raise UserError(
-            f"{run_dir}: this run's ledger is in a PostgreSQL database ({STORE_FILE}): "
-            "give its URL to verify it"
-        )
+    run_dir: Path, recorded: StoreRecord, database: Database | str | None
+) -> list[tuple[int, bytes, str]] | None:
+    """The rows of a run whose ledger lives in a database server (None: it holds no such run)."""
+    db = run_database(run_dir, recorded, database)
     from assay.ledger.postgres import read_run
 
-    return run_id, read_run(db, run_id)
+    return read_run(db, recorded.run_id)
 
 
 def check_head(
