@@ -1,6 +1,7 @@
 """Which model plays each role, and building a pydantic-ai model from a model string.
 
-Precedence for a role, first found wins: ``--<role>-model`` flag, ``--model`` flag,
+Precedence for a role (and for ``preflight``, the spec's clarity reviewer, which falls back to
+the architect's model), first found wins: ``--<role>-model`` flag, ``--model`` flag,
 ``ASSAY_<ROLE>_MODEL``, ``ASSAY_MODEL``, ``[tool.assay.models] <role>``, ``[tool.assay.models]
 default``. Model strings are ``anthropic:<name>`` or ``openai:<name>``; an ``openai:`` model talks
 to an OpenAI-compatible server (Ollama, vLLM, llama.cpp) when a base URL is set (``--base-url``,
@@ -37,7 +38,15 @@ if TYPE_CHECKING:
 
     from assay.plugins import AssayPluginManager
 
-__all__ = ["ROLES", "AgentRole", "ModelChoice", "build_model", "resolve_models"]
+__all__ = [
+    "ROLES",
+    "AgentRole",
+    "ModelChoice",
+    "build_model",
+    "choose_model",
+    "resolve_models",
+    "resolve_preflight_model",
+]
 
 ROLES = AGENT_ROLES
 """The roles a model is chosen for, in order (`assay.vocabulary.AGENT_ROLES`)."""
@@ -58,6 +67,28 @@ def _env_name(role: str) -> str:
     return f"ASSAY_{role.upper().replace('-', '_')}_MODEL"
 
 
+def choose_model(
+    role: str,
+    config: ModelsConfig,
+    *,
+    env: Mapping[str, str],
+    model: str | None = None,
+    flag: str | None = None,
+) -> ModelChoice | None:
+    """The model for `role` by the precedence above (`flag` is ``--<role>-model``), or None."""
+    key = role.replace("-", "_")
+    candidates = (
+        (flag, f"--{role}-model"),
+        (model, "--model"),
+        (env.get(_env_name(role)), _env_name(role)),
+        (env.get("ASSAY_MODEL"), "ASSAY_MODEL"),
+        (getattr(config, key, None), f"[tool.assay.models] {key}"),
+        (config.default, "[tool.assay.models] default"),
+    )
+    found = next(((m, src) for m, src in candidates if m), None)
+    return None if found is None else ModelChoice(role, found[0], found[1])
+
+
 def resolve_models(
     config: ModelsConfig,
     *,
@@ -70,20 +101,11 @@ def resolve_models(
     chosen: dict[AgentRole, ModelChoice] = {}
     missing = []
     for role in ROLES:
-        key = role.replace("-", "_")
-        candidates = (
-            (per_role.get(role), f"--{role}-model"),
-            (model, "--model"),
-            (env.get(_env_name(role)), _env_name(role)),
-            (env.get("ASSAY_MODEL"), "ASSAY_MODEL"),
-            (getattr(config, key), f"[tool.assay.models] {key}"),
-            (config.default, "[tool.assay.models] default"),
-        )
-        found = next(((m, src) for m, src in candidates if m), None)
+        found = choose_model(role, config, env=env, model=model, flag=per_role.get(role))
         if found is None:
             missing.append(role)
             continue
-        chosen[role] = ModelChoice(role, found[0], found[1])
+        chosen[role] = found
     if missing:
         raise UserError(
             f"no model configured for {', '.join(missing)}. Set ASSAY_MODEL (e.g. "
@@ -93,6 +115,22 @@ def resolve_models(
             "the tool.assay.models table of your config. assay never fakes model output."
         )
     return chosen
+
+
+def resolve_preflight_model(
+    config: ModelsConfig,
+    *,
+    env: Mapping[str, str],
+    model: str | None = None,
+    flag: str | None = None,
+    architect: str | None = None,
+) -> ModelChoice | None:
+    """The spec reviewer's model (``preflight``) by the same precedence; without one of its
+    own, the architect's (`architect`, also a reader of the whole spec); else None."""
+    found = choose_model("preflight", config, env=env, model=model, flag=flag)
+    if found is None and architect:
+        return ModelChoice("preflight", architect, "the architect's model")
+    return found
 
 
 def build_model(

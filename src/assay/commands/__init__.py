@@ -28,6 +28,10 @@ COMMANDS: dict[str, CommandEntry] = {
     "init": CommandEntry(
         "assay.commands.init", "Create NAME/spec.md and NAME/scenarios/health.yaml."
     ),
+    "preflight": CommandEntry(
+        "assay.commands.preflight",
+        "Check a spec before building it. Exit 0 at/above the threshold, 1 below, 2 usage error.",
+    ),
     "run": CommandEntry(
         "assay.commands.run",
         "Build SPEC into a gated service. Exit 0 converged, 1 stopped otherwise, 2 usage error.",

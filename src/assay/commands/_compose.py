@@ -41,7 +41,13 @@ from typing import TYPE_CHECKING, Any, Self
 from pydantic import BaseModel, ConfigDict, model_validator
 
 from assay.agents.judge import JUDGE_ENV, JUDGE_MODEL_ENV, judge_model_from_env, make_judge
-from assay.agents.models import ROLES, AgentRole, build_model, resolve_models
+from assay.agents.models import (
+    ROLES,
+    AgentRole,
+    build_model,
+    resolve_models,
+    resolve_preflight_model,
+)
 from assay.commands._holdout import ScenarioValidator
 from assay.config import Settings, check_gate_tables
 from assay.errors import UserError
@@ -94,6 +100,8 @@ class ModelPlan(BaseModel):
     """The scenario judge's model ("" none: only deterministic checks, or a plugin judge's)."""
     judge: str = ""
     """A plugin judge's name ("" the built-in judge)."""
+    preflight: str = ""
+    """The spec reviewer's model ("" none: only the deterministic checks, or a scripted one)."""
 
     @model_validator(mode="after")
     def _every_role(self) -> Self:
@@ -120,6 +128,9 @@ class RunDescription(BaseModel):
     scenarios: Path | None = None
     """The holdout scenarios folder (absolute), or None: no holdout validation."""
     models: ModelPlan
+    preflight: bool = False
+    """Check the spec before the architect (`assay.agents.preflight`); a stored description
+    from before preflight existed never had it."""
 
     @property
     def run_id(self) -> str:
@@ -140,6 +151,7 @@ class RunDescription(BaseModel):
             "scenarios_dir": str(self.scenarios) if self.scenarios else None,
             "judge_model": self.models.judge_model,
             "judge": self.models.judge,
+            "preflight": self.preflight,
         }
 
 
@@ -159,12 +171,14 @@ def describe_models(
     base_url: str | None = None,
     judge_model: str = "",
     judge: str = "",
+    preflight_model: str | None = None,
 ) -> ModelPlan:
     """The role models from flags, env and config, or the ``assay.testing`` hook when set.
 
     Precedence is `resolve_models`'s; the escalation model is ``--strong-model``, then
-    ``ASSAY_STRONG_MODEL``, then ``[tool.assay.models] strong``. A `UserError` names every way
-    to configure a role that has no model.
+    ``ASSAY_STRONG_MODEL``, then ``[tool.assay.models] strong``; the preflight reviewer's is
+    `resolve_preflight_model`'s (``--preflight-model`` first, the architect's last). A
+    `UserError` names every way to configure a role that has no model.
     """
     scripted = env.get(TESTING_MODELS_ENV) or None
     strong_name = strong or env.get(STRONG_MODEL_ENV) or settings.models.strong or None
@@ -175,9 +189,13 @@ def describe_models(
             judge=judge,
         )  # fmt: skip
     chosen = resolve_models(settings.models, env=env, model=model, per_role=per_role)
+    reviewer = resolve_preflight_model(
+        settings.models, env=env, model=model, flag=preflight_model,
+        architect=chosen["architect"].model,
+    )  # fmt: skip
     return ModelPlan(
         roles={role: c.model for role, c in chosen.items()}, strong=strong_name, base_url=url,
-        judge_model=judge_model, judge=judge,
+        judge_model=judge_model, judge=judge, preflight=reviewer.model if reviewer else "",
     )  # fmt: skip
 
 
@@ -193,14 +211,18 @@ def describe_run(
     strong: str | None = None,
     base_url: str | None = None,
     judge_model: str | None = None,
+    preflight_model: str | None = None,
+    skip_preflight: bool = False,
 ) -> RunDescription:
     """A new run of `spec` in `run_dir` under `settings` (flags already applied), as ``assay
     run`` describes it; the judge is ``--judge-model``, then ``ASSAY_JUDGE_MODEL``, and a plugin
-    judge is named by ``ASSAY_JUDGE``."""
+    judge is named by ``ASSAY_JUDGE``. The spec is preflighted first unless `skip_preflight`
+    or ``[tool.assay.preflight] enabled = false``."""
     source = settings.source.resolve() if settings.source else None
     models = describe_models(
         settings, env=env, model=model, per_role=per_role, strong=strong, base_url=base_url,
         judge_model=judge_model or env.get(JUDGE_MODEL_ENV) or "", judge=env.get(JUDGE_ENV) or "",
+        preflight_model=preflight_model,
     )  # fmt: skip
     return RunDescription(
         run_dir=run_dir.resolve(),
@@ -210,6 +232,7 @@ def describe_run(
         config_sha256=hashlib.sha256(source.read_bytes()).hexdigest() if source else None,
         scenarios=scenarios.resolve() if scenarios is not None else None,
         models=models,
+        preflight=settings.preflight.enabled and not skip_preflight,
     )
 
 
@@ -247,6 +270,7 @@ def recorded_run(
         config_sha256=info.get("config_sha256"),
         scenarios=scenarios,
         models=models,
+        preflight=bool(info.get("preflight", False)),  # as recorded (older runs: none)
     )
 
 
@@ -261,21 +285,29 @@ def compose(
     """
     settings = description.configured()
     pm = make_plugin_manager(settings=settings)
-    models = build_role_models(description.models, settings, env=env, plugins=pm)
+    models = build_role_models(
+        description.models, settings, env=env, plugins=pm, preflight=description.preflight
+    )
     validator = scenario_validator(description, settings, env=env, plugins=pm)
     gates = select_gates(settings.factory.gates, settings, pm)
     check_sandbox(settings, gates, validator)
     return Factory(
         description.run_dir, spec=description.spec, settings=settings, models=models,
         gates=gates, validator=validator, signer=signer or load_or_create_signer(),
-        roles=plugin_roles(pm), run_info=description.run_info(),
+        roles=plugin_roles(pm), run_info=description.run_info(), preflight=description.preflight,
     )  # fmt: skip
 
 
 def build_role_models(
-    plan: ModelPlan, settings: Settings, *, env: Mapping[str, str], plugins: AssayPluginManager
+    plan: ModelPlan,
+    settings: Settings,
+    *,
+    env: Mapping[str, str],
+    plugins: AssayPluginManager,
+    preflight: bool = True,
 ) -> RoleModels:
-    """The four roles' models (and the escalation model) that `plan` names.
+    """The four roles' models (and the escalation model) that `plan` names, and the preflight
+    reviewer's when `preflight` (a run that skips it needs no key for it).
 
     Providers other than ``anthropic`` and ``openai`` come from `plugins`, the command's manager.
     """
@@ -285,11 +317,15 @@ def build_role_models(
         missing = [r for r in ROLES if r not in scripted]
         if missing:
             raise UserError(f"{TESTING_MODELS_ENV}: no model for {', '.join(missing)}")
+        # a script without a preflight model gets the deterministic checks only
+        reviewer = scripted.get("preflight") if preflight else None
         return RoleModels(
             architect=scripted["architect"], tester=scripted["tester"], coder=scripted["coder"],
             reviewer=scripted["security-reviewer"],
-            labels={r: f"scripted:{r}" for r in ROLES} | {"strong": "scripted:strong"},
+            labels={r: f"scripted:{r}" for r in ROLES} | {"strong": "scripted:strong"}
+            | ({"preflight": "scripted:preflight"} if reviewer else {}),
             strong=scripted.get("strong"),
+            preflight=reviewer,
         )  # fmt: skip
 
     def build(spec: str) -> Model:
@@ -302,10 +338,14 @@ def build_role_models(
     labels: dict[str, str] = dict(plan.roles.items())
     if plan.strong:
         labels["strong"] = plan.strong
+    named = plan.preflight if preflight else ""
+    if named:
+        labels["preflight"] = named
     return RoleModels(
         architect=built["architect"], tester=built["tester"], coder=built["coder"],
         reviewer=built["security-reviewer"], labels=labels,
         strong=build(plan.strong) if plan.strong else None,
+        preflight=build(named) if named else None,
     )  # fmt: skip
 
 

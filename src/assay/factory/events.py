@@ -23,7 +23,7 @@ from assay.factory.validator import ValidationResult
 from assay.gates.base import GateReport
 from assay.ledger import Event
 from assay.ledger import kinds as k
-from assay.messages import Envelope, SecurityFinding
+from assay.messages import Envelope, PreflightReport, SecurityFinding
 
 __all__ = [
     "EVENT_MODELS",
@@ -39,6 +39,7 @@ __all__ = [
     "LoopDecided",
     "ModelRequested",
     "ModelResponded",
+    "PreflightChecked",
     "Read",
     "RejectedEdit",
     "RunFinished",
@@ -90,6 +91,16 @@ class RunStarted(EventPayload):
     scenarios_dir: str | None = None
     judge_model: str = ""
     judge: str = ""
+    preflight: bool = False
+    """Whether the run checks its spec before the architect (older ledgers: it did not)."""
+
+
+class PreflightChecked(EventPayload):
+    """``preflight.result``: the spec's preflight, before the architect; a report that did not
+    pass stopped the run there."""
+
+    kind: ClassVar[str] = k.PREFLIGHT_RESULT
+    report: PreflightReport
 
 
 class ModelRequested(EventPayload):
@@ -316,9 +327,9 @@ EVENT_MODELS: dict[str, type[BaseModel]] = {
     **{
         m.kind: m
         for m in (
-            RunStarted, ModelRequested, ModelResponded, GatesRan, SecurityReviewed, ScenariosRan,
-            LoopDecided, EditRejected, WorkspaceCommitted, DependenciesLocked,
-            DependenciesRefused, Approved, RunFinished, Checkpointed,
+            RunStarted, PreflightChecked, ModelRequested, ModelResponded, GatesRan,
+            SecurityReviewed, ScenariosRan, LoopDecided, EditRejected, WorkspaceCommitted,
+            DependenciesLocked, DependenciesRefused, Approved, RunFinished, Checkpointed,
         )
     },
 }  # fmt: skip

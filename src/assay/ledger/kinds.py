@@ -22,6 +22,7 @@ __all__ = [
     "MESSAGE",
     "MODEL_REQUEST",
     "MODEL_RESPONSE",
+    "PREFLIGHT_RESULT",
     "REPORT_SEAL",
     "RUN_FINISHED",
     "RUN_STARTED",
@@ -46,6 +47,9 @@ DEPENDENCIES_LOCKED: Final = "dependencies.locked"
 """A design's dependencies, accepted: the lock (``lock_blob``), every component, licences, audit."""
 DEPENDENCIES_REFUSED: Final = "dependencies.refused"
 """A design's dependencies went back to the architect: what it asked for, and why not."""
+PREFLIGHT_RESULT: Final = "preflight.result"
+"""The spec's preflight before the architect: deterministic findings, the clarity review, the
+verdict against the threshold."""
 CHECKPOINT: Final = "checkpoint"
 REPORT_SEAL: Final = "assay report"
 """A checkpoint's ``sealed_by`` when `assay report` signed it over a run that never sealed
