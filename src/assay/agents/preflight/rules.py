@@ -219,7 +219,7 @@ _CODE = re.compile(r"`[^`]*`")
 _QUOTED = re.compile(r"\"[^\"]*\"|“[^”]*”|'[^'\s][^']*'")
 _LINK = re.compile(r"\]\([^)]*\)|https?://\S+")
 _BOLD = re.compile(r"\*\*([^*]+)\*\*|__([^_]+)__")
-_DEFINITION = re.compile(r"^\s*(?:[-*+]|\d+[.)])?\s*\**([A-Z][\w ]*?)\**\s*(?:—|--|:|=| - )")
+_DEFINITION = re.compile(r"^\s*(?:[-*+]|\d+[.)])?\s*[*`]*([A-Z][\w ]*?)[*`]*\s*(?:—|--|:|=| - )")
 _WORD = re.compile(r"[A-Za-z][a-z]*(?:[A-Z][a-z]+)*")
 _KNOWN_WORDS = """
     Dockerfile Docker WebSocket Websocket JavaScript TypeScript Python Linux Unix Windows Git
