@@ -50,6 +50,9 @@ def submit_command(
         str | None, typer.Option("--model", "-m", help="Model for every role.")
     ] = None,
     config: Annotated[Path | None, _CONFIG] = None,
+    skip_preflight: Annotated[
+        bool, typer.Option("--skip-preflight", help="Build without checking each spec first.")
+    ] = False,
 ) -> int:
     """Enqueue one run per SPEC; print each run id."""
     _require()
@@ -73,6 +76,7 @@ def submit_command(
                 scenarios=scenarios,
                 env=env,
                 model=model,
+                skip_preflight=skip_preflight,
             )
         )
     fleet = client(_settings(config))
