@@ -7,11 +7,17 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+from pydantic_ai.exceptions import UnexpectedModelBehavior
 from pydantic_ai.messages import ModelMessage, ModelResponse, ToolCallPart
 from pydantic_ai.models.function import AgentInfo, FunctionModel
 
 from assay.agents.base import load_prompt
-from assay.agents.preflight.review import preflight_agent, preflight_prompt, review_spec
+from assay.agents.preflight.review import (
+    preflight_agent,
+    preflight_prompt,
+    review_alone,
+    review_spec,
+)
 from assay.agents.preflight.rules import check_spec
 from assay.agents.preflight.verdict import make_report, stop_reason, what_to_fix
 from assay.config import DependencyConfig
@@ -72,7 +78,10 @@ def test_a_model_that_never_answers_well_is_a_run_error_naming_it() -> None:
         return ModelResponse(parts=[ToolCallPart(info.output_tools[0].name, {"overall": 3})])
 
     with pytest.raises(RunError, match="the preflight model m:x failed"):
-        asyncio.run(review_spec(FunctionModel(broken), SPEC, [], label="m:x"))
+        asyncio.run(review_alone(FunctionModel(broken), SPEC, [], label="m:x"))
+    # inside a run it propagates as pydantic-ai raised it, as every role's failure does
+    with pytest.raises(UnexpectedModelBehavior):
+        asyncio.run(review_spec(FunctionModel(broken), SPEC, []))
 
 
 def test_above_the_threshold_passes_and_below_it_fails_with_the_questions() -> None:

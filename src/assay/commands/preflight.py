@@ -114,9 +114,9 @@ def _reviewer(
 def _review(model: Model, spec: Spec, report: PreflightReport, first: int, label: str) -> (
     PreflightReview
 ):  # fmt: skip
-    from assay.agents.preflight.review import review_spec
+    from assay.agents.preflight.review import review_alone
 
-    return asyncio.run(review_spec(model, spec, report.findings, first_line=first, label=label))
+    return asyncio.run(review_alone(model, spec, report.findings, first_line=first, label=label))
 
 
 def preflight_command(

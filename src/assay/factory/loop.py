@@ -392,9 +392,7 @@ class Factory:
             )  # fmt: skip
             review = None
             if reviewer is not None:
-                review = await review_spec(
-                    reviewer, self.spec, findings, first_line=first, label=reviewer.model_label
-                )
+                review = await review_spec(reviewer, self.spec, findings, first_line=first)
             report = make_report(
                 self.spec, findings, review, threshold=self.settings.preflight.threshold,
                 model=reviewer.model_label if reviewer else "",

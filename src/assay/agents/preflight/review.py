@@ -20,7 +20,13 @@ from assay.agents.base import OUTPUT_RETRIES, load_prompt
 from assay.errors import RunError
 from assay.messages import PreflightFinding, PreflightReview, Spec
 
-__all__ = ["PREFLIGHT_ROLE", "preflight_agent", "preflight_prompt", "review_spec"]
+__all__ = [
+    "PREFLIGHT_ROLE",
+    "preflight_agent",
+    "preflight_prompt",
+    "review_alone",
+    "review_spec",
+]
 
 PREFLIGHT_ROLE = "preflight"
 """The role's name: its prompt file, its model setting (``[tool.assay.models] preflight``) and
@@ -55,6 +61,15 @@ def preflight_prompt(
 
 
 async def review_spec(
+    model: Model, spec: Spec, findings: Sequence[PreflightFinding], *, first_line: int = 1
+) -> PreflightReview:
+    """Ask `model` for its review. A provider's failure propagates as pydantic-ai raised it, as
+    every role's does inside a run (the loop says "continue with assay resume")."""
+    prompt = preflight_prompt(spec, findings, first_line=first_line)
+    return (await preflight_agent(model).run(prompt)).output
+
+
+async def review_alone(
     model: Model,
     spec: Spec,
     findings: Sequence[PreflightFinding],
@@ -62,12 +77,11 @@ async def review_spec(
     first_line: int = 1,
     label: str = "",
 ) -> PreflightReview:
-    """Ask `model` for its review; a provider failure is a `RunError` naming the model."""
+    """`review_spec` outside a run (``assay preflight``): a failure is a `RunError` naming the
+    model."""
     name = label or f"{model.system}:{model.model_name}"
     try:
-        result = await preflight_agent(model).run(
-            preflight_prompt(spec, findings, first_line=first_line)
-        )
+        return await review_spec(model, spec, findings, first_line=first_line)
     except ModelRequestTimeout as exc:
         raise RunError(
             f"the preflight model {name} failed: {exc} (the deadline is [tool.assay.models] "
@@ -75,4 +89,3 @@ async def review_spec(
         ) from exc
     except (AgentRunError, ModelAPIError, PydanticAIUserError) as exc:
         raise RunError(f"the preflight model {name} failed: {exc}") from exc
-    return result.output
