@@ -27,6 +27,7 @@ __all__ = [
     "ModelPrice",
     "ModelsConfig",
     "PluginsConfig",
+    "PreflightConfig",
     "ProviderLimit",
     "SandboxConfig",
     "Settings",
@@ -194,6 +195,8 @@ class ModelsConfig(_Strict):
     security_reviewer: str | None = None
     strong: str | None = None
     """The coder's escalation model after a stall (none: no escalation)."""
+    preflight: str | None = None
+    """The spec's clarity reviewer (none: the architect's model)."""
     base_url: str | None = None
     """Base URL of an OpenAI-compatible server for ``openai:`` models."""
     timeout_s: float = Field(default=300.0, gt=0)
@@ -253,6 +256,15 @@ class FactoryConfig(_Strict):
             return None
         path = Path(self.house_style)
         return path if path.is_absolute() else base / path
+
+
+class PreflightConfig(_Strict):
+    """The spec check `assay run` makes before the architect (``[tool.assay.preflight]``)."""
+
+    enabled: bool = True
+    """Run the preflight first (``assay run --skip-preflight`` skips it for one run)."""
+    threshold: float = Field(default=0.8, ge=0, le=1)
+    """The overall clarity score (0..1) a spec needs; below it the run stops before any code."""
 
 
 class ApprovalConfig(_Strict):
@@ -412,6 +424,7 @@ class Settings(_Strict):
     plugins: PluginsConfig = Field(default_factory=PluginsConfig)
     models: ModelsConfig = Field(default_factory=ModelsConfig)
     factory: FactoryConfig = Field(default_factory=FactoryConfig)
+    preflight: PreflightConfig = Field(default_factory=PreflightConfig)
     approval: ApprovalConfig = Field(default_factory=ApprovalConfig)
     sandbox: SandboxConfig = Field(default_factory=SandboxConfig)
     dependencies: DependencyConfig = Field(default_factory=DependencyConfig)

@@ -35,6 +35,10 @@ __all__ = [
     "Message",
     "ModuleSpec",
     "PinnedDependency",
+    "PreflightFinding",
+    "PreflightReport",
+    "PreflightReview",
+    "PreflightScores",
     "Role",
     "SecurityFinding",
     "SecurityReview",
@@ -279,6 +283,74 @@ class Judgement(_Message):
     """Why this score, briefly."""
     failures: list[str] = Field(default_factory=list)
     """Each way the observation falls short of the expectation; empty when it meets it."""
+
+
+class PreflightFinding(_Message):
+    """One thing a deterministic preflight rule found in a spec (`assay.agents.preflight.rules`)."""
+
+    rule_id: str
+    """The rule, e.g. ``fixed-port``."""
+    severity: Literal["error", "warning"]
+    """``error`` stops a run whatever the scores; ``warning`` is reported and shown to the
+    reviewer."""
+    line: int
+    """The spec file's line, 1-based (front matter counted)."""
+    message: str
+    """What the rule found."""
+    fix: str
+    """What to change in the spec."""
+
+
+class PreflightScores(_Message):
+    """How clear a spec is, per aspect, each from 0 (unusable) to 1 (nothing to ask)."""
+
+    completeness: float = Field(ge=0, le=1)
+    """Every behaviour a client relies on is stated: inputs, outputs, errors, limits, defaults."""
+    ambiguity: float = Field(ge=0, le=1)
+    """1 when each statement has one reading; lower for each that two builders would read
+    differently."""
+    testability: float = Field(ge=0, le=1)
+    """Every requirement can be checked by a black-box test from outside the service."""
+    consistency: float = Field(ge=0, le=1)
+    """No two statements contradict each other (status codes, field names, limits)."""
+
+
+class PreflightReview(_Message):
+    """The clarity reviewer's verdict on one spec."""
+
+    kind: Literal["preflight-review"] = "preflight-review"
+    scores: PreflightScores
+    overall: float = Field(ge=0, le=1)
+    """The spec's clarity as a whole, 0..1: how likely two independent builders are to build
+    services that pass the same black-box tests."""
+    questions: list[str] = Field(default_factory=list)
+    """Each question the spec's author must answer, one per entry, most important first."""
+    summary: str = ""
+    """The verdict in two or three sentences."""
+
+
+class PreflightReport(_Message):
+    """`assay preflight`: the deterministic findings, the model's review (when one ran) and the
+    verdict against the threshold."""
+
+    kind: Literal["preflight-report"] = "preflight-report"
+    spec: str
+    """The spec's name."""
+    source: str = ""
+    """Where the spec was read from."""
+    findings: list[PreflightFinding] = Field(default_factory=list)
+    review: PreflightReview | None = None
+    """None when no model reviewed the spec (``--no-model``, or no preflight model scripted)."""
+    model: str = ""
+    """The reviewing model's label ("" when none reviewed)."""
+    threshold: float = Field(ge=0, le=1)
+    passed: bool
+    """No error finding, and the overall score (when reviewed) at or above `threshold`."""
+
+    @property
+    def score(self) -> float | None:
+        """The overall clarity score, or None without a review."""
+        return self.review.overall if self.review is not None else None
 
 
 Message = Annotated[

@@ -22,6 +22,7 @@ from assay.ledger import Ledger
 from assay.messages import Changeset, FileChange, SecurityReview
 from assay.plugins import make_plugin_manager
 from tests.conftest import scripted_app
+from tests.factory.preflight_team import review
 
 FACTORY = Path(__file__).resolve().parents[1] / "factory"
 app = scripted_app()
@@ -32,6 +33,8 @@ def _answer(system: str) -> dict[str, Any]:
         out: Any = app.DESIGN
     elif "You are the tester" in system:
         out = app.SUITE
+    elif "You are the spec preflight reviewer" in system:
+        out = review(0.9)  # clear enough: the run goes on to the architect
     elif "You are the coder" in system:
         core = app.render_core(lint=True, types=True, bandit=True, scenario=True)
         out = Changeset(
@@ -110,14 +113,15 @@ def test_run_against_openai_compatible_server(
     code = main(["run", str(spec), "--runs-dir", str(runs), "--no-live"])
     assert code == 0
     roles = [r["messages"][0]["content"][:30] for r in ChatServer.requests]
-    assert len(ChatServer.requests) == 4, roles
+    assert len(ChatServer.requests) == 5, roles  # preflight, architect, tester, coder, review
+    assert roles[0].startswith("You are the spec preflight")
     assert all(r["model"] == "llama3.2" for r in ChatServer.requests)
     run_dir = next(runs.iterdir())
     with Ledger.open(run_dir, create=False) as ledger:
         responses = [e.payload for e in ledger.events(kind="model.response")]
         started = next(ledger.events(kind="run.started")).payload
     assert started["models"]["coder"] == "openai:llama3.2"
-    assert [r["tokens_in"] for r in responses] == [100] * 4
+    assert [r["tokens_in"] for r in responses] == [100] * 5
     assert all(r["unpriced"] for r in responses)  # a local model has no price
     assert main(["runs", "--runs-dir", str(runs)]) == 0
 

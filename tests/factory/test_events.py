@@ -20,6 +20,7 @@ from assay.gates.ruff import RuffGate
 from assay.ledger import Event, Ledger, verify_run
 from assay.ledger import kinds as k
 from assay.ledger.keys import Signer
+from assay.messages import PreflightFinding, PreflightReport, PreflightReview, PreflightScores
 
 HERE = Path(__file__).parent
 
@@ -143,6 +144,32 @@ def test_an_unreadable_approval_policy_fails_closed() -> None:
 
 def test_kinds_a_scripted_run_does_not_write_round_trip_too() -> None:
     built: list[ev.EventPayload] = [
+        ev.PreflightChecked(
+            report=PreflightReport(
+                spec="greeter",
+                source="spec.md",
+                threshold=0.8,
+                passed=False,
+                model="m:x",
+                findings=[
+                    PreflightFinding(
+                        rule_id="fixed-port",
+                        severity="warning",
+                        line=3,
+                        message="port 8080",
+                        fix="read PORT",
+                    )
+                ],
+                review=PreflightReview(
+                    scores=PreflightScores(
+                        completeness=0.5, ambiguity=0.6, testability=0.7, consistency=0.9
+                    ),
+                    overall=0.55,
+                    questions=["which status answers a duplicate?"],
+                    summary="s",
+                ),
+            )
+        ),
         ev.EditRejected(iteration=1, role="coder", path="tests/t.py", reason="protected"),
         ev.DependenciesLocked(
             iteration=0,

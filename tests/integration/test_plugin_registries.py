@@ -83,7 +83,8 @@ async def test_model_provider_from_a_plugin() -> None:
     settings = Settings(models=ModelsConfig(default="mygateway:fast"))
     roles = build_role_models(describe_models(settings, env={}), settings, env={}, plugins=pm)
     assert roles.labels["coder"] == "mygateway:fast"
-    assert plugin.calls.count(("provider", "fast")) == 5  # one direct, four roles
+    assert roles.labels["preflight"] == "mygateway:fast"  # the spec's reviewer, too
+    assert plugin.calls.count(("provider", "fast")) == 6  # one direct, four roles, preflight
     with pytest.raises(UserError, match=r"use anthropic:, openai:, mygateway:"):
         build_model("elsewhere:m", env={}, plugins=pm)
 

@@ -1,6 +1,7 @@
 """Which model plays each role, and building a pydantic-ai model from a model string.
 
-Precedence for a role, first found wins: ``--<role>-model`` flag, ``--model`` flag,
+Precedence for a role (and for ``preflight``, the spec's clarity reviewer, which falls back to
+the architect's model), first found wins: ``--<role>-model`` flag, ``--model`` flag,
 ``ASSAY_<ROLE>_MODEL``, ``ASSAY_MODEL``, ``[tool.assay.models] <role>``, ``[tool.assay.models]
 default``. Model strings are ``anthropic:<name>`` or ``openai:<name>``; an ``openai:`` model talks
 to an OpenAI-compatible server (Ollama, vLLM, llama.cpp) when a base URL is set (``--base-url``,
@@ -44,6 +45,7 @@ __all__ = [
     "ModelChoice",
     "build_model",
     "resolve_models",
+    "resolve_preflight_model",
     "role_choice",
     "strong_choice",
 ]
@@ -85,7 +87,7 @@ def role_choice(
         (model, "--model"),
         (env.get(_env_name(role)), _env_name(role)),
         (env.get("ASSAY_MODEL"), "ASSAY_MODEL"),
-        (getattr(config, key), f"[tool.assay.models] {key}"),
+        (getattr(config, key, None), f"[tool.assay.models] {key}"),
         (config.default, "[tool.assay.models] default"),
     )
     found = next(((m, src) for m, src in candidates if m), None)
@@ -131,6 +133,22 @@ def resolve_models(
             "the tool.assay.models table of your config. assay never fakes model output."
         )
     return chosen
+
+
+def resolve_preflight_model(
+    config: ModelsConfig,
+    *,
+    env: Mapping[str, str],
+    model: str | None = None,
+    flag: str | None = None,
+    architect: str | None = None,
+) -> ModelChoice | None:
+    """The spec reviewer's model (``preflight``) by the same precedence; without one of its
+    own, the architect's (`architect`, also a reader of the whole spec); else None."""
+    found = role_choice(config, "preflight", env=env, model=model, per_role={"preflight": flag})
+    if found is None and architect:
+        return ModelChoice("preflight", architect, "the architect's model")
+    return found
 
 
 def build_model(

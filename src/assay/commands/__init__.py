@@ -36,6 +36,10 @@ COMMANDS: dict[str, CommandEntry] = {
         "assay.commands.extract",
         "Record a codebase's conventions in house-style.json and .md for the architect and coder.",
     ),
+    "preflight": CommandEntry(
+        "assay.commands.preflight",
+        "Check a spec before building it. Exit 0 at/above the threshold, 1 below, 2 usage error.",
+    ),
     "run": CommandEntry(
         "assay.commands.run",
         "Build SPEC into a gated service. Exit 0 converged, 1 stopped otherwise, 2 usage error.",

@@ -41,7 +41,14 @@ from typing import TYPE_CHECKING, Any, Self
 from pydantic import BaseModel, ConfigDict, model_validator
 
 from assay.agents.judge import JUDGE_ENV, JUDGE_MODEL_ENV, judge_model_from_env, make_judge
-from assay.agents.models import ROLES, AgentRole, build_model, resolve_models, strong_choice
+from assay.agents.models import (
+    ROLES,
+    AgentRole,
+    build_model,
+    resolve_models,
+    resolve_preflight_model,
+    strong_choice,
+)
 from assay.commands._holdout import ScenarioValidator
 from assay.config import Settings, check_gate_tables
 from assay.errors import UserError
@@ -94,6 +101,8 @@ class ModelPlan(BaseModel):
     """The scenario judge's model ("" none: only deterministic checks, or a plugin judge's)."""
     judge: str = ""
     """A plugin judge's name ("" the built-in judge)."""
+    preflight: str = ""
+    """The spec reviewer's model ("" none: only the deterministic checks, or a scripted one)."""
 
     @model_validator(mode="after")
     def _every_role(self) -> Self:
@@ -130,6 +139,9 @@ class RunDescription(BaseModel):
     """The PostgreSQL database that holds the run's ledger (a fleet's system database, so any
     worker that takes the run writes to the same one; never with a password); None: the run
     folder's own store (``ledger.sqlite`` for a new run)."""
+    preflight: bool = False
+    """Check the spec before the architect (`assay.agents.preflight`); a stored description
+    from before preflight existed never had it."""
 
     @property
     def run_id(self) -> str:
@@ -152,6 +164,7 @@ class RunDescription(BaseModel):
             "judge": self.models.judge,
             # the document itself goes in a blob beside it (`Factory`), under its digest
             "house_style_file": str(self.house_style_file) if self.house_style_file else None,
+            "preflight": self.preflight,
         }
 
 
@@ -171,12 +184,14 @@ def describe_models(
     base_url: str | None = None,
     judge_model: str = "",
     judge: str = "",
+    preflight_model: str | None = None,
 ) -> ModelPlan:
     """The role models from flags, env and config, or the ``assay.testing`` hook when set.
 
     Precedence is `resolve_models`'s; the escalation model is ``--strong-model``, then
-    ``ASSAY_STRONG_MODEL``, then ``[tool.assay.models] strong``. A `UserError` names every way
-    to configure a role that has no model.
+    ``ASSAY_STRONG_MODEL``, then ``[tool.assay.models] strong``; the preflight reviewer's is
+    `resolve_preflight_model`'s (``--preflight-model`` first, the architect's last). A
+    `UserError` names every way to configure a role that has no model.
     """
     scripted = env.get(TESTING_MODELS_ENV) or None
     strong_found = strong_choice(settings.models, env=env, strong=strong)
@@ -188,9 +203,13 @@ def describe_models(
             judge=judge,
         )  # fmt: skip
     chosen = resolve_models(settings.models, env=env, model=model, per_role=per_role)
+    reviewer = resolve_preflight_model(
+        settings.models, env=env, model=model, flag=preflight_model,
+        architect=chosen["architect"].model,
+    )  # fmt: skip
     return ModelPlan(
         roles={role: c.model for role, c in chosen.items()}, strong=strong_name, base_url=url,
-        judge_model=judge_model, judge=judge,
+        judge_model=judge_model, judge=judge, preflight=reviewer.model if reviewer else "",
     )  # fmt: skip
 
 
@@ -208,13 +227,16 @@ def describe_run(
     judge_model: str | None = None,
     house_style: Path | None = None,
     ledger_database: Database | None = None,
+    preflight_model: str | None = None,
+    skip_preflight: bool = False,
 ) -> RunDescription:
     """A new run of `spec` in `run_dir` under `settings` (flags already applied), as ``assay
     run`` describes it; the judge is ``--judge-model``, then ``ASSAY_JUDGE_MODEL``, and a plugin
     judge is named by ``ASSAY_JUDGE``. The house style is `house_style` (``--house-style``),
     else ``[tool.assay.factory] house_style``; a bad one is a `UserError` before anything runs.
     `ledger_database`: a PostgreSQL database for the ledger (``assay fleet submit``; SQLite, or
-    None: ``ledger.sqlite`` in the run folder)."""
+    None: ``ledger.sqlite`` in the run folder). The spec is preflighted first unless
+    `skip_preflight` or ``[tool.assay.preflight] enabled = false``."""
     if ledger_database is not None and ledger_database.has_password:
         raise UserError(
             f"{ledger_database}: a run's description never holds a password: keep it in "
@@ -230,6 +252,7 @@ def describe_run(
     models = describe_models(
         settings, env=env, model=model, per_role=per_role, strong=strong, base_url=base_url,
         judge_model=judge_model or env.get(JUDGE_MODEL_ENV) or "", judge=env.get(JUDGE_ENV) or "",
+        preflight_model=preflight_model,
     )  # fmt: skip
     return RunDescription(
         run_dir=run_dir.resolve(),
@@ -242,6 +265,7 @@ def describe_run(
         house_style=style,
         house_style_file=style_file.resolve() if style_file is not None else None,
         ledger_database=ledger_url,
+        preflight=settings.preflight.enabled and not skip_preflight,
     )
 
 
@@ -292,6 +316,7 @@ def recorded_run(
         house_style=style,
         house_style_file=Path(info["house_style_file"]) if info.get("house_style_file") else None,
         ledger_database=database.url if database is not None else None,
+        preflight=bool(info.get("preflight", False)),  # as recorded (older runs: none)
     )
 
 
@@ -312,7 +337,9 @@ def compose(
     """
     settings = description.configured()
     pm = make_plugin_manager(settings=settings)
-    models = build_role_models(description.models, settings, env=env, plugins=pm)
+    models = build_role_models(
+        description.models, settings, env=env, plugins=pm, preflight=description.preflight
+    )
     validator = scenario_validator(
         description, settings, env=env, plugins=pm, judge_wrapper=judge_wrapper
     )
@@ -323,14 +350,20 @@ def compose(
         gates=gates, validator=validator, signer=signer or load_or_create_signer(),
         roles=plugin_roles(pm), run_info=description.run_info(),
         house_style=description.house_style,
-        ledger_database=description.ledger_database,
+        ledger_database=description.ledger_database, preflight=description.preflight,
     )  # fmt: skip
 
 
 def build_role_models(
-    plan: ModelPlan, settings: Settings, *, env: Mapping[str, str], plugins: AssayPluginManager
+    plan: ModelPlan,
+    settings: Settings,
+    *,
+    env: Mapping[str, str],
+    plugins: AssayPluginManager,
+    preflight: bool = True,
 ) -> RoleModels:
-    """The four roles' models (and the escalation model) that `plan` names.
+    """The four roles' models (and the escalation model) that `plan` names, and the preflight
+    reviewer's when `preflight` (a run that skips it needs no key for it).
 
     Providers other than ``anthropic`` and ``openai`` come from `plugins`, the command's manager.
     """
@@ -340,11 +373,15 @@ def build_role_models(
         missing = [r for r in ROLES if r not in scripted]
         if missing:
             raise UserError(f"{TESTING_MODELS_ENV}: no model for {', '.join(missing)}")
+        # a script without a preflight model gets the deterministic checks only
+        reviewer = scripted.get("preflight") if preflight else None
         return RoleModels(
             architect=scripted["architect"], tester=scripted["tester"], coder=scripted["coder"],
             reviewer=scripted["security-reviewer"],
-            labels={r: f"scripted:{r}" for r in ROLES} | {"strong": "scripted:strong"},
+            labels={r: f"scripted:{r}" for r in ROLES} | {"strong": "scripted:strong"}
+            | ({"preflight": "scripted:preflight"} if reviewer else {}),
             strong=scripted.get("strong"),
+            preflight=reviewer,
         )  # fmt: skip
 
     def build(spec: str) -> Model:
@@ -357,10 +394,14 @@ def build_role_models(
     labels: dict[str, str] = dict(plan.roles.items())
     if plan.strong:
         labels["strong"] = plan.strong
+    named = plan.preflight if preflight else ""
+    if named:
+        labels["preflight"] = named
     return RoleModels(
         architect=built["architect"], tester=built["tester"], coder=built["coder"],
         reviewer=built["security-reviewer"], labels=labels,
         strong=build(plan.strong) if plan.strong else None,
+        preflight=build(named) if named else None,
     )  # fmt: skip
 
 

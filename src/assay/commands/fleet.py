@@ -53,6 +53,9 @@ def submit_command(
     house_style: Annotated[
         Path | None, typer.Option("--house-style", help="house-style.json from assay extract.")
     ] = None,
+    skip_preflight: Annotated[
+        bool, typer.Option("--skip-preflight", help="Build without checking each spec first.")
+    ] = False,
 ) -> int:
     """Enqueue one run per SPEC; print each run id."""
     _require()
@@ -88,6 +91,7 @@ def submit_command(
                 model=model,
                 house_style=house_style,
                 ledger_database=ledger_db,
+                skip_preflight=skip_preflight,
             )
         )
     fleet = client(fleet_settings)

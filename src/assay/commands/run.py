@@ -32,6 +32,13 @@ def run_command(
     tester_model: Annotated[str | None, typer.Option("--tester-model")] = None,
     coder_model: Annotated[str | None, typer.Option("--coder-model")] = None,
     reviewer_model: Annotated[str | None, typer.Option("--security-reviewer-model")] = None,
+    preflight_model: Annotated[
+        str | None, typer.Option("--preflight-model", help="The spec's clarity reviewer.")
+    ] = None,
+    skip_preflight: Annotated[
+        bool,
+        typer.Option("--skip-preflight", help="Build without checking the spec's clarity first."),
+    ] = False,
     strong_model: Annotated[
         str | None, typer.Option("--strong-model", help="Coder escalation model after a stall.")
     ] = None,
@@ -86,6 +93,7 @@ def run_command(
     from assay import tracing
     from assay.commands._compose import compose, describe_run, new_run_id
     from assay.commands._factory import execute
+    from assay.commands.preflight import print_preflight
     from assay.commands.runs import print_shortfall
     from assay.config import find_first_config, load_settings
     from assay.errors import UserError
@@ -122,7 +130,8 @@ def run_command(
     description = describe_run(
         spec, settings, run_dir=runs_dir / new_run_id(spec), scenarios=scenarios, env=env,
         model=model, per_role=per_role, strong=strong_model, base_url=base_url,
-        judge_model=judge_model, house_style=house_style,
+        judge_model=judge_model, house_style=house_style, preflight_model=preflight_model,
+        skip_preflight=skip_preflight,
     )  # fmt: skip
     # before the run folder exists: a bad URL or a missing extra stops nothing half-made
     traces = tracing.exporter(tracing.endpoint(otel_endpoint, env))
@@ -131,6 +140,8 @@ def run_command(
     notes.print(f"run [bold]{literal(description.run_id)}[/] in {literal(description.run_dir)}")
     with tracing.exporting(traces):
         outcome = execute(factory, description.run_id, notes, live=not no_live)
+    if outcome.outcome == "preflight":  # stopped before the architect: say what to fix
+        print_preflight(notes, description.run_dir)
     print_shortfall(notes, description.run_dir)  # the last line: what the missing points were
     return 0 if outcome.outcome == "converged" else 1
 

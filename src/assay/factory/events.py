@@ -24,7 +24,7 @@ from assay.factory.validator import ValidationResult
 from assay.gates.base import GateReport
 from assay.ledger import Event
 from assay.ledger import kinds as k
-from assay.messages import Envelope, SecurityFinding
+from assay.messages import Envelope, PreflightReport, SecurityFinding
 
 __all__ = [
     "EVENT_MODELS",
@@ -40,6 +40,7 @@ __all__ = [
     "LoopDecided",
     "ModelRequested",
     "ModelResponded",
+    "PreflightChecked",
     "Read",
     "RegressionsFound",
     "RejectedEdit",
@@ -94,6 +95,8 @@ class RunStarted(EventPayload):
     scenarios_dir: str | None = None
     judge_model: str = ""
     judge: str = ""
+    preflight: bool = False
+    """Whether the run checks its spec before the architect (older ledgers: it did not)."""
     house_style_file: str | None = None
     """The house-style JSON the roles were given (``assay extract``; None: none), its canonical
     JSON's digest, and the blob holding that JSON (what a resume gives the roles again)."""
@@ -110,6 +113,14 @@ class RunTraced(EventPayload):
     """32 hex digits, as collectors show it."""
     span_id: str
     """The run span's id (16 hex digits)."""
+
+
+class PreflightChecked(EventPayload):
+    """``preflight.result``: the spec's preflight, before the architect; a report that did not
+    pass stopped the run there."""
+
+    kind: ClassVar[str] = k.PREFLIGHT_RESULT
+    report: PreflightReport
 
 
 class ModelRequested(EventPayload):
@@ -381,7 +392,7 @@ EVENT_MODELS: dict[str, type[BaseModel]] = {
             RunStarted, RunTraced, ModelRequested, ModelResponded, GatesRan, SecurityReviewed,
             ScenariosRan, LoopDecided, EditRejected, WorkspaceCommitted, DependenciesLocked,
             DependenciesRefused, Approved, RunFinished, Checkpointed, TierAdvanced,
-            RegressionsFound,
+            RegressionsFound, PreflightChecked,
         )
     },
 }  # fmt: skip

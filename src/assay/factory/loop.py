@@ -1,5 +1,6 @@
 """The convergence loop.
 
+    [preflight: the spec's checks and clarity review; below the threshold the run stops] ->
     architect -> scaffold -> tester -> tests committed -> per iteration:
         [tester revises its suite, when findings point into the tests]
         -> coder [-> architect amends the design, when the coder asks] -> guarded edits
@@ -37,6 +38,9 @@ import assay
 from assay import tracing
 from assay.agents.architect import architect_prompt, redesign_prompt
 from assay.agents.coder import coder_prompt, render_feedback
+from assay.agents.preflight.review import PREFLIGHT_ROLE, review_spec
+from assay.agents.preflight.rules import body_first_line, check_spec
+from assay.agents.preflight.verdict import make_report, stop_reason
 from assay.agents.recording import RecordingModel
 from assay.agents.reviewer import reviewer_prompt
 from assay.agents.roles import RoleAgents, RoleFactory
@@ -121,8 +125,10 @@ class RoleModels:
     coder: Model
     reviewer: Model
     labels: dict[str, str]
-    """Role (and ``strong``) -> model string, for the record."""
+    """Role (and ``strong``, ``preflight``) -> model string, for the record."""
     strong: Model | None = None
+    preflight: Model | None = None
+    """The spec's clarity reviewer (None: the preflight runs its deterministic checks only)."""
 
 
 @dataclass(slots=True)
@@ -191,6 +197,7 @@ class Factory:
         dependencies: DependencyGate | None = None,
         house_style: HouseStyle | None = None,
         ledger_database: str | None = None,
+        preflight: bool = False,
     ) -> None:
         self.run_dir = run_dir
         self.workspace = run_dir / "workspace"
@@ -238,6 +245,8 @@ class Factory:
         """The last iteration in which the tier advanced (its score starts a new baseline)."""
         self.passes = PassHistory()
         """When each held-out scenario first passed (``block_on_regression``)."""
+        self.preflight = preflight
+        """Check the spec before the architect (``preflight``); a failing check stops the run."""
 
     # -- plumbing -------------------------------------------------------------------------------
 
@@ -338,6 +347,10 @@ class Factory:
         await self._start()
         self._traced(span)
         try:
+            checked = await self._preflight() if self.preflight else None
+            if checked is not None and not checked.report.passed:
+                reason = stop_reason(checked.report)
+                return await self._finish("preflight", reason, 0, StopTracker(1, 1, False))
             design_env, suite_env = await self._prepare()
         except BudgetExceeded as exc:
             return await self._finish("budget", str(exc), 0, StopTracker(1, 1, False))
@@ -416,6 +429,29 @@ class Factory:
             return {}
         blob = self.ledger.put_blob(self.house_style.model_dump_json().encode())
         return {"house_style_sha256": self.house_style.digest(), "house_style_blob": blob}
+
+    async def _preflight(self) -> ev.PreflightChecked:
+        """The spec's deterministic checks, then (with a reviewer model) its clarity review."""
+        self._emit(phase="preflight")
+        model = self.models.preflight
+        reviewer = self._model(PREFLIGHT_ROLE, model, "preflight") if model else None
+
+        async def check() -> ev.PreflightChecked:
+            first = body_first_line(self.spec)
+            findings = check_spec(
+                self.spec, dependencies=self.settings.dependencies,
+                regulated=self.settings.regulated, first_line=first,
+            )  # fmt: skip
+            review = None
+            if reviewer is not None:
+                review = await review_spec(reviewer, self.spec, findings, first_line=first)
+            report = make_report(
+                self.spec, findings, review, threshold=self.settings.preflight.threshold,
+                model=reviewer.model_label if reviewer else "",
+            )  # fmt: skip
+            return ev.PreflightChecked(report=report)
+
+        return await self._step("preflight", ev.PreflightChecked, check)
 
     async def _prepare(self) -> tuple[Envelope, Envelope | None]:
         """The design, then (unless it cannot meet the spec here) the scaffold and the tests."""

@@ -322,6 +322,19 @@ def _run_traced(p: Mapping[str, Any]) -> str:
     return f"run: traced, trace id {_str(p, 'trace_id', 32) or '?'}"
 
 
+def _preflight(p: Mapping[str, Any]) -> str:
+    found = p.get("report")
+    report: Mapping[str, Any] = found if isinstance(found, dict) else {}
+    given = report.get("review")
+    review: Mapping[str, Any] | None = given if isinstance(given, dict) else None
+    score = _num(review.get("overall")) if review else None
+    shown = "not reviewed by a model" if score is None else f"clarity {score:.2f}"
+    findings = _count(len(_dicts(report.get("findings"))), "finding")
+    verdict = "passed" if report.get("passed") is True else "failed"
+    bar = _num(report.get("threshold")) or 0.0
+    return f"iter 0 preflight: {verdict}, {shown} (threshold {bar:.2f}), {findings}"
+
+
 def _checkpoint(p: Mapping[str, Any]) -> str:
     return f"run: ledger sealed, signed checkpoint over events 1..{_int(p.get('seq'))}"
 
@@ -333,6 +346,7 @@ def _approval(p: Mapping[str, Any]) -> str:
 _LINES: dict[str, Callable[[Mapping[str, Any]], str | None]] = {
     k.RUN_STARTED: _run_started,
     k.RUN_TRACED: _run_traced,
+    k.PREFLIGHT_RESULT: _preflight,
     k.MESSAGE: _message,
     k.MODEL_REQUEST: _model_request,
     k.MODEL_RESPONSE: _model_response,

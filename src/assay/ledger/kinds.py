@@ -22,6 +22,7 @@ __all__ = [
     "MESSAGE",
     "MODEL_REQUEST",
     "MODEL_RESPONSE",
+    "PREFLIGHT_RESULT",
     "REPORT_SEAL",
     "RUN_FINISHED",
     "RUN_STARTED",
@@ -55,6 +56,9 @@ TIER_ADVANCED: Final = "tier.advanced"
 """A stratified run moved on: the scenarios of tiers <= N passed, tier N+1 is run from now on."""
 SCENARIO_REGRESSION: Final = "scenario.regression"
 """Held-out scenarios that passed in an earlier iteration fail now (``--block-on-regression``)."""
+PREFLIGHT_RESULT: Final = "preflight.result"
+"""The spec's preflight before the architect: deterministic findings, the clarity review, the
+verdict against the threshold."""
 CHECKPOINT: Final = "checkpoint"
 REPORT_SEAL: Final = "assay report"
 """A checkpoint's ``sealed_by`` when `assay report` signed it over a run that never sealed

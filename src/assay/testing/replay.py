@@ -420,11 +420,14 @@ def replay_run(
     cwd: Path | None = None,
     env: Mapping[str, str] | None = None,
     timeout: float = 900.0,
+    preflight: bool = False,
 ) -> ReplayRun:
     """Run ``assay run SPEC --scenarios DIR --no-live`` for real against a replayed model.
 
     The CLI runs in a subprocess (real HTTP, gates and sandbox) with `replay_env`; `env` adds
-    to it. The replay server lives in this process on 127.0.0.1 for the run's duration.
+    to it. The replay server lives in this process on 127.0.0.1 for the run's duration. The run
+    skips the spec's preflight (``--skip-preflight``) unless `preflight`: a conversation
+    recorded before preflight existed holds no answer for its reviewer.
     """
     turns = load_conversation(conversation) if isinstance(conversation, Path) else conversation
     server = ReplayServer(turns)
@@ -435,6 +438,8 @@ def replay_run(
     if scenarios is not None:
         command += ["--scenarios", str(scenarios)]
     command += ["--runs-dir", str(runs_dir), *args]
+    if not preflight:
+        command.append("--skip-preflight")
     with server.running() as url:
         done = subprocess.run(
             command,
