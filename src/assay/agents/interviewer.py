@@ -13,6 +13,7 @@ The checks live with the caller: this layer never imports `assay.scenarios` (hol
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
@@ -266,7 +267,8 @@ class _Conversation:
         from pydantic_ai.exceptions import UserError as PydanticAIUserError
 
         try:
-            result = self._agent.run_sync(prompt, message_history=self._history)
+            # asyncio.run, not run_sync: run_sync leaves its event loop open behind it
+            result = asyncio.run(self._agent.run(prompt, message_history=self._history))
         except (AgentRunError, ModelAPIError, PydanticAIUserError) as exc:
             raise RunError(f"the interview model {self._label} failed: {exc}") from exc
         self._history = result.all_messages()
