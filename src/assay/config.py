@@ -29,6 +29,7 @@ __all__ = [
     "PluginsConfig",
     "ProviderLimit",
     "SandboxConfig",
+    "ScenariosConfig",
     "Settings",
     "Waiver",
     "apply_waivers",
@@ -231,6 +232,19 @@ class FactoryConfig(_Strict):
     ``all`` (an approving review's too, while iterations remain)."""
 
 
+class ScenariosConfig(_Strict):
+    """How held-out scenarios are judged (``[tool.assay.scenarios]``), by `assay run` and
+    `assay validate`."""
+
+    judge_concurrency: int = Field(default=4, ge=1)
+    """Steps judged at once over a whole validation, once every scenario's steps have run (each
+    step asks up to two samples at once)."""
+    judge_agree_within: float | None = Field(default=10.0, ge=0, le=100)
+    """Early stop: when a step's first two samples score within this many points (of 0-100) and
+    fall on the same side of the threshold, the rest of the k samples are not asked. None: always
+    ask all k."""
+
+
 class ApprovalConfig(_Strict):
     """Human sign-off before a run counts as releasable (``[tool.assay.approval]``)."""
 
@@ -389,6 +403,7 @@ class Settings(_Strict):
     models: ModelsConfig = Field(default_factory=ModelsConfig)
     factory: FactoryConfig = Field(default_factory=FactoryConfig)
     approval: ApprovalConfig = Field(default_factory=ApprovalConfig)
+    scenarios: ScenariosConfig = Field(default_factory=ScenariosConfig)
     sandbox: SandboxConfig = Field(default_factory=SandboxConfig)
     dependencies: DependencyConfig = Field(default_factory=DependencyConfig)
     fleet: FleetConfig = Field(default_factory=FleetConfig)

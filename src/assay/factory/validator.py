@@ -55,6 +55,8 @@ class ValidationResult(BaseModel):
     """Model calls the scenario judge made in this validation."""
     judge_reused: int = 0
     """Judged steps whose verdict was reused from an identical earlier question (no call)."""
+    judge_calls_saved: int = 0
+    """Judge samples not asked because a step's first two samples agreed (early stop)."""
 
 
 class Validator(Protocol):
@@ -69,7 +71,9 @@ def sanitize(result: ValidationResult, leak: LeakLevel) -> ValidationResult:
     """`result` reduced to what `leak` allows the loop to see."""
     if leak == "reasons":
         return result
-    operator = result.model_dump(include={"weakest", "judge_calls", "judge_reused"})
+    operator = result.model_dump(
+        include={"weakest", "judge_calls", "judge_reused", "judge_calls_saved"}
+    )
     if leak == "none":
         return ValidationResult.model_validate(
             {"satisfaction": result.satisfaction, "error": result.error and "error", **operator}
