@@ -227,7 +227,7 @@ class Judge:
         """Ask the first two samples concurrently; the rest, concurrently, only when those two
         disagree. Aggregate what was asked."""
         prompt = request.prompt()
-        first = min(self.samples, 2)
+        first = self.samples if self.agree_within is None else min(self.samples, 2)
         samples = list(await asyncio.gather(*(self._one(prompt) for _ in range(first))))
         if self.samples > first and not self.agree(samples[0], samples[1]):
             rest = self.samples - first
