@@ -30,6 +30,7 @@ __all__ = [
     "PreflightConfig",
     "ProviderLimit",
     "SandboxConfig",
+    "ScenariosConfig",
     "Settings",
     "Waiver",
     "apply_waivers",
@@ -267,6 +268,19 @@ class PreflightConfig(_Strict):
     """The overall clarity score (0..1) a spec needs; below it the run stops before any code."""
 
 
+class ScenariosConfig(_Strict):
+    """How held-out scenarios are judged (``[tool.assay.scenarios]``), by `assay run` and
+    `assay validate`."""
+
+    judge_concurrency: int = Field(default=4, ge=1)
+    """Steps judged at once over a whole validation, once every scenario's steps have run (each
+    step asks up to two samples at once)."""
+    judge_agree_within: float | None = Field(default=10.0, ge=0, le=100)
+    """Early stop: when a step's first two samples score within this many points (of 0-100) and
+    fall on the same side of the threshold, the rest of the k samples are not asked. None: always
+    ask all k."""
+
+
 class ApprovalConfig(_Strict):
     """Human sign-off before a run counts as releasable (``[tool.assay.approval]``)."""
 
@@ -426,6 +440,7 @@ class Settings(_Strict):
     factory: FactoryConfig = Field(default_factory=FactoryConfig)
     preflight: PreflightConfig = Field(default_factory=PreflightConfig)
     approval: ApprovalConfig = Field(default_factory=ApprovalConfig)
+    scenarios: ScenariosConfig = Field(default_factory=ScenariosConfig)
     sandbox: SandboxConfig = Field(default_factory=SandboxConfig)
     dependencies: DependencyConfig = Field(default_factory=DependencyConfig)
     fleet: FleetConfig = Field(default_factory=FleetConfig)

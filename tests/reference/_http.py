@@ -51,19 +51,31 @@ _WS_GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 
 class WebSocket:
     """The server side of one accepted WebSocket: `send_text` frames; `wait_closed` reads the
-    client's frames until it closes (they are ignored)."""
+    client's frames until it closes (they are ignored).
 
-    def __init__(self, sock: socket.socket, rfile: Any) -> None:
+    The handshake's 101 is held back (`handshake`: the handler's `end_headers`, which writes it)
+    until the route first sends or waits, so a route that subscribes first has subscribed before
+    the client sees the connection open: its next request cannot race the subscription."""
+
+    def __init__(self, sock: socket.socket, rfile: Any, handshake: Any = None) -> None:
         self.sock = sock
         self.rfile = rfile
+        self._handshake = handshake
+
+    def _open(self) -> None:
+        if self._handshake is not None:
+            self._handshake()
+            self._handshake = None
 
     def send_text(self, text: str) -> None:
+        self._open()
         data = text.encode()
         n = len(data)
         head = bytes([0x81, n]) if n < 126 else bytes([0x81, 126]) + struct.pack("!H", n)
         self.sock.sendall(head + data)
 
     def wait_closed(self) -> None:
+        self._open()
         while True:
             head = self.rfile.read(2)
             if len(head) < 2 or head[0] & 0x0F == 0x8:
@@ -122,9 +134,9 @@ def _accept(handler: BaseHTTPRequestHandler, path: str, websockets: list[WsRoute
             handler.send_header("Upgrade", "websocket")
             handler.send_header("Connection", "Upgrade")
             handler.send_header("Sec-WebSocket-Accept", accept)
-            handler.end_headers()
-            handler.wfile.flush()
-            fn(*[unquote(g) for g in m.groups()], ws=WebSocket(handler.connection, handler.rfile))
+            ws = WebSocket(handler.connection, handler.rfile, handler.end_headers)
+            fn(*[unquote(g) for g in m.groups()], ws=ws)
+            ws._open()  # a route that neither sent nor waited still completes the handshake
             handler.close_connection = True
             return True
     return False

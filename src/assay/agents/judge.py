@@ -1,8 +1,11 @@
 """The LLM judge: scores an observation against a natural-language expectation, k times.
 
-One call per step, as OctopusGarden does, is noisy. This judge samples ``samples`` times
-(concurrently), reports the mean and the spread (population standard deviation), and keeps every
-sample for the record. It knows nothing about scenario files: the caller renders the request.
+One call per step, as OctopusGarden does, is noisy. This judge samples up to ``samples`` times,
+reports the mean and the spread (population standard deviation), and keeps every sample for the
+record. The first two samples are asked at once; when they agree (scores within ``agree_within``
+points and the same side of ``pass_score``) a third would not change the verdict's side, so the
+rest are not asked, and the verdict says how many were (`Verdict.asked` against `Verdict.k`).
+It knows nothing about scenario files: the caller renders the request.
 
 This module imports without pydantic-ai (the ``factory`` extra), because `assay validate` and the
 scenario runner import it whether or not a judge is configured; building a `Judge` needs it.
@@ -32,6 +35,8 @@ if TYPE_CHECKING:
     from assay.plugins import AssayPluginManager
 
 __all__ = [
+    "DEFAULT_AGREE_WITHIN",
+    "DEFAULT_PASS_SCORE",
     "DEFAULT_SAMPLES",
     "INSTRUCTIONS",
     "Judge",
@@ -42,6 +47,10 @@ __all__ = [
 ]
 
 DEFAULT_SAMPLES = 3
+DEFAULT_AGREE_WITHIN = 10.0
+"""Points (of 0-100, so a tenth of the scale) within which two samples agree."""
+DEFAULT_PASS_SCORE = 95.0
+"""A sample at or above this passes (the scenarios' default threshold)."""
 JUDGE_MODEL_ENV = "ASSAY_JUDGE_MODEL"
 JUDGE_ENV = "ASSAY_JUDGE"
 """Names a judge offered by a plugin (hook ``assay_judges``) instead of the built-in one."""
@@ -108,6 +117,18 @@ class Verdict:
     model: str
     temperature: float | None = None
     failures: tuple[str, ...] = field(default=())
+    k: int = 0
+    """The samples the judge would ask at most; 0: as many as were asked (no early stop)."""
+
+    @property
+    def asked(self) -> int:
+        """How many samples were asked."""
+        return len(self.samples)
+
+    @property
+    def stopped_early(self) -> bool:
+        """True when the first samples agreed and the rest of the k were not asked."""
+        return self.asked < self.k
 
     @property
     def mean(self) -> float:
@@ -131,21 +152,32 @@ class Verdict:
 
 
 class Judge:
-    """A pydantic-ai agent with ``output_type=Judgement``, sampled ``samples`` times per step."""
+    """A pydantic-ai agent with ``output_type=Judgement``, sampled up to ``samples`` times per
+    step; `agree_within` None asks all of them every time."""
 
     def __init__(
-        self, model: Model, *, samples: int = DEFAULT_SAMPLES, temperature: float | None = None
+        self,
+        model: Model,
+        *,
+        samples: int = DEFAULT_SAMPLES,
+        temperature: float | None = None,
+        agree_within: float | None = DEFAULT_AGREE_WITHIN,
+        pass_score: float = DEFAULT_PASS_SCORE,
     ) -> None:
         if samples < 1:
             raise UserError(f"judge samples must be at least 1, got {samples}")
         if temperature is not None and not 0 <= temperature <= 2:
             raise UserError(f"judge temperature must be between 0 and 2, got {temperature}")
+        if agree_within is not None and not 0 <= agree_within <= 100:
+            raise UserError(f"judge agree_within must be between 0 and 100, got {agree_within}")
         require("pydantic_ai", FACTORY, "the LLM judge")
         from pydantic_ai import Agent
 
         self.model = model
         self.samples = samples
         self.temperature = temperature
+        self.agree_within = agree_within
+        self.pass_score = pass_score
         settings: ModelSettings = {}
         if temperature is not None:
             settings["temperature"] = temperature
@@ -164,7 +196,7 @@ class Judge:
         temperature and instructions) and the rendered prompt. Equal keys, equal question."""
         identity = [
             type(self).__qualname__, self.model_name, self.samples, self.temperature,
-            INSTRUCTIONS, request.prompt(),
+            self.agree_within, self.pass_score, INSTRUCTIONS, request.prompt(),
         ]  # fmt: skip
         return hashlib.sha256(json.dumps(identity).encode()).hexdigest()
 
@@ -183,12 +215,25 @@ class Judge:
             raise RunError(f"the judge model {self.model_name} failed: {exc}") from exc
         return result.output
 
+    def agree(self, a: Judgement, b: Judgement) -> bool:
+        """Whether two samples agree: scores within `agree_within` and the same side of
+        `pass_score` (two scores 94 and 96 are close but one fails: not agreeing)."""
+        if self.agree_within is None:
+            return False
+        same_side = (a.score >= self.pass_score) == (b.score >= self.pass_score)
+        return same_side and abs(a.score - b.score) <= self.agree_within
+
     async def judge(self, request: JudgeRequest) -> Verdict:
-        """Ask the model `samples` times, concurrently, and aggregate."""
+        """Ask the first two samples concurrently; the rest, concurrently, only when those two
+        disagree. Aggregate what was asked."""
         prompt = request.prompt()
-        samples = await asyncio.gather(*(self._one(prompt) for _ in range(self.samples)))
+        first = self.samples if self.agree_within is None else min(self.samples, 2)
+        samples = list(await asyncio.gather(*(self._one(prompt) for _ in range(first))))
+        if self.samples > first and not self.agree(samples[0], samples[1]):
+            rest = self.samples - first
+            samples += await asyncio.gather(*(self._one(prompt) for _ in range(rest)))
         failures = tuple(dict.fromkeys(f for s in samples for f in s.failures))
-        return Verdict(tuple(samples), self.model_name, self.temperature, failures)
+        return Verdict(tuple(samples), self.model_name, self.temperature, failures, self.samples)
 
 
 def judge_model_from_env(
@@ -220,6 +265,8 @@ def make_judge(
     *,
     samples: int = DEFAULT_SAMPLES,
     temperature: float | None = None,
+    agree_within: float | None = DEFAULT_AGREE_WITHIN,
+    pass_score: float = DEFAULT_PASS_SCORE,
     plugins: AssayPluginManager,
 ) -> Judge | None:
     """The scenario judge: the built-in `Judge` on `model`, or the plugin judge called `name`.
@@ -228,10 +275,16 @@ def make_judge(
     ``factory(model=model, samples=samples, temperature=temperature)`` (`model` may be None) and
     must return a `Judge` (a subclass may override `Judge.judge`); one that raises or returns
     anything else is a `PluginFailure` naming the plugin. None when there is neither a name nor
-    a model.
+    a model. `agree_within` and `pass_score` (early stop) are the built-in judge's; a plugin's
+    `Judge.judge` decides its own sampling.
     """
     if not name:
-        return Judge(model, samples=samples, temperature=temperature) if model else None
+        if model is None:
+            return None
+        return Judge(
+            model, samples=samples, temperature=temperature, agree_within=agree_within,
+            pass_score=pass_score,
+        )  # fmt: skip
     from assay.plugins import judges
 
     offered = judges(plugins)

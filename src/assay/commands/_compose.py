@@ -463,11 +463,15 @@ def scenario_validator(
         )  # fmt: skip
         if model is not None and judge_wrapper is not None:
             model = judge_wrapper(model, plan.judge_model)
-    judge = make_judge(plan.judge or None, model, plugins=plugins)
+    judge = make_judge(
+        plan.judge or None, model, plugins=plugins,
+        agree_within=settings.scenarios.judge_agree_within, pass_score=settings.factory.threshold,
+    )  # fmt: skip
     return ScenarioValidator(
         loaded.scenarios,
         judge=judge,
         threshold=settings.factory.threshold,
+        judge_concurrency=settings.scenarios.judge_concurrency,
         sandbox=settings.sandbox,
         regulated=settings.regulated,
         plugins=plugins,

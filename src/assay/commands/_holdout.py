@@ -22,7 +22,7 @@ from assay.scenarios.launch import start_service
 from assay.scenarios.model import Scenario
 from assay.scenarios.report import weakest_step
 from assay.scenarios.results import ScenarioResult, ValidationReport
-from assay.scenarios.runner import RunOptions, ScenarioRunner
+from assay.scenarios.runner import DEFAULT_JUDGE_CONCURRENCY, RunOptions, ScenarioRunner
 from assay.scenarios.verdicts import CACHE_FILE, VerdictCache
 
 if TYPE_CHECKING:
@@ -90,8 +90,11 @@ class ScenarioValidator:
         backend: str | None = None,
         regulated: bool = False,
         plugins: AssayPluginManager | None = None,
+        judge_concurrency: int = DEFAULT_JUDGE_CONCURRENCY,
     ) -> None:
         self.scenarios = scenarios
+        self.judge_concurrency = judge_concurrency
+        """Steps judged at once, after every scenario's steps ran (``[tool.assay.scenarios]``)."""
         self.judge = judge
         self.threshold = threshold
         self.start_timeout = start_timeout
@@ -143,7 +146,7 @@ class ScenarioValidator:
         verdicts.origin = f"iteration {iteration}"
         options = RunOptions(
             executor=SandboxExecutor(box), judge=self.judge, threshold=self.threshold,
-            verdicts=verdicts,
+            verdicts=verdicts, judge_concurrency=self.judge_concurrency,
         )  # fmt: skip
         try:
             argv = service_argv(design, box.name)
@@ -168,4 +171,5 @@ class ScenarioValidator:
             judge_reused=report.judge_reused,
             tier=reach,
             tiers=tiers,
+            judge_calls_saved=report.judge_calls_saved,
         )

@@ -1,10 +1,14 @@
-"""`assay scenarios lint DIR`: check holdout scenario files; every problem has file:line:col."""
+"""`assay scenarios lint DIR`: check holdout scenario files; every problem has file:line:col.
+`assay scenarios compile DIR --judge-model M`: propose ``assert`` clauses for what the judge
+would read, into a new folder for review (`assay.scenarios.compiler`)."""
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import enum
 import json
+import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated, Any
@@ -12,6 +16,7 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 
+from assay.config import find_config, load_settings
 from assay.errors import UserError
 from assay.scenarios.loader import LoadResult, load_dir
 from assay.scenarios.model import Scenario, Step
@@ -103,6 +108,56 @@ def _print_explanation(out: Console, scenarios: Sequence[Scenario]) -> None:
 def _without_model(step: Step) -> bool:
     checks, rest = step_checks(step)
     return bool(checks) and not rest
+
+
+@app.command("compile")
+def compile_command(
+    path: Annotated[Path, typer.Argument(help="A folder of scenario files.")],
+    judge_model: Annotated[
+        str | None,
+        typer.Option("--judge-model", help="The model asked, e.g. anthropic:claude-haiku-4-5."),
+    ] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option("--out", help="Where the compiled files go. Default: DIR-compiled beside."),
+    ] = None,
+    force: Annotated[
+        bool, typer.Option("--force", help="Write over a folder that is not empty.")
+    ] = False,
+) -> int:
+    """Ask a model once per step left to the judge for assert clauses it is sure of; write the
+    files, each change linted, for a person to review. Exit 0 written, 2 usage error."""
+    from assay.agents.judge import judge_model_from_env
+    from assay.plugins import make_plugin_manager
+    from assay.scenarios.compiler import compile_dir
+
+    target = out if out is not None else path.parent / f"{path.name}-compiled"
+    settings = load_settings(find_config(Path.cwd()))
+    pm = make_plugin_manager(settings=settings)
+    model = judge_model_from_env(
+        judge_model, env=os.environ, plugins=pm, models=settings.models,
+        base_url=settings.models.base_url,
+    )  # fmt: skip
+    if model is None:
+        raise UserError("assay scenarios compile needs --judge-model (or ASSAY_JUDGE_MODEL)")
+    done = asyncio.run(
+        compile_dir(
+            path, model, out=target, force=force,
+            concurrency=settings.scenarios.judge_concurrency,
+        )
+    )  # fmt: skip
+    out_console = console()
+    for step in done.steps:
+        detail = f": {literal(step.detail)}" if step.detail else ""
+        out_console.print(f"{literal(step.where)}: {step.outcome}{detail}")
+    info_console().print(
+        f"{done.files} file(s) written to {literal(done.out)}: {done.count('compiled')} step(s) "
+        f"compiled, {done.count('partly')} partly, {done.count('refused')} refused, "
+        f"{done.count('unsure')} unsure, {done.count('not-asked')} not asked; steps decided "
+        f"without a model {done.decided_before}/{done.total} -> {done.decided_after}/{done.total}"
+        "; review the assert clauses against the comments, then commit"
+    )
+    return 0
 
 
 def register(root: typer.Typer) -> None:

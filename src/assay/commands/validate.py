@@ -209,6 +209,8 @@ def validate_command(
         model,
         samples=judge_samples,
         temperature=judge_temperature,
+        agree_within=settings.scenarios.judge_agree_within,
+        pass_score=threshold,
         plugins=pm,
     )
     box = open_code_sandbox(code_dir, settings, sandbox, pm) if code_dir is not None else None
@@ -220,6 +222,7 @@ def validate_command(
         threshold=threshold,
         parallel=parallel,
         request_timeout=request_timeout,
+        judge_concurrency=settings.scenarios.judge_concurrency,
     )
     try:
         report = asyncio.run(

@@ -197,6 +197,8 @@ class RunSummary(BaseModel):
     """Model calls the scenario judge made, over every iteration."""
     judge_reused: int = 0
     """Judged steps whose verdict was reused from an identical earlier question (no call)."""
+    judge_calls_saved: int = 0
+    """Judge samples not asked because a step's first two agreed (early stop), every iteration."""
     shortfall: str = ""
     """What kept the best iteration's score below 100 (`assay.evidence.shortfall`); empty at 100."""
     costs: list[ModelCost] = Field(default_factory=list)
@@ -412,6 +414,7 @@ class _Builder:
         if p.result is not None:
             s.judge_calls += p.result.judge_calls
             s.judge_reused += p.result.judge_reused
+            s.judge_calls_saved += p.result.judge_calls_saved
         s.scenarios = [
             ScenarioRow(id=x.id, passed=x.passed, score=x.score, detail=x.detail, tier=x.tier)
             for x in p.scenarios

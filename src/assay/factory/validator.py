@@ -66,6 +66,8 @@ class ValidationResult(BaseModel):
     """Every tier the scenario set has, run or not (a scenario without a tier is tier 1)."""
     verdicts: dict[str, bool] = Field(default_factory=dict)
     """Scenario id -> passed, for every scenario run (`sanitize` fills it from `scenarios`)."""
+    judge_calls_saved: int = 0
+    """Judge samples not asked because a step's first two samples agreed (early stop)."""
 
 
 class Validator(Protocol):
@@ -86,7 +88,15 @@ def sanitize(result: ValidationResult, leak: LeakLevel) -> ValidationResult:
     if leak == "reasons":
         return result
     operator = result.model_dump(
-        include={"weakest", "judge_calls", "judge_reused", "tier", "tiers", "verdicts"}
+        include={
+            "weakest",
+            "judge_calls",
+            "judge_reused",
+            "judge_calls_saved",
+            "tier",
+            "tiers",
+            "verdicts",
+        }
     )
     if leak == "none":
         return ValidationResult.model_validate(

@@ -15,7 +15,14 @@ from assay.scenarios.lint import FileLinter
 from assay.scenarios.model import Scenario
 from assay.scenarios.problems import Problem
 
-__all__ = ["LoadResult", "ScenarioLoadError", "find_scenario_files", "load_dir", "load_file"]
+__all__ = [
+    "LoadResult",
+    "ScenarioLoadError",
+    "find_scenario_files",
+    "load_dir",
+    "load_file",
+    "load_text",
+]
 
 
 class ScenarioLoadError(UserError):
@@ -82,6 +89,13 @@ def load_file(path: Path, *, display: str | None = None) -> LoadResult:
     except (OSError, UnicodeDecodeError) as exc:
         result.problems.append(Problem("SC002", "error", name, 1, 1, f"cannot read: {exc}"))
         return result
+    return load_text(text, name)
+
+
+def load_text(text: str, name: str) -> LoadResult:
+    """Parse and lint one scenario document held in memory (`name` is shown in problems): what
+    `assay scenarios compile` checks a rewritten file with before writing it."""
+    result = LoadResult(files=1)
     if not text.strip():
         result.problems.append(
             Problem("SC001", "error", name, 1, 1, "scenario file must not be empty")

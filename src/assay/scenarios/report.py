@@ -127,6 +127,8 @@ def print_report(
             judge = ""
             if step.judge:
                 judge = f" judge {step.judge.mean:.1f}±{step.judge.spread:.1f} {step.judge.scores}"
+                if step.judge.asked < step.judge.k:
+                    judge += f" ({step.judge.asked} of {step.judge.k} samples: they agreed)"
                 if step.judge.reused_from is not None:
                     judge += f" (verdict reused from {step.judge.reused_from})"
             out.print(
@@ -142,7 +144,10 @@ def print_report(
     colour = "green" if report.passed else "red"
     notes.print(share)
     if report.judge_calls or report.judge_reused:
+        saved = f", {report.judge_calls_saved} sample(s) saved by early stop"
         notes.print(
             f"judge: {report.judge_calls} model call(s), {report.judge_reused} verdict(s) reused"
+            f"{saved if report.judge_calls_saved else ''}, up to {report.judge_concurrency} "
+            f"step(s) at once, {report.judge_duration_s:.2f} s"
         )
     notes.print(f"[bold {colour}]{literal(report.summary)}[/]")

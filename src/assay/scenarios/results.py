@@ -55,6 +55,11 @@ class JudgeRecord(BaseModel):
     model: str
     temperature: float | None
     scores: list[float]
+    """One per sample asked."""
+    asked: int = 0
+    """Samples asked (``len(scores)``)."""
+    k: int = 0
+    """Samples the judge asks at most; ``asked < k``: the first two agreed and it stopped early."""
     mean: float
     spread: float
     """Population standard deviation of ``scores``."""
@@ -131,7 +136,13 @@ class ValidationReport(BaseModel):
     steps_total: int = 0
     steps_without_model: int = 0
     judge_calls: int = 0
-    """Model calls the judge made (steps asked x samples)."""
+    """Model calls the judge made (the samples asked, over the steps asked)."""
+    judge_calls_saved: int = 0
+    """Samples not asked because a step's first two agreed (early stop), over the steps asked."""
+    judge_concurrency: int = 1
+    """How many steps' judgements were asked at once, at most."""
+    judge_duration_s: float = 0.0
+    """Wall time of the judging phase, after every scenario's steps had run."""
     judge_reused: int = 0
     """Judged steps whose verdict was reused from an identical earlier question."""
     duration_s: float = 0.0

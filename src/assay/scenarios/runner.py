@@ -4,6 +4,12 @@ Scenarios are independent (each has its own variables, WebSocket connections and
 and run concurrently up to ``parallel``. Deterministic checks come first; only what no rule could
 read goes to the judge, and with no judge such a step is ``unjudged``: never silently passed.
 ``grpc`` and ``tui`` steps are not run: they are ``unjudged`` too.
+
+Judging is deferred: no step waits on the judge. A step whose checks pass leaves its question,
+rendered then (captured values included, so a later capture cannot change it), and the questions
+of the whole validation are asked after every scenario's steps have run, up to
+``judge_concurrency`` at once. Nothing a step does depends on a verdict (captures come from the
+observation), so the verdicts, in scenario and step order, are those of asking one at a time.
 """
 
 from __future__ import annotations
@@ -18,7 +24,7 @@ from typing import Any, Protocol, runtime_checkable
 import httpx
 
 from assay import tracing
-from assay.agents.judge import Judge
+from assay.agents.judge import Judge, JudgeRequest
 from assay.scenarios.browser import Chromium
 from assay.scenarios.checks import Check, Outcome, browser_checks, from_assertions
 from assay.scenarios.executor import Executor, SubprocessExecutor
@@ -40,7 +46,9 @@ from assay.scenarios.steps import NOT_RUN, Live, StepError, capture_value, perfo
 from assay.scenarios.substitute import UndefinedVariable, substitute_text
 from assay.scenarios.verdicts import VerdictCache
 
-__all__ = ["RunOptions", "ScenarioRunner", "step_checks"]
+__all__ = ["DEFAULT_JUDGE_CONCURRENCY", "RunOptions", "ScenarioRunner", "step_checks"]
+
+DEFAULT_JUDGE_CONCURRENCY = 4
 
 
 @dataclass
@@ -61,6 +69,27 @@ class RunOptions:
     on_scenario: Callable[[ScenarioResult], None] | None = None
     verdicts: VerdictCache | None = None
     """Judge verdicts to reuse and add to; None: a cache for this run only."""
+    judge_concurrency: int = DEFAULT_JUDGE_CONCURRENCY
+    """Steps judged at once, over the whole validation (each asks up to two samples at once)."""
+
+
+@dataclass
+class _Question:
+    """A step left for the judge: its result, filled in once the verdict is in."""
+
+    res: StepResult
+    request: JudgeRequest
+
+
+@dataclass
+class _Ran:
+    """A scenario whose steps have run; its judged steps wait in `questions`."""
+
+    sc: Scenario
+    setup: list[StepResult]
+    steps: list[StepResult]
+    questions: list[_Question]
+    duration_s: float
 
 
 @runtime_checkable
@@ -153,32 +182,78 @@ class ScenarioRunner:
         )
         gate = asyncio.Semaphore(max(1, opts.parallel))
 
+        executed: list[_Ran] = []
+        all_executed, judged = asyncio.Event(), asyncio.Event()
+        timing: dict[str, float] = {}
+
         async def one(sc: Scenario) -> ScenarioResult:
-            async with gate:
-                with tracing.span(f"scenario {sc.id}", {"scenario.id": sc.id}) as span:
-                    result = await self.run_scenario(sc, client)
-                    tracing.annotate(span, {
-                        "scenario.score": result.score, "scenario.status": str(result.status),
-                        "scenario.weight": sc.weight,
-                    })  # fmt: skip
-            if opts.on_scenario:
-                opts.on_scenario(result)
+            # The scenario's span stays open (in its own task) until its steps are judged and
+            # it is scored; the judging itself waits for every scenario's execution.
+            with tracing.span(f"scenario {sc.id}", {"scenario.id": sc.id}) as span:
+                async with gate:
+                    ran = await self._execute(sc, client)
+                executed.append(ran)
+                if len(executed) == len(scenarios):
+                    all_executed.set()
+                await judged.wait()
+                result = self._scored(ran)
+                tracing.annotate(span, {
+                    "scenario.score": result.score, "scenario.status": str(result.status),
+                    "scenario.weight": sc.weight,
+                })  # fmt: skip
             return result
+
+        async def judge_all() -> None:
+            try:
+                await all_executed.wait()
+                judged_at = time.perf_counter()
+                await self._judge_all([q for r in executed for q in r.questions])
+                timing["judging"] = time.perf_counter() - judged_at
+            finally:
+                judged.set()
 
         try:
             async with self._reachable(scenarios):
-                results = list(await asyncio.gather(*(one(sc) for sc in scenarios)))
+                judging_task = asyncio.ensure_future(judge_all())
+                try:
+                    results = list(await asyncio.gather(*(one(sc) for sc in scenarios)))
+                finally:
+                    all_executed.set()  # an execution that raised: let the judging end
+                    await judging_task
         finally:
             if client is not None:
                 await client.aclose()
-        return self._report(results, time.perf_counter() - start)
+        for result in results:
+            if opts.on_scenario:
+                opts.on_scenario(result)
+        judging = timing.get("judging", 0.0)
+        return self._report(results, time.perf_counter() - start, judging)
 
-    def _report(self, results: list[ScenarioResult], duration: float) -> ValidationReport:
+    async def run_scenario(self, sc: Scenario, client: httpx.AsyncClient | None) -> ScenarioResult:
+        """Run one scenario's setup and steps, judge what is left, and score it."""
+        ran = await self._execute(sc, client)
+        await self._judge_all(ran.questions)
+        return self._scored(ran)
+
+    async def _judge_all(self, questions: Sequence[_Question]) -> None:
+        """Ask every question, up to ``judge_concurrency`` at once; each verdict goes to its own
+        step, so the order they arrive in changes nothing."""
+        gate = asyncio.Semaphore(max(1, self.options.judge_concurrency))
+
+        async def one(q: _Question) -> None:
+            async with gate:
+                await self._judge(q)
+
+        await asyncio.gather(*(one(q) for q in questions))
+
+    def _report(
+        self, results: list[ScenarioResult], duration: float, judging: float = 0.0
+    ) -> ValidationReport:
         opts = self.options
         sat = satisfaction(results)
         steps = [s for r in results for s in r.steps]
         unjudged = sum(1 for s in steps if s.status is StepStatus.UNJUDGED)
-        calls, reused = _judge_use(steps)
+        calls, reused, saved = _judge_use(steps)
         passed = sat >= opts.threshold and unjudged == 0 and bool(results)
         summary = f"satisfaction {sat:.1f} (threshold {opts.threshold:g})"
         summary += f"; {sum(r.status == 'passed' for r in results)}/{len(results)} scenarios passed"
@@ -186,6 +261,8 @@ class ScenarioRunner:
             summary += f"; {unjudged} step(s) unjudged: no judge model (--judge-model)"
         if reused:
             summary += f"; {reused} judge verdict(s) reused"
+        if saved:
+            summary += f"; {saved} judge sample(s) not asked (the first two agreed)"
         return ValidationReport(
             target=opts.target or "",
             satisfaction=round(sat, 2),
@@ -199,29 +276,37 @@ class ScenarioRunner:
             steps_without_model=sum(1 for s in steps if s.decided_without_model),
             judge_calls=calls,
             judge_reused=reused,
+            judge_calls_saved=saved,
+            judge_concurrency=max(1, opts.judge_concurrency),
+            judge_duration_s=round(judging, 3),
             duration_s=round(duration, 3),
         )
 
-    async def run_scenario(self, sc: Scenario, client: httpx.AsyncClient | None) -> ScenarioResult:
-        """Run one scenario's setup and steps with its own variables, and score it."""
+    async def _execute(self, sc: Scenario, client: httpx.AsyncClient | None) -> _Ran:
+        """Run one scenario's setup and steps with its own variables; judge nothing yet."""
         start = time.perf_counter()
         variables: dict[str, Any] = {}
         history: list[Observation] = []
-        setup: list[StepResult] = []
-        steps: list[StepResult] = []
+        ran = _Ran(sc, [], [], [], 0.0)
         live = Live(self.live_url, self.chromium)
         try:
             for i, step in enumerate(sc.setup):
-                res = await self._step(sc, step, i, "setup", variables, history, client, live)
-                setup.append(res)
+                res = await self._step(ran, step, i, "setup", variables, history, client, live)
+                ran.setup.append(res)
                 if res.status is not StepStatus.PASSED:
                     break
-            if all(s.status is StepStatus.PASSED for s in setup):
+            if all(s.status is StepStatus.PASSED for s in ran.setup):
                 for i, step in enumerate(sc.steps):
-                    res = await self._step(sc, step, i, "step", variables, history, client, live)
-                    steps.append(res)
+                    res = await self._step(ran, step, i, "step", variables, history, client, live)
+                    ran.steps.append(res)
         finally:
             await live.close()
+        ran.duration_s = time.perf_counter() - start
+        return ran
+
+    def _scored(self, ran: _Ran) -> ScenarioResult:
+        """The scenario's result once its steps are judged; its duration is its steps' run."""
+        sc, setup, steps = ran.sc, ran.setup, ran.steps
         status, score, message = score_scenario(setup, steps, threshold=self.options.threshold)
         return ScenarioResult(
             id=sc.id,
@@ -233,7 +318,7 @@ class ScenarioRunner:
             setup=setup,
             steps=steps,
             message=message,
-            duration_s=round(time.perf_counter() - start, 3),
+            duration_s=round(ran.duration_s, 3),
         )
 
     async def _attempts(
@@ -275,7 +360,7 @@ class ScenarioRunner:
 
     async def _step(
         self,
-        sc: Scenario,
+        ran: _Ran,
         step: Step,
         index: int,
         phase: str,
@@ -317,7 +402,9 @@ class ScenarioRunner:
                 res.message = "needs a judge model: " + " ".join(remainder)
             else:
                 assert obs is not None
-                await self._judge(res, sc, step, obs, outcomes, remainder, variables)
+                # rendered now: a later step's capture must not change what this one is asked
+                request = judge_request(ran.sc, step, obs, outcomes, remainder, variables)
+                ran.questions.append(_Question(res, request))
         res.duration_s = round(time.perf_counter() - start, 3)
         return res
 
@@ -358,20 +445,11 @@ class ScenarioRunner:
             return
         res.status, res.score = StepStatus.PASSED, 100.0
 
-    async def _judge(
-        self,
-        res: StepResult,
-        sc: Scenario,
-        step: Step,
-        obs: Observation,
-        outcomes: list[Outcome],
-        remainder: list[str],
-        variables: dict[str, Any],
-    ) -> None:
+    async def _judge(self, question: _Question) -> None:
         judge = self.options.judge
         assert judge is not None
-        request = judge_request(sc, step, obs, outcomes, remainder, variables)
-        verdict, key, reused_from = await self.verdicts.verdict(judge, request)
+        res = question.res
+        verdict, key, reused_from = await self.verdicts.verdict(judge, question.request)
         res.status = StepStatus.JUDGED
         res.decided_without_model = False
         res.score = round(verdict.mean, 2)
@@ -379,6 +457,8 @@ class ScenarioRunner:
             model=verdict.model,
             temperature=verdict.temperature,
             scores=[s.score for s in verdict.samples],
+            asked=verdict.asked,
+            k=verdict.k or verdict.asked,
             mean=round(verdict.mean, 2),
             spread=round(verdict.spread, 2),
             failures=list(verdict.failures),
@@ -390,11 +470,14 @@ class ScenarioRunner:
             res.message = "; ".join(verdict.failures)
 
 
-def _judge_use(steps: Sequence[StepResult]) -> tuple[int, int]:
-    """The judge's model calls (samples of the steps asked) and the verdicts reused."""
+def _judge_use(steps: Sequence[StepResult]) -> tuple[int, int, int]:
+    """The judge's model calls (samples of the steps asked), the verdicts reused, and the samples
+    early stop saved on the steps asked."""
     judged = [s.judge for s in steps if s.judge is not None]
-    calls = sum(len(j.scores) for j in judged if j.reused_from is None)
-    return calls, sum(1 for j in judged if j.reused_from is not None)
+    asked = [j for j in judged if j.reused_from is None]
+    calls = sum(len(j.scores) for j in asked)
+    saved = sum(max(0, j.k - len(j.scores)) for j in asked)
+    return calls, len(judged) - len(asked), saved
 
 
 def _setup_ok(obs: Observation) -> bool:

@@ -37,13 +37,15 @@ class CachedVerdict(BaseModel):
     model: str
     temperature: float | None = None
     samples: list[Judgement]
+    k: int = 0
+    """The judge's k when asked (more than ``len(samples)``: it stopped early); 0 in older files."""
     origin: str = ""
     """Where the judge was asked, e.g. ``iteration 2`` (empty: this process)."""
 
     def verdict(self) -> Verdict:
         """The stored verdict, as the judge returned it."""
         failures = tuple(dict.fromkeys(f for s in self.samples for f in s.failures))
-        return Verdict(tuple(self.samples), self.model, self.temperature, failures)
+        return Verdict(tuple(self.samples), self.model, self.temperature, failures, self.k)
 
 
 _STORE = TypeAdapter(dict[str, CachedVerdict])
@@ -93,6 +95,7 @@ class VerdictCache:
             model=verdict.model,
             temperature=verdict.temperature,
             samples=list(verdict.samples),
+            k=verdict.k,
             origin=self.origin,
         )
         self._save()
