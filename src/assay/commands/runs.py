@@ -46,7 +46,7 @@ def list_runs(runs_dir: Path) -> list[dict[str, Any]]:
             out.append(
                 {"run": folder.name, "spec": "", "started": "", "status": "corrupt",
                  "iterations": 0, "best_score": None, "tokens": 0, "cost_usd": 0.0,
-                 "why": str(exc)}
+                 "cached_share": 0.0, "saved_usd": 0.0, "roles": {}, "why": str(exc)}
             )  # fmt: skip
     return out
 
@@ -62,6 +62,8 @@ def _summary(folder: Path) -> dict[str, Any]:
     # An unfinished run (crashed, killed, still going) is shown from its events, not as zeros.
     last = decisions[-1] if decisions else None
     reached = max((r.iteration for r in replies), default=0)
+    tokens_in = sum(r.tokens_in for r in replies)
+    cached = sum(r.cache_read_tokens for r in replies)
     return {
         "run": folder.name,
         "spec": started.spec_name if started else "",
@@ -71,15 +73,46 @@ def _summary(folder: Path) -> dict[str, Any]:
         "best_score": fin.best_score if fin else (last.best_score if last else None),
         "tokens": fin.tokens if fin else sum(r.tokens_in + r.tokens_out for r in replies),
         "cost_usd": fin.cost_usd if fin else sum(r.cost_usd or 0.0 for r in replies),
+        "cached_share": cached / tokens_in if tokens_in else 0.0,
+        "saved_usd": sum(_saved(r) for r in replies),
+        "roles": _by_role(replies),
         "why": why,
     }
+
+
+def _saved(r: ev.ModelResponded) -> float:
+    """What the provider's prompt cache saved on one response (0 when unpriced)."""
+    if r.uncached_cost_usd is None or r.cost_usd is None:
+        return 0.0
+    return r.uncached_cost_usd - r.cost_usd
+
+
+def _by_role(replies: list[ev.ModelResponded]) -> dict[str, dict[str, Any]]:
+    """Tokens (input, of it cached, output) and dollars per role, in the order roles spoke."""
+    roles: dict[str, dict[str, Any]] = {}
+    for r in replies:
+        row = roles.setdefault(r.role, {
+            "requests": 0, "tokens_in": 0, "cached_in": 0, "tokens_out": 0, "cost_usd": 0.0,
+            "saved_usd": 0.0,
+        })  # fmt: skip
+        row["requests"] += 1
+        row["tokens_in"] += r.tokens_in
+        row["cached_in"] += r.cache_read_tokens
+        row["tokens_out"] += r.tokens_out
+        row["cost_usd"] += r.cost_usd or 0.0
+        row["saved_usd"] += _saved(r)
+    return roles
 
 
 def runs_command(
     runs_dir: Annotated[Path, typer.Option("--runs-dir", help="Where runs live.")] = Path("runs"),
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    by_role: Annotated[
+        bool, typer.Option("--roles", help="Also list each run's tokens and dollars per role.")
+    ] = False,
 ) -> int:
-    """List runs."""
+    """List runs: outcome, score, tokens, dollars, the cached share of input and what the
+    prompt cache saved."""
     if not runs_dir.is_dir():
         raise UserError(f"no runs folder at {runs_dir} (start one with `assay run SPEC`)")
     rows = list_runs(runs_dir)
@@ -91,10 +124,24 @@ def runs_command(
         best = "-" if r["best_score"] is None else f"{float(r['best_score']):.1f}"
         cells.append([
             r["run"], r["spec"], r["started"][:19], r["status"], str(r["iterations"]), best,
-            f"{int(r['tokens']):,}", f"${float(r['cost_usd']):.4f}", r["why"] or "-",
+            f"{int(r['tokens']):,}", f"${float(r['cost_usd']):.4f}",
+            f"{float(r['cached_share']):.0%}", f"${float(r['saved_usd']):.4f}", r["why"] or "-",
         ])  # fmt: skip
-    columns = ("run", "spec", "started", "status", "iterations", "best", "tokens", "cost", "why")
-    print_table(console(), f"runs in {runs_dir}", columns, cells)
+    columns = (
+        "run", "spec", "started", "status", "iterations", "best", "tokens", "cost", "cached",
+        "saved", "why",
+    )  # fmt: skip
+    out = console()
+    print_table(out, f"runs in {runs_dir}", columns, cells)
+    if by_role:
+        for r in rows:
+            role_cells: list[list[Cell]] = [
+                [role, str(v["requests"]), f"{v['tokens_in']:,}", f"{v['cached_in']:,}",
+                 f"{v['tokens_out']:,}", f"${v['cost_usd']:.4f}", f"${v['saved_usd']:.4f}"]
+                for role, v in r["roles"].items()
+            ]  # fmt: skip
+            heads = ("role", "requests", "tokens in", "cached", "tokens out", "cost", "saved")
+            print_table(out, f"{r['run']} by role", heads, role_cells)
     return 1 if any(r["status"] == "corrupt" for r in rows) else 0
 
 
