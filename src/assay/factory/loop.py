@@ -86,6 +86,7 @@ from assay.messages import (
     TestSuite,
 )
 from assay.sandbox.ownership import reclaim
+from assay.sandbox.session import sandbox_session
 
 __all__ = ["ApplyFn", "Factory", "Progress", "RoleModels", "RunOutcome", "StepRunner"]
 
@@ -604,11 +605,14 @@ class Factory:
             gated = await self._gates(n)
             return gated, await self._review(n, design, changeset, gated, parent)
 
-        if self.cfg.overlap:  # the scenarios need neither the gates nor the review
-            (report, review_env), validation = await _both(checked(), self._validate(n, design))
-        else:
-            report, review_env = await checked()
-            validation = await self._validate(n, design)
+        # one sandbox session: the docker backend runs the pytest gate, the service and the
+        # exec steps in one container for the iteration, removed when the checks end
+        async with sandbox_session():
+            if self.cfg.overlap:  # the scenarios need neither the gates nor the review
+                (report, review_env), validation = await _both(checked(), self._validate(n, design))
+            else:
+                report, review_env = await checked()
+                validation = await self._validate(n, design)
         review = review_env.message
         assert isinstance(review, SecurityReview)
         result = review_result(

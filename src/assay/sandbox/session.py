@@ -21,11 +21,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import threading
-from collections.abc import AsyncIterator, Callable, Hashable
+from collections.abc import AsyncIterator, Callable, Hashable, Iterator
 from contextvars import ContextVar
 from typing import Protocol, TypeVar
 
-__all__ = ["Session", "SessionResource", "current", "sandbox_session"]
+__all__ = ["Session", "SessionResource", "current", "sandbox_session", "use"]
 
 
 class SessionResource(Protocol):
@@ -80,6 +80,18 @@ def current() -> Session | None:
     return _active.get()
 
 
+@contextlib.contextmanager
+def use(session: Session) -> Iterator[Session]:
+    """Make `session` the current one inside the block (it stays open afterwards): for a
+    caller that holds a session across calls, e.g. a sandbox wrapper, or a step runner whose
+    steps do not inherit this context."""
+    token = _active.set(session)
+    try:
+        yield session
+    finally:
+        _active.reset(token)
+
+
 @contextlib.asynccontextmanager
 async def sandbox_session() -> AsyncIterator[Session]:
     """Open a session for the block; what it holds is removed when the block ends, however.
@@ -88,11 +100,10 @@ async def sandbox_session() -> AsyncIterator[Session]:
     SIGTERM, a sibling branch failing): nothing started for the session outlives it.
     """
     session = Session()
-    token = _active.set(session)
     try:
-        yield session
+        with use(session):
+            yield session
     finally:
-        _active.reset(token)
         closing = asyncio.ensure_future(asyncio.to_thread(session.close))
         try:
             await asyncio.shield(closing)
