@@ -1,14 +1,18 @@
 """The docker backend: the Docker Engine API through the ``docker`` SDK (Podman's API works too).
 
-Every command gets a fresh container from the configured image with ``network_mode="none"``,
-a read-only root filesystem, ``cap_drop=["ALL"]``, ``no-new-privileges``, a non-root user,
-memory (swap included), CPU and pids limits, nofile/nproc ulimits, a private size-capped
-``/tmp`` tmpfs, and the workspace bind-mounted read-write at ``/workspace``. The container is
-removed afterwards. ``.git`` in the workspace is mounted read-only over it: generated code
+Outside a sandbox session, every command gets a fresh container from the configured image with
+``network_mode="none"``, a read-only root filesystem, ``cap_drop=["ALL"]``,
+``no-new-privileges``, a non-root user, memory (swap included), CPU and pids limits,
+nofile/nproc ulimits, a private size-capped ``/tmp`` tmpfs, and the workspace bind-mounted
+read-write at ``/workspace``. The container is removed afterwards. ``.git`` in the workspace is mounted read-only over it: generated code
 cannot change what host git runs (hooks, config). When assay runs as root the sandbox user is
 uid/gid 65532 and the workspace is lent to it for the life of the containers, then given back to
 its owner (`assay.sandbox.ownership`); otherwise the caller's uid/gid is used, so files it writes
 stay the caller's.
+
+Inside a session (`assay.sandbox.session`: a loop iteration), commands and the service run by the
+exec API in one long-lived container built with the same options (`_SessionContainer`); see
+docs/sandbox.md, "One container per iteration".
 
 The API endpoint is, in order: the ``base_url`` argument, ``$DOCKER_HOST``, Podman's rootful
 socket ``/run/podman/podman.sock``, Docker's ``/var/run/docker.sock``.
