@@ -605,8 +605,9 @@ class Factory:
             gated = await self._gates(n)
             return gated, await self._review(n, design, changeset, gated, parent)
 
-        # one sandbox session: the docker backend runs the pytest gate, the service and the
-        # exec steps in one container for the iteration, removed when the checks end
+        # one sandbox session: the docker backend keeps one container per workspace for the
+        # iteration (the gates' workspace: pytest; the holdout checkout: the service and exec
+        # steps), removed when the checks end
         async with sandbox_session():
             if self.cfg.overlap:  # the scenarios need neither the gates nor the review
                 (report, review_env), validation = await _both(checked(), self._validate(n, design))

@@ -4,11 +4,11 @@ Outside a sandbox session, every command gets a fresh container from the configu
 ``network_mode="none"``, a read-only root filesystem, ``cap_drop=["ALL"]``,
 ``no-new-privileges``, a non-root user, memory (swap included), CPU and pids limits,
 nofile/nproc ulimits, a private size-capped ``/tmp`` tmpfs, and the workspace bind-mounted
-read-write at ``/workspace``. The container is removed afterwards. ``.git`` in the workspace is mounted read-only over it: generated code
-cannot change what host git runs (hooks, config). When assay runs as root the sandbox user is
-uid/gid 65532 and the workspace is lent to it for the life of the containers, then given back to
-its owner (`assay.sandbox.ownership`); otherwise the caller's uid/gid is used, so files it writes
-stay the caller's.
+read-write at ``/workspace``. The container is removed afterwards. ``.git`` in the workspace
+is mounted read-only over it: generated code cannot change what host git runs (hooks, config).
+When assay runs as root the sandbox user is uid/gid 65532 and the workspace is lent to it while
+its commands run, then given back to its owner (`assay.sandbox.ownership`); otherwise the
+caller's uid/gid is used, so files it writes stay the caller's.
 
 Inside a session (`assay.sandbox.session`: a loop iteration), commands and the service run by the
 exec API in one long-lived container built with the same options (`_SessionContainer`); see
@@ -653,6 +653,8 @@ class _SessionContainer:
     ``/run/assay`` for the services' sockets. The memory, CPU and pids limits bound everything
     the session runs at once. Each command gets ``ASSAY_EXEC=<id>`` (the killer finds its tree
     by it) and a fresh ``$TMPDIR`` that is removed after it; its orphans are killed by pid 1.
+    As root, the workspace is lent to the sandbox user while a command or a service runs, as
+    for a per-command container, not for the container's life: host git works in between.
     """
 
     def __init__(self, sandbox: DockerSandbox, lim: Limits) -> None:
@@ -677,7 +679,6 @@ class _SessionContainer:
         )
         kwargs["labels"]["assay.session"] = "1"
         self.container: Any = None
-        ownership.lend(self.workspace)
         try:
             with engine_errors(self.endpoint, "start the iteration's container"):
                 self.container = self.client.containers.create(**kwargs)
@@ -737,6 +738,7 @@ class _SessionContainer:
         with engine_errors(self.endpoint, f"run {_shown(argv)}"):
             if cancelled.is_set():
                 raise _Cancelled
+            ownership.lend(self.workspace)
             try:
                 started = time.monotonic()
                 api_id, sock, reader = self._exec(
@@ -755,6 +757,7 @@ class _SessionContainer:
                 code = self._exit_code(api_id)
             finally:
                 _close_attached(sock)
+                ownership.give_back(self.workspace)  # its tree has ended (output closed)
         # 137 that assay did not send: the kernel's OOM killer, as `_oom` reasons for cgroup v1
         oom = code == 137 and not timed_out
         killed = KilledReason.TIMEOUT if timed_out else KilledReason.MEMORY if oom else None
@@ -781,8 +784,13 @@ class _SessionContainer:
         sock_path = f"{_IO}/{folder.name}/http.sock"
         inner = ["python3", f"{_IO}-forward.py", sock_path, str(port), "--", *argv]
         out, err = Capped(lim.output_bytes), Capped(lim.output_bytes)
-        with engine_errors(self.endpoint, f"start the service {_shown(argv)}"):
-            api_id, sock, reader = self._exec(inner, workdir, env, exec_id, False, out, err)
+        ownership.lend(self.workspace)  # until the service is stopped
+        try:
+            with engine_errors(self.endpoint, f"start the service {_shown(argv)}"):
+                api_id, sock, reader = self._exec(inner, workdir, env, exec_id, False, out, err)
+        except BaseException:
+            ownership.give_back(self.workspace)
+            raise
         process = _ExecService(self, api_id, exec_id, sock, reader, (out, err), argv, lim)
         return Service(
             process, uds=folder / "http.sock", base_url="http://sandbox", backend="docker"
@@ -797,15 +805,12 @@ class _SessionContainer:
             self.container.exec_run(["rm", "-rf", f"/tmp/assay-exec-{exec_id}"], user=self.user)  # noqa: S108  # nosec B108
 
     def remove(self) -> None:
-        """Remove the container (everything in it dies), its socket folder, the lent workspace."""
-        try:
-            if self.container is not None:
-                with contextlib.suppress(docker.errors.APIError, requests.RequestException):
-                    self.container.remove(force=True)
-            shutil.rmtree(self.io, ignore_errors=True)
-            self.client.close()
-        finally:
-            ownership.give_back(self.workspace)
+        """Remove the container (everything in it dies) and its socket folder."""
+        if self.container is not None:
+            with contextlib.suppress(docker.errors.APIError, requests.RequestException):
+                self.container.remove(force=True)
+        shutil.rmtree(self.io, ignore_errors=True)
+        self.client.close()
 
 
 class _ExecService:
@@ -831,6 +836,8 @@ class _ExecService:
         self._argv = tuple(argv)
         self._started = time.monotonic()
         self._timed_out = False
+        self._given_back = False
+        """The workspace is lent for the service's life (see `assay.sandbox.ownership`)."""
         self._timer = threading.Timer(lim.timeout_s, self._expire)
         self._timer.daemon = True
         self._timer.start()
@@ -861,6 +868,9 @@ class _ExecService:
         finally:
             _close_attached(self._sock)
             shutil.rmtree(self._shared.io / f"svc-{self._exec_id}", ignore_errors=True)
+            if not self._given_back:
+                self._given_back = True
+                ownership.give_back(self._shared.workspace)
         oom = code == 137 and not (self._timed_out or was_running)
         killed = (
             KilledReason.TIMEOUT
