@@ -172,3 +172,19 @@ async def test_a_command_past_its_deadline_has_its_whole_tree_killed(workspace: 
         box.close()
     assert str(result.killed) == "timeout" and result.duration_s < 12, result
     assert left == [] and after.ok
+
+
+async def test_what_a_command_leaves_behind_is_gone_when_it_returns(workspace: Path) -> None:
+    box = _box(workspace)
+    marker = f"left-{uuid.uuid4().hex}"
+    daemon = f"python3 -c 'import os, time; os.setsid(); time.sleep(60)' {marker} &"
+    try:
+        async with sandbox_session():
+            result = await box.run(["sh", "-c", f"{daemon} echo started"])
+            left = host_processes_with(marker)  # at once: no grace period
+            missing = await box.run(["no-such-program"])
+    finally:
+        box.close()
+    assert result.ok and result.stdout == "started\n", result
+    assert left == []
+    assert missing.exit_code == 127 and "no-such-program" in missing.stderr, missing

@@ -86,9 +86,8 @@ DEFAULT_IMAGE = "localhost/assay-python:bookworm"
 
 _IO = "/run/assay"
 _INIT = Path(__file__).with_name("_session_init.py")
-"""A session container's pid 1 (kills orphans) and its per-command killer."""
-_EXEC_WRAP = 'mkdir -m 700 "$1" || exit 126; d=$1; shift; "$@"; rc=$?; rm -rf "$d"; exit $rc'
-"""How a session runs one command: in a fresh private scratch folder ($TMPDIR), removed after."""
+"""A session container's pid 1 (kills orphans), its per-command runner (a subreaper with a
+private scratch folder) and its per-command killer."""
 
 
 def docker_base_url(explicit: str | None = None) -> str:
@@ -652,7 +651,8 @@ class _SessionContainer:
     image, mounts, user, limits, no network) with `_INIT` as pid 1, plus a host folder at
     ``/run/assay`` for the services' sockets. The memory, CPU and pids limits bound everything
     the session runs at once. Each command gets ``ASSAY_EXEC=<id>`` (the killer finds its tree
-    by it) and a fresh ``$TMPDIR`` that is removed after it; its orphans are killed by pid 1.
+    by it) and runs under `_INIT`'s runner: a fresh ``$TMPDIR`` removed after it, and whatever
+    it left behind killed before the exec ends.
     As root, the workspace is lent to the sandbox user while a command or a service runs, as
     for a per-command container, not for the container's life: host git works in between.
     """
@@ -702,7 +702,7 @@ class _SessionContainer:
         api = self.client.api
         created = api.exec_create(
             self.container.id,
-            ["/bin/sh", "-c", _EXEC_WRAP, "assay-exec", scratch, *argv],
+            ["python3", "-I", "-S", f"{_IO}-init.py", "run", scratch, *argv],
             stdin=stdin,
             environment={**env, "TMPDIR": scratch, "ASSAY_EXEC": exec_id},
             workdir=workdir,
