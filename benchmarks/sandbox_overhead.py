@@ -1,7 +1,10 @@
 """Sandbox overhead: start-to-exit of `python3 -c pass` and service start-to-healthy.
 
 Measured in one run, bare (plain subprocess on the host) against bwrap and docker (whatever
-Docker API answers: Podman here), medians of several runs, with the ratio to bare.
+Docker API answers: Podman here), medians of several runs, with the ratio to bare. Docker is
+measured both ways: ``docker`` is one container per command (no session), ``docker-session``
+runs the commands by the exec API in one long-lived container, as a loop iteration does
+(`assay.sandbox.session`); the session's one-off container start is printed apart.
 
     .venv/bin/python benchmarks/sandbox_overhead.py [--runs 7]
 """
@@ -23,6 +26,7 @@ import httpx
 from assay.sandbox import BASE_ENV, Limits, Sandbox
 from assay.sandbox.bwrap import BwrapSandbox, bwrap_problem
 from assay.sandbox.docker import DEFAULT_IMAGE, DockerSandbox, docker_problem
+from assay.sandbox.session import sandbox_session
 
 SERVICE = Path(__file__).resolve().parents[1] / "tests" / "sandbox" / "programs" / "ref_service.py"
 LIMITS = Limits(timeout_s=120, memory_mb=256, pids=64)
@@ -71,6 +75,16 @@ async def sandbox_service(sandbox: Sandbox) -> float:
         return time.perf_counter() - started
 
 
+async def in_session(sandbox: Sandbox, runs: int) -> tuple[float, list[float], list[float]]:
+    """In one session: the first command (it starts the container), then `runs` commands and
+    `runs` services, each timed."""
+    async with sandbox_session():
+        first = await sandbox_pass(sandbox)
+        passes = [await sandbox_pass(sandbox) for _ in range(runs)]
+        services = [await sandbox_service(sandbox) for _ in range(runs)]
+    return first, passes, services
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--runs", type=int, default=7)
@@ -99,14 +113,29 @@ def main() -> None:
         table["service start-to-healthy"][name] = statistics.median(
             asyncio.run(sandbox_service(box)) for _ in range(runs)
         )
+        if name == "docker":
+            first, passes, services = asyncio.run(in_session(box, runs))
+            table["python -c pass"]["docker-session"] = statistics.median(passes)
+            table["service start-to-healthy"]["docker-session"] = statistics.median(services)
+            table["session container start"] = {"bare": table["python -c pass"]["bare"]}
+            table["session container start"]["docker-session"] = first
         box.close()
     shutil.rmtree(workspace, ignore_errors=True)
 
     print(f"medians of {runs} runs")
-    print(f"{'measure':<26}{'backend':<9}{'median ms':>11}{'x bare':>9}")
+    print(f"{'measure':<26}{'backend':<16}{'median ms':>11}{'x bare':>9}")
     for measure, row in table.items():
         for name, seconds in row.items():
-            print(f"{measure:<26}{name:<9}{seconds * 1000:>11.1f}{seconds / row['bare']:>9.2f}")
+            print(f"{measure:<26}{name:<16}{seconds * 1000:>11.1f}{seconds / row['bare']:>9.2f}")
+    passes = table["python -c pass"]
+    if "docker-session" in passes:
+        bare = passes["bare"]
+        before, after = passes["docker"] - bare, passes["docker-session"] - bare
+        print(
+            f"docker per-command overhead over bare: {before * 1000:.1f} ms before (a container "
+            f"per command), {after * 1000:.1f} ms after (exec in one container): "
+            f"{passes['docker'] / bare:.1f}x -> {passes['docker-session'] / bare:.1f}x bare"
+        )
 
 
 if __name__ == "__main__":

@@ -18,6 +18,7 @@ from assay.gates.mypy import MypyGate
 from assay.gates.ruff import RuffGate
 from assay.ledger import Ledger, verify_run
 from assay.ledger.keys import Signer
+from assay.sandbox.session import Session, current
 
 HERE = Path(__file__).parent
 _spec = importlib.util.spec_from_file_location("scripted_app", HERE / "scripted_app.py")
@@ -114,3 +115,24 @@ async def test_patch_mode_sends_fewer_files(tmp_path: Path, mode: bool) -> None:
         second = next(p for p in coder if p["iteration"] == 2)
         blob = ledger.get_blob(second["prompt_blob"]).decode()
     assert ('<file path=\\"README.md\\">' in blob) is (not mode)
+
+
+async def test_each_iterations_checks_run_in_a_sandbox_session_of_their_own(
+    tmp_path: Path,
+) -> None:
+    """The docker backend keeps one container per iteration because the loop opens a session
+    around the checks; it is closed (its containers removed) before the next iteration."""
+    seen: list[Session | None] = []
+
+    async def recording(workspace: Path, design: Any, iteration: int) -> Any:
+        seen.append(current())
+        return await app.validator(workspace, design, iteration)
+
+    outcome = await run_factory(tmp_path / "runs" / "r1", validator=recording, max_iterations=2)
+    assert len(seen) == outcome.iterations > 0
+    sessions = [s for s in seen if s is not None]
+    assert len({id(s) for s in sessions}) == len(seen)
+    for session in sessions:
+        with pytest.raises(RuntimeError, match="closed"):
+            session.resource("late", lambda: pytest.fail("started after the iteration"))
+    assert current() is None

@@ -29,7 +29,7 @@ def test_env_allow_list_never_passes_secrets(monkeypatch: pytest.MonkeyPatch) ->
 
 
 @pytest.mark.sandbox
-@pytest.mark.parametrize("backend", ["bwrap", "docker"])
+@pytest.mark.parametrize("backend", ["bwrap", "docker", "docker-session"])
 async def test_run_sees_cwd_stdin_env_and_a_read_only_system(backend: str, workspace: Path) -> None:
     (workspace / "sub").mkdir()
     sandbox = make_sandbox(backend, workspace, Limits(timeout_s=60))

@@ -17,7 +17,7 @@ from .conftest import make_sandbox
 pytestmark = pytest.mark.sandbox
 
 
-@pytest.mark.parametrize("backend", ["bwrap", "docker"])
+@pytest.mark.parametrize("backend", ["bwrap", "docker", "docker-session"])
 async def test_reference_service_is_reachable_and_isolated(backend: str, workspace: Path) -> None:
     sandbox = make_sandbox(backend, workspace, Limits(timeout_s=60, memory_mb=256, pids=64))
     accepted: list[bytes] = []

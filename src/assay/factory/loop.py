@@ -94,6 +94,7 @@ from assay.messages import (
     TestSuite,
 )
 from assay.sandbox.ownership import reclaim
+from assay.sandbox.session import sandbox_session
 
 __all__ = ["ApplyFn", "Factory", "Progress", "RoleModels", "RunOutcome", "StepRunner"]
 
@@ -711,11 +712,15 @@ class Factory:
             gated = await self._gates(n)
             return gated, await self._review(n, design, changeset, gated, parent)
 
-        if self.cfg.overlap:  # the scenarios need neither the gates nor the review
-            (report, review_env), validation = await _both(checked(), self._validate(n, design))
-        else:
-            report, review_env = await checked()
-            validation = await self._validate(n, design)
+        # one sandbox session: the docker backend keeps one container per workspace for the
+        # iteration (the gates' workspace: pytest; the holdout checkout: the service and exec
+        # steps), removed when the checks end
+        async with sandbox_session():
+            if self.cfg.overlap:  # the scenarios need neither the gates nor the review
+                (report, review_env), validation = await _both(checked(), self._validate(n, design))
+            else:
+                report, review_env = await checked()
+                validation = await self._validate(n, design)
         review = review_env.message
         assert isinstance(review, SecurityReview)
         result = review_result(

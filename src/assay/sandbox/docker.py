@@ -1,14 +1,18 @@
 """The docker backend: the Docker Engine API through the ``docker`` SDK (Podman's API works too).
 
-Every command gets a fresh container from the configured image with ``network_mode="none"``,
-a read-only root filesystem, ``cap_drop=["ALL"]``, ``no-new-privileges``, a non-root user,
-memory (swap included), CPU and pids limits, nofile/nproc ulimits, a private size-capped
-``/tmp`` tmpfs, and the workspace bind-mounted read-write at ``/workspace``. The container is
-removed afterwards. ``.git`` in the workspace is mounted read-only over it: generated code
-cannot change what host git runs (hooks, config). When assay runs as root the sandbox user is
-uid/gid 65532 and the workspace is lent to it for the life of the containers, then given back to
-its owner (`assay.sandbox.ownership`); otherwise the caller's uid/gid is used, so files it writes
-stay the caller's.
+Outside a sandbox session, every command gets a fresh container from the configured image with
+``network_mode="none"``, a read-only root filesystem, ``cap_drop=["ALL"]``,
+``no-new-privileges``, a non-root user, memory (swap included), CPU and pids limits,
+nofile/nproc ulimits, a private size-capped ``/tmp`` tmpfs, and the workspace bind-mounted
+read-write at ``/workspace``. The container is removed afterwards. ``.git`` in the workspace
+is mounted read-only over it: generated code cannot change what host git runs (hooks, config).
+When assay runs as root the sandbox user is uid/gid 65532 and the workspace is lent to it while
+its commands run, then given back to its owner (`assay.sandbox.ownership`); otherwise the
+caller's uid/gid is used, so files it writes stay the caller's.
+
+Inside a session (`assay.sandbox.session`: a loop iteration), commands and the service run by the
+exec API in one long-lived container built with the same options (`_SessionContainer`); see
+docs/sandbox.md, "One container per iteration".
 
 The API endpoint is, in order: the ``base_url`` argument, ``$DOCKER_HOST``, Podman's rootful
 socket ``/run/podman/podman.sock``, Docker's ``/var/run/docker.sock``.
@@ -65,6 +69,8 @@ from assay.sandbox.base import (
     inside_cwd,
 )
 from assay.sandbox.serve import FORWARDER, Service
+from assay.sandbox.session import Session
+from assay.sandbox.session import current as current_session
 
 __all__ = [
     "DEFAULT_IMAGE",
@@ -79,6 +85,9 @@ DEFAULT_IMAGE = "localhost/assay-python:bookworm"
 """The image `assay sandbox build-image` builds, and the docker backend's default."""
 
 _IO = "/run/assay"
+_INIT = Path(__file__).with_name("_session_init.py")
+"""A session container's pid 1 (kills orphans), its per-command runner (a subreaper with a
+private scratch folder) and its per-command killer."""
 
 
 def docker_base_url(explicit: str | None = None) -> str:
@@ -233,8 +242,15 @@ class DockerSandbox:
     def _create_kwargs(
         self, argv: Sequence[str], cwd: str, env: Mapping[str, str], lim: Limits
     ) -> dict[str, Any]:
-        if not (self.workspace / inside_cwd(cwd)).is_dir():
-            raise UserError(f"sandbox cwd is not a folder in the workspace: {cwd!r}")
+        return {
+            **self._container_options(lim),
+            "command": list(argv),
+            "working_dir": _workdir(self.workspace, cwd),
+            "environment": dict(env),
+        }
+
+    def _container_options(self, lim: Limits) -> dict[str, Any]:
+        """The one place a container's lock-down is built: per-command and session containers."""
         nproc = max(1024, lim.pids)
         mounts = [Mount(WORKSPACE, str(self.workspace), type="bind", read_only=False)]
         git = self.workspace / ".git"
@@ -247,10 +263,7 @@ class DockerSandbox:
             )
         return {
             "image": self.image,
-            "command": list(argv),
             "user": f"{self.uid}:{self.gid}",
-            "working_dir": str(PurePosixPath(WORKSPACE) / inside_cwd(cwd)),
-            "environment": dict(env),
             "hostname": "sandbox",
             "network_mode": "none",
             "read_only": True,
@@ -371,6 +384,9 @@ class DockerSandbox:
         """
         inner_env = build_env(self.env_allow, env, dependencies=self._deps_env)
         lim = limits or self.limits
+        session = current_session()
+        if session is not None:
+            return await self._run_in_session(session, argv, cwd, inner_env, stdin, lim)
         name = f"assay-run-{uuid.uuid4().hex[:16]}"
         cancelled = threading.Event()
         job = asyncio.ensure_future(
@@ -389,6 +405,42 @@ class DockerSandbox:
         with contextlib.suppress(docker.errors.APIError, requests.RequestException):
             self.client.containers.get(name).kill()
 
+    def _shared(self, session: Session, lim: Limits) -> _SessionContainer:
+        """The session's container for this sandbox's options and `lim`'s container limits
+        (timeout and output caps are per command), started on first use."""
+        key = (
+            "docker", self.endpoint, self.image, self.runtime, self.workspace, self.dependencies,
+            self.uid, self.gid, lim.memory_mb, lim.pids, lim.cpus,
+        )  # fmt: skip
+        return session.resource(key, lambda: _SessionContainer(self, lim))
+
+    async def _run_in_session(
+        self,
+        session: Session,
+        argv: Sequence[str],
+        cwd: str,
+        env: Mapping[str, str],
+        stdin: bytes | None,
+        lim: Limits,
+    ) -> RunResult:
+        """`run` by the exec API in the session's container; a cancelled command is killed
+        (its whole tree) before this re-raises."""
+        workdir = _workdir(self.workspace, cwd)
+        shared = await asyncio.to_thread(self._shared, session, lim)
+        exec_id = uuid.uuid4().hex[:16]
+        cancelled = threading.Event()
+        job = asyncio.ensure_future(
+            asyncio.to_thread(shared.run, argv, workdir, env, stdin, lim, exec_id, cancelled)
+        )
+        try:
+            return await asyncio.shield(job)
+        except asyncio.CancelledError:
+            cancelled.set()
+            await asyncio.to_thread(shared.kill, exec_id)
+            with contextlib.suppress(Exception):
+                await job
+            raise
+
     async def serve(
         self,
         argv: Sequence[str],
@@ -403,6 +455,11 @@ class DockerSandbox:
         inner_env = build_env(
             self.env_allow, {**(env or {}), "PORT": str(port)}, dependencies=self._deps_env
         )
+        session = current_session()
+        if session is not None:
+            workdir = _workdir(self.workspace, cwd)
+            shared = await asyncio.to_thread(self._shared, session, lim)
+            return await asyncio.to_thread(shared.serve, argv, port, workdir, inner_env, lim)
         io = Path(tempfile.mkdtemp(prefix="assay-docker-"))
         os.chown(io, self.uid, self.gid)
         inner = ["python3", f"{_IO}-forward.py", f"{_IO}/http.sock", str(port), "--", *argv]
@@ -441,6 +498,13 @@ class DockerSandbox:
 
 class _Cancelled(Exception):
     """A `run` cancelled before its container started."""
+
+
+def _workdir(workspace: Path, cwd: str) -> str:
+    """`cwd` (workspace-relative) as the container sees it; `UserError` when it is no folder."""
+    if not (workspace / inside_cwd(cwd)).is_dir():
+        raise UserError(f"sandbox cwd is not a folder in the workspace: {cwd!r}")
+    return str(PurePosixPath(WORKSPACE) / inside_cwd(cwd))
 
 
 def _shown(argv: Sequence[str]) -> str:
@@ -574,6 +638,256 @@ class _ContainerService:
             stderr=err.text(),
             stdout_truncated=out.truncated,
             stderr_truncated=err.truncated,
+            duration_s=time.monotonic() - self._started,
+            killed=killed,
+            backend="docker",
+        )
+
+
+class _SessionContainer:
+    """A session's long-lived container: commands and services run in it by the exec API.
+
+    It is created like a per-command container (`DockerSandbox._container_options`: the same
+    image, mounts, user, limits, no network) with `_INIT` as pid 1, plus a host folder at
+    ``/run/assay`` for the services' sockets. The memory, CPU and pids limits bound everything
+    the session runs at once. Each command gets ``ASSAY_EXEC=<id>`` (the killer finds its tree
+    by it) and runs under `_INIT`'s runner: a fresh ``$TMPDIR`` removed after it, and whatever
+    it left behind killed before the exec ends.
+    As root, the workspace is lent to the sandbox user while a command or a service runs, as
+    for a per-command container, not for the container's life: host git works in between.
+    """
+
+    def __init__(self, sandbox: DockerSandbox, lim: Limits) -> None:
+        self.workspace = sandbox.workspace
+        self.endpoint = sandbox.endpoint
+        self.user = f"{sandbox.uid}:{sandbox.gid}"
+        # its own connection: each sandbox closes its own when its caller is done with it
+        self.client = docker_client(sandbox.endpoint)
+        self.io = Path(tempfile.mkdtemp(prefix="assay-session-"))
+        os.chown(self.io, sandbox.uid, sandbox.gid)
+        self._ids = (sandbox.uid, sandbox.gid)
+        kwargs = sandbox._container_options(lim)
+        kwargs["mounts"] += [
+            Mount(_IO, str(self.io), type="bind", read_only=False),
+            Mount(f"{_IO}-forward.py", str(FORWARDER), type="bind", read_only=True),
+            Mount(f"{_IO}-init.py", str(_INIT), type="bind", read_only=True),
+        ]
+        kwargs.update(
+            command=["python3", f"{_IO}-init.py", "init"],
+            working_dir=WORKSPACE,
+            name=f"assay-session-{uuid.uuid4().hex[:16]}",
+        )
+        kwargs["labels"]["assay.session"] = "1"
+        self.container: Any = None
+        try:
+            with engine_errors(self.endpoint, "start the iteration's container"):
+                self.container = self.client.containers.create(**kwargs)
+                self.container.start()
+        except BaseException:
+            self.remove()
+            raise
+
+    def _exec(
+        self,
+        argv: Sequence[str],
+        workdir: str,
+        env: Mapping[str, str],
+        exec_id: str,
+        stdin: bool,
+        out: Capped,
+        err: Capped,
+    ) -> tuple[str, Any, threading.Thread]:
+        """Start one command (its output read into `out`/`err` by a thread)."""
+        scratch = f"/tmp/assay-exec-{exec_id}"  # noqa: S108  # nosec B108: the container's tmpfs
+        api = self.client.api
+        created = api.exec_create(
+            self.container.id,
+            ["python3", "-I", "-S", f"{_IO}-init.py", "run", scratch, *argv],
+            stdin=stdin,
+            environment={**env, "TMPDIR": scratch, "ASSAY_EXEC": exec_id},
+            workdir=workdir,
+            user=self.user,
+        )
+        sock = api.exec_start(created["Id"], socket=True)
+        reader = threading.Thread(target=_read_frames, args=(sock, out, err), daemon=True)
+        reader.start()
+        return created["Id"], sock, reader
+
+    def _exit_code(self, api_id: str) -> int:
+        """The command's exit code, once the engine has seen it end."""
+        for _ in range(200):
+            state = self.client.api.exec_inspect(api_id)
+            if not state.get("Running") and state.get("ExitCode") is not None:
+                return int(state["ExitCode"])
+            time.sleep(0.01)
+        raise SandboxError(f"the container engine at {self.endpoint} never reported an exit")
+
+    def run(
+        self,
+        argv: Sequence[str],
+        workdir: str,
+        env: Mapping[str, str],
+        stdin: bytes | None,
+        lim: Limits,
+        exec_id: str,
+        cancelled: threading.Event,
+    ) -> RunResult:
+        """Run one command to completion or `lim`'s timeout (then its tree is killed)."""
+        out, err = Capped(lim.output_bytes), Capped(lim.output_bytes)
+        sock: Any = None
+        with engine_errors(self.endpoint, f"run {_shown(argv)}"):
+            if cancelled.is_set():
+                raise _Cancelled
+            ownership.lend(self.workspace)
+            try:
+                started = time.monotonic()
+                api_id, sock, reader = self._exec(
+                    argv, workdir, env, exec_id, stdin is not None, out, err
+                )
+                if stdin is not None:
+                    with contextlib.suppress(OSError):
+                        sock._sock.sendall(stdin)
+                        sock._sock.shutdown(socket.SHUT_WR)
+                reader.join(timeout=lim.timeout_s)
+                timed_out = reader.is_alive()  # its output is open until the tree has ended
+                if timed_out:
+                    self.kill(exec_id)
+                    reader.join(timeout=10.0)
+                duration = time.monotonic() - started
+                code = self._exit_code(api_id)
+            finally:
+                _close_attached(sock)
+                ownership.give_back(self.workspace)  # its tree has ended (output closed)
+        # 137 that assay did not send: the kernel's OOM killer, as `_oom` reasons for cgroup v1
+        oom = code == 137 and not timed_out
+        killed = KilledReason.TIMEOUT if timed_out else KilledReason.MEMORY if oom else None
+        return RunResult(
+            argv=tuple(argv),
+            exit_code=code,
+            stdout=out.text(),
+            stderr=err.text(),
+            stdout_truncated=out.truncated,
+            stderr_truncated=err.truncated,
+            duration_s=duration,
+            killed=killed,
+            backend="docker",
+        )
+
+    def serve(
+        self, argv: Sequence[str], port: int, workdir: str, env: Mapping[str, str], lim: Limits
+    ) -> Service:
+        """Start `argv` behind the forwarder, its socket in a folder of its own under ``io``."""
+        exec_id = uuid.uuid4().hex[:16]
+        folder = self.io / f"svc-{exec_id}"
+        folder.mkdir()
+        os.chown(folder, *self._ids)
+        sock_path = f"{_IO}/{folder.name}/http.sock"
+        inner = ["python3", f"{_IO}-forward.py", sock_path, str(port), "--", *argv]
+        out, err = Capped(lim.output_bytes), Capped(lim.output_bytes)
+        ownership.lend(self.workspace)  # until the service is stopped
+        try:
+            with engine_errors(self.endpoint, f"start the service {_shown(argv)}"):
+                api_id, sock, reader = self._exec(inner, workdir, env, exec_id, False, out, err)
+        except BaseException:
+            ownership.give_back(self.workspace)
+            raise
+        process = _ExecService(self, api_id, exec_id, sock, reader, (out, err), argv, lim)
+        return Service(
+            process, uds=folder / "http.sock", base_url="http://sandbox", backend="docker"
+        )
+
+    def kill(self, exec_id: str) -> None:
+        """Kill one command's whole tree (and drop its scratch folder); never raises."""
+        if self.container is None:
+            return
+        with contextlib.suppress(docker.errors.APIError, requests.RequestException):
+            self.container.exec_run(["python3", f"{_IO}-init.py", "kill", exec_id], user=self.user)
+            self.container.exec_run(["rm", "-rf", f"/tmp/assay-exec-{exec_id}"], user=self.user)  # noqa: S108  # nosec B108
+
+    def remove(self) -> None:
+        """Remove the container (everything in it dies) and its socket folder."""
+        if self.container is not None:
+            with contextlib.suppress(docker.errors.APIError, requests.RequestException):
+                self.container.remove(force=True)
+        shutil.rmtree(self.io, ignore_errors=True)
+        self.client.close()
+
+
+class _ExecService:
+    """A service exec'd in a session container, with a wall-clock limit."""
+
+    def __init__(
+        self,
+        shared: _SessionContainer,
+        api_id: str,
+        exec_id: str,
+        sock: Any,
+        reader: threading.Thread,
+        output: tuple[Capped, Capped],
+        argv: Sequence[str],
+        lim: Limits,
+    ) -> None:
+        self._shared = shared
+        self._api_id = api_id
+        self._exec_id = exec_id
+        self._sock = sock
+        self._reader = reader
+        self._out, self._err = output
+        self._argv = tuple(argv)
+        self._started = time.monotonic()
+        self._timed_out = False
+        self._given_back = False
+        """The workspace is lent for the service's life (see `assay.sandbox.ownership`)."""
+        self._timer = threading.Timer(lim.timeout_s, self._expire)
+        self._timer.daemon = True
+        self._timer.start()
+
+    def _expire(self) -> None:
+        self._timed_out = True
+        self._shared.kill(self._exec_id)
+
+    def alive(self) -> bool:
+        """True while the forwarder (and so the service) runs."""
+        try:
+            return bool(self._shared.client.api.exec_inspect(self._api_id).get("Running"))
+        except (docker.errors.APIError, requests.RequestException):
+            return False
+
+    async def stop(self) -> RunResult:
+        """Kill the service's tree; report what it printed."""
+        return await asyncio.to_thread(self._stop_blocking)
+
+    def _stop_blocking(self) -> RunResult:
+        self._timer.cancel()
+        try:
+            with engine_errors(self._shared.endpoint, f"stop the service {_shown(self._argv)}"):
+                was_running = self.alive()
+                self._shared.kill(self._exec_id)
+                self._reader.join(timeout=10.0)
+                code = self._shared._exit_code(self._api_id)
+        finally:
+            _close_attached(self._sock)
+            shutil.rmtree(self._shared.io / f"svc-{self._exec_id}", ignore_errors=True)
+            if not self._given_back:
+                self._given_back = True
+                ownership.give_back(self._shared.workspace)
+        oom = code == 137 and not (self._timed_out or was_running)
+        killed = (
+            KilledReason.TIMEOUT
+            if self._timed_out
+            else KilledReason.MEMORY
+            if oom
+            else KilledReason.STOPPED
+            if was_running
+            else None
+        )
+        return RunResult(
+            argv=self._argv,
+            exit_code=code,
+            stdout=self._out.text(),
+            stderr=self._err.text(),
+            stdout_truncated=self._out.truncated,
+            stderr_truncated=self._err.truncated,
             duration_s=time.monotonic() - self._started,
             killed=killed,
             backend="docker",
