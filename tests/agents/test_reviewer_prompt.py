@@ -151,3 +151,48 @@ async def test_an_approving_reviews_findings(
     assert second, "the run went on to a second iteration (ruff's F401 in the first)"
     feedback = second[-1].split("<feedback>")[1]
     assert ("security-review CWE-20 src/app/core.py:3" in feedback) == (mode == "all")
+
+
+async def test_a_small_change_to_a_file_it_saw_before_is_shown_as_the_change(
+    tmp_path: Path,
+) -> None:
+    """Issue 15, point 6: the reviewer sees the diff with its context, not every file in full.
+    One line of a 100-line file changed: its hunk, numbered as the file is now, with 8 lines
+    either side; a new file, and a file mostly rewritten, are still shown in full."""
+    report = await _workspace(tmp_path)
+    before = SOURCE.replace("values[50] == 50", "values[50] == 49") + RUN
+    (tmp_path / "src" / "app" / "new.py").write_text("y = 2\n", encoding="utf-8")
+    changeset = Changeset(
+        files=[FileChange(path="src/app/core.py", content=SOURCE + RUN),
+               FileChange(path="src/app/new.py", content="y = 2\n")],
+        rationale="fix the check",
+    )  # fmt: skip
+    prompt = reviewer_prompt(
+        DESIGN, changeset, report, root=tmp_path, before={"src/app/core.py": before}
+    )
+    core = prompt.split('<file path="src/app/core.py"')[1].split("</file>")[0]
+    assert "read_file for the rest" in core
+    assert "@@ lines 47-63 of 108 @@" in core
+    assert "    - |     assert values[50] == 49" in core
+    assert "   55 +     assert values[50] == 50" in core
+    assert "   47 |     assert values[42] == 42" in core and "values[41]" not in core
+    assert "import subprocess" not in core  # far from the change
+    assert '<file path="src/app/new.py">\n    1 | y = 2' in prompt
+    rewritten = reviewer_prompt(
+        DESIGN, changeset, report, root=tmp_path, before={"src/app/core.py": "x = 1\n"}
+    )
+    assert "    1 | import subprocess\n" in rewritten  # mostly new: in full
+
+
+def test_git_reads_a_file_as_a_commit_had_it(tmp_path: Path) -> None:
+    from assay.factory.git import Git
+
+    git = Git(tmp_path)
+    git.init()
+    (tmp_path / "a.py").write_text("  indented = 1\n\n")
+    first = git.commit_all("one")
+    (tmp_path / "a.py").write_text("changed\n")
+    git.commit_all("two")
+    assert git.file_at(first, "a.py") == "  indented = 1\n\n"  # byte for byte
+    assert git.file_at(first, "missing.py") is None
+    assert git.file_at("0" * 40, "a.py") is None

@@ -8,7 +8,8 @@ tool that found nothing says so: one line per tool, never a wall of identical li
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import difflib
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 from pydantic_ai import Agent
@@ -32,6 +33,10 @@ SAST_GATES = ("bandit", "semgrep", "secrets")
 """The static analysers whose results the reviewer reads, in the order it reads them."""
 
 _MAX_FILE = 40_000
+_CONTEXT = 8
+"""Unchanged lines shown around each change to a file the reviewer saw before."""
+_DIFF_SHARE = 0.6
+"""A changed file is shown as its hunks only when they are under this share of its size."""
 """Characters of one changed file sent in full; the reviewer reads the rest with its tools."""
 _MAX_PLACES = 5
 """Locations listed for one rule; the count says how many there are."""
@@ -95,11 +100,36 @@ def number_lines(text: str) -> str:
     return "\n".join(f"{n:>5} | {line}" for n, line in enumerate(text.splitlines(), 1))
 
 
-def _changed_file(root: Path, path: str, diff: str | None) -> str:
+def _hunks(before: str, after: str) -> str:
+    """The change from `before` to `after` as unified-diff hunks with `_CONTEXT` lines around
+    each, every kept line numbered as in `after` (removed lines as ``-``)."""
+    old, new = before.splitlines(), after.splitlines()
+    out = []
+    matcher = difflib.SequenceMatcher(a=old, b=new, autojunk=False)
+    for group in matcher.get_grouped_opcodes(_CONTEXT):
+        first, last = group[0], group[-1]
+        out.append(f"@@ lines {first[3] + 1}-{last[4]} of {len(new)} @@")
+        for tag, i1, i2, j1, j2 in group:
+            if tag == "equal":
+                out += [f"{j + 1:>5} | {new[j]}" for j in range(j1, j2)]
+                continue
+            out += [f"    - | {line}" for line in old[i1:i2]]
+            out += [f"{j + 1:>5} + {new[j]}" for j in range(j1, j2)]
+    return "\n".join(out)
+
+
+def _changed_file(root: Path, path: str, diff: str | None, before: str | None = None) -> str:
     target = root / path
     if target.is_symlink() or not target.is_file():
         return f'<file path="{path}">\n(not in the workspace: the change was not applied)\n</file>'
     text = target.read_text(encoding="utf-8", errors="replace")
+    if before is not None and before != text:
+        hunks = _hunks(before, text)
+        if len(hunks) < _DIFF_SHARE * len(text):  # a small change in a big file: only the change
+            return (
+                f'<file path="{path}" shown="the changed lines with {_CONTEXT} lines of context; '
+                f'read_file for the rest">\n{hunks}\n</file>'
+            )
     cut = "" if len(text) <= _MAX_FILE else "\n... (truncated; read the rest with read_file)"
     body = number_lines(text[:_MAX_FILE]) + cut
     patch = f"\n<diff>\n{diff}</diff>" if diff else ""
@@ -113,11 +143,17 @@ def reviewer_prompt(
     *,
     root: Path,
     world: World | None = None,
+    before: Mapping[str, str] | None = None,
 ) -> str:
     """The reviewer's user prompt: its environment and the threat model first (fixed for the
-    run), then the rationale, the changed files as now in `root`, numbered, and the SAST results."""
+    run), then the rationale, the changed files as now in `root`, numbered, and the SAST results.
+    A file that existed before the change (`before`: path -> its text then) and changed in a
+    small part is shown as its changed lines with context, not in full."""
     threats = "\n".join(f"- {t}" for t in design.threat_model) or "(none listed)"
-    changed = "\n".join(_changed_file(root, f.path, f.diff) for f in changeset.files)
+    was = before or {}
+    changed = "\n".join(
+        _changed_file(root, f.path, f.diff, was.get(f.path)) for f in changeset.files
+    )
     deleted = "".join(f"\ndeleted: {p}" for p in changeset.deletions)
     head = f"{world.render('security-reviewer')}\n\n" if world is not None else ""
     return (

@@ -45,7 +45,11 @@ class Git:
         self.root = root
 
     def run(self, *args: str, env_extra: dict[str, str] | None = None) -> str:
-        """Run ``git <args>``; a failure raises `RunError` with git's message."""
+        """Run ``git <args>``; its output, stripped; a failure raises `RunError` with git's
+        message."""
+        return self._output(args, env_extra).strip()
+
+    def _output(self, args: tuple[str, ...], env_extra: dict[str, str] | None = None) -> str:
         env = build_env(explicit={**_ENV, **(env_extra or {})}, trusted=True)
         argv = ["git", "-c", "init.defaultBranch=main", "-c", "commit.gpgsign=false",
                 *_NO_COMMANDS, *args]  # fmt: skip
@@ -54,7 +58,7 @@ class Git:
         )
         if not proc.ok or proc.stdout_truncated:
             raise RunError(f"git {' '.join(args)} failed in {self.root}: {proc.stderr.strip()}")
-        return proc.stdout.strip()
+        return proc.stdout
 
     def init(self) -> None:
         """Create the repository if there is none."""
@@ -75,6 +79,19 @@ class Git:
     def tree(self, rev: str = "HEAD") -> str:
         """The tree id of `rev`: equal trees mean equal workspaces."""
         return self.run("rev-parse", f"{rev}^{{tree}}")
+
+    def file_at(self, rev: str, path: str) -> str | None:
+        """The text of `path` in commit `rev` (None when it is not there or not text)."""
+        try:
+            listed = self.run("ls-tree", "--name-only", rev, "--", path)
+        except RunError:
+            return None
+        if listed != path:
+            return None
+        try:
+            return self._output(("show", f"{rev}:{path}"))
+        except RunError:
+            return None
 
     def reset_to(self, commit: str) -> None:
         """Throw away everything after `commit`, including untracked files."""

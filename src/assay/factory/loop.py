@@ -234,6 +234,8 @@ class Factory:
         self.models = models
         self.git = Git(self.workspace)
         self.head = ""
+        self.review_base = ""
+        """The commit the current iteration's changes were made on (the reviewer's diffs)."""
         self.dependencies = dependencies or DependencyGate(settings, run_dir / "deps")
         """Checks each design's dependencies before it is accepted (`assay.deps`)."""
         self.dependencies.on_refused = self._dependencies_refused
@@ -791,6 +793,7 @@ class Factory:
             if problem is not None:
                 return problem
         kept, rejections = guard_changeset(self.workspace, changeset, protected)
+        self.review_base = self.head  # what the reviewer's diffs are taken against
 
         async def commit() -> ev.WorkspaceCommitted:
             self._sync_workspace()
@@ -1017,6 +1020,13 @@ class Factory:
         self._emit(phase="gates", gates={r.gate: str(r.status) for r in report.results})
         return report
 
+    def _files_at(self, commit: str, paths: Sequence[str]) -> dict[str, str]:
+        """The text of each of `paths` that existed in `commit` ("": no commit to compare)."""
+        if not commit:
+            return {}
+        found = {p: self.git.file_at(commit, p) for p in dict.fromkeys(paths)}
+        return {p: text for p, text in found.items() if text is not None}
+
     async def _review(
         self, n: int, design: Design, changeset: Changeset, report: GateReport, parent: str
     ) -> Envelope:
@@ -1026,8 +1036,9 @@ class Factory:
         async def review() -> Message:
             self._sync_workspace()
             prompt = reviewer_prompt(
-                design, changeset, report, root=self.workspace, world=self._world(design)
-            )
+                design, changeset, report, root=self.workspace, world=self._world(design),
+                before=self._files_at(self.review_base, [f.path for f in changeset.files]),
+            )  # fmt: skip
             deps = WorkspaceDeps(self.workspace)
             return (await self.agents.reviewer(reviewer).run(prompt, deps=deps)).output
 
