@@ -5,6 +5,14 @@ third-party dependencies are often not installed where assay runs, and "cannot f
 a fact about the environment, not about the code. mypy keeps its incremental cache under
 ``.assay/cache/mypy`` so a rerun after a small change is quick.
 
+In a run that installed the design's locked dependencies (`assay.deps`), mypy reads their types
+from that folder: ``--python-executable`` names a two-line wrapper (in the gate's cache) that runs
+this interpreter with ``-S`` and the folder on ``PYTHONPATH``, which is how mypy learns where a
+project's packages are (PEP 561). Without it, a typed framework such as FastAPI is missing, its
+decorators are ``Any``, and ``--strict`` reports every decorated function as untyped, which a
+model-played run showed a coder "fixing" by rewriting idiomatic code. ``-S``: nothing of the
+folder runs (no ``sitecustomize``); mypy itself still runs with its own environment only.
+
 Type errors are ``medium`` (a SARIF warning), syntax errors included: they fail the gate under its
 default ``fail_on = "low"`` like any other. Each error code is described by mypy's own table of
 codes and linked to the page mypy itself points at ("See https://mypy.rtfd.io/... for more info").
@@ -14,6 +22,8 @@ from __future__ import annotations
 
 import functools
 import json
+import shlex
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -43,6 +53,26 @@ class MypyOptions(BaseModel):
     """Extra command-line flags for mypy, e.g. ``["--python-version", "3.12"]``."""
 
 
+def _with_dependencies(ctx: GateContext) -> Path | None:
+    """A wrapper interpreter whose ``sys.path`` holds the dependencies a run installed for the
+    project (None: none installed, or no cache folder to keep the wrapper in)."""
+    from assay.deps.environment import installed_for
+
+    site = installed_for(ctx.root)
+    if site is None or ctx.tool_cache is None:
+        return None
+    wrapper = ctx.tool_cache / f"python-{site.name}"
+    text = (
+        f"#!/bin/sh\nPYTHONPATH={shlex.quote(str(site.resolve()))} "
+        f'exec {shlex.quote(sys.executable)} -S "$@"\n'
+    )
+    if not wrapper.is_file() or wrapper.read_text(encoding="utf-8") != text:
+        wrapper.parent.mkdir(parents=True, exist_ok=True)
+        wrapper.write_text(text, encoding="utf-8")
+        wrapper.chmod(0o755)
+    return wrapper
+
+
 class MypyGate(PythonToolGate):
     """mypy over every Python file, as one whole-project run."""
 
@@ -64,6 +94,9 @@ class MypyGate(PythonToolGate):
             argv.append("--strict")
         if ctx.options["ignore_missing_imports"]:
             argv.append("--ignore-missing-imports")
+        python = _with_dependencies(ctx)
+        if python is not None:
+            argv += ["--python-executable", str(python)]
         return [*argv, *ctx.options["args"], "--", *files]
 
     async def scan(self, ctx: GateContext, files: Sequence[str]) -> Scan:
