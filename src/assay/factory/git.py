@@ -101,9 +101,15 @@ class Git:
     def export(self, commit: str, dest: Path) -> None:
         """Write the files of `commit` into `dest` (replaced): a checkout with no ``.git``,
         through a private index, so the workspace, its index and HEAD are untouched."""
-        if dest.exists():
-            shutil.rmtree(dest)
-        dest.mkdir(parents=True)
+        # Emptied, not removed: a sandbox session's container may hold `dest` as its bind
+        # mount (a stratified run validates twice in one iteration), and a new folder would
+        # leave that mount on the deleted one.
+        dest.mkdir(parents=True, exist_ok=True)
+        for child in dest.iterdir():
+            if child.is_dir() and not child.is_symlink():
+                shutil.rmtree(child)
+            else:
+                child.unlink()
         # Named explicitly, and trusted by path: while a root run lends the workspace to the
         # docker sandbox's user, git would otherwise refuse it as someone else's repository
         # (.git itself is never lent, and only its objects are read).
