@@ -127,14 +127,15 @@ def main() -> None:
     for measure, row in table.items():
         for name, seconds in row.items():
             print(f"{measure:<26}{name:<16}{seconds * 1000:>11.1f}{seconds / row['bare']:>9.2f}")
-    passes = table["python -c pass"]
-    if "docker-session" in passes:
-        bare = passes["bare"]
-        before, after = passes["docker"] - bare, passes["docker-session"] - bare
+    per_command = table["python -c pass"]
+    if "docker-session" in per_command:
+        bare = per_command["bare"]
+        before, after = per_command["docker"] - bare, per_command["docker-session"] - bare
         print(
             f"docker per-command overhead over bare: {before * 1000:.1f} ms before (a container "
             f"per command), {after * 1000:.1f} ms after (exec in one container): "
-            f"{passes['docker'] / bare:.1f}x -> {passes['docker-session'] / bare:.1f}x bare"
+            f"{per_command['docker'] / bare:.1f}x -> {per_command['docker-session'] / bare:.1f}x"
+            " bare"
         )
 
 

@@ -140,6 +140,7 @@ async def test_a_tier_runs_only_the_scenarios_up_to_it(tmp_path: Path) -> None:
     workspace = tmp_path / "run" / "holdout"
     for change in coder("<feedback>health</feedback>").files:
         (workspace / change.path).parent.mkdir(parents=True, exist_ok=True)
+        assert change.content is not None  # the scripted coder writes whole files
         (workspace / change.path).write_text(change.content)
     first = await validator(workspace, DESIGN, 1, tier=1)
     assert (first.tier, first.tiers, first.satisfaction) == (1, [1, 2], 100.0)

@@ -43,7 +43,7 @@ def test_use_makes_a_session_current_only_inside_the_block() -> None:
 async def test_tasks_started_in_the_block_share_its_session() -> None:
     async with sandbox_session() as session:
         seen = await asyncio.gather(asyncio.to_thread(current), asyncio.create_task(_current()))
-    assert seen == [session, session]
+    assert list(seen) == [session, session]
     assert current() is None
 
 
