@@ -38,7 +38,7 @@ import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -388,18 +388,10 @@ class DockerSandbox:
         if session is not None:
             return await self._run_in_session(session, argv, cwd, inner_env, stdin, lim)
         name = f"assay-run-{uuid.uuid4().hex[:16]}"
-        cancelled = threading.Event()
-        job = asyncio.ensure_future(
-            asyncio.to_thread(self._run_blocking, argv, cwd, inner_env, stdin, lim, name, cancelled)
+        return await _killed_on_cancel(
+            lambda cancelled: self._run_blocking(argv, cwd, inner_env, stdin, lim, name, cancelled),
+            lambda: self._kill(name),
         )
-        try:
-            return await asyncio.shield(job)
-        except asyncio.CancelledError:
-            cancelled.set()
-            await asyncio.to_thread(self._kill, name)
-            with contextlib.suppress(Exception):
-                await job
-            raise
 
     def _kill(self, name: str) -> None:
         with contextlib.suppress(docker.errors.APIError, requests.RequestException):
@@ -428,18 +420,10 @@ class DockerSandbox:
         workdir = _workdir(self.workspace, cwd)
         shared = await asyncio.to_thread(self._shared, session, lim)
         exec_id = uuid.uuid4().hex[:16]
-        cancelled = threading.Event()
-        job = asyncio.ensure_future(
-            asyncio.to_thread(shared.run, argv, workdir, env, stdin, lim, exec_id, cancelled)
+        return await _killed_on_cancel(
+            lambda cancelled: shared.run(argv, workdir, env, stdin, lim, exec_id, cancelled),
+            lambda: shared.kill(exec_id),
         )
-        try:
-            return await asyncio.shield(job)
-        except asyncio.CancelledError:
-            cancelled.set()
-            await asyncio.to_thread(shared.kill, exec_id)
-            with contextlib.suppress(Exception):
-                await job
-            raise
 
     async def serve(
         self,
@@ -494,6 +478,23 @@ class DockerSandbox:
     def close(self) -> None:
         """Close the API connection."""
         self.client.close()
+
+
+async def _killed_on_cancel(
+    run: Callable[[threading.Event], RunResult], kill: Callable[[], None]
+) -> RunResult:
+    """`run` (blocking, told through its event when cancelled) in a thread; a cancellation of
+    the caller kills what it started, waits for it to end, then re-raises."""
+    cancelled = threading.Event()
+    job = asyncio.ensure_future(asyncio.to_thread(run, cancelled))
+    try:
+        return await asyncio.shield(job)
+    except asyncio.CancelledError:
+        cancelled.set()
+        await asyncio.to_thread(kill)
+        with contextlib.suppress(Exception):
+            await job
+        raise
 
 
 class _Cancelled(Exception):
