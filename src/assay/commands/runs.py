@@ -111,7 +111,9 @@ def runs_command(
         bool, typer.Option("--roles", help="Also list each run's tokens and dollars per role.")
     ] = False,
 ) -> int:
-    """List runs: outcome, score, tokens, dollars, the cached share of input and what the
+    """List runs.
+
+    Each run's outcome, score, tokens, dollars, the cached share of its input and what the
     prompt cache saved."""
     if not runs_dir.is_dir():
         raise UserError(f"no runs folder at {runs_dir} (start one with `assay run SPEC`)")
