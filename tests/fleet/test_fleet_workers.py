@@ -373,10 +373,10 @@ def test_a_worker_runs_several_runs_at_once(tmp_path: Path) -> None:
 
 
 PRICED = "".join(
-    f'[models.prices."scripted:{role}"]\ninput = 500.0\noutput = 500.0\n'
+    f'[models.prices."scripted:{role}"]\ninput = 1000.0\noutput = 1000.0\n'
     for role in ("architect", "tester", "coder", "reviewer", "strong")
 )
-"""$500 per million tokens: a scripted request costs about a dollar, so a few dollars run out."""
+"""$1000 per million tokens: a scripted run costs several dollars, so $6 runs out within two."""
 
 
 def _spend(run_dir: Path) -> tuple[list[float], dict[str, Any]]:
@@ -390,27 +390,33 @@ def _spend(run_dir: Path) -> tuple[list[float], dict[str, Any]]:
 @pytest.mark.slow
 def test_the_fleet_budget_stops_every_run_once_spent(tmp_path: Path) -> None:
     """[fleet] budget_usd caps what all runs spend together: the runs that meet it stop with
-    outcome "budget" naming the fleet's budget, a run started after it makes no request, and the
-    ledgers' total passes the cap by at most one response per worker (the requests in flight)."""
+    outcome "budget" naming the fleet's budget, the ledgers' total passes the cap by at most one
+    response per worker (the requests in flight), and a run submitted once it is spent makes no
+    request at all."""
     budget = 6.0
     fleet = Fleet(
         tmp_path, f"sqlite:///{tmp_path / 'fleet.sqlite'}", "dbos", extra=f"budget_usd = {budget}"
     )
     fleet.config.write_text(fleet.config.read_text() + "\n" + PRICED)
-    ids = fleet.submit(3)
-    for name in ("w0", "w1"):
-        fleet.start(name)
-    try:
-        deadline = time.monotonic() + 300
-        while time.monotonic() < deadline:
-            states = {r["run"]: r["state"] for r in fleet.status()}
-            if all(s in ("finished", "failed", "cancelled") for s in states.values()):
-                break
-            time.sleep(1)
-    finally:
-        fleet.stop()
-    assert states == dict.fromkeys(ids, "finished"), states
-    costs = {run_id: _spend(fleet.runs / run_id) for run_id in ids}
+
+    def finish(ids: list[str], workers: list[str]) -> dict[str, str]:
+        for name in workers:
+            fleet.start(name)
+        try:
+            deadline = time.monotonic() + 300
+            while time.monotonic() < deadline:
+                states = {r["run"]: r["state"] for r in fleet.status() if r["run"] in ids}
+                if all(s in ("finished", "failed", "cancelled") for s in states.values()):
+                    break
+                time.sleep(1)
+        finally:
+            fleet.stop()
+            fleet.workers.clear()
+        return states
+
+    first = fleet.submit(3)
+    assert finish(first, ["w0", "w1"]) == dict.fromkeys(first, "finished")
+    costs = {run_id: _spend(fleet.runs / run_id) for run_id in first}
     total = sum(sum(c) for c, _ in costs.values())
     largest = max(max(c, default=0.0) for c, _ in costs.values())
     outcomes = {run_id: finished["outcome"] for run_id, (_, finished) in costs.items()}
@@ -418,8 +424,12 @@ def test_the_fleet_budget_stops_every_run_once_spent(tmp_path: Path) -> None:
     assert budget <= total <= budget + 2 * largest
     stopped = [f for _, f in costs.values() if f["outcome"] == "budget"]
     assert stopped and all("fleet's dollar budget is spent" in f["reason"] for f in stopped)
-    assert any(c == [] for c, _ in costs.values()), "the last run should never have spent"
-    for run_id in ids:
+    # once spent, a new run stops at its first request, having spent nothing
+    (late,) = fleet.submit(1)
+    assert finish([late], ["w2"]) == {late: "finished"}
+    late_costs, late_finished = _spend(fleet.runs / late)
+    assert late_costs == [] and late_finished["outcome"] == "budget"
+    for run_id in [*first, late]:
         assert verify_run(fleet.runs / run_id).ok
     shown = fleet.run("fleet", "status")
     assert f"fleet spend: ${total:.4f} of ${budget:.2f}" in shown
