@@ -344,8 +344,12 @@ def test_cancel_a_running_run(tmp_path: Path) -> None:
                 break
             time.sleep(0.5)
         assert row["state"] == "cancelled", row
-        time.sleep(2)  # a step that was under way when the run was cancelled ends meanwhile
-        stopped_at = fleet.steps_done()
+        # a step under way when the run was cancelled ends meanwhile, however long it takes:
+        # wait until the count holds still for 3 s
+        stopped_at = -1
+        while time.monotonic() < deadline and fleet.steps_done() != stopped_at:
+            stopped_at = fleet.steps_done()
+            time.sleep(3)
         (second,) = [r for r in fleet.submit(1) if r != first]
         while time.monotonic() < deadline:
             states = {r["run"]: r["state"] for r in fleet.status()}
