@@ -480,6 +480,15 @@ class DockerSandbox:
         self.client.close()
 
 
+def _killed_reason(*, timed_out: bool, oom: bool, stopped: bool) -> KilledReason | None:
+    """Why a container's command ended early: its deadline first, then memory, then a stop."""
+    if timed_out:
+        return KilledReason.TIMEOUT
+    if oom:
+        return KilledReason.MEMORY
+    return KilledReason.STOPPED if stopped else None
+
+
 async def _killed_on_cancel(
     run: Callable[[threading.Event], RunResult], kill: Callable[[], None]
 ) -> RunResult:
@@ -623,15 +632,7 @@ class _ContainerService:
         with contextlib.suppress(docker.errors.APIError):
             ct.remove(force=True)
         shutil.rmtree(self._io, ignore_errors=True)
-        killed = (
-            KilledReason.TIMEOUT
-            if self._timed_out
-            else KilledReason.MEMORY
-            if oom
-            else KilledReason.STOPPED
-            if was_running
-            else None
-        )
+        killed = _killed_reason(timed_out=self._timed_out, oom=oom, stopped=was_running)
         return RunResult(
             argv=self._argv,
             exit_code=code,
@@ -873,15 +874,7 @@ class _ExecService:
                 self._given_back = True
                 ownership.give_back(self._shared.workspace)
         oom = code == 137 and not (self._timed_out or was_running)
-        killed = (
-            KilledReason.TIMEOUT
-            if self._timed_out
-            else KilledReason.MEMORY
-            if oom
-            else KilledReason.STOPPED
-            if was_running
-            else None
-        )
+        killed = _killed_reason(timed_out=self._timed_out, oom=oom, stopped=was_running)
         return RunResult(
             argv=self._argv,
             exit_code=code,
