@@ -207,12 +207,14 @@ async def test_a_finding_in_a_test_goes_to_the_tester_who_fixes_it(tmp_path: Pat
     first_design = envelope(run_dir, "architect")
     assert revised["sender"] == "tester"
     assert first_design["id"] in revised["parent_ids"]
-    # it saw the finding and the design, and neither the code in its prompt nor through its tools
+    # it saw the finding and its tests, not the spec and design again (its tools may read them
+    # in README.md and docs/design.md), and never the code, in its prompt or through its tools
     (prompt,) = tester.prompts
-    assert "E741" in prompt and TESTS in prompt and '"package": "app"' in prompt
-    assert "def count(" not in prompt
+    assert "E741" in prompt and TESTS in prompt and "def count(" not in prompt
+    assert "<spec>" not in prompt and "<design>" not in prompt and "docs/design.md" in prompt
     (listing,) = tester.seen
     assert TESTS in listing and "pyproject.toml" in listing and "src/" not in listing
+    assert "README.md" in listing and "docs/design.md" in listing
     assert (run_dir / "workspace" / TESTS).read_text() == GOOD_TEST
     assert verify_run(run_dir).ok
 
@@ -448,7 +450,7 @@ async def test_the_coder_asks_for_a_design_change(tmp_path: Path) -> None:
     assert steps(run_dir).index("iter-1/design") < steps(run_dir).index("iter-1/commit")
     # and used from then on: by the validator, in the coder's next prompt, in the scaffold
     assert started == [(1, "python -m app.server"), (2, "python -m app.server")]
-    assert '"start_command": "python -m app.server"' in prompts[1]
+    assert "start: python -m app.server" in prompts[1]
     assert envelope(run_dir, "iter-2/coder")["parent_ids"][0] == env["id"]
     readme = (run_dir / "workspace" / "README.md").read_text()
     assert "python -m app.server" in readme
@@ -663,6 +665,7 @@ async def test_a_test_the_coder_disputes_is_revised_by_the_tester_at_once(
     )
     (prompt,) = tester.prompts
     assert "the coder disputes this test" in prompt and "greeting format" in prompt
+    assert "<spec>" in prompt and "<design>" not in prompt  # the spec settles a dispute
     assert (run_dir / "workspace" / TESTS).read_text() == SETTLED_TEST
 
 

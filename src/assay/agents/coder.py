@@ -8,6 +8,7 @@ from pydantic_ai import Agent
 from pydantic_ai.models import Model
 
 from assay.agents.base import make_agent
+from assay.agents.design_brief import design_brief
 from assay.agents.tools import WorkspaceDeps
 from assay.agents.world import World
 from assay.messages import Changeset, Design, Feedback, Spec
@@ -56,7 +57,7 @@ def coder_prompt(
     parts += [house_style] if house_style else []
     parts += [
         f"<spec>\n{spec.body}</spec>",
-        f"<design>\n{design.model_dump_json(indent=1)}\n</design>",
+        f"<design>\n{design_brief(design, test_strategy=False)}\n</design>",
         "<protected-files>\n" + "\n".join(protected) + "\n</protected-files>",
         f"Iteration {iteration} of building {spec.name}.",
         "<workspace-files>\n" + ("\n".join(listing) or "(empty)") + "\n</workspace-files>",

@@ -854,10 +854,10 @@ class Factory:
         *,
         key: str = "tester",
     ) -> tuple[Changeset, str] | str:
-        """The tester revises its suite for the findings in it, seeing its own files, the
-        findings and the design but not the code. Returns the revision as a changeset for the
-        review (and its envelope id), or why the run is blocked. `key` names the steps (a second
-        revision in one iteration, for a test the coder disputes, has its own)."""
+        """The tester revises its suite for the findings in it, seeing its own files and the
+        findings (the spec too for a disputed test), but not the code. Returns the revision as a
+        changeset for the review (and its envelope id), or why the run is blocked. `key` names
+        the steps (a second revision in one iteration, for a disputed test, has its own)."""
         self._emit(phase="tester", iteration=n, gates={}, decision="")
         tester = self._model("tester", self.models.tester, "tester")
         design, findings = art.design, render_feedback(feedback)
@@ -867,8 +867,9 @@ class Factory:
             mine = {p: (self.workspace / p).read_text(encoding="utf-8") for p in art.tests
                     if (self.workspace / p).is_file()}  # fmt: skip
             prompt = revision_prompt(
-                self.spec, design, mine, findings, n, self._world(design), self.house_brief
-            )
+                self.spec, mine, findings, n, self._world(design), self.house_brief,
+                dispute=key == "tester-conflict",
+            )  # fmt: skip
             with tempfile.TemporaryDirectory(prefix="assay-tester-") as view:
                 _tester_view(self.workspace, Path(view))
                 deps = WorkspaceDeps(Path(view))
