@@ -5,8 +5,10 @@ beside OctopusGarden's figures for the same kind of spec.
         [--model anthropic:claude-sonnet-4-5]
 
 Replays tests/replays/og-<spec> (a recorded conversation: one LLM played every role, another
-the judge) through the real `assay run`. Tokens are what the recording's responses report (the
-bridge's count of each recorded prompt and answer). Dollars are at --model's list price
+the judge) through the real `assay run`. Output tokens are what the recording's responses
+report. Input tokens are counted from the prompts this run sent, by the bridge's own estimate
+(4 characters a token), so a change to what the roles are sent shows here although the
+recorded answers stay the same. Dollars are at --model's list price
 (`assay.agents.pricing`). "Uncached" prices every input token at the input price. "Cached"
 models the provider's prefix cache from the ledger's own measure of each prompt: the share that
 begins as the role's previous prompt did is read from the cache (Anthropic 0.1x input), the
@@ -23,12 +25,14 @@ from __future__ import annotations
 import argparse
 import json
 from collections import defaultdict
+from dataclasses import replace
 
 from _replayed import REPLAYS, replay
 
 from assay.agents.pricing import price_of, request_cost
 
-OCTOPUSGARDEN = {1: (10_000, 0.05), 3: (30_000, 0.15)}
+OCTOPUSGARDEN_PER_ITERATION = (10_000, 0.05)
+"""Its two figures (10K/$0.05 for one iteration, 30K/$0.15 for three) are linear in iterations."""
 
 
 def main() -> None:
@@ -45,7 +49,8 @@ def main() -> None:
     print(f"og-{args.spec} replayed: {run.outcome} after {run.iterations} iteration(s); "
           f"prices of {args.model}")  # fmt: skip
     rows: dict[str, list[float]] = defaultdict(lambda: [0, 0, 0, 0.0, 0.0])
-    for c in run.calls:
+    for call in run.calls:
+        c = replace(call, tokens_in=max(1, call.prompt_chars // 4))  # as this run sent it
         share = c.stable_prefix_chars / c.prompt_chars if c.prompt_chars else 0.0
         read = round(c.tokens_in * share)
         plain = request_cost(args.model, c.tokens_in, c.tokens_out)
@@ -87,10 +92,11 @@ def main() -> None:
     plain_all, cached_all = plain_total + judge_cost.usd, cached_total + judge_cost.usd
     print(f"  total: {whole:,} tokens; ${plain_all:.4f} uncached, ${cached_all:.4f} cached "
           f"({cached_all / plain_all:.2f}x)")  # fmt: skip
-    og = OCTOPUSGARDEN.get(run.iterations) or OCTOPUSGARDEN[1]
-    print(f"  OctopusGarden, {run.iterations if run.iterations in OCTOPUSGARDEN else 1} "
-          f"iteration(s): ~{og[0]:,} tokens, ~${og[1]:.2f}; assay / OctopusGarden: "
-          f"{whole / og[0]:.1f}x tokens, {cached_all / og[1]:.1f}x dollars (cached)")  # fmt: skip
+    iterations = max(1, run.iterations)
+    og_tokens, og_usd = (x * iterations for x in OCTOPUSGARDEN_PER_ITERATION)
+    print(f"  OctopusGarden, {iterations} iteration(s): ~{og_tokens:,} tokens, ~${og_usd:.2f}; "
+          f"assay / OctopusGarden: {whole / og_tokens:.1f}x tokens, "
+          f"{cached_all / og_usd:.1f}x dollars (cached)")  # fmt: skip
 
 
 if __name__ == "__main__":
