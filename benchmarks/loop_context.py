@@ -15,7 +15,7 @@ import statistics
 import tempfile
 from pathlib import Path
 
-from assay.agents.coder import coder_prompt
+from assay.agents.coder import coder_prompt_parts
 from assay.factory.context import select_context
 from assay.factory.feedback import compose_feedback
 from assay.gates.base import Finding, GateReport, GateResult, GateStatus
@@ -70,10 +70,10 @@ def _measure(seed: int) -> tuple[int, int]:
                 root, patch_mode=patch_mode, feedback=feedback, design=design,
                 tests=["tests/test_svc.py"],
             )  # fmt: skip
-            prompt = coder_prompt(
+            prompt = "".join(coder_prompt_parts(
                 spec=spec, design=design, iteration=2, listing=listing, context=context,
                 protected=["tests/test_svc.py"], feedback=feedback,
-            )  # fmt: skip
+            ))  # fmt: skip
             sizes.append(len(prompt))
     return sizes[0], sizes[1]
 

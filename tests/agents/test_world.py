@@ -13,7 +13,7 @@ from pydantic_ai.messages import ModelMessage, ModelResponse, ToolCallPart, Tool
 from pydantic_ai.models.function import AgentInfo, FunctionModel
 
 from assay.agents.architect import architect_agent, architect_prompt
-from assay.agents.coder import coder_prompt
+from assay.agents.coder import coder_prompt_parts
 from assay.agents.reviewer import reviewer_prompt
 from assay.agents.tester import tester_prompt as prompt_for_tester
 from assay.agents.tools import WorkspaceDeps
@@ -61,15 +61,17 @@ def all_prompts(w: World, root: Path) -> dict[str, str]:
     return {
         "architect": architect_prompt(SPEC, w),
         "tester": prompt_for_tester(SPEC, DESIGN, w),
-        "coder": coder_prompt(
-            spec=SPEC,
-            design=DESIGN,
-            iteration=2,
-            listing=["src/hello_api/__init__.py"],
-            context={},
-            protected=list(PROTECTED_SCAFFOLD),
-            feedback=None,
-            world=w,
+        "coder": "".join(
+            coder_prompt_parts(
+                spec=SPEC,
+                design=DESIGN,
+                iteration=2,
+                listing=["src/hello_api/__init__.py"],
+                context={},
+                protected=list(PROTECTED_SCAFFOLD),
+                feedback=None,
+                world=w,
+            )
         ),
         "security-reviewer": reviewer_prompt(
             DESIGN,
@@ -224,14 +226,14 @@ def test_ruff_select_option_replaces_the_project_rules() -> None:
 def test_the_world_is_the_same_every_time() -> None:
     """Stable-prefix friendly: nothing in it depends on the iteration, the clock or a temp path."""
     assert world().render("coder") == world().render("coder")
-    first = coder_prompt(
+    first = "".join(coder_prompt_parts(
         spec=SPEC, design=DESIGN, iteration=1, listing=[], context={}, protected=[],
         feedback=None, world=world(),
-    )  # fmt: skip
-    later = coder_prompt(
+    ))  # fmt: skip
+    later = "".join(coder_prompt_parts(
         spec=SPEC, design=DESIGN, iteration=5, listing=["a.py"], context={"a.py": "x"},
         protected=[], feedback=None, world=world(),
-    )  # fmt: skip
+    ))  # fmt: skip
     fixed = first.split("Iteration 1 of building")[0]
     assert later.startswith(fixed) and "</design>" in fixed
     # Not a temp file: the coder's prompt must name no /tmp path beyond the private one.

@@ -13,7 +13,7 @@ from assay.agents.tools import WorkspaceDeps
 from assay.agents.world import World
 from assay.messages import Changeset, Design, Feedback, Spec
 
-__all__ = ["coder_agent", "coder_prompt", "render_feedback"]
+__all__ = ["coder_agent", "coder_prompt_parts", "render_feedback"]
 
 
 def coder_agent(model: Model) -> Agent[WorkspaceDeps, Changeset]:
@@ -36,7 +36,7 @@ def render_feedback(feedback: Feedback) -> str:
     return "\n".join(lines)
 
 
-def coder_prompt(
+def coder_prompt_parts(
     *,
     spec: Spec,
     design: Design,
@@ -47,23 +47,27 @@ def coder_prompt(
     feedback: Feedback | None,
     world: World | None = None,
     house_style: str | None = None,
-) -> str:
-    """The coder's user prompt: only `context` files are sent in full, the rest is a listing.
+) -> tuple[str, str]:
+    """The coder's user prompt as (stable, changing): only `context` files are sent in full,
+    the rest is a listing.
 
     What stays the same across iterations (environment, house style, spec, design, protected
-    files) comes first, so consecutive prompts share a prefix a provider can cache."""
+    files) is the stable part, so consecutive prompts share a prefix a provider can cache (and
+    the loop marks its end as a cache point, `assay.agents.base.cached_prompt`)."""
     files = "\n".join(f'<file path="{p}">\n{t}</file>' for p, t in context.items())
-    parts = [world.render("coder")] if world is not None else []
-    parts += [house_style] if house_style else []
-    parts += [
+    stable = [world.render("coder")] if world is not None else []
+    stable += [house_style] if house_style else []
+    stable += [
         f"<spec>\n{spec.body}</spec>",
         f"<design>\n{design_brief(design, test_strategy=False)}\n</design>",
         "<protected-files>\n" + "\n".join(protected) + "\n</protected-files>",
+    ]
+    changing = [
         f"Iteration {iteration} of building {spec.name}.",
         "<workspace-files>\n" + ("\n".join(listing) or "(empty)") + "\n</workspace-files>",
     ]
     if feedback is not None:
-        parts.append(f"<feedback>\n{render_feedback(feedback)}\n</feedback>")
+        changing.append(f"<feedback>\n{render_feedback(feedback)}\n</feedback>")
     if files:
-        parts.append(f"<files>\n{files}\n</files>")
-    return "\n\n".join(parts) + "\n"
+        changing.append(f"<files>\n{files}\n</files>")
+    return "\n\n".join(stable) + "\n\n", "\n\n".join(changing) + "\n"

@@ -37,7 +37,8 @@ from pydantic_ai.models import Model
 import assay
 from assay import tracing
 from assay.agents.architect import architect_prompt, redesign_prompt
-from assay.agents.coder import coder_prompt, render_feedback
+from assay.agents.base import cached_prompt
+from assay.agents.coder import coder_prompt_parts, render_feedback
 from assay.agents.preflight.review import PREFLIGHT_ROLE, review_spec
 from assay.agents.preflight.rules import body_first_line, check_spec
 from assay.agents.preflight.verdict import make_report, stop_reason
@@ -760,11 +761,11 @@ class Factory:
                 self.workspace, patch_mode=self.cfg.patch_mode, feedback=feedback,
                 design=design, tests=art.tests,
             )  # fmt: skip
-            prompt = coder_prompt(
+            prompt = cached_prompt(*coder_prompt_parts(
                 spec=self.spec, design=design, iteration=n, listing=listing, context=context,
                 protected=protected, feedback=feedback, world=self._world(design),
                 house_style=self.house_brief,
-            )  # fmt: skip
+            ))  # fmt: skip
             deps = WorkspaceDeps(self.workspace)
             return (await self.agents.coder(coder).run(prompt, deps=deps)).output
 

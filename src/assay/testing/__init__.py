@@ -41,8 +41,11 @@ def last_prompt(messages: list[ModelMessage]) -> str:
     for message in reversed(messages):
         if isinstance(message, ModelRequest):
             for part in message.parts:
-                if isinstance(part, UserPromptPart) and isinstance(part.content, str):
-                    return part.content
+                if isinstance(part, UserPromptPart):
+                    if isinstance(part.content, str):
+                        return part.content
+                    # a prompt in parts (a cache point between them): its text
+                    return "".join(c for c in part.content if isinstance(c, str))
     return ""
 
 
