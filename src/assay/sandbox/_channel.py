@@ -87,7 +87,9 @@ class CommandChannel:
             self._numbers[exec_id] = number
             frames = [_frame(RUN, number, json.dumps(request).encode())]
             if stdin is not None:
-                frames += [_frame(STDIN, number, stdin[i : i + CHUNK]) for i in range(0, len(stdin), CHUNK)]
+                frames += [
+                    _frame(STDIN, number, stdin[i : i + CHUNK]) for i in range(0, len(stdin), CHUNK)
+                ]
                 frames.append(_frame(STDIN, number))
             if exec_id in self._cancelled:  # cancelled before it was sent: ended at once
                 frames.append(_frame(KILL, number))

@@ -190,7 +190,7 @@ def _spawn(request: dict, base_env: dict[str, str], number: int) -> _Job:  # typ
             os.environ.update({**base_env, **request["env"]})
             os.chdir(request["cwd"])
             code = run(request["scratch"], request["argv"])
-        except BaseException:  # noqa: BLE001  # reported as the runner would have: a traceback
+        except BaseException:  # reported as the runner would have: a traceback
             import traceback
 
             with contextlib.suppress(BaseException):
@@ -210,7 +210,8 @@ def _spawn(request: dict, base_env: dict[str, str], number: int) -> _Job:  # typ
 
 def _kill_tree(job: _Job) -> None:
     """Kill a command's runner now; a helper (reaped by the server) kills every process that
-    carries its id and removes its scratch folder. Leftovers of the runner that hid from both are orphans: the init kills them."""
+    carries its id and removes its scratch folder. Leftovers of the runner that hid from both
+    are orphans: the init kills them."""
     job.killed = True
     with contextlib.suppress(OSError):
         os.kill(job.runner, signal.SIGKILL)
@@ -228,7 +229,7 @@ def _kill_tree(job: _Job) -> None:
 _HELPERS: list[int] = []
 
 
-def serve(path: str) -> None:  # noqa: C901, PLR0912, PLR0915  # one loop, every event in it
+def serve(path: str) -> None:  # noqa: C901  # one loop, every event in it
     import ctypes
     import json
     import selectors
@@ -291,9 +292,10 @@ def serve(path: str) -> None:  # noqa: C901, PLR0912, PLR0915  # one loop, every
             for fd, stream in zip(job.fds, (OUT, ERR), strict=True):
                 selector.register(fd, selectors.EVENT_READ, (stream, job))
             return
-        job = jobs.get(number)
-        if job is None:
+        found = jobs.get(number)
+        if found is None:
             return  # it ended already
+        job = found
         if kind == STDIN:
             if payload:
                 job.pending += payload

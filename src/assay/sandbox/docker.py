@@ -10,9 +10,10 @@ When assay runs as root the sandbox user is uid/gid 65532 and the workspace is l
 its commands run, then given back to its owner (`assay.sandbox.ownership`); otherwise the
 caller's uid/gid is used, so files it writes stay the caller's.
 
-Inside a session (`assay.sandbox.session`: a loop iteration), commands and the service run by the
-exec API in one long-lived container built with the same options (`_SessionContainer`); see
-docs/sandbox.md, "One container per iteration".
+Inside a session (`assay.sandbox.session`: a loop iteration), commands and the service run in one
+long-lived container built with the same options (`_SessionContainer`): commands over its
+command server (`assay.sandbox._channel`; one exec per session), the service by the exec API; see
+docs/sandbox.md, "One container per iteration" and "The command channel".
 
 The API endpoint is, in order: the ``base_url`` argument, ``$DOCKER_HOST``, Podman's rootful
 socket ``/run/podman/podman.sock``, Docker's ``/var/run/docker.sock``.
@@ -190,6 +191,9 @@ class DockerSandbox:
     """Runs commands in throw-away containers against one workspace."""
 
     name = "docker"
+    command_channel = True
+    """In a session, run commands over the container's command server (`_SessionContainer`);
+    False: by the exec API, one exec per command (benchmarks/sandbox_overhead.py compares)."""
 
     def __init__(
         self,
@@ -652,7 +656,8 @@ class _ContainerService:
 
 
 class _SessionContainer:
-    """A session's long-lived container: commands and services run in it by the exec API.
+    """A session's long-lived container: commands run in it over its command server (or, once
+    that is gone, by the exec API), services by the exec API.
 
     It is created like a per-command container (`DockerSandbox._container_options`: the same
     image, mounts, user, limits, no network) with `_INIT` as pid 1, plus a host folder at
@@ -695,7 +700,8 @@ class _SessionContainer:
             with engine_errors(self.endpoint, "start the iteration's container"):
                 self.container = self.client.containers.create(**kwargs)
                 self.container.start()
-                self.channel = self._start_server()
+                if sandbox.command_channel:
+                    self.channel = self._start_server()
         except BaseException:
             self.remove()
             raise
