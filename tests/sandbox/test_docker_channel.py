@@ -227,3 +227,23 @@ async def test_a_command_that_kills_the_server_fails_loudly_and_the_rest_run_by_
     assert left == []
     assert (after.exit_code, after.stdout) == (2, "by exec\n")
     assert dead is not None and "closed its connection" in dead
+
+
+async def test_stdin_and_output_flow_at_once_without_a_deadlock(workspace: Path) -> None:
+    """8 MB through `cat` while other commands print: the host sends stdin while the server
+    sends output, each side reading while it writes."""
+    box = _box(workspace)
+    session = Session()
+    data = b"".join(b"%07d\n" % n for n in range(1_000_000))
+    chatty = ["python3", "-c", "import sys; sys.stdout.write('y' * 4_000_000)"]
+    try:
+        echoed, *others = await asyncio.gather(  # the first version of the channel hung here
+            _in_session(box, session, ["cat"], stdin=data),
+            *(_in_session(box, session, chatty) for _ in range(3)),
+        )
+    finally:
+        session.close()
+        box.close()
+    assert echoed.ok and echoed.stdout_truncated
+    assert echoed.stdout.endswith("0999998\n0999999\n")
+    assert all(r.ok and r.stdout_truncated for r in others)

@@ -48,6 +48,9 @@ class CommandChannel:
     def __init__(self, sock: socket.socket) -> None:
         self._sock = sock
         self._lock = threading.Lock()
+        """Guards the state; the reader takes only this one, so it never waits on a send."""
+        self._sending = threading.Lock()
+        """Serialises sends (taken before `_lock`)."""
         self._commands: dict[int, _Command] = {}
         self._numbers: dict[str, int] = {}
         self._cancelled: set[str] = set()
@@ -78,39 +81,40 @@ class CommandChannel:
             "stdin": stdin is not None,
         }
         command = _Command(out, err)
-        with self._lock:
-            if self.dead is not None:
-                raise ChannelDead(self.dead)
-            number = self._next
-            self._next += 1
-            self._commands[number] = command
-            self._numbers[exec_id] = number
+        with (
+            self._sending
+        ):  # a kill of `exec_id` comes before the RUN (and is sent with it) or after
+            with self._lock:
+                if self.dead is not None:
+                    raise ChannelDead(self.dead)
+                number = self._next
+                self._next += 1
+                self._commands[number] = command
+                self._numbers[exec_id] = number
+                cancelled = exec_id in self._cancelled
             frames = [_frame(RUN, number, json.dumps(request).encode())]
             if stdin is not None:
                 frames += [
                     _frame(STDIN, number, stdin[i : i + CHUNK]) for i in range(0, len(stdin), CHUNK)
                 ]
                 frames.append(_frame(STDIN, number))
-            if exec_id in self._cancelled:  # cancelled before it was sent: ended at once
+            if cancelled:  # cancelled before it was sent: ended at once
                 frames.append(_frame(KILL, number))
             self._send(b"".join(frames))
         return command
 
     def kill(self, exec_id: str) -> bool:
         """Kill one command's tree; False when the channel never ran `exec_id`."""
-        with self._lock:
-            number = self._numbers.get(exec_id)
-            if number is None:
-                self._cancelled.add(exec_id)
-                return False
-            if number in self._commands and self.dead is None:
+        with self._sending:
+            with self._lock:
+                number = self._numbers.get(exec_id)
+                if number is None:
+                    self._cancelled.add(exec_id)
+                    return False
+                running = number in self._commands and self.dead is None
+            if running:
                 self._send(_frame(KILL, number))
             return True
-
-    def knows(self, exec_id: str) -> bool:
-        """Whether `exec_id` was run on this channel."""
-        with self._lock:
-            return exec_id in self._numbers
 
     def close(self, why: str = "the session was closed") -> None:
         """Close the connection (the server then kills what it runs and exits)."""
@@ -119,11 +123,11 @@ class CommandChannel:
         with contextlib.suppress(OSError):
             self._sock.close()
 
-    def _send(self, data: bytes) -> None:  # under the lock
+    def _send(self, data: bytes) -> None:  # under `_sending`
         try:
             self._sock.sendall(data)
         except OSError as exc:
-            self._fail_locked(f"the command server's connection failed ({exc})")
+            self._fail(f"the command server's connection failed ({exc})")
 
     def _read(self) -> None:
         try:
