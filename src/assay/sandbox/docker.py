@@ -10,9 +10,10 @@ When assay runs as root the sandbox user is uid/gid 65532 and the workspace is l
 its commands run, then given back to its owner (`assay.sandbox.ownership`); otherwise the
 caller's uid/gid is used, so files it writes stay the caller's.
 
-Inside a session (`assay.sandbox.session`: a loop iteration), commands and the service run by the
-exec API in one long-lived container built with the same options (`_SessionContainer`); see
-docs/sandbox.md, "One container per iteration".
+Inside a session (`assay.sandbox.session`: a loop iteration), commands and the service run in one
+long-lived container built with the same options (`_SessionContainer`): commands over its
+command server (`assay.sandbox._channel`; one exec per session), the service by the exec API; see
+docs/sandbox.md, "One container per iteration" and "The command channel".
 
 The API endpoint is, in order: the ``base_url`` argument, ``$DOCKER_HOST``, Podman's rootful
 socket ``/run/podman/podman.sock``, Docker's ``/var/run/docker.sock``.
@@ -56,6 +57,7 @@ except ImportError as exc:  # the docker SDK comes with the factory extra
 from assay.errors import SandboxError, UserError
 from assay.processes import Capped
 from assay.sandbox import ownership
+from assay.sandbox._channel import ChannelDead, CommandChannel, Listener, accept_server
 from assay.sandbox.base import (
     DEPENDENCIES_MOUNT,
     WORKSPACE,
@@ -85,6 +87,10 @@ DEFAULT_IMAGE = "localhost/assay-python:bookworm"
 """The image `assay sandbox build-image` builds, and the docker backend's default."""
 
 _IO = "/run/assay"
+_CTL = "/run/assay-ctl"
+"""Where a session container sees the host folder of its command channel's listening socket."""
+CONNECT_S = 30.0
+"""How long the session's command server may take to connect."""
 _INIT = Path(__file__).with_name("_session_init.py")
 """A session container's pid 1 (kills orphans), its per-command runner (a subreaper with a
 private scratch folder) and its per-command killer."""
@@ -185,6 +191,9 @@ class DockerSandbox:
     """Runs commands in throw-away containers against one workspace."""
 
     name = "docker"
+    command_channel = True
+    """In a session, run commands over the container's command server (`_SessionContainer`);
+    False: by the exec API, one exec per command (benchmarks/sandbox_overhead.py compares)."""
 
     def __init__(
         self,
@@ -647,7 +656,8 @@ class _ContainerService:
 
 
 class _SessionContainer:
-    """A session's long-lived container: commands and services run in it by the exec API.
+    """A session's long-lived container: commands run in it over its command server (or, once
+    that is gone, by the exec API), services by the exec API.
 
     It is created like a per-command container (`DockerSandbox._container_options`: the same
     image, mounts, user, limits, no network) with `_INIT` as pid 1, plus a host folder at
@@ -667,10 +677,15 @@ class _SessionContainer:
         self.client = docker_client(sandbox.endpoint)
         self.io = Path(tempfile.mkdtemp(prefix="assay-session-"))
         os.chown(self.io, sandbox.uid, sandbox.gid)
+        self.ctl = Path(tempfile.mkdtemp(prefix="assay-ctl-"))  # 0700: only the listener
+        os.chown(self.ctl, sandbox.uid, sandbox.gid)
         self._ids = (sandbox.uid, sandbox.gid)
+        self.channel: CommandChannel | None = None
+        self._server: tuple[str, Any, Capped] | None = None
         kwargs = sandbox._container_options(lim)
         kwargs["mounts"] += [
             Mount(_IO, str(self.io), type="bind", read_only=False),
+            Mount(_CTL, str(self.ctl), type="bind", read_only=True),
             Mount(f"{_IO}-forward.py", str(FORWARDER), type="bind", read_only=True),
             Mount(f"{_IO}-init.py", str(_INIT), type="bind", read_only=True),
         ]
@@ -685,9 +700,42 @@ class _SessionContainer:
             with engine_errors(self.endpoint, "start the iteration's container"):
                 self.container = self.client.containers.create(**kwargs)
                 self.container.start()
+                if sandbox.command_channel:
+                    self.channel = self._start_server()
         except BaseException:
             self.remove()
             raise
+
+    def _start_server(self) -> CommandChannel:
+        """Start the command server by one exec, before any command runs here, and accept its
+        connection (the only one the listener takes; see `assay.sandbox._channel`)."""
+        listener = Listener(self.ctl, *self._ids)
+        try:
+            api = self.client.api
+            created = api.exec_create(
+                self.container.id,
+                ["python3", "-I", "-S", f"{_IO}-init.py", "serve", f"{_CTL}/{Listener.NAME}"],
+                workdir=WORKSPACE,
+                user=self.user,
+            )
+            sock = api.exec_start(created["Id"], socket=True)
+            said = Capped(4096)  # what the server prints: nothing, unless it fails
+            threading.Thread(target=_read_frames, args=(sock, said, said), daemon=True).start()
+            self._server = (created["Id"], sock, said)
+            return accept_server(
+                listener,
+                lambda: int(api.exec_inspect(created["Id"]).get("Pid") or 0),
+                CONNECT_S,
+            )
+        finally:
+            listener.close()
+
+    def _server_gone(self, why: str) -> SandboxError:
+        said = self._server[2].text().strip() if self._server else ""
+        return SandboxError(
+            f"the session container's command server failed: {why}"
+            + (f"; it said: {said[-500:]}" if said else "")
+        )
 
     def _exec(
         self,
@@ -734,7 +782,84 @@ class _SessionContainer:
         exec_id: str,
         cancelled: threading.Event,
     ) -> RunResult:
-        """Run one command to completion or `lim`'s timeout (then its tree is killed)."""
+        """Run one command to completion or `lim`'s timeout (then its tree is killed): on the
+        command channel while its server lives, else by the exec API."""
+        channel = self.channel
+        if channel is not None and channel.dead is None:
+            with contextlib.suppress(ChannelDead):  # died in between: the exec API runs it
+                return self._run_on_channel(
+                    channel, argv, workdir, env, stdin, lim, exec_id, cancelled
+                )
+        return self._run_by_exec(argv, workdir, env, stdin, lim, exec_id, cancelled)
+
+    def _run_on_channel(
+        self,
+        channel: CommandChannel,
+        argv: Sequence[str],
+        workdir: str,
+        env: Mapping[str, str],
+        stdin: bytes | None,
+        lim: Limits,
+        exec_id: str,
+        cancelled: threading.Event,
+    ) -> RunResult:
+        """One command on the channel. A server that dies while it runs fails it loudly: its
+        outcome is unknown, and nothing else may report one."""
+        out, err = Capped(lim.output_bytes), Capped(lim.output_bytes)
+        scratch = f"/tmp/assay-exec-{exec_id}"  # noqa: S108  # nosec B108: the container's tmpfs
+        if cancelled.is_set():
+            raise _Cancelled
+        ownership.lend(self.workspace)
+        try:
+            started = time.monotonic()
+            command = channel.start(
+                exec_id,
+                argv,
+                workdir,
+                {**env, "TMPDIR": scratch, "ASSAY_EXEC": exec_id},
+                scratch,
+                stdin,
+                out,
+                err,
+            )
+            timed_out = not command.done.wait(lim.timeout_s)
+            if timed_out:
+                channel.kill(exec_id)
+                command.done.wait(30.0)
+            duration = time.monotonic() - started
+            if command.error is not None or command.code is None:
+                self._kill_by_exec(exec_id)  # the server cannot: what it started may still run
+        finally:
+            ownership.give_back(self.workspace)  # its tree has ended (its output closed)
+        if command.error is not None or command.code is None:
+            why = command.error or "no exit reported 30 s after the kill"
+            raise self._server_gone(f"{why}, while running {_shown(argv)}")
+        code = command.code
+        oom = code == 137 and not timed_out  # as `_run_by_exec` and `_oom` reason
+        killed = KilledReason.TIMEOUT if timed_out else KilledReason.MEMORY if oom else None
+        return RunResult(
+            argv=tuple(argv),
+            exit_code=code,
+            stdout=out.text(),
+            stderr=err.text(),
+            stdout_truncated=out.truncated,
+            stderr_truncated=err.truncated,
+            duration_s=duration,
+            killed=killed,
+            backend="docker",
+        )
+
+    def _run_by_exec(
+        self,
+        argv: Sequence[str],
+        workdir: str,
+        env: Mapping[str, str],
+        stdin: bytes | None,
+        lim: Limits,
+        exec_id: str,
+        cancelled: threading.Event,
+    ) -> RunResult:
+        """One command by the exec API (create, start, inspect)."""
         out, err = Capped(lim.output_bytes), Capped(lim.output_bytes)
         sock: Any = None
         with engine_errors(self.endpoint, f"run {_shown(argv)}"):
@@ -802,16 +927,29 @@ class _SessionContainer:
         """Kill one command's whole tree (and drop its scratch folder); never raises."""
         if self.container is None:
             return
+        if self.channel is not None and self.channel.dead is None and self.channel.kill(exec_id):
+            return  # the server kills it
+        self._kill_by_exec(exec_id)
+
+    def _kill_by_exec(self, exec_id: str) -> None:
+        """`kill` through the exec API (a command run by it, or the server is gone)."""
+        if self.container is None:
+            return
         with contextlib.suppress(docker.errors.APIError, requests.RequestException):
             self.container.exec_run(["python3", f"{_IO}-init.py", "kill", exec_id], user=self.user)
             self.container.exec_run(["rm", "-rf", f"/tmp/assay-exec-{exec_id}"], user=self.user)  # noqa: S108  # nosec B108
 
     def remove(self) -> None:
-        """Remove the container (everything in it dies) and its socket folder."""
+        """Remove the container (everything in it dies) and its socket folders."""
+        if self.channel is not None:
+            self.channel.close()
+        if self._server is not None:
+            _close_attached(self._server[1])
         if self.container is not None:
             with contextlib.suppress(docker.errors.APIError, requests.RequestException):
                 self.container.remove(force=True)
         shutil.rmtree(self.io, ignore_errors=True)
+        shutil.rmtree(self.ctl, ignore_errors=True)
         self.client.close()
 
 
