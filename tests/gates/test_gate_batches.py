@@ -345,5 +345,6 @@ def test_a_tools_version_comes_from_the_distribution_beside_the_interpreter(
 def test_run_sync_hands_back_the_report(tmp_path: Path) -> None:
     names = [f"m{n:02d}.py" for n in range(3)]
     root = _files(tmp_path / "proj", names)
-    report = GateRunner(root, Settings(), [_Recorder()], jobs=1).run_sync()
+    gates: list[Any] = [_Recorder()]
+    report = GateRunner(root, Settings(), gates, jobs=1).run_sync()
     assert [f.file for f in report.results[0].findings] == names
