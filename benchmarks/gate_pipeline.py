@@ -157,7 +157,8 @@ def main() -> None:
         print(
             f"run {i + 1}/{args.runs}: a={a[-1]:.2f}s limit={limit[-1]:.2f}s "
             f"tighter={tight[-1]:.2f}s b0={b0[-1]:.2f}s "
-            f"b={b[-1]:.2f}s c={c[-1]:.2f}s d={d[-1]:.2f}s"
+            f"b={b[-1]:.2f}s c={c[-1]:.2f}s d={d[-1]:.2f}s "
+            f"load={os.getloadavg()[0]:.2f}"
         )
     ma, ml, mt, mb0, mb, mc, md = (statistics.median(x) for x in (a, limit, tight, b0, b, c, d))
     mcpu = statistics.median(cpu)

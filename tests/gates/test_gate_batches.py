@@ -10,6 +10,9 @@ over every file. The real bandit, semgrep and detect-secrets run here.
 from __future__ import annotations
 
 import asyncio
+import importlib.metadata
+import os
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 from types import SimpleNamespace
@@ -18,9 +21,11 @@ from typing import Any
 import pytest
 
 from assay.config import Settings
+from assay.gates._tool import tool_version
 from assay.gates.bandit import BanditGate
 from assay.gates.base import Finding, GateContext, GateReport, GateStatus, Scan
 from assay.gates.output import sarif_document
+from assay.gates.runner import GateRunner
 from assay.gates.secrets import SecretsGate
 from assay.gates.semgrep import SemgrepGate
 from assay.gates.workers import Workers, batches
@@ -273,3 +278,73 @@ def test_batches_balance_the_weight_and_keep_file_order(parts: int) -> None:
     loads = [sum(weight[f] for f in g) for g in groups]
     assert loads == sorted(loads, reverse=True)
     assert max(loads) <= {1: 22, 2: 11, 3: 10}[parts]
+
+
+class _Blocker(_Recorder):
+    """A long scan that holds the only worker slot until another gate has been asked for its
+    version (or, should that never happen, until a generous timeout: the test then fails)."""
+
+    name = "blocker"
+    cost = 9
+
+    def __init__(self, scanning: threading.Event, asked: threading.Event) -> None:
+        super().__init__()
+        self.scanning, self.asked = scanning, asked
+        self.saw_version: list[bool] = []
+
+    async def scan(self, ctx: GateContext, files: Sequence[str]) -> Scan:
+        self.scanning.set()
+        self.saw_version.append(await asyncio.to_thread(self.asked.wait, 30))
+        return await super().scan(ctx, files)
+
+
+class _Asked(_Recorder):
+    """A cheap gate whose version is known once the blocker's scan holds the slot."""
+
+    name = "asked"
+
+    def __init__(self, scanning: threading.Event, asked: threading.Event) -> None:
+        super().__init__()
+        self.scanning, self.asked = scanning, asked
+        self.saw_scan: list[bool] = []
+
+    def version(self) -> str:
+        self.saw_scan.append(self.scanning.wait(30))
+        self.asked.set()
+        return "1"
+
+
+def test_a_version_query_waits_for_no_worker_slot(tmp_path: Path, gl: SimpleNamespace) -> None:
+    """A gate's version (read before any of its scans is queued) is asked for while another
+    gate's scan holds every slot: its scans are queued from the start, not once that one ends
+    (a version query holding a slot could wait behind every longer scan)."""
+    root = _files(tmp_path / "proj", [f"m{n:02d}.py" for n in range(4)])
+    scanning, asked = threading.Event(), threading.Event()
+    blocker, cheap = _Blocker(scanning, asked), _Asked(scanning, asked)
+    report = gl.run(root, [blocker, cheap], jobs=1, cache_dir=None)
+    assert cheap.saw_scan == [True]  # asked while the blocker's scan held the only slot
+    assert blocker.saw_version == [True]
+    assert [r.status for r in report.results] == [GateStatus.FAILED] * 2  # its findings, "low"
+
+
+def test_a_tools_version_comes_from_the_distribution_beside_the_interpreter(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No start-up of the tool for its version when it is installed with the interpreter; one
+    found elsewhere (on PATH) is asked."""
+    assert tool_version("bandit", distribution="bandit") == importlib.metadata.version("bandit")
+    assert SecretsGate().version() == importlib.metadata.version("detect-secrets")
+    elsewhere = tmp_path / "bin" / "assay-test-tool"
+    elsewhere.parent.mkdir()
+    elsewhere.write_text('#!/bin/sh\necho "assay-test-tool 9.8.7"\n')
+    elsewhere.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{elsewhere.parent}{os.pathsep}{os.environ['PATH']}")
+    assert tool_version("assay-test-tool", distribution="bandit") == "9.8.7"
+
+
+def test_run_sync_hands_back_the_report(tmp_path: Path) -> None:
+    names = [f"m{n:02d}.py" for n in range(3)]
+    root = _files(tmp_path / "proj", names)
+    gates: list[Any] = [_Recorder()]
+    report = GateRunner(root, Settings(), gates, jobs=1).run_sync()
+    assert [f.file for f in report.results[0].findings] == names

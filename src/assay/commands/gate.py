@@ -6,7 +6,6 @@ not when it is registered, so ``assay gate --help`` answers at once.
 
 from __future__ import annotations
 
-import asyncio
 import enum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -238,7 +237,7 @@ def gate_command(
             files=target.files,
             requested=only or (),
         )
-        report = asyncio.run(runner.run())
+        report = runner.run_sync()
 
     if report.summary == "no gate applies":
         unread = "; ".join(f"{s.path} ({s.reason})" for s in report.skipped)

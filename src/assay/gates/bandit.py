@@ -52,6 +52,7 @@ class BanditGate(PythonToolGate):
     name = "bandit"
     tool = "bandit"
     executable = "bandit"
+    distribution = "bandit"
     cost = 3
     per_file = True
     default_fail_on: SeverityName = "medium"

@@ -76,6 +76,7 @@ class DepAuditGate:
     name = "depaudit"
     tool = "pip-audit"
     executable = "pip-audit"
+    distribution = "pip-audit"
     cost = 8
     per_file = False
     default_required = False
@@ -88,7 +89,7 @@ class DepAuditGate:
 
     def version(self) -> str:
         """pip-audit's version."""
-        return tool_version(self.executable)
+        return tool_version(self.executable, distribution=self.distribution)
 
     def inputs(self, ctx: GateContext) -> Sequence[str]:
         """requirements*.txt files, or else pyproject.toml when it has a [project] table."""

@@ -79,6 +79,7 @@ class MypyGate(PythonToolGate):
     name = "mypy"
     tool = "mypy"
     executable = "mypy"
+    distribution = "mypy"
     cost = 5
     per_file = False
     checks_selection = True  # on staged files: mypy checks them with the project's config

@@ -1,12 +1,13 @@
 """The gate runner: concurrently, within the machine's cores, cached, judged under the policy.
 
-Every tool process holds one of the run's worker slots (`assay.gates.workers`; ``jobs``, else
-the CPU count), so the tools never ask for more cores than there are. Per-file gates split their
-files into batches run side by side on idle workers (semgrep, with workers of its own, is lent
-the free slots instead), the longest job first, and each batch's findings are merged back in
-file order: the result is the same as one run over every file. ``batch = false``, and fail-fast
-(which wants the cheapest verdicts first), keep the older schedule: one slot per gate for its
-whole run, cheapest first, each tool over all its files.
+Every scan holds one of the run's worker slots (`assay.gates.workers`; ``jobs``, else the CPU
+count), so the tools never ask for more cores than there are; a tool's version query, short and
+mostly read from package metadata, holds none, since every scan of its gate waits on it. Per-file
+gates split their files into batches run side by side on idle workers (semgrep, with workers of
+its own, is lent the free slots instead), the longest job first, and each batch's findings are
+merged back in file order: the result is the same as one run over every file. ``batch = false``,
+and fail-fast (which wants the cheapest verdicts first), keep the older schedule: one slot per
+gate for its whole run, cheapest first, each tool over all its files.
 
 A run covers the whole project, or only a selection of its files (``files``: what a pre-commit
 hook passes, the staged files). On a selection:
@@ -179,6 +180,21 @@ class GateRunner:
         results = await asyncio.gather(*(self._guarded(plan) for plan in plans))
         return self._report(plans, list(results), time.perf_counter() - started)
 
+    def run_sync(self) -> GateReport:
+        """`run` in a fresh event loop (`asyncio.run`), for a caller outside one.
+
+        The report is handed back outside the loop's main task: on Python 3.11, `asyncio.run`
+        formats the repr of its main task, result included, each time it restores the SIGINT
+        handler (twice), and a whole project's report takes a fifth of a second to repr.
+        """
+        done: list[GateReport] = []
+
+        async def main() -> None:
+            done.append(await self.run())
+
+        asyncio.run(main())
+        return done[0]
+
     def _open_cache(self) -> GateCache | None:
         """The cache, authenticated with this user's key; None (and a note) without a key."""
         if self.cache_dir is None:
@@ -289,8 +305,10 @@ class GateRunner:
                 return self._result(
                     plan, GateStatus.NOT_APPLICABLE, 0.0, message="nothing to check"
                 )
-            async with self._tool_slots(plan, gate.cost):
-                version = await asyncio.to_thread(gate.version)
+            # No worker slot: a version query is short (most read package metadata), and every
+            # scan of the gate waits on it. Queued behind the scans of other gates, it kept a
+            # gate's batches from being queued at all until a long scan ended.
+            version = await asyncio.to_thread(gate.version)
             inputs = list(gate.inputs(ctx))
         except (ToolMissingError, PluginFailure) as exc:  # a plugin's gate names its plugin
             return self._result(plan, GateStatus.ERROR, self._took(plan, started), str(exc))

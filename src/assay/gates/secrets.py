@@ -61,6 +61,7 @@ class SecretsGate(PythonToolGate):
     name = "secrets"
     tool = "detect-secrets"
     executable = "detect-secrets"
+    distribution = "detect-secrets"
     cost = 2
     per_file = True
     default_fail_on: SeverityName = "low"

@@ -1,7 +1,7 @@
 """Worker slots for one gate run, and the batches a per-file tool's files are split into.
 
-A gate run has a fixed number of slots (the ``jobs`` setting, else the CPU count), and every tool
-process a gate starts holds one, so the tools never ask for more cores than there are. A tool
+A gate run has a fixed number of slots (the ``jobs`` setting, else the CPU count), and every scan a
+gate starts holds one, so the tools never ask for more cores than there are. A tool
 with workers of its own (semgrep's ``--jobs``) holds one slot per worker it may start.
 
 Waiting jobs are served highest priority first; the runner passes each job's expected length, so
