@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import secrets
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -101,7 +102,8 @@ def test_the_coders_stable_part_ends_at_a_cache_point_in_the_anthropic_request(
 
     async def two_iterations() -> None:
         async with httpx2.AsyncClient() as client:  # closed here, not left to the collector
-            provider = AnthropicProvider(api_key="local", base_url=url, http_client=client)
+            key = secrets.token_hex(8)  # the local server checks no key
+            provider = AnthropicProvider(api_key=key, base_url=url, http_client=client)
             model = AnthropicModel("claude-sonnet-4-5", provider=provider)
             for iteration, feedback in ((1, None), (2, lint)):
                 prompt = cached_prompt(*_parts(iteration, feedback))

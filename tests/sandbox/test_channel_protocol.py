@@ -69,7 +69,7 @@ def _read_run(server: socket.socket) -> int:
     kind, number, size = HEADER.unpack(server.recv(HEADER.size, socket.MSG_WAITALL))
     server.recv(size, socket.MSG_WAITALL)
     assert kind == RUN
-    return number
+    return int(number)
 
 
 def test_a_server_that_dies_leaves_the_command_with_an_error_not_a_code() -> None:

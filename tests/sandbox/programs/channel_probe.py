@@ -10,6 +10,7 @@ import json
 import os
 import socket
 import subprocess
+from collections.abc import Callable
 
 CHANNEL = "/run/assay-ctl/channel.sock"
 libc = ctypes.CDLL(None, use_errno=True)
@@ -50,7 +51,7 @@ def bind() -> None:
     socket.socket(socket.AF_UNIX).bind(CHANNEL)
 
 
-def attempt(fn, *args) -> str:
+def attempt(fn: Callable[..., object], *args: object) -> str:
     try:
         fn(*args)
     except OSError as exc:
