@@ -363,17 +363,8 @@ class DockerSandbox:
             _close_attached(sock)  # also when the engine refused to start or went away
             with contextlib.suppress(docker.errors.APIError):
                 container.remove(force=True)
-        killed = KilledReason.TIMEOUT if timed_out else KilledReason.MEMORY if oom else None
-        return RunResult(
-            argv=tuple(argv),
-            exit_code=code,
-            stdout=out.text(),
-            stderr=err.text(),
-            stdout_truncated=out.truncated,
-            stderr_truncated=err.truncated,
-            duration_s=duration,
-            killed=killed,
-            backend=self.name,
+        return _ended(
+            argv, code, out, err, duration, timed_out=timed_out, oom=oom, backend=self.name
         )
 
     async def run(
@@ -496,6 +487,31 @@ def _killed_reason(*, timed_out: bool, oom: bool, stopped: bool) -> KilledReason
     if oom:
         return KilledReason.MEMORY
     return KilledReason.STOPPED if stopped else None
+
+
+def _ended(
+    argv: Sequence[str],
+    code: int,
+    out: Capped,
+    err: Capped,
+    duration: float,
+    *,
+    timed_out: bool,
+    oom: bool,
+    backend: str = "docker",
+) -> RunResult:
+    """The result of a command that ran to its end, its deadline or its memory limit."""
+    return RunResult(
+        argv=tuple(argv),
+        exit_code=code,
+        stdout=out.text(),
+        stderr=err.text(),
+        stdout_truncated=out.truncated,
+        stderr_truncated=err.truncated,
+        duration_s=duration,
+        killed=_killed_reason(timed_out=timed_out, oom=oom, stopped=False),
+        backend=backend,
+    )
 
 
 async def _killed_on_cancel(
@@ -836,18 +852,7 @@ class _SessionContainer:
             raise self._server_gone(f"{why}, while running {_shown(argv)}")
         code = command.code
         oom = code == 137 and not timed_out  # as `_run_by_exec` and `_oom` reason
-        killed = KilledReason.TIMEOUT if timed_out else KilledReason.MEMORY if oom else None
-        return RunResult(
-            argv=tuple(argv),
-            exit_code=code,
-            stdout=out.text(),
-            stderr=err.text(),
-            stdout_truncated=out.truncated,
-            stderr_truncated=err.truncated,
-            duration_s=duration,
-            killed=killed,
-            backend="docker",
-        )
+        return _ended(argv, code, out, err, duration, timed_out=timed_out, oom=oom)
 
     def _run_by_exec(
         self,
@@ -887,18 +892,7 @@ class _SessionContainer:
                 ownership.give_back(self.workspace)  # its tree has ended (output closed)
         # 137 that assay did not send: the kernel's OOM killer, as `_oom` reasons for cgroup v1
         oom = code == 137 and not timed_out
-        killed = KilledReason.TIMEOUT if timed_out else KilledReason.MEMORY if oom else None
-        return RunResult(
-            argv=tuple(argv),
-            exit_code=code,
-            stdout=out.text(),
-            stderr=err.text(),
-            stdout_truncated=out.truncated,
-            stderr_truncated=err.truncated,
-            duration_s=duration,
-            killed=killed,
-            backend="docker",
-        )
+        return _ended(argv, code, out, err, duration, timed_out=timed_out, oom=oom)
 
     def serve(
         self, argv: Sequence[str], port: int, workdir: str, env: Mapping[str, str], lim: Limits
