@@ -16,21 +16,25 @@ from assay.errors import SandboxError
 from assay.processes import Capped
 from assay.sandbox._channel import ChannelDead, CommandChannel, Listener, accept_server
 from assay.sandbox._session_init import EXIT, EXIT_CODE, HEADER, OUT, RUN
+from assay.sandbox._socket_path import SocketPath
 
 
 @pytest.fixture
 def folder() -> Iterator[Path]:
-    with tempfile.TemporaryDirectory(prefix="assay-ctl-test-") as name:  # short: a socket path
+    with tempfile.TemporaryDirectory(prefix="assay-ctl-test-") as name:  # TMPDIR: may be deep
         yield Path(name)
 
 
 def _connect(listener: Listener) -> socket.socket:
     client = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    address = SocketPath(listener.path)
     try:
-        client.connect(str(listener.path))
+        client.connect(address.path)
     except OSError:
         client.close()
         raise
+    finally:
+        address.close()
     return client
 
 
@@ -44,6 +48,20 @@ def test_the_listener_takes_one_connection_from_the_servers_pid_then_is_gone(
         assert list(folder.iterdir()) == []  # unlinked: nobody connects after it
         with pytest.raises(OSError):
             _connect(listener)
+    finally:
+        channel.close()
+        client.close()
+
+
+def test_the_listener_binds_in_a_folder_deeper_than_a_socket_path_may_be(folder: Path) -> None:
+    deep = folder / ("d" * 120)  # a deep TMPDIR: the socket's own path exceeds sun_path
+    deep.mkdir()
+    listener = Listener(deep, os.getuid(), os.getgid())
+    assert len(os.fsencode(listener.path)) > 107
+    client = _connect(listener)
+    channel = accept_server(listener, os.getpid, timeout=5)
+    try:
+        assert list(deep.iterdir()) == []
     finally:
         channel.close()
         client.close()

@@ -24,6 +24,7 @@ from pathlib import Path
 from assay.errors import SandboxError
 from assay.processes import Capped
 from assay.sandbox._session_init import ERR, EXIT, EXIT_CODE, HEADER, KILL, OUT, RUN, STDIN
+from assay.sandbox._socket_path import SocketPath
 
 __all__ = ["ChannelDead", "CommandChannel", "Listener", "accept_server"]
 
@@ -199,14 +200,17 @@ class Listener:
         self.folder = folder
         self.path = folder / self.NAME
         self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        address = SocketPath(self.path)  # the folder may be deeper than a socket path may be
         try:
-            self._sock.bind(str(self.path))
+            self._sock.bind(address.path)
             os.chown(self.path, uid, gid)
             os.chmod(self.path, 0o600)
             self._sock.listen(1)
         except BaseException:
             self.close()
             raise
+        finally:
+            address.close()
 
     def accept(self, timeout: float) -> socket.socket:
         """The first connection (`SandboxError` when none comes in `timeout` seconds)."""

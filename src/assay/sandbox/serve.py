@@ -9,7 +9,6 @@ client from `transport()` / `async_transport()` and `base_url`.
 from __future__ import annotations
 
 import asyncio
-import os
 import time
 from pathlib import Path
 from types import TracebackType
@@ -18,36 +17,13 @@ from typing import Protocol
 import httpx
 
 from assay.errors import RunError
+from assay.sandbox._socket_path import SocketPath
 from assay.sandbox.base import RunResult
 
 __all__ = ["FORWARDER", "Service", "ServiceProcess"]
 
 FORWARDER = Path(__file__).with_name("_forward.py")
 """The forwarder script that is mounted read-only into the sandbox."""
-
-_SUN_PATH_MAX = 107
-"""Bytes a Unix socket path may have on Linux (``sun_path`` is 108, with its NUL)."""
-
-
-class _SocketPath:
-    """A path that connects to `uds` even when its folder is deeper than a socket path may be.
-
-    A deep ``$TMPDIR`` makes the socket's path longer than ``sun_path`` allows, and connect()
-    fails. Then the folder is held open (``O_PATH``) and reached as ``/proc/self/fd/N/name``,
-    which is short wherever the folder is. The folder must exist when this is made.
-    """
-
-    def __init__(self, uds: Path) -> None:
-        self._fd: int | None = None
-        self.path = str(uds)
-        if len(os.fsencode(self.path)) > _SUN_PATH_MAX and Path("/proc/self/fd").is_dir():
-            self._fd = os.open(uds.parent, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
-            self.path = f"/proc/self/fd/{self._fd}/{uds.name}"
-
-    def close(self) -> None:
-        if self._fd is not None:
-            os.close(self._fd)
-            self._fd = None
 
 
 class ServiceProcess(Protocol):
@@ -71,7 +47,7 @@ class Service:
         self._process = process
         self.uds = uds
         """The Unix socket the host connects to (None for the local backend, which uses TCP)."""
-        self._connect = _SocketPath(uds) if uds is not None else None
+        self._connect = SocketPath(uds) if uds is not None else None
         self.base_url = base_url
         self.backend = backend
         self.result: RunResult | None = None
