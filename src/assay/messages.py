@@ -140,14 +140,26 @@ class Design(_Message):
     as blocked before anything is built, so that a person decides."""
 
 
+def _content_or_diff(path: str, content: str | None, diff: str | None) -> None:
+    if (content is None) == (diff is None):
+        raise ValueError(f"{path}: give exactly one of 'content' or 'diff'")
+
+
 class TestFile(_Message):
-    """One pytest file the tester wrote."""
+    """One pytest file the tester wrote: its full text, or a unified diff against it."""
 
     __test__ = False
     path: str
     """Workspace-relative, under ``tests/``."""
-    content: str
+    content: str | None = None
     """The file's full text."""
+    diff: str | None = None
+    """A unified diff against the file's current text (to patch a file of yours in a revision)."""
+
+    @model_validator(mode="after")
+    def _one_of(self) -> TestFile:
+        _content_or_diff(self.path, self.content, self.diff)
+        return self
 
 
 class TestSuite(_Message):
@@ -156,7 +168,7 @@ class TestSuite(_Message):
     __test__ = False
     kind: Literal["test-suite"] = "test-suite"
     files: list[TestFile] = Field(default_factory=list)
-    """The pytest files, each in full."""
+    """The pytest files: each in full, or (a file of yours, in a revision) as a diff."""
     rationale: str = ""
     """What the tests cover and why."""
 
@@ -174,8 +186,7 @@ class FileChange(_Message):
 
     @model_validator(mode="after")
     def _one_of(self) -> FileChange:
-        if (self.content is None) == (self.diff is None):
-            raise ValueError(f"{self.path}: give exactly one of 'content' or 'diff'")
+        _content_or_diff(self.path, self.content, self.diff)
         return self
 
 

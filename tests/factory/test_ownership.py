@@ -9,6 +9,7 @@ which the architect answers with an amended design that the validator then start
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -215,6 +216,45 @@ async def test_a_finding_in_a_test_goes_to_the_tester_who_fixes_it(tmp_path: Pat
     (listing,) = tester.seen
     assert TESTS in listing and "pyproject.toml" in listing and "src/" not in listing
     assert "README.md" in listing and "docs/design.md" in listing
+    assert (run_dir / "workspace" / TESTS).read_text() == GOOD_TEST
+    assert verify_run(run_dir).ok
+
+
+def _diff(before: str, after: str) -> str:
+    return "".join(difflib.unified_diff(before.splitlines(True), after.splitlines(True), n=1))
+
+
+async def test_the_tester_patches_its_test_with_a_diff_and_a_stale_one_comes_back(
+    tmp_path: Path,
+) -> None:
+    """Asked to revise, the tester sends a diff, not the file again. A diff whose context is
+    not in its file (written against a file it imagined) comes back to it as a retry with the
+    reason, in the same call; the one that applies is written."""
+    stale = _diff(BAD_TEST.replace("greet", "hello"), GOOD_TEST.replace("greet", "hello"))
+    answers: list[str] = []
+    prompts: list[str] = []
+
+    def fn(messages: list[ModelMessage], info: AgentInfo) -> ModelResponse:
+        prompt = last_prompt(messages)
+        if REVISION_MARK not in prompt:
+            return _answer(info, TestSuite(files=[TestFile(path=TESTS, content=BAD_TEST)]), "t")
+        retries = _retries(messages)
+        prompts.append(prompt)
+        diff = _diff(BAD_TEST, GOOD_TEST) if retries else stale
+        answers.append(f"retried: {retries[-1]}" if retries else "first")
+        suite = TestSuite(files=[TestFile(path=TESTS, diff=diff)], rationale="rename l")
+        return _answer(info, suite, "tester")
+
+    outcome, run_dir = await run(
+        tmp_path, coder=clean_coder(), tester=FunctionModel(fn), max_iterations=4
+    )
+    assert outcome.outcome == "converged"
+    assert answers[0] == "first" and len(answers) == 2
+    assert f"{TESTS}: diff hunk 1 does not match the current file" in answers[1]
+    assert "`diff`" in prompts[0] and "@@ -OLD_START" in prompts[0]
+    (revised,) = [m for m in events(run_dir, "message") if m.step == "iter-2/tester"]
+    (file,) = revised.payload["message"]["files"]
+    assert file["diff"] == _diff(BAD_TEST, GOOD_TEST) and file.get("content") is None
     assert (run_dir / "workspace" / TESTS).read_text() == GOOD_TEST
     assert verify_run(run_dir).ok
 

@@ -10,21 +10,43 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from pydantic_ai import Agent
+from pydantic_ai import Agent, ModelRetry, RunContext
 from pydantic_ai.models import Model
 
 from assay.agents.base import make_agent
 from assay.agents.design_brief import design_brief
 from assay.agents.tools import WorkspaceDeps
-from assay.agents.world import World
+from assay.agents.world import DIFF_FORMAT, World
+from assay.changeset import ChangesetRejected, apply_unified_diff, safe_parts
 from assay.messages import Design, Spec, TestSuite
 
-__all__ = ["revision_prompt", "tester_agent", "tester_prompt"]
+__all__ = ["check_diffs", "revision_prompt", "tester_agent", "tester_prompt"]
+
+
+async def check_diffs(ctx: RunContext[WorkspaceDeps], suite: TestSuite) -> TestSuite:
+    """pydantic-ai output validator: a `diff` that does not apply to the file the tester sees
+    (its view holds its own tests) goes back with the reason, so the tester fixes it in the
+    same call instead of the revision being lost. The loop checks every path again."""
+    for f in suite.files:
+        if f.diff is None:
+            continue
+        try:
+            target = ctx.deps.root.joinpath(*safe_parts(f.path))
+            current = target.read_text(encoding="utf-8") if target.is_file() else ""
+            apply_unified_diff(current, f.diff, f.path)
+        except ChangesetRejected as exc:
+            raise ModelRetry(
+                f"{exc.path}: {exc.reason}. Send that file's diff again against its text as it "
+                "is (the context and removed lines exactly), or its content in full."
+            ) from None
+    return suite
 
 
 def tester_agent(model: Model) -> Agent[WorkspaceDeps, TestSuite]:
-    """The tester agent; it may read the scaffolded workspace."""
-    return make_agent("tester", model, TestSuite, tools=True)
+    """The tester agent; it may read the scaffolded workspace, and its diffs must apply."""
+    agent = make_agent("tester", model, TestSuite, tools=True)
+    agent.output_validator(check_diffs)
+    return agent
 
 
 def _head(world: World | None, house_style: str | None) -> str:
@@ -71,7 +93,9 @@ def revision_prompt(
     return head + (
         f"Iteration {iteration} of building {spec.name}: the quality gates report findings in "
         "your tests, and only you may change them. Revise the tests so the findings go away while "
-        "they test the same behaviour. Return every file you change in full (files you leave out "
-        "stay as they are); if you change nothing, say why in the rationale.\n\n"
+        "they test the same behaviour. Patch each file you change with a `diff` against it as "
+        "shown in <tests> (give its `content` in full only when most of it changes); files you "
+        "leave out stay as they are. If you change nothing, say why in the rationale. "
+        f"{DIFF_FORMAT} A diff that does not apply comes back to you with the reason.\n\n"
         f"{where}<findings>\n{findings}\n</findings>\n\n<tests>\n{files}\n</tests>\n"
     )

@@ -32,6 +32,7 @@ from assay.messages import Changeset, FileChange
 from assay.vocabulary import AgentRole
 
 __all__ = [
+    "DIFF_FORMAT",
     "EXAMPLE_AFTER",
     "EXAMPLE_BEFORE",
     "EXAMPLE_CHANGESET",
@@ -282,6 +283,18 @@ def _tester_notes(world: World) -> str:
     )
 
 
+DIFF_FORMAT = (
+    "A `diff` is applied hunk by hunk: each hunk starts with `@@ -OLD_START,OLD_COUNT "
+    "+NEW_START,NEW_COUNT @@`, then lines starting with a space (context, unchanged), "
+    "`-` (removed) or `+` (added). The counts must equal the number of context plus "
+    "removed lines, and of context plus added lines. The `---`/`+++` header is optional "
+    "and ignored. The context and removed lines must equal the current file's lines "
+    "exactly (indentation included); a hunk is placed where they occur, nearest to "
+    "OLD_START."
+)
+"""How assay applies a `diff` (`assay.changeset.apply_unified_diff`), for roles that send one."""
+
+
 def _coder_notes(world: World) -> str:
     example = EXAMPLE_CHANGESET.model_dump_json(indent=1, exclude={"kind"}, exclude_none=True)
     return "\n".join(
@@ -296,14 +309,8 @@ def _coder_notes(world: World) -> str:
             "- `files`: each has a workspace-relative `path` and exactly one of `content` (the "
             "whole new file; use it for new files) or `diff` (a unified diff against the "
             "current file).",
-            "- A `diff` is applied hunk by hunk: each hunk starts with `@@ -OLD_START,OLD_COUNT "
-            "+NEW_START,NEW_COUNT @@`, then lines starting with a space (context, unchanged), "
-            "`-` (removed) or `+` (added). The counts must equal the number of context plus "
-            "removed lines, and of context plus added lines. The `---`/`+++` header is optional "
-            "and ignored. The context and removed lines must equal the current file's lines "
-            "exactly (indentation included); a hunk is placed where they occur, nearest to "
-            "OLD_START. A hunk that matches nowhere rejects the whole changeset and nothing is "
-            "written.",
+            f"- {DIFF_FORMAT} A hunk that matches nowhere rejects the whole changeset and "
+            "nothing is written.",
             "- `deletions`: workspace-relative paths of files to delete.",
             "- `rationale`: what changed and why; it becomes the commit message.",
             "",

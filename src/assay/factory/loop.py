@@ -48,7 +48,7 @@ from assay.agents.roles import RoleAgents, RoleFactory
 from assay.agents.tester import revision_prompt, tester_prompt
 from assay.agents.tools import WorkspaceDeps, workspace_files
 from assay.agents.world import World
-from assay.changeset import ChangesetRejected, apply_changeset
+from assay.changeset import ChangesetRejected, apply_changeset, apply_unified_diff
 from assay.config import Settings
 from assay.deps.environment import LockedEnvironment
 from assay.deps.prepare import DependencyGate
@@ -914,16 +914,17 @@ class Factory:
             if path not in art.tests:
                 art.tests.append(path)
                 protected.append(path)
-        revision = Changeset(
-            files=[FileChange(path=f.path, content=f.content) for f in suite.files
-                   if f.path in changed],
+        revision = Changeset(  # the files as written (a diff applied), for the review
+            files=[FileChange(path=p, content=(self.workspace / p).read_text(encoding="utf-8"))
+                   for p in changed],
             rationale=suite.rationale,
         )  # fmt: skip
         return revision, env.id
 
     def _write_tests(self, iteration: int, suite: TestSuite, *, step: str) -> list[str]:
-        """Write the tester's files that may be written and differ from what is there; the
-        others are rejected and recorded. Returns the paths written."""
+        """Write the tester's files (in full, or a diff applied) that may be written and differ
+        from what is there; the others, and a diff that does not apply, are rejected and
+        recorded. Returns the paths written."""
         changed = []
         for i, f in enumerate(suite.files):
             problem = path_problem(self.workspace, f.path)
@@ -933,10 +934,20 @@ class Factory:
                 self._reject(iteration, i, "tester", Rejection(f.path, problem), step=step)
                 continue
             target = self.workspace / f.path
-            if target.is_file() and target.read_text(encoding="utf-8") == f.content:
+            current = target.read_text(encoding="utf-8") if target.is_file() else None
+            if f.content is not None:
+                text = f.content
+            else:
+                assert f.diff is not None
+                try:
+                    text = apply_unified_diff(current or "", f.diff, f.path)
+                except ChangesetRejected as exc:
+                    self._reject(iteration, i, "tester", Rejection(f.path, exc.reason), step=step)
+                    continue
+            if text == current:
                 continue
             target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_text(f.content, encoding="utf-8")
+            target.write_text(text, encoding="utf-8")
             changed.append(f.path)
         return changed
 
