@@ -13,7 +13,7 @@ import pytest
 from pydantic_ai.messages import ModelMessage, ModelResponse
 from pydantic_ai.models.function import AgentInfo, FunctionModel
 
-from assay.agents.reviewer import number_lines, render_sast, reviewer_prompt
+from assay.agents.reviewer import number_lines, render_sast, reviewer_prompt_parts
 from assay.config import FactoryConfig, Settings
 from assay.evidence.report_html import render_html
 from assay.evidence.summary import summarize
@@ -81,7 +81,9 @@ async def test_the_changed_code_is_numbered(tmp_path: Path) -> None:
                FileChange(path="src/app/gone.py", content="x = 1\n")],
         deletions=["src/app/old.py"], rationale="checks",
     )  # fmt: skip
-    prompt = reviewer_prompt(DESIGN, changeset, report, root=tmp_path)
+    stable, changing = reviewer_prompt_parts(DESIGN, changeset, report, root=tmp_path)
+    assert stable.startswith("<threat-model>\n") and stable.endswith("</threat-model>\n\n")
+    prompt = stable + changing
     assert "    1 | import subprocess\n" in prompt
     assert "  108 |     subprocess.run(cmd, shell=True)  # noqa: S602\n" in prompt
     assert "- shell injection: no shell" in prompt.split("<changes>")[0]
@@ -167,9 +169,9 @@ async def test_a_small_change_to_a_file_it_saw_before_is_shown_as_the_change(
                FileChange(path="src/app/new.py", content="y = 2\n")],
         rationale="fix the check",
     )  # fmt: skip
-    prompt = reviewer_prompt(
+    prompt = "".join(reviewer_prompt_parts(
         DESIGN, changeset, report, root=tmp_path, before={"src/app/core.py": before}
-    )
+    ))  # fmt: skip
     core = prompt.split('<file path="src/app/core.py"')[1].split("</file>")[0]
     assert "read_file for the rest" in core
     assert "@@ lines 47-63 of 108 @@" in core
@@ -178,9 +180,9 @@ async def test_a_small_change_to_a_file_it_saw_before_is_shown_as_the_change(
     assert "   47 |     assert values[42] == 42" in core and "values[41]" not in core
     assert "import subprocess" not in core  # far from the change
     assert '<file path="src/app/new.py">\n    1 | y = 2' in prompt
-    rewritten = reviewer_prompt(
+    rewritten = "".join(reviewer_prompt_parts(
         DESIGN, changeset, report, root=tmp_path, before={"src/app/core.py": "x = 1\n"}
-    )
+    ))  # fmt: skip
     assert "    1 | import subprocess\n" in rewritten  # mostly new: in full
 
 

@@ -14,8 +14,8 @@ from pydantic_ai.models.function import AgentInfo, FunctionModel
 
 from assay.agents.architect import architect_agent, architect_prompt
 from assay.agents.coder import coder_prompt_parts
-from assay.agents.reviewer import reviewer_prompt
-from assay.agents.tester import tester_prompt as prompt_for_tester
+from assay.agents.reviewer import reviewer_prompt_parts
+from assay.agents.tester import tester_prompt_parts as prompt_for_tester
 from assay.agents.tools import WorkspaceDeps
 from assay.agents.world import EXAMPLE_AFTER, EXAMPLE_BEFORE, EXAMPLE_CHANGESET, World
 from assay.changeset import apply_changeset
@@ -60,7 +60,7 @@ def gate_line(text: str, gate: str) -> str:
 def all_prompts(w: World, root: Path) -> dict[str, str]:
     return {
         "architect": architect_prompt(SPEC, w),
-        "tester": prompt_for_tester(SPEC, DESIGN, w),
+        "tester": "".join(prompt_for_tester(SPEC, DESIGN, w)),
         "coder": "".join(
             coder_prompt_parts(
                 spec=SPEC,
@@ -73,12 +73,14 @@ def all_prompts(w: World, root: Path) -> dict[str, str]:
                 world=w,
             )
         ),
-        "security-reviewer": reviewer_prompt(
-            DESIGN,
-            Changeset(),
-            GateReport(root=".", passed=True, summary="", results=[], duration_s=0.0),
-            root=root,
-            world=w,
+        "security-reviewer": "".join(
+            reviewer_prompt_parts(
+                DESIGN,
+                Changeset(),
+                GateReport(root=".", passed=True, summary="", results=[], duration_s=0.0),
+                root=root,
+                world=w,
+            )
         ),
     }
 

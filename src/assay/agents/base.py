@@ -33,8 +33,9 @@ def cached_prompt(stable: str, changing: str) -> Sequence[UserContent]:
     iteration later) ends at a cache point of its own. Anthropic reads a cache only up to a
     content block's end, so without this the next iteration's prompt, which shares the stable
     part but not what follows, would find nothing to read. Providers without cache points drop
-    the marker; the text is the same either way."""
-    return [stable, CachePoint(), changing]
+    the marker; the text is the same either way. An empty `stable` gets no block (Anthropic
+    refuses an empty text block)."""
+    return [stable, CachePoint(), changing] if stable else [changing]
 
 
 def load_prompt(role: str) -> str:

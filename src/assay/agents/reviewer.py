@@ -26,7 +26,7 @@ __all__ = [
     "number_lines",
     "render_sast",
     "reviewer_agent",
-    "reviewer_prompt",
+    "reviewer_prompt_parts",
 ]
 
 SAST_GATES = ("bandit", "semgrep", "secrets")
@@ -136,7 +136,7 @@ def _changed_file(root: Path, path: str, diff: str | None, before: str | None = 
     return f'<file path="{path}">\n{body}\n</file>{patch}'
 
 
-def reviewer_prompt(
+def reviewer_prompt_parts(
     design: Design,
     changeset: Changeset,
     report: GateReport,
@@ -144,9 +144,10 @@ def reviewer_prompt(
     root: Path,
     world: World | None = None,
     before: Mapping[str, str] | None = None,
-) -> str:
-    """The reviewer's user prompt: its environment and the threat model first (fixed for the
-    run), then the rationale, the changed files as now in `root`, numbered, and the SAST results.
+) -> tuple[str, str]:
+    """The reviewer's user prompt as (stable, changing) for `assay.agents.base.cached_prompt`:
+    its environment and the threat model (fixed for the run), then the rationale, the changed
+    files as now in `root`, numbered, and the SAST results.
     A file that existed before the change (`before`: path -> its text then) and changed in a
     small part is shown as its changed lines with context, not in full."""
     threats = "\n".join(f"- {t}" for t in design.threat_model) or "(none listed)"
@@ -156,8 +157,7 @@ def reviewer_prompt(
     )
     deleted = "".join(f"\ndeleted: {p}" for p in changeset.deletions)
     head = f"{world.render('security-reviewer')}\n\n" if world is not None else ""
-    return (
-        f"{head}<threat-model>\n{threats}\n</threat-model>\n\n"
+    return f"{head}<threat-model>\n{threats}\n</threat-model>\n\n", (
         f"Review this changeset for security.\n\n<rationale>\n{changeset.rationale}\n</rationale>"
         f"\n\n<changes>\n{changed or '(no files written)'}{deleted}\n</changes>\n\n"
         f"<sast-findings>\n{render_sast(report)}\n</sast-findings>\n"

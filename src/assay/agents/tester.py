@@ -20,7 +20,7 @@ from assay.agents.world import DIFF_FORMAT, World
 from assay.changeset import ChangesetRejected, apply_unified_diff, safe_parts
 from assay.messages import Design, Spec, TestSuite
 
-__all__ = ["check_diffs", "revision_prompt", "tester_agent", "tester_prompt"]
+__all__ = ["check_diffs", "revision_prompt_parts", "tester_agent", "tester_prompt_parts"]
 
 
 async def check_diffs(ctx: RunContext[WorkspaceDeps], suite: TestSuite) -> TestSuite:
@@ -56,19 +56,19 @@ def _head(world: World | None, house_style: str | None) -> str:
     return "".join(f"{p}\n\n" for p in parts)
 
 
-def tester_prompt(
+def tester_prompt_parts(
     spec: Spec, design: Design, world: World | None = None, house_style: str | None = None
-) -> str:
-    """The tester's user prompt; its environment (`assay.agents.world`) and the team's house
-    style first."""
-    head = _head(world, house_style)
-    return (
-        f"{head}Write the pytest suite for {spec.name}.\n\n<spec>\n{spec.body}</spec>\n\n"
+) -> tuple[str, str]:
+    """The tester's user prompt as (stable, changing) for `assay.agents.base.cached_prompt`:
+    its environment (`assay.agents.world`) and the team's house style, which its revisions
+    begin with too, then the spec and the design."""
+    return _head(world, house_style), (
+        f"Write the pytest suite for {spec.name}.\n\n<spec>\n{spec.body}</spec>\n\n"
         f"<design>\n{design_brief(design)}\n</design>\n"
     )
 
 
-def revision_prompt(
+def revision_prompt_parts(
     spec: Spec,
     tests: Mapping[str, str],
     findings: str,
@@ -77,20 +77,19 @@ def revision_prompt(
     house_style: str | None = None,
     *,
     dispute: bool = False,
-) -> str:
-    """The tester's prompt when the gates report findings in its tests: its environment, the
-    house style, the findings and its own files (never the code: the tests stay a
-    specification). `dispute`: the finding is the coder's dispute of a test, which the spec
-    settles, so the spec's text comes too."""
+) -> tuple[str, str]:
+    """The tester's prompt when the gates report findings in its tests, as (stable, changing):
+    its environment and the house style, then the findings and its own files (never the code:
+    the tests stay a specification). `dispute`: the finding is the coder's dispute of a test,
+    which the spec settles, so the spec's text comes too."""
     files = "\n".join(f'<file path="{p}">\n{t}</file>' for p, t in tests.items())
-    head = _head(world, house_style)
     where = (
         f"<spec>\n{spec.body}</spec>\n\n"
         if dispute
         else "The spec is in README.md and the design in docs/design.md (read them with your "
         "tools only if a finding needs them).\n\n"
     )
-    return head + (
+    return _head(world, house_style), (
         f"Iteration {iteration} of building {spec.name}: the quality gates report findings in "
         "your tests, and only you may change them. Revise the tests so the findings go away while "
         "they test the same behaviour. Patch each file you change with a `diff` against it as "

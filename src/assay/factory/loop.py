@@ -43,9 +43,9 @@ from assay.agents.preflight.review import PREFLIGHT_ROLE, review_spec
 from assay.agents.preflight.rules import body_first_line, check_spec
 from assay.agents.preflight.verdict import make_report, stop_reason
 from assay.agents.recording import RecordingModel
-from assay.agents.reviewer import reviewer_prompt
+from assay.agents.reviewer import reviewer_prompt_parts
 from assay.agents.roles import RoleAgents, RoleFactory
-from assay.agents.tester import revision_prompt, tester_prompt
+from assay.agents.tester import revision_prompt_parts, tester_prompt_parts
 from assay.agents.tools import WorkspaceDeps, workspace_files
 from assay.agents.world import World
 from assay.changeset import ChangesetRejected, apply_changeset, apply_unified_diff
@@ -502,7 +502,9 @@ class Factory:
 
         async def suite() -> Message:
             self._sync_workspace()
-            prompt = tester_prompt(self.spec, the_design, self._world(the_design), self.house_brief)
+            prompt = cached_prompt(*tester_prompt_parts(
+                self.spec, the_design, self._world(the_design), self.house_brief
+            ))  # fmt: skip
             deps = WorkspaceDeps(self.workspace)
             return (await self.agents.tester(tester).run(prompt, deps=deps)).output
 
@@ -867,10 +869,10 @@ class Factory:
             self._sync_workspace()
             mine = {p: (self.workspace / p).read_text(encoding="utf-8") for p in art.tests
                     if (self.workspace / p).is_file()}  # fmt: skip
-            prompt = revision_prompt(
+            prompt = cached_prompt(*revision_prompt_parts(
                 self.spec, mine, findings, n, self._world(design), self.house_brief,
                 dispute=key == "tester-conflict",
-            )  # fmt: skip
+            ))  # fmt: skip
             with tempfile.TemporaryDirectory(prefix="assay-tester-") as view:
                 _tester_view(self.workspace, Path(view))
                 deps = WorkspaceDeps(Path(view))
@@ -1048,10 +1050,10 @@ class Factory:
 
         async def review() -> Message:
             self._sync_workspace()
-            prompt = reviewer_prompt(
+            prompt = cached_prompt(*reviewer_prompt_parts(
                 design, changeset, report, root=self.workspace, world=self._world(design),
                 before=self._files_at(self.review_base, [f.path for f in changeset.files]),
-            )  # fmt: skip
+            ))  # fmt: skip
             deps = WorkspaceDeps(self.workspace)
             return (await self.agents.reviewer(reviewer).run(prompt, deps=deps)).output
 
