@@ -26,6 +26,7 @@ class Call:
     iteration: int
     prompt_chars: int
     stable_prefix_chars: int
+    cache_point_chars: int
     tokens_in: int
     tokens_out: int
 
@@ -37,15 +38,19 @@ class Replayed:
     calls: list[Call]
 
 
-def replay(spec: str, *, backend: str = "bwrap", max_iterations: int = 4) -> Replayed:
-    """Replay tests/replays/og-<spec> against the compat corpus's <spec>; its model calls."""
+def replay(
+    spec: str, *, backend: str = "bwrap", max_iterations: int = 4, recording: str | None = None
+) -> Replayed:
+    """Replay tests/replays/<recording> (default og-<spec>) against the compat corpus's <spec>;
+    its model calls."""
+    recording = recording or f"og-{spec}"
     with tempfile.TemporaryDirectory(prefix="assay-bench-") as scratch:
         work = Path(scratch)
         config = work / "assay.toml"
         config.write_text(f'[sandbox]\nbackend = "{backend}"\n')
         env = {k: v for k, v in os.environ.items() if k == "DOCKER_HOST"}
         run = replay_run(
-            REPLAYS / f"og-{spec}" / "conversation.jsonl", COMPAT / spec / "spec.md",
+            REPLAYS / recording / "conversation.jsonl", COMPAT / spec / "spec.md",
             scenarios=COMPAT / spec / "scenarios", runs_dir=work / "runs",
             args=["--config", str(config), "--max-iterations", str(max_iterations)],
             cwd=work, env=env,
@@ -63,7 +68,7 @@ def replay(spec: str, *, backend: str = "bwrap", max_iterations: int = 4) -> Rep
         calls.append(
             Call(
                 role=q.role, iteration=q.iteration, prompt_chars=q.prompt_chars,
-                stable_prefix_chars=q.stable_prefix_chars,
+                stable_prefix_chars=q.stable_prefix_chars, cache_point_chars=q.cache_point_chars,
                 tokens_in=r.tokens_in if r else 0, tokens_out=r.tokens_out if r else 0,
             )
         )  # fmt: skip

@@ -2,17 +2,18 @@
 beside OctopusGarden's figures for the same kind of spec.
 
     .venv/bin/python benchmarks/run_cost.py [--spec hello-api|kv-store|todo-app]
-        [--model anthropic:claude-sonnet-4-5]
+        [--recording og-kv-store-brief] [--model anthropic:claude-sonnet-4-5]
 
-Replays tests/replays/og-<spec> (a recorded conversation: one LLM played every role, another
-the judge) through the real `assay run`. Output tokens are what the recording's responses
-report. Input tokens are counted from the prompts this run sent, by the bridge's own estimate
-(4 characters a token), so a change to what the roles are sent shows here although the
-recorded answers stay the same. Dollars are at --model's list price
+Replays tests/replays/og-<spec> (or --recording: a recorded conversation, one LLM playing every
+role and another the judge) through the real `assay run`. Output tokens are what the
+recording's responses report. Input tokens are counted from the prompts this run sent, by the
+bridge's own estimate (4 characters a token), so a change to what the roles are sent shows here
+although the recorded answers stay the same. Dollars are at --model's list price
 (`assay.agents.pricing`). "Uncached" prices every input token at the input price. "Cached"
-models the provider's prefix cache from the ledger's own measure of each prompt: the share that
-begins as the role's previous prompt did is read from the cache (Anthropic 0.1x input), the
-rest is written to it (1.25x) for the next request to read. The judge is not in the ledger's
+models Anthropic's cache from the ledger's own measures of each prompt: the part before its
+cache point (`cache_point_chars`) is read from the cache (0.1x input) when the role's previous
+prompt began with all of it (`stable_prefix_chars`), and is written to it (1.25x) otherwise;
+what follows the cache point is plain input. The judge is not in the ledger's
 model calls; its calls are counted from the replay's recording.
 
 OctopusGarden (read from its source, see issue 15): about 10K tokens and $0.05 for a hello-api
@@ -40,23 +41,25 @@ def main() -> None:
     parser.add_argument(
         "--spec", default="hello-api", choices=["hello-api", "kv-store", "todo-app"]
     )
+    parser.add_argument("--recording", help="a folder of tests/replays (default og-SPEC)")
     parser.add_argument("--model", default="anthropic:claude-sonnet-4-5")
     parser.add_argument("--backend", default="bwrap")
     args = parser.parse_args()
     if price_of(args.model) is None:
         raise SystemExit(f"{args.model}: no list price known")
-    run = replay(args.spec, backend=args.backend)
-    print(f"og-{args.spec} replayed: {run.outcome} after {run.iterations} iteration(s); "
+    recording = args.recording or f"og-{args.spec}"
+    run = replay(args.spec, backend=args.backend, recording=recording)
+    print(f"{recording} replayed: {run.outcome} after {run.iterations} iteration(s); "
           f"prices of {args.model}")  # fmt: skip
     rows: dict[str, list[float]] = defaultdict(lambda: [0, 0, 0, 0.0, 0.0])
     for call in run.calls:
         c = replace(call, tokens_in=max(1, call.prompt_chars // 4))  # as this run sent it
-        share = c.stable_prefix_chars / c.prompt_chars if c.prompt_chars else 0.0
-        read = round(c.tokens_in * share)
+        marked = round(c.tokens_in * c.cache_point_chars / c.prompt_chars) if c.prompt_chars else 0
+        hit = 0 < c.cache_point_chars <= c.stable_prefix_chars
         plain = request_cost(args.model, c.tokens_in, c.tokens_out)
         cached = request_cost(
-            args.model, c.tokens_in, c.tokens_out, cache_read_tokens=read,
-            cache_write_tokens=c.tokens_in - read,
+            args.model, c.tokens_in, c.tokens_out, cache_read_tokens=marked if hit else 0,
+            cache_write_tokens=0 if hit else marked,
         )  # fmt: skip
         assert plain is not None and cached is not None
         row = rows[c.role]
@@ -79,7 +82,7 @@ def main() -> None:
     print(f"  {'roles':<18} {totals}")
     judge = [
         json.loads(line)
-        for line in (REPLAYS / f"og-{args.spec}" / "conversation.jsonl").open()
+        for line in (REPLAYS / recording / "conversation.jsonl").open()
         if json.loads(line)["model"] == "judge"
     ]
     judge_in = sum(t.get("usage", {}).get("prompt_tokens", 0) for t in judge)

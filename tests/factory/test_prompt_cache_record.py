@@ -12,11 +12,18 @@ import asyncio
 from pathlib import Path
 
 import pytest
-from pydantic_ai.messages import ModelMessage, ModelRequest, ModelResponse, TextPart
+from pydantic_ai.messages import (
+    ModelMessage,
+    ModelRequest,
+    ModelResponse,
+    TextPart,
+    UserPromptPart,
+)
 from pydantic_ai.models import ModelRequestParameters
 from pydantic_ai.models.function import AgentInfo, FunctionModel
 from pydantic_ai.usage import RequestUsage
 
+from assay.agents.base import cached_prompt
 from assay.agents.prompt_text import prompt_text, shared_prefix
 from assay.agents.recording import RecordingModel
 from assay.evidence.summary import summarize
@@ -74,3 +81,27 @@ def test_cache_reads_and_the_stable_prefix_are_recorded_and_summed(tmp_path: Pat
     assert coder.saved_usd == pytest.approx(saved) and coder.saved_usd > 0
     assert 0.4 < coder.stable_share < 0.5  # the second prompt's opening, of both prompts
     assert summary.total_cost.saved_usd == pytest.approx(coder.saved_usd)
+
+
+def test_the_ledger_records_where_the_cache_point_ends(tmp_path: Path) -> None:
+    """A prompt built by `cached_prompt` records how much of it comes before its cache point:
+    the instructions and the stable part, up to its last character; a plain one records 0."""
+    with Ledger.open(tmp_path / "run") as ledger:
+        recorder = LedgerRecorder(ledger, Budget())
+        model = RecordingModel(
+            FunctionModel(_answer), role="coder", label="anthropic:claude-sonnet-4-5",
+            observer=recorder,
+        )  # fmt: skip
+        marked = ModelRequest(
+            parts=[UserPromptPart(cached_prompt(STABLE, "iteration 1: write it"))],
+            instructions="You are the coder.",
+        )
+        asyncio.run(model.request([marked], None, ModelRequestParameters()))
+        _ask(model, STABLE + "iteration 2: fix the lint")
+        events = list(ledger.events())
+    first, plain = ev.all_of(ev.ModelRequested, events)
+    text = prompt_text([marked])
+    assert first.cache_point_chars > len(STABLE)
+    assert text[: first.cache_point_chars].endswith(STABLE)
+    assert text[first.cache_point_chars :].startswith("iteration 1: write it")
+    assert plain.cache_point_chars == 0

@@ -14,9 +14,9 @@ import json
 from collections.abc import Sequence
 
 from pydantic_ai.messages import (
+    CachePoint,
     ModelMessage,
     ModelRequest,
-    ModelResponse,
     RetryPromptPart,
     SystemPromptPart,
     TextPart,
@@ -25,7 +25,7 @@ from pydantic_ai.messages import (
     UserPromptPart,
 )
 
-__all__ = ["prompt_text", "shared_prefix"]
+__all__ = ["layout", "prompt_text", "shared_prefix"]
 
 
 def _content(value: object) -> str:
@@ -36,9 +36,46 @@ def _content(value: object) -> str:
     return json.dumps(value, sort_keys=True, default=str)
 
 
+def _marked(value: object) -> int | None:
+    """Of `_content(value)`, how much comes before its last cache point (None: it has none)."""
+    if isinstance(value, str) or not isinstance(value, Sequence):
+        return None
+    at = None
+    done = 0
+    for item in value:
+        if isinstance(item, str):
+            done += len(item)
+        elif isinstance(item, CachePoint):
+            at = done
+    return at
+
+
+def _part(part: object) -> str | None:
+    """One message part as the provider reads it (None: a part that sends no text)."""
+    if isinstance(part, SystemPromptPart):
+        return f"<system>{part.content}</system>"
+    if isinstance(part, UserPromptPart):
+        return f"<user>{_content(part.content)}</user>"
+    if isinstance(part, ToolReturnPart):
+        return f"<tool-return {part.tool_name}>{_content(part.content)}</tool-return>"
+    if isinstance(part, RetryPromptPart):
+        return f"<retry>{_content(part.content)}</retry>"
+    if isinstance(part, TextPart):
+        return f"<assistant>{part.content}</assistant>"
+    if isinstance(part, ToolCallPart):
+        return f"<tool-call {part.tool_name}>{part.args_as_json_str()}</tool-call>"
+    return None
+
+
 def prompt_text(messages: Sequence[ModelMessage]) -> str:
     """`messages` as one text, instructions first (timestamps and ids left out: they are not
     part of what the provider caches)."""
+    return layout(messages)[0]
+
+
+def layout(messages: Sequence[ModelMessage]) -> tuple[str, int]:
+    """`prompt_text(messages)`, and how much of it comes before the last cache point (0: none):
+    what a provider that honours cache points (Anthropic) writes to its cache, or reads."""
     instructions = next(
         (
             m.instructions
@@ -48,28 +85,17 @@ def prompt_text(messages: Sequence[ModelMessage]) -> str:
         None,
     )
     out = [f"<instructions>{instructions}</instructions>"] if instructions else []
+    marked = 0
     for message in messages:
-        if isinstance(message, ModelRequest):
-            for part in message.parts:
-                if isinstance(part, SystemPromptPart):
-                    out.append(f"<system>{part.content}</system>")
-                elif isinstance(part, UserPromptPart):
-                    out.append(f"<user>{_content(part.content)}</user>")
-                elif isinstance(part, ToolReturnPart):
-                    out.append(
-                        f"<tool-return {part.tool_name}>{_content(part.content)}</tool-return>"
-                    )
-                elif isinstance(part, RetryPromptPart):
-                    out.append(f"<retry>{_content(part.content)}</retry>")
-        elif isinstance(message, ModelResponse):
-            for answer in message.parts:
-                if isinstance(answer, TextPart):
-                    out.append(f"<assistant>{answer.content}</assistant>")
-                elif isinstance(answer, ToolCallPart):
-                    out.append(
-                        f"<tool-call {answer.tool_name}>{answer.args_as_json_str()}</tool-call>"
-                    )
-    return "\n".join(out)
+        for part in message.parts:
+            text = _part(part)
+            if text is None:
+                continue
+            if isinstance(part, UserPromptPart) and (point := _marked(part.content)) is not None:
+                # this part's text begins after the "\n" that joins it to the ones before
+                marked = sum(len(o) + 1 for o in out) + len("<user>") + point
+            out.append(text)
+    return "\n".join(out), marked
 
 
 def shared_prefix(before: str, now: str) -> int:

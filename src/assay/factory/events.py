@@ -139,6 +139,10 @@ class ModelRequested(EventPayload):
     stable_prefix_chars: int = 0
     """How much of it begins the same as this role's previous prompt in the run: what a
     provider's prefix cache could serve, whatever the provider reports."""
+    cache_point_chars: int = 0
+    """How much of it comes before its last cache point (0: it marks none): what a provider that
+    honours cache points (Anthropic) writes to its cache, and reads when the role's next prompt
+    begins the same."""
 
 
 class ModelResponded(EventPayload):

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from pydantic_ai.messages import ModelMessage, ModelMessagesTypeAdapter, ModelResponse
 
 from assay.agents.pricing import request_cost
-from assay.agents.prompt_text import prompt_text, shared_prefix
+from assay.agents.prompt_text import layout, shared_prefix
 from assay.config import ModelPrice
 from assay.factory import events as ev
 from assay.factory.budget import Budget
@@ -45,13 +45,13 @@ class LedgerRecorder:
         """Refuse when over budget; otherwise store the prompt."""
         self.budget.check()
         digest = self.ledger.put_blob(ModelMessagesTypeAdapter.dump_json(messages))
-        text = prompt_text(messages)
+        text, marked = layout(messages)
         stable = shared_prefix(self._last_prompt.get(role, ""), text)
         self._last_prompt[role] = text
         return ev.ModelRequested(
             role=role, model=model, iteration=self.iteration, prompt_digest=digest,
             prompt_blob=digest, messages=len(messages), prompt_chars=len(text),
-            stable_prefix_chars=stable,
+            stable_prefix_chars=stable, cache_point_chars=marked,
         )  # fmt: skip
 
     def before_request(self, prepared: object) -> object:
