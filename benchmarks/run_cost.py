@@ -10,11 +10,14 @@ recording's responses report. Input tokens are counted from the prompts this run
 bridge's own estimate (4 characters a token), so a change to what the roles are sent shows here
 although the recorded answers stay the same. Dollars are at --model's list price
 (`assay.agents.pricing`). "Uncached" prices every input token at the input price. "Cached"
-models Anthropic's cache from the ledger's own measures of each prompt: the part before its
-cache point (`cache_point_chars`) is read from the cache (0.1x input) when the role's previous
-prompt began with all of it (`stable_prefix_chars`), and is written to it (1.25x) otherwise;
-what follows the cache point is plain input. The judge is not in the ledger's
-model calls; its calls are counted from the replay's recording.
+models Anthropic's cache as the roles ask for it (`assay.agents.base.PROMPT_CACHE`: an automatic
+breakpoint at the end of each request, plus the explicit cache point after a role's stable
+part), from the ledger's own measures of each prompt. A request reads from the cache (0.1x
+input) the longest prefix that ends where the role's previous request had a breakpoint and that
+it shares with that request (`stable_prefix_chars`): the whole previous request (a tool call's
+follow-up) or the part before the cache point (`cache_point_chars`, the next call or
+iteration). The rest is written to the cache (1.25x) at its automatic breakpoint. The judge is
+not in the ledger's model calls; its calls are counted from the replay's recording.
 
 OctopusGarden (read from its source, see issue 15): about 10K tokens and $0.05 for a hello-api
 run that converges in one iteration, about 30K and $0.15 for three; one generation call per
@@ -28,12 +31,21 @@ import json
 from collections import defaultdict
 from dataclasses import replace
 
-from _replayed import REPLAYS, replay
+from _replayed import REPLAYS, Call, replay
 
 from assay.agents.pricing import price_of, request_cost
 
 OCTOPUSGARDEN_PER_ITERATION = (10_000, 0.05)
 """Its two figures (10K/$0.05 for one iteration, 30K/$0.15 for three) are linear in iterations."""
+
+
+def _read_chars(call: Call, previous: Call | None) -> int:
+    """How much of `call`'s prompt the cache serves: the longest shared prefix that ends at one
+    of the previous request's breakpoints (its end, its cache point)."""
+    if previous is None:
+        return 0
+    ends = (previous.prompt_chars, call.cache_point_chars)
+    return max((end for end in ends if 0 < end <= call.stable_prefix_chars), default=0)
 
 
 def main() -> None:
@@ -52,14 +64,15 @@ def main() -> None:
     print(f"{recording} replayed: {run.outcome} after {run.iterations} iteration(s); "
           f"prices of {args.model}")  # fmt: skip
     rows: dict[str, list[float]] = defaultdict(lambda: [0, 0, 0, 0.0, 0.0])
+    previous: dict[str, Call] = {}
     for call in run.calls:
         c = replace(call, tokens_in=max(1, call.prompt_chars // 4))  # as this run sent it
-        marked = round(c.tokens_in * c.cache_point_chars / c.prompt_chars) if c.prompt_chars else 0
-        hit = 0 < c.cache_point_chars <= c.stable_prefix_chars
+        read = round(c.tokens_in * _read_chars(c, previous.get(c.role)) / max(1, c.prompt_chars))
+        previous[c.role] = c
         plain = request_cost(args.model, c.tokens_in, c.tokens_out)
         cached = request_cost(
-            args.model, c.tokens_in, c.tokens_out, cache_read_tokens=marked if hit else 0,
-            cache_write_tokens=0 if hit else marked,
+            args.model, c.tokens_in, c.tokens_out, cache_read_tokens=read,
+            cache_write_tokens=c.tokens_in - read,
         )  # fmt: skip
         assert plain is not None and cached is not None
         row = rows[c.role]
