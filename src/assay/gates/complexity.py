@@ -69,6 +69,7 @@ class ComplexityGate(PythonToolGate):
     name = "complexity"
     tool = "ruff"
     executable = "ruff"
+    distribution = "ruff"
     cost = 1
     per_file = True
     parallel = True

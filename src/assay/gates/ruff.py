@@ -54,6 +54,7 @@ class RuffGate(PythonToolGate):
     name = "ruff"
     tool = "ruff"
     executable = "ruff"
+    distribution = "ruff"
     cost = 1
     per_file = True
     parallel = True
