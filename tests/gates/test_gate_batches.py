@@ -267,38 +267,6 @@ def test_workers_serve_the_longest_job_first_and_lend_unclaimed_slots() -> None:
     assert shared == 1
 
 
-def test_the_first_slots_wait_for_every_expected_job_so_the_longest_starts_first() -> None:
-    """A short job (ruff's) that asks before the long one (semgrep's) is done preparing does not
-    take the slots first: nothing is granted until every expected job has asked or said it
-    never will; `open` stops waiting for the rest."""
-
-    async def scenario(*, opened: bool) -> list[str]:
-        workers = Workers(1, expected=3)
-        order: list[str] = []
-
-        async def job(name: str, length: float) -> None:
-            async with workers.hold(length):
-                order.append(name)
-
-        short = asyncio.create_task(job("short", 1.0))
-        await asyncio.sleep(0)
-        workers.arrived()
-        assert order == []  # one slot free, one job waiting: held back
-        if opened:
-            workers.open()
-            await short
-            return order
-        long = asyncio.create_task(job("long", 9.0))
-        await asyncio.sleep(0)
-        workers.arrived()
-        workers.arrived()  # the third was cached: it never asks
-        await asyncio.gather(short, long)
-        return order
-
-    assert asyncio.run(scenario(opened=False)) == ["long", "short"]
-    assert asyncio.run(scenario(opened=True)) == ["short"]
-
-
 @pytest.mark.parametrize("parts", [1, 2, 3])
 def test_batches_balance_the_weight_and_keep_file_order(parts: int) -> None:
     files = ["a", "b", "c", "d", "e", "f"]

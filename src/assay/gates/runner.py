@@ -79,8 +79,6 @@ __all__ = ["GateEvent", "GateRunner", "run_gates"]
 
 # A batch smaller than this is not split off: each run of a tool pays its start-up again.
 _MIN_BATCH_FILES = 8
-# The longest the slots wait for every gate's first job before they are handed out anyway.
-_ARRIVAL_S = 0.25
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,7 +155,6 @@ class GateRunner:
     _workers: Workers = field(init=False)
     _batched: bool = field(init=False, default=False)
     _started: set[str] = field(init=False, default_factory=set)
-    _arrived: set[str] = field(init=False, default_factory=set)
     _queued: dict[str, _Queue] = field(init=False, default_factory=dict)
     _stop: bool = field(init=False, default=False)
     _cache: GateCache | None = field(init=False, default=None)
@@ -173,24 +170,14 @@ class GateRunner:
         prepare_assay_folder(self.root, self.cache_dir)
         self._cache = self._open_cache()
         plans = self._plan()
+        self._workers = Workers(self.jobs or self.settings.jobs or os.cpu_count() or 1)
         batch = self.settings.batch if self.batch is None else self.batch
         self._batched = batch and not self._fail_fast()
-        # Batched, the slots wait for every gate's first job (its version read, its inputs
-        # hashed), so that the longest starts first; not longer than _ARRIVAL_S.
-        self._workers = Workers(
-            self.jobs or self.settings.jobs or os.cpu_count() or 1,
-            expected=len(plans) if self._batched else 0,
-        )
-        self._arrived.clear()
         self._started.clear()
         self._queued.clear()
         for plan in plans:
             self._emit(GateEvent(plan.gate.name, "queued"))
-        opener = asyncio.get_running_loop().call_later(_ARRIVAL_S, self._workers.open)
-        try:
-            results = await asyncio.gather(*(self._guarded(plan) for plan in plans))
-        finally:
-            opener.cancel()
+        results = await asyncio.gather(*(self._guarded(plan) for plan in plans))
         return self._report(plans, list(results), time.perf_counter() - started)
 
     def run_sync(self) -> GateReport:
@@ -262,10 +249,7 @@ class GateRunner:
 
     async def _scheduled(self, plan: _Plan) -> GateResult:
         if self._batched:  # each tool process takes its own slots (`_tool_slots`)
-            try:
-                result = await self._run_one(plan)
-            finally:
-                self._arrive(plan)  # cached, not applicable or failed: it asks for no slot
+            result = await self._run_one(plan)
             self._running(plan)
         else:  # the older schedule: one slot for the gate's whole run, in the order queued
             async with self._workers.hold():
@@ -278,12 +262,6 @@ class GateRunner:
                         self._stop = True
         self._emit(GateEvent(plan.gate.name, "done", result))
         return result
-
-    def _arrive(self, plan: _Plan) -> None:
-        """`plan` asked for its first slot, or is done without one (counted once)."""
-        if plan.gate.name not in self._arrived:
-            self._arrived.add(plan.gate.name)
-            self._workers.arrived()
 
     def _running(self, plan: _Plan) -> None:
         if plan.gate.name not in self._started:
@@ -300,7 +278,6 @@ class GateRunner:
             return
         queue = self._queued.setdefault(plan.gate.name, _Queue())
         queue.change(pending=1)
-        self._arrive(plan)
         granted = False
         try:
             async with self._workers.hold(length, most=most) as held:

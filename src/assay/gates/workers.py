@@ -6,9 +6,7 @@ with workers of its own (semgrep's ``--jobs``) holds one slot per worker it may 
 
 Waiting jobs are served highest priority first; the runner passes each job's expected length, so
 the longest starts first and the short ones fill in behind it (longest-processing-time
-scheduling). Equal priorities are served in the order they asked. So that the first slots go
-to the longest jobs too, and not to whichever short job asked first, a run may hold every slot
-back until each of its `expected` jobs has asked for one (or said it never will: `arrived`).
+scheduling). Equal priorities are served in the order they asked.
 """
 
 from __future__ import annotations
@@ -33,27 +31,11 @@ class _Waiter:
 class Workers:
     """`size` slots shared by every tool process of one gate run."""
 
-    def __init__(self, size: int, *, expected: int = 0) -> None:
+    def __init__(self, size: int) -> None:
         self.size = max(1, size)
         self._free = self.size
         self._waiting: list[_Waiter] = []
         self._order = itertools.count()
-        self._awaited = max(0, expected)
-        """Jobs yet to arrive before any slot is granted (0: grant at once)."""
-
-    def arrived(self) -> None:
-        """One expected job asked for its first slot, or will never ask. When the last one has,
-        the slots are granted (once the jobs started in the same step have asked too)."""
-        if self._awaited:
-            self._awaited -= 1
-            if not self._awaited:
-                asyncio.get_running_loop().call_soon(self._grant)
-
-    def open(self) -> None:
-        """Stop waiting for the jobs that have not arrived (a slow one must not hold the rest)."""
-        if self._awaited:
-            self._awaited = 0
-            self._grant()
 
     @asynccontextmanager
     async def hold(self, priority: float = 0.0, *, most: int = 1) -> AsyncIterator[int]:
@@ -81,7 +63,7 @@ class Workers:
 
     def _grant(self) -> None:
         """Hand the free slots to the waiting jobs, highest priority first."""
-        while self._free and self._waiting and not self._awaited:
+        while self._free and self._waiting:
             waiter = heapq.heappop(self._waiting)
             if waiter.granted.done():  # cancelled while it waited
                 continue
