@@ -15,6 +15,7 @@ import re
 import socket
 import struct
 import sys
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -61,11 +62,16 @@ class WebSocket:
         self.sock = sock
         self.rfile = rfile
         self._handshake = handshake
+        self._lock = threading.Lock()
 
     def _open(self) -> None:
-        if self._handshake is not None:
-            self._handshake()
-            self._handshake = None
+        # Once the 101 is out, the client may ask for a broadcast whose thread sends here while
+        # the route's own thread is still in the handshake: without the lock both could write
+        # it, and the second's bare CRLF would corrupt the first frame.
+        with self._lock:
+            handshake, self._handshake = self._handshake, None
+            if handshake is not None:
+                handshake()
 
     def send_text(self, text: str) -> None:
         self._open()
