@@ -49,13 +49,17 @@ def _ask(model: RecordingModel, text: str) -> None:
     asyncio.run(model.request([request], None, ModelRequestParameters()))
 
 
+def _coder(ledger: Ledger) -> RecordingModel:
+    """The coder's model, recording into `ledger`."""
+    return RecordingModel(
+        FunctionModel(_answer), role="coder", label="anthropic:claude-sonnet-4-5",
+        observer=LedgerRecorder(ledger, Budget()),
+    )  # fmt: skip
+
+
 def test_cache_reads_and_the_stable_prefix_are_recorded_and_summed(tmp_path: Path) -> None:
     with Ledger.open(tmp_path / "run") as ledger:
-        recorder = LedgerRecorder(ledger, Budget())
-        model = RecordingModel(
-            FunctionModel(_answer), role="coder", label="anthropic:claude-sonnet-4-5",
-            observer=recorder,
-        )  # fmt: skip
+        model = _coder(ledger)
         _ask(model, STABLE + "iteration 1: write it")
         _ask(model, STABLE + "iteration 2: fix the lint")
         events = list(ledger.events())
@@ -87,11 +91,7 @@ def test_the_ledger_records_where_the_cache_point_ends(tmp_path: Path) -> None:
     """A prompt built by `cached_prompt` records how much of it comes before its cache point:
     the instructions and the stable part, up to its last character; a plain one records 0."""
     with Ledger.open(tmp_path / "run") as ledger:
-        recorder = LedgerRecorder(ledger, Budget())
-        model = RecordingModel(
-            FunctionModel(_answer), role="coder", label="anthropic:claude-sonnet-4-5",
-            observer=recorder,
-        )  # fmt: skip
+        model = _coder(ledger)
         marked = ModelRequest(
             parts=[UserPromptPart(cached_prompt(STABLE, "iteration 1: write it"))],
             instructions="You are the coder.",
